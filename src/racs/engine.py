@@ -1,0 +1,770 @@
+"""The engine: wires validation, analysis, planning and the memories; the only state."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from . import planner as _planner
+from .drift import DriftTracker, Fingerprint, SegPrint
+from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
+from .inputs import Prompt, parse_prompt, parse_pricing_table, parse_usage, profile_overrides
+from .keepwarm import KeepWarm, ResourceRecord, Resources
+from .keys import KEY_SCHEMES, combine, digest_function, plan_id
+from .lint import Facts, FactsCache, analyze
+from .model import (
+    PROVIDERS,
+    TTL_SECONDS,
+    CachePlan,
+    CacheUsage,
+    DriftReport,
+    LedgerStats,
+    LimitReached,
+    LintFinding,
+    PlanCreated,
+    PrefixDrifted,
+    Pricing,
+    ProviderProfile,
+    RefreshDue,
+    RefreshEntry,
+    ResourceAction,
+    ResourceDirective,
+    TelemetryEvent,
+    UsageRecorded,
+)
+from .profiles import SHIPPED_PROFILES, merge_profile
+from .state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
+from .usage import UsageBook
+
+log = logging.getLogger("racs")
+
+Listener = Callable[[TelemetryEvent], None]
+Tokenizer = Callable[[str], float]
+
+DEFAULT_SEED: Final = 7
+DEFAULT_MAX_PREFIXES: Final = 1000
+
+
+def _wall_clock() -> float:
+    return time.time_ns() // 1_000_000
+
+
+class _PrefixInfo:
+    __slots__ = ("agent_id", "last_seen", "model", "provider")
+
+    def __init__(self, provider: str, model: str, agent_id: str | None, last_seen: float) -> None:
+        self.provider = provider
+        self.model = model
+        self.agent_id = agent_id
+        self.last_seen = last_seen
+
+
+class Racs:
+    """The planning engine. Create it with ``create_racs(**options)``.
+
+    Thread-safe: one lock guards the memories; listeners run outside it, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        profiles: Mapping[str, Any] | None = None,
+        model_profiles: Mapping[str, Any] | None = None,
+        pricing: Mapping[str, Any] | None = None,
+        seed: int = DEFAULT_SEED,
+        clock: Callable[[], float] | None = None,
+        key_scheme: str = "blake2b",
+        tokenizer: Tokenizer | None = None,
+        max_prefixes: int = DEFAULT_MAX_PREFIXES,
+        state: StateBackend | None = None,
+        ledger: Any = None,
+        catalog: Any = None,
+        facts_max_chars: int = 64_000_000,
+        _snapshot: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise invalid("seed must be an integer")
+        if key_scheme not in KEY_SCHEMES:
+            raise invalid(f"key_scheme must be one of {', '.join(KEY_SCHEMES)}, got {key_scheme!r}")
+        if isinstance(max_prefixes, bool) or not isinstance(max_prefixes, int) or max_prefixes < 1:
+            raise invalid("max_prefixes must be an integer >= 1")
+        if clock is not None and not callable(clock):
+            raise invalid("clock must be a callable returning milliseconds since the epoch")
+        if tokenizer is not None and not callable(tokenizer):
+            raise invalid("tokenizer must be a callable taking the segment text")
+        self.seed = seed
+        self.key_scheme = key_scheme
+        self._clock: Callable[[], float] = clock or _wall_clock
+        self._tokenizer = tokenizer
+        self._digest = digest_function(key_scheme)
+        self._pricing: dict[str, Pricing] = parse_pricing_table(pricing)
+        self._provider_overrides = self._parse_profiles(profiles)
+        self._model_overrides = self._parse_model_profiles(model_profiles)
+        self._catalog = self._load_catalog(catalog)
+        self._profile_cache: dict[tuple[str, str | None], ProviderProfile] = {}
+        self._facts = FactsCache(max_chars=facts_max_chars)
+        self._lock = threading.RLock()
+        self._listeners: tuple[Listener, ...] = ()
+        self._counter = 0
+        self.max_prefixes = max_prefixes
+        self._prefixes: dict[str, _PrefixInfo] = {}
+        self._keepwarm = KeepWarm()
+        self._resources = Resources()
+        self._drift = DriftTracker(max_lineages=max_prefixes)
+        self._usage = UsageBook(self._pricing, self.profile_of)
+        self._state = state
+        self._ledger = ledger
+        self._closed = False
+        if state is not None:
+            if _snapshot is None and is_async_backend(state):
+                raise RacsError(
+                    ERR_INVALID_INPUT,
+                    "this state backend is asynchronous: use `await create_racs_async(...)`",
+                )
+            snapshot = _snapshot if _snapshot is not None else state.load()
+            if snapshot:
+                self._restore(snapshot)
+
+    # --- configuration -------------------------------------------------------------
+    @staticmethod
+    def _parse_profiles(profiles: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+        if profiles is None:
+            return {}
+        if not isinstance(profiles, Mapping):
+            raise invalid("profiles must map provider ids to partial profiles")
+        out = {}
+        for provider, raw in profiles.items():
+            if provider not in PROVIDERS:
+                raise invalid(f"profiles: unknown provider {provider!r}")
+            out[provider] = profile_overrides(raw, f"profiles[{provider!r}]")
+        return out
+
+    @staticmethod
+    def _parse_model_profiles(raw: Mapping[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+        if raw is None:
+            return []
+        if not isinstance(raw, Mapping):
+            raise invalid("model_profiles must map model ids or patterns (ending in *) to profiles")
+        return [
+            (str(pattern), profile_overrides(v, f"model_profiles[{pattern!r}]"))
+            for pattern, v in raw.items()
+        ]
+
+    @staticmethod
+    def _load_catalog(catalog: Any) -> Any:
+        if catalog is False:
+            return None
+        try:
+            from .catalog import Catalog, default_catalog
+        except ImportError:  # pragma: no cover - the catalog ships with racs
+            return None
+        if catalog is None:
+            return default_catalog()
+        if isinstance(catalog, Catalog):
+            return catalog
+        return default_catalog().extended(catalog)
+
+    def profile_of(self, provider: str, model: str | None = None) -> ProviderProfile:
+        """The effective profile: shipped values, host overrides, then per-model refinements.
+
+        Order of layers, least to most specific: the shipped provider profile, the
+        ``profiles`` override, the model catalog entry, the ``model_profiles`` override.
+        """
+        cache_key = (provider, model)
+        profile = self._profile_cache.get(cache_key)
+        if profile is not None:
+            return profile
+        base = SHIPPED_PROFILES.get(provider)
+        if base is None:
+            raise invalid(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+        profile = merge_profile(base, self._provider_overrides.get(provider, {}))
+        if model is not None:
+            if self._catalog is not None:
+                profile = self._catalog.refine(profile, model)
+            for pattern, overrides in self._model_overrides:
+                if _matches(pattern, model):
+                    profile = merge_profile(profile, overrides)
+        with self._lock:
+            if len(self._profile_cache) > 4096:
+                self._profile_cache.clear()
+            self._profile_cache[cache_key] = profile
+        return profile
+
+    @property
+    def pricing(self) -> Mapping[str, Pricing]:
+        """The pricing table the engine reports USD with."""
+        return self._pricing
+
+    def now(self) -> float:
+        """The engine clock, milliseconds since the epoch."""
+        return self._clock()
+
+    # --- planning -------------------------------------------------------------------
+    def _resolve(self, prompt: Prompt) -> None:
+        """Fill in each segment's tokens and (for non-volatile ones) digest."""
+        facts_get = self._facts.get
+        tokenizer = self._tokenizer
+        digest = self._digest
+        boundary = prompt.boundary
+        stable: float = 0
+        total: float = 0
+        for i, seg in enumerate(prompt.segments):
+            content = seg.content
+            facts: Facts | None = None
+            if seg.tokens < 0:
+                if content is None:
+                    seg.tokens = 0
+                elif tokenizer is None:
+                    seg.tokens = -(-len(content) // 4)
+                else:
+                    facts = facts_get(content)
+                    if facts.tokens is None:
+                        facts.tokens = _tokenize(tokenizer, content, seg.id)
+                    seg.tokens = facts.tokens
+            if seg.digest is None and seg.stability != "volatile":
+                assert content is not None
+                if facts is None:
+                    facts = facts_get(content)
+                if facts.digest is None:
+                    facts.digest = digest(content)
+                seg.digest = facts.digest
+            total += seg.tokens
+            if i < boundary:
+                stable += seg.tokens
+        prompt.stable_tokens = stable
+        prompt.total_tokens = total
+
+    def _prefix_key(self, prompt: Prompt) -> str:
+        parts = [seg.digest or "" for seg in prompt.segments[: prompt.boundary]]
+        parts.append(prompt.provider)
+        parts.append(prompt.model)
+        parts.append(prompt.agent_id or "")
+        return combine(parts, self._digest)
+
+    def lint(self, input: Any) -> tuple[LintFinding, ...]:
+        """Lint one PlanInput: no fingerprinting, no drift, no telemetry."""
+        self._check_open()
+        prompt = parse_prompt(input)
+        with self._lock:
+            self._resolve(prompt)
+            profile = self.profile_of(prompt.provider, prompt.model)
+            return tuple(analyze(prompt, profile, self._facts.get))
+
+    def plan(self, input: Any) -> CachePlan:
+        """Plan one PlanInput: prefix key, directives, findings, break-even; records the
+        fingerprint for drift and feeds keep-warm and the resource registry."""
+        self._check_open()
+        prompt = parse_prompt(input)
+        events: list[TelemetryEvent] = []
+        with self._lock:
+            self._resolve(prompt)
+            provider, model = prompt.provider, prompt.model
+            profile = self.profile_of(provider, model)
+            pricing = self._pricing.get(model)
+            prefix_key = self._prefix_key(prompt)
+            findings = analyze(prompt, profile, self._facts.get)
+            now = self._clock()
+            tracked = self._admit(prompt, prefix_key, now, events)
+            resource_state: _planner.ResourceState = "absent"
+            if profile.family == "resource":
+                record = self._resources.records.get(prefix_key)
+                if record is not None:
+                    state = record.state_at(now)
+                    if state == "expired":
+                        del self._resources.records[prefix_key]
+                    else:
+                        resource_state = "due" if state == "due" else "live"
+            outcome = _planner.plan_family(prompt, profile, pricing, prefix_key, resource_state)
+            if outcome.findings:
+                findings.extend(outcome.findings)
+            self._counter += 1
+            plan = CachePlan(
+                plan_id=plan_id(self.seed, self._counter),
+                provider=provider,
+                model=model,
+                family=profile.family,
+                prefix_key=prefix_key,
+                stable_tokens=prompt.stable_tokens,
+                total_tokens=prompt.total_tokens,
+                directives=outcome.directives,
+                findings=tuple(findings),
+                break_even=outcome.break_even,
+                reasoning=outcome.reasoning,
+                agent_id=prompt.agent_id,
+            )
+            self._bookkeep(plan, prompt, profile, pricing, tracked, now, events)
+            listening = bool(self._listeners)
+            if listening:
+                events.insert(0, PlanCreated(plan, now))
+        if listening or events:
+            self._emit(events)
+        return plan
+
+    def _admit(self, prompt: Prompt, key: str, now: float, events: list[TelemetryEvent]) -> bool:
+        """Register the prefix; False when the registry is full (planned, not tracked)."""
+        info = self._prefixes.get(key)
+        if info is not None:
+            info.last_seen = now
+            return True
+        if len(self._prefixes) >= self.max_prefixes:
+            self._purge_dead(now)
+        if len(self._prefixes) >= self.max_prefixes:
+            events.append(
+                LimitReached(
+                    "prefixes",
+                    f"prefix registry full ({self.max_prefixes}); prefix {key} is planned "
+                    "but gets no keep-warm or resource bookkeeping",
+                    now,
+                )
+            )
+            return False
+        self._prefixes[key] = _PrefixInfo(prompt.provider, prompt.model, prompt.agent_id, now)
+        return True
+
+    def _purge_dead(self, now: float) -> None:
+        """Forget registered prefixes whose caches are all gone (nothing left to keep)."""
+        entries = self._keepwarm.entries
+        records = self._resources.records
+        for key in list(self._prefixes):
+            entry = entries.get(key)
+            record = records.get(key)
+            if (entry is None or now >= entry.expires_at) and (
+                record is None or record.state_at(now) == "expired"
+            ):
+                del self._prefixes[key]
+                entries.pop(key, None)
+                records.pop(key, None)
+
+    def _bookkeep(
+        self,
+        plan: CachePlan,
+        prompt: Prompt,
+        profile: ProviderProfile,
+        pricing: Pricing | None,
+        tracked: bool,
+        now: float,
+        events: list[TelemetryEvent],
+    ) -> None:
+        key = plan.prefix_key
+        shortest: tuple[str | float, float] | None = None
+        for directive in plan.directives:
+            if isinstance(directive, ResourceDirective):
+                ttl_s = float(directive.ttl_seconds)
+                if directive.action in ("create", "refresh"):
+                    if tracked:
+                        self._resources.records[key] = ResourceRecord(
+                            key, plan.provider, plan.model, ttl_s, now, plan.stable_tokens
+                        )
+                    if pricing is not None:
+                        storage = (
+                            pricing.storage_per_mtok_hour
+                            if pricing.storage_per_mtok_hour is not None
+                            else profile.storage_per_mtok_hour
+                        )
+                        if storage is not None:
+                            usd = plan.stable_tokens * (ttl_s / 3600) * storage / 1e6
+                            if self._usage.add_storage(
+                                key, plan.provider, plan.model, plan.agent_id, usd
+                            ):
+                                events.append(_ledger_limit(now))
+                events.append(ResourceAction(directive, now))
+                if shortest is None or ttl_s < shortest[1]:
+                    shortest = (directive.ttl_seconds, ttl_s)
+            elif directive.kind == "breakpoint":
+                ttl_label = directive.ttl  # type: ignore[union-attr]
+                ttl_s = float(TTL_SECONDS.get(ttl_label, 300))
+                if shortest is None or ttl_s < shortest[1]:
+                    shortest = (ttl_label, ttl_s)
+        if tracked and shortest is not None:
+            record = self._resources.records.get(key)
+            last_write = record.last_write_at if record is not None else now
+            self._keepwarm.track(key, plan.provider, plan.model, shortest[0], shortest[1], last_write)
+        lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
+        fingerprint = Fingerprint(
+            key,
+            prompt.provider,
+            prompt.model,
+            prompt.agent_id,
+            prompt.boundary,
+            tuple(SegPrint(s.id, s.digest, s.stability, s.tokens) for s in prompt.segments),
+        )
+        report, evicted = self._drift.observe(lineage, fingerprint, now)
+        if report is not None:
+            events.append(PrefixDrifted(report))
+        if evicted:
+            events.append(
+                LimitReached("prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now)
+            )
+
+    # --- accounting -----------------------------------------------------------------
+    def record(self, usage: Any) -> None:
+        """Account one call's usage (all-in ``input_tokens``); emits ``usage.recorded``."""
+        self._check_open()
+        u = parse_usage(usage)
+        events: list[TelemetryEvent] = []
+        with self._lock:
+            now = self._clock()
+            if u.timestamp is None or u.agent_id is None:
+                info = self._prefixes.get(u.prefix_key) if u.prefix_key else None
+                u = CacheUsage(
+                    provider=u.provider,
+                    model=u.model,
+                    input_tokens=u.input_tokens,
+                    cache_read_tokens=u.cache_read_tokens,
+                    cache_write_tokens_5m=u.cache_write_tokens_5m,
+                    cache_write_tokens_1h=u.cache_write_tokens_1h,
+                    cache_write_tokens_30m=u.cache_write_tokens_30m,
+                    prefix_key=u.prefix_key,
+                    timestamp=u.timestamp if u.timestamp is not None else now,
+                    agent_id=u.agent_id or (info.agent_id if info is not None else None),
+                )
+            if self._ledger is not None:
+                self._ledger.record_cache_usage(
+                    provider=u.provider,
+                    model=u.model,
+                    input_tokens=u.input_tokens,
+                    cache_read_tokens=u.cache_read_tokens,
+                    cache_write_tokens_5m=u.cache_write_tokens_5m,
+                    cache_write_tokens_1h=u.cache_write_tokens_1h + u.cache_write_tokens_30m,
+                    timestamp=int(u.timestamp or now),
+                    prefix_key=u.prefix_key,
+                    agent_id=u.agent_id,
+                )
+            key = u.prefix_key or f"{u.provider}:{u.model}"
+            if self._usage.add(u, key):
+                events.append(_ledger_limit(now))
+            if self._listeners:
+                events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, now))
+        if events:
+            self._emit(events)
+
+    def stats(
+        self,
+        prefix_key: str | None = None,
+        provider: str | None = None,
+        *,
+        model: str | None = None,
+        agent_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> LedgerStats:
+        """Totals and per-prefix stats (sorted by prefix key) under the filters.
+
+        ``since``/``until`` (a time window) need a durable ledger behind the engine.
+        """
+        self._check_open()
+        if self._ledger is not None:
+            from .ledgerstats import ledger_stats
+
+            with self._lock:
+                storage = {k: a.storage_spend_usd for k, a in self._usage.aggregates.items()}
+            return ledger_stats(
+                self._ledger,
+                self._pricing,
+                self.profile_of,
+                storage if since is None and until is None else {},
+                prefix_key=prefix_key,
+                provider=provider,
+                model=model,
+                agent_id=agent_id,
+                since=since,
+                until=until,
+            )
+        if since is not None or until is not None:
+            raise invalid("stats by time window need a ledger: create_racs(ledger=create_ledger())")
+        with self._lock:
+            return self._usage.stats(prefix_key, provider, model, agent_id)
+
+    # --- keep-warm and resources ----------------------------------------------------
+    def schedule(self, now: float | None = None) -> tuple[RefreshEntry, ...]:
+        """Keep-warm entries due at ``now``, most overdue first; emits ``refresh.due``."""
+        self._check_open()
+        with self._lock:
+            at = self._clock() if now is None else _time_arg(now, "now")
+            due = tuple(self._keepwarm.due(at))
+        if due and self._listeners:
+            self._emit([RefreshDue(entry, at) for entry in due])
+        return due
+
+    def mark_refreshed(self, prefix_key: str, now: float | None = None) -> bool:
+        """The host touched the cache of ``prefix_key`` at ``now``: slide its window.
+
+        Returns False when the engine tracks no such prefix.
+        """
+        self._check_open()
+        if not isinstance(prefix_key, str) or not prefix_key:
+            raise invalid("prefix_key must be a non-empty string")
+        with self._lock:
+            at = self._clock() if now is None else _time_arg(now, "now")
+            slid = self._keepwarm.slide(prefix_key, at)
+            record = self._resources.records.get(prefix_key)
+            if record is not None:
+                record.last_write_at = at
+                slid = True
+            return slid
+
+    def drifts(self, limit: int | None = None) -> tuple[DriftReport, ...]:
+        """The latest drift reports, oldest first and newest last, at most ``limit``."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise invalid("limit must be an integer >= 0")
+        with self._lock:
+            return self._drift.latest(limit)
+
+    def invalidate(self, prefix_key: str | None = None, provider: str | None = None) -> int:
+        """Forget fingerprints, keep-warm entries and resources of matching prefixes.
+
+        Emits a ``resource.action`` delete per resource; returns the number of distinct
+        prefixes cleared. Accounting and drift history stay.
+        """
+        self._check_open()
+        if provider is not None and provider not in PROVIDERS:
+            raise invalid(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+        events: list[TelemetryEvent] = []
+        with self._lock:
+            now = self._clock()
+            candidates: dict[str, str] = {}
+            for key, info in self._prefixes.items():
+                candidates[key] = info.provider
+            for key, entry in self._keepwarm.entries.items():
+                candidates.setdefault(key, entry.provider)
+            for key, rec in self._resources.records.items():
+                candidates.setdefault(key, rec.provider)
+            for fp in self._drift.lineages.values():
+                candidates.setdefault(fp.prefix_key, fp.provider)
+            matched = {
+                key
+                for key, prov in candidates.items()
+                if (prefix_key is None or key == prefix_key) and (provider is None or prov == provider)
+            }
+            for key in sorted(matched):
+                self._prefixes.pop(key, None)
+                self._keepwarm.entries.pop(key, None)
+                rec = self._resources.records.pop(key, None)
+                if rec is not None:
+                    events.append(ResourceAction(ResourceDirective("delete", key, _num(rec.ttl_seconds)), now))
+            self._drift.forget(matched)
+        if events:
+            self._emit(events)
+        return len(matched)
+
+    # --- telemetry ------------------------------------------------------------------
+    def on(self, listener: Listener) -> Callable[[], None]:
+        """Subscribe to telemetry; returns an idempotent unsubscribe function."""
+        if not callable(listener):
+            raise invalid("listener must be callable")
+        token = _Subscription(listener)
+        with self._lock:
+            self._listeners = (*self._listeners, token)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(x for x in self._listeners if x is not token)
+
+        return unsubscribe
+
+    def _emit(self, events: list[TelemetryEvent]) -> None:
+        listeners = self._listeners
+        for event in events:
+            for listener in listeners:
+                try:
+                    listener(event)
+                except Exception:  # a listener must never break the engine
+                    log.exception("racs telemetry listener raised on %s", event.type)
+
+    # --- snapshots ------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The engine state as a version-1 snapshot: hashes and counts, never content."""
+        with self._lock:
+            return {
+                "version": SNAPSHOT_VERSION,
+                "savedAt": self._clock(),
+                "data": {
+                    "planCounter": self._counter,
+                    "usage": self._usage.state(),
+                    "fingerprints": self._drift.fingerprints_state(),
+                    "keepWarm": self._keepwarm.state(),
+                    "resources": self._resources.state(),
+                    "drifts": self._drift.reports_state(),
+                    "prefixes": [
+                        {
+                            "prefixKey": k,
+                            "provider": i.provider,
+                            "model": i.model,
+                            "agentId": i.agent_id,
+                            "lastSeen": i.last_seen,
+                        }
+                        for k, i in self._prefixes.items()
+                    ],
+                },
+            }
+
+    def _restore(self, snapshot: Any) -> None:
+        if not isinstance(snapshot, Mapping):
+            log.warning("racs: snapshot is not an object; starting empty")
+            return
+        version = snapshot.get("version")
+        if version != SNAPSHOT_VERSION:
+            raise RacsError(
+                ERR_STATE_VERSION,
+                f"snapshot version {version!r} is not supported (this racs reads version "
+                f"{SNAPSHOT_VERSION})",
+            )
+        data = snapshot.get("data")
+        if not isinstance(data, Mapping):
+            log.warning("racs: snapshot has no data object; starting empty")
+            return
+
+        def counter(value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError("bad plan counter")
+            self._counter = value
+
+        def prefixes(value: Any) -> None:
+            restored = {
+                str(d["prefixKey"]): _PrefixInfo(
+                    str(d["provider"]),
+                    str(d["model"]),
+                    None if d.get("agentId") is None else str(d["agentId"]),
+                    float(d["lastSeen"]),
+                )
+                for d in value
+            }
+            self._prefixes = restored
+
+        sections: dict[str, Callable[[Any], None]] = {
+            "planCounter": counter,
+            "usage": self._usage.load,
+            "fingerprints": self._drift.load_fingerprints,
+            "keepWarm": self._keepwarm.load,
+            "resources": self._resources.load,
+            "drifts": self._drift.load_reports,
+            "prefixes": prefixes,
+        }
+        for name, load in sections.items():
+            if name not in data:
+                continue
+            try:
+                load(data[name])
+            except Exception as exc:  # a corrupt section degrades to empty, never raises
+                log.warning("racs: snapshot section %r is corrupt (%s); starting it empty", name, exc)
+
+    def flush(self) -> None:
+        """Save a snapshot through the state backend (no-op without one)."""
+        if self._state is None or self._closed:
+            return
+        self._state.save(self.snapshot())
+
+    async def aflush(self) -> None:
+        """``flush`` for asyncio hosts (and asynchronous key-value clients)."""
+        if self._state is None or self._closed:
+            return
+        await self._state.asave(self.snapshot())
+
+    def close(self) -> None:
+        """Flush, then release; the engine refuses further use."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+
+    async def aclose(self) -> None:
+        """``close`` for asyncio hosts."""
+        if self._closed:
+            return
+        try:
+            await self.aflush()
+        finally:
+            self._closed = True
+
+    def __enter__(self) -> Racs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Racs:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RacsError(ERR_CLOSED, "this racs engine is closed")
+
+    @property
+    def ledger(self) -> Any:
+        """The durable ledger behind the engine, if any."""
+        return self._ledger
+
+    @property
+    def plans_created(self) -> int:
+        """How many plans this engine (and its restored snapshots) produced."""
+        return self._counter
+
+
+class _Subscription:
+    __slots__ = ("listener",)
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+
+    def __call__(self, event: TelemetryEvent) -> None:
+        self.listener(event)
+
+
+def _ledger_limit(now: float) -> LimitReached:
+    return LimitReached(
+        "ledger", "usage aggregate cap reached; the least recently used prefix was evicted", now
+    )
+
+
+def _matches(pattern: str, model: str) -> bool:
+    if pattern.endswith("*"):
+        return model.startswith(pattern[:-1])
+    return pattern == model
+
+
+def _num(x: float) -> float:
+    return int(x) if float(x).is_integer() else x
+
+
+def _time_arg(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise invalid(f"{name} must be a finite number of milliseconds since the epoch")
+    return value
+
+
+def _tokenize(tokenizer: Tokenizer, content: str, segment_id: str) -> float:
+    try:
+        tokens = tokenizer(content)
+    except Exception as exc:
+        raise invalid(f"tokenizer failed on segment {segment_id!r}: {exc}") from None
+    if isinstance(tokens, bool) or not isinstance(tokens, (int, float)) or not (
+        math.isfinite(tokens) and tokens >= 0
+    ):
+        raise invalid(f"tokenizer returned {tokens!r} for segment {segment_id!r}; expected a count >= 0")
+    return tokens
+
+
+def create_racs(**options: Any) -> Racs:
+    """Create a planning engine (see ``Racs`` for the options)."""
+    return Racs(**options)
+
+
+async def create_racs_async(**options: Any) -> Racs:
+    """Create an engine whose state backend is asynchronous (loads the snapshot first)."""
+    state = options.get("state")
+    snapshot = None
+    if state is not None:
+        snapshot = await state.aload()
+        if snapshot is None:
+            snapshot = {}
+    engine = Racs(**options, _snapshot=snapshot)
+    return engine

@@ -1,0 +1,389 @@
+"""The planner: one pure function per adapter family, and the break-even math.
+
+Nothing here reads a clock or holds state; the engine passes in what it knows (the
+resource record's liveness) and applies the result to its memories.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal, NamedTuple
+
+from .inputs import Prompt, Seg
+from .model import (
+    TTL_SECONDS,
+    BreakEven,
+    BreakpointDirective,
+    CacheDirective,
+    LintFinding,
+    NoneDirective,
+    Pricing,
+    ProviderProfile,
+    ResourceDirective,
+    RoutingKeyDirective,
+)
+
+ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
+WITHIN_TTL_SECONDS: Final = {"5m": 240, "30m": 1500, "1h": 3300}
+"""Longest reuse interval a tier still covers with margin (engine.md: 240 s and 3300 s)."""
+
+ResourceState = Literal["absent", "live", "due"]
+
+
+class Outcome(NamedTuple):
+    """What the planner decided for one prompt."""
+
+    directives: tuple[CacheDirective, ...]
+    findings: tuple[LintFinding, ...]
+    break_even: BreakEven | None
+    reasoning: str
+
+
+class Span(NamedTuple):
+    """A maximal run of consecutive same-role segments inside the stable run."""
+
+    role: str
+    tokens: float
+    last_id: str
+    last_index: int
+
+
+def fmt(n: float) -> str:
+    """A token or count figure for prose: integral values without a decimal point."""
+    if isinstance(n, int):
+        return str(n)
+    if not math.isfinite(n):
+        return "infinite" if n > 0 else str(n)
+    return str(int(n)) if n.is_integer() else f"{n:.6g}"
+
+
+def ceil_or_inf(x: float) -> float:
+    """``ceil(x)`` for finite x, infinity otherwise (never raises)."""
+    return math.ceil(x) if math.isfinite(x) else math.inf
+
+
+def read_multiplier(profile: ProviderProfile, pricing: Pricing | None) -> float | None:
+    """The profile's read multiplier, else read price / input price from pricing."""
+    if profile.read_multiplier is not None:
+        return profile.read_multiplier
+    if pricing is not None and pricing.cache_read_per_mtok is not None and pricing.input_per_mtok > 0:
+        return pricing.cache_read_per_mtok / pricing.input_per_mtok
+    return None
+
+
+def write_price(pricing: Pricing, ttl: str) -> float | None:
+    """The configured write price of a tier, USD per million tokens."""
+    if ttl == "5m":
+        return pricing.cache_write_5m_per_mtok
+    if ttl == "1h":
+        return pricing.cache_write_1h_per_mtok
+    if ttl == "30m":
+        return pricing.cache_write_30m_per_mtok
+    return None
+
+
+def write_multiplier(profile: ProviderProfile, pricing: Pricing | None, ttl: str) -> float | None:
+    """The profile's write multiplier of a tier, else write price / input price."""
+    w = profile.write_multiplier(ttl)
+    if w is not None:
+        return w
+    if pricing is not None and pricing.input_per_mtok > 0:
+        price = write_price(pricing, ttl)
+        if price is not None:
+            return price / pricing.input_per_mtok
+    return None
+
+
+def spans_of(segments: list[Seg], boundary: int) -> list[Span]:
+    """The stable run split into maximal runs of consecutive same-role segments."""
+    spans: list[Span] = []
+    role = None
+    tokens: float = 0
+    for i in range(boundary):
+        seg = segments[i]
+        if seg.role != role:
+            if role is not None:
+                spans.append(Span(role, tokens, segments[i - 1].id, i - 1))
+            role = seg.role
+            tokens = 0
+        tokens += seg.tokens
+    if role is not None:
+        spans.append(Span(role, tokens, segments[boundary - 1].id, boundary - 1))
+    return spans
+
+
+def choose_markers(spans: list[Span], budget: int) -> list[Span]:
+    """The deepest span plus the ``budget - 1`` best-weighted others, in request order."""
+    deepest = spans[-1]
+    others = sorted(spans[:-1], key=lambda s: (-ROLE_WEIGHT.get(s.role, 0), -s.tokens, s.last_index))
+    chosen = [*others[: max(0, budget - 1)], deepest]
+    chosen.sort(key=lambda s: s.last_index)
+    return chosen
+
+
+def _trap(message: str) -> LintFinding:
+    return LintFinding("warning", "write-premium-trap", message)
+
+
+def _none(reason: str, profile: ProviderProfile, *findings: LintFinding) -> Outcome:
+    return Outcome((NoneDirective(reason),), tuple(findings), None, _with_notes(reason, profile))
+
+
+def _with_notes(reasoning: str, profile: ProviderProfile) -> str:
+    return f"{reasoning} {profile.notes}" if profile.notes else reasoning
+
+
+def choose_tier(
+    ttls: tuple[str, ...], interval: float | None
+) -> tuple[str | None, Literal["default", "window", "band"]]:
+    """The TTL tier for a reuse interval, and which regime it falls in."""
+    if interval is None:
+        if "5m" in ttls:
+            return "5m", "default"
+        if "1h" in ttls:
+            return "1h", "default"
+        return min(ttls, key=lambda t: TTL_SECONDS.get(t, math.inf)), "default"
+    for ttl in sorted(ttls, key=lambda t: TTL_SECONDS.get(t, math.inf)):
+        limit = WITHIN_TTL_SECONDS.get(ttl)
+        if limit is not None and interval <= limit:
+            return ttl, "window"
+    return max(ttls, key=lambda t: TTL_SECONDS.get(t, 0)), "band"
+
+
+def plan_breakpoint(
+    prompt: Prompt, profile: ProviderProfile, pricing: Pricing | None
+) -> Outcome:
+    """Breakpoint family (Anthropic, Bedrock, ...): markers, TTL tier, break-even."""
+    stable = prompt.stable_tokens
+    min_tokens = profile.min_cacheable_tokens or 0
+    if stable < min_tokens:
+        return _none(
+            f"stable prefix of {fmt(stable)} tokens is below the {fmt(min_tokens)}-token "
+            f"minimum of {profile.id}; the provider would not cache it.",
+            profile,
+        )
+    spans = spans_of(prompt.segments, prompt.boundary)
+    if not spans:
+        findings = []
+        first = prompt.segments[0]
+        if first.stability == "volatile":
+            findings.append(
+                LintFinding(
+                    "error",
+                    "breakpoint-after-volatile",
+                    f"the prompt starts with volatile segment {first.id!r}: any breakpoint "
+                    "would follow it and its span could never be read back",
+                    first.id,
+                )
+            )
+        return _none("no stable segment precedes the first volatile one.", profile, *findings)
+    budget = profile.max_breakpoints if profile.max_breakpoints is not None else 1
+    if budget <= 0:
+        return _none(f"{profile.id} allows no breakpoints.", profile)
+    ttls = profile.ttls or ()
+    if not ttls:
+        return _none(f"{profile.id} offers no cache TTL tier.", profile)
+    interval = prompt.interval
+    cph = prompt.calls_per_hour
+    r = read_multiplier(profile, pricing)
+    tier, regime = choose_tier(ttls, interval)
+    assert tier is not None
+    ttl_s = TTL_SECONDS.get(tier, 0)
+    refreshes_per_hour = 3600 / ttl_s if ttl_s else math.inf
+    if regime == "band":
+        keeps = (
+            r is not None
+            and r < 1
+            and cph is not None
+            and cph * (1 - r) > refreshes_per_hour * r
+        )
+        if not keeps:
+            reason = (
+                f"reuse interval exceeds provider TTL: {fmt(interval or 0)} s between calls "
+                f"outlasts the widest {profile.id} tier ({tier}), and keep-warm touches "
+                f"would cost more than the reads save."
+            )
+            return _none(
+                reason,
+                profile,
+                _trap(
+                    f"reuse every {fmt(interval or 0)} s is beyond the {tier} TTL: each call "
+                    "would pay the write premium again; caching this prefix loses money"
+                ),
+            )
+    chosen = choose_markers(spans, budget)
+    directives = tuple(BreakpointDirective(span.last_id, tier) for span in chosen)
+    covered = stable  # the deepest span ends the stable run
+    if regime == "default":
+        why_tier = f"no reuse declared, so the {tier} default tier"
+    elif regime == "window":
+        why_tier = f"calls every {fmt(interval or 0)} s fit inside the {tier} TTL"
+    else:
+        why_tier = (
+            f"calls every {fmt(interval or 0)} s outlast every tier; the widest ({tier}) is "
+            f"kept warm with {fmt(refreshes_per_hour)} touches per hour"
+        )
+    reasoning = (
+        f"{len(directives)} breakpoint(s) on {', '.join(repr(s.last_id) for s in chosen)} "
+        f"covering {fmt(covered)} stable tokens of {fmt(prompt.total_tokens)}; {why_tier}."
+    )
+    w = write_multiplier(profile, pricing, tier)
+    findings: list[LintFinding] = []
+    break_even = None
+    if w is not None and r is not None:
+        premium = max(0.0, covered * (w - 1))
+        savings = covered * (1 - r)
+        min_reuses = ceil_or_inf(premium / savings) if savings > 0 else math.inf
+        if regime == "default":
+            profitable = min_reuses <= 1
+            rule = "with no declared reuse it must pay back on the first reuse"
+        elif regime == "window":
+            profitable = math.isfinite(min_reuses)
+            rule = "reads inside the TTL refresh it for free"
+        else:
+            assert cph is not None and r is not None
+            net = savings - (refreshes_per_hour / cph) * covered * r
+            min_reuses = ceil_or_inf(premium / net) if net > 0 else math.inf
+            profitable = net > 0
+            rule = (
+                f"keep-warm costs {fmt(refreshes_per_hour)}/{fmt(cph)} of a read per call, "
+                f"net saving {fmt(net)} tokens per call"
+            )
+        be_reason = (
+            f"write premium {fmt(covered)} x ({fmt(w)} - 1) = {fmt(premium)} tokens; each read "
+            f"saves {fmt(covered)} x (1 - {fmt(r)}) = {fmt(savings)} tokens; "
+            f"{fmt(min_reuses)} reuse(s) to profit; {rule}."
+        )
+        break_even = BreakEven(premium, min_reuses, profitable, be_reason)
+        if not profitable:
+            findings.append(
+                _trap(
+                    f"the {tier} write premium of {fmt(premium)} tokens is not paid back by the "
+                    "declared reuse; caching this prefix loses money"
+                )
+            )
+    return Outcome(directives, tuple(findings), break_even, _with_notes(reasoning, profile))
+
+
+def plan_routing_key(prompt: Prompt, profile: ProviderProfile, prefix_key: str) -> Outcome:
+    """Routing-key family (OpenAI, xAI, ...): one key, extended retention when useful."""
+    interval = prompt.interval
+    retention = None
+    if profile.supports_retention and interval is not None and interval > 3600:
+        retention = "24h"
+    reasoning = f"route with prompt cache key {prefix_key} so identical prefixes share a cache"
+    if retention:
+        reasoning += f"; calls every {fmt(interval or 0)} s outlast in-memory retention, ask for 24h"
+    min_tokens = profile.min_cacheable_tokens or 0
+    if prompt.stable_tokens < min_tokens:
+        reasoning += (
+            f"; the {fmt(prompt.stable_tokens)}-token stable prefix is below the "
+            f"{fmt(min_tokens)}-token minimum, so expect no hits yet"
+        )
+    return Outcome(
+        (RoutingKeyDirective(prefix_key, retention),), (), None, _with_notes(reasoning + ".", profile)
+    )
+
+
+def plan_resource(
+    prompt: Prompt,
+    profile: ProviderProfile,
+    pricing: Pricing | None,
+    prefix_key: str,
+    state: ResourceState,
+) -> Outcome:
+    """Resource family (Gemini cachedContents): lifecycle action, TTL, storage break-even."""
+    interval = prompt.interval
+    ttl_seconds: float = 3600 if interval is None else min(3600.0, max(300.0, 4 * interval))
+    if isinstance(ttl_seconds, float) and ttl_seconds.is_integer():
+        ttl_seconds = int(ttl_seconds)
+    stable = prompt.stable_tokens
+    min_tokens = profile.min_cacheable_tokens or 0
+    if stable < min_tokens:
+        return _none(
+            f"stable prefix of {fmt(stable)} tokens is below the {fmt(min_tokens)}-token "
+            f"minimum of {profile.id}; creating a cached resource would be rejected.",
+            profile,
+        )
+    cph = prompt.calls_per_hour if prompt.calls_per_hour is not None else 1
+    if cph < 1:
+        return _none(
+            f"storage trap: {fmt(cph)} calls per hour cannot pay for an hour of storage.",
+            profile,
+            _trap(
+                f"at {fmt(cph)} calls per hour the resource's storage costs more than the "
+                "reads save; caching this prefix loses money"
+            ),
+        )
+    action: Literal["create", "reuse", "refresh"]
+    action = "create" if state == "absent" else ("refresh" if state == "due" else "reuse")
+    directive = ResourceDirective(action, prefix_key, ttl_seconds)
+    reasoning = (
+        f"{action} cached content {prefix_key} holding {fmt(stable)} stable tokens for "
+        f"{fmt(ttl_seconds)} s."
+    )
+    findings: list[LintFinding] = []
+    break_even = None
+    if pricing is not None:
+        r = read_multiplier(profile, pricing)
+        input_price = pricing.input_per_mtok
+        read_price = (
+            pricing.cache_read_per_mtok
+            if pricing.cache_read_per_mtok is not None
+            else (input_price * r if r is not None else None)
+        )
+        storage = (
+            pricing.storage_per_mtok_hour
+            if pricing.storage_per_mtok_hour is not None
+            else profile.storage_per_mtok_hour
+        )
+        if read_price is not None and storage is not None:
+            save_call = stable / 1e6 * (input_price - read_price)
+            if save_call > 0:
+                storage_hour = stable / 1e6 * storage
+                premium_tokens = storage_hour / input_price * 1e6
+                min_reuses = ceil_or_inf(storage_hour / save_call)
+                profitable = cph >= min_reuses
+                break_even = BreakEven(
+                    premium_tokens,
+                    min_reuses,
+                    profitable,
+                    f"storage {fmt(stable)} tokens x {fmt(storage)} USD/MTok-hour = "
+                    f"{storage_hour:.6g} USD per hour; each call saves {save_call:.6g} USD; "
+                    f"{fmt(min_reuses)} call(s) per hour to profit, {fmt(cph)} declared.",
+                )
+                if not profitable:
+                    findings.append(
+                        _trap(
+                            f"{fmt(cph)} calls per hour do not pay for the storage "
+                            f"({fmt(min_reuses)} needed); caching this prefix loses money"
+                        )
+                    )
+    return Outcome((directive,), tuple(findings), break_even, _with_notes(reasoning, profile))
+
+
+def plan_passive(profile: ProviderProfile) -> Outcome:
+    """Passive family: nothing to send; ordering and accounting are the whole value."""
+    return _none(
+        f"{profile.id} caches automatically with no control surface; keep stable segments "
+        "first and account the usage.",
+        profile,
+    )
+
+
+def plan_family(
+    prompt: Prompt,
+    profile: ProviderProfile,
+    pricing: Pricing | None,
+    prefix_key: str,
+    resource_state: ResourceState = "absent",
+) -> Outcome:
+    """Dispatch to the planner of the profile's family."""
+    family = profile.family
+    if family == "breakpoint":
+        return plan_breakpoint(prompt, profile, pricing)
+    if family == "routing-key":
+        return plan_routing_key(prompt, profile, prefix_key)
+    if family == "resource":
+        return plan_resource(prompt, profile, pricing, prefix_key, resource_state)
+    return plan_passive(profile)

@@ -1,0 +1,57 @@
+"""What a snapshot backend is, and the JSON encoding every backend shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final, Protocol, runtime_checkable
+
+from ..errors import ERR_STATE_IO, RacsError
+
+SNAPSHOT_VERSION: Final = 1
+
+
+@runtime_checkable
+class StateBackend(Protocol):
+    """Where snapshots go: ``load`` once at start, ``save`` on flush and close."""
+
+    def load(self) -> dict[str, Any] | None:
+        """The last saved snapshot, or None when there is none yet."""
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        """Persist the snapshot, replacing the previous one."""
+
+    async def aload(self) -> dict[str, Any] | None:
+        """``load`` for asyncio hosts."""
+
+    async def asave(self, snapshot: dict[str, Any]) -> None:
+        """``save`` for asyncio hosts."""
+
+
+def is_async_backend(backend: object) -> bool:
+    """True when the backend can only be used from asyncio (its client is asynchronous)."""
+    return bool(getattr(backend, "is_async", False))
+
+
+def encode(snapshot: dict[str, Any]) -> str:
+    """Canonical JSON text of a snapshot (non-finite numbers are refused by design)."""
+    try:
+        return json.dumps(snapshot, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise RacsError(ERR_STATE_IO, f"snapshot is not serialisable: {exc}") from None
+
+
+def decode(text: str | bytes | None, where: str) -> dict[str, Any] | None:
+    """Parse a stored snapshot; unparseable text degrades to no snapshot, never raises."""
+    import logging
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        logging.getLogger("racs").warning("racs: snapshot at %s is not JSON; starting empty", where)
+        return None
+    if not isinstance(value, dict):
+        logging.getLogger("racs").warning("racs: snapshot at %s is not an object; starting empty", where)
+        return None
+    return value

@@ -1,0 +1,258 @@
+"""Usage accounting: tokens under the all-in convention, hit ratio, and dollars."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .model import CacheUsage, LedgerStats, Pricing, PrefixStats, ProviderProfile
+from .planner import read_multiplier, write_multiplier
+
+
+def hit_ratio(read: float, writes: float, uncached: float) -> float:
+    """Normalized hit ratio: read / (read + writes + uncached), 0 when empty."""
+    denominator = read + writes + uncached
+    return read / denominator if denominator > 0 else 0.0
+
+
+def uncached_of(u: CacheUsage) -> float:
+    """Input tokens neither read from nor written to a cache."""
+    return max(
+        0,
+        u.input_tokens
+        - u.cache_read_tokens
+        - u.cache_write_tokens_5m
+        - u.cache_write_tokens_1h
+        - u.cache_write_tokens_30m,
+    )
+
+
+def usd_of(
+    read: float,
+    writes: dict[str, float],
+    pricing: Pricing,
+    profile: ProviderProfile | None,
+) -> tuple[float, float]:
+    """Saved USD of cache reads and write-premium spend for one batch of tokens."""
+    input_price = pricing.input_per_mtok
+    read_price = pricing.cache_read_per_mtok
+    if read_price is None:
+        r = read_multiplier(profile, pricing) if profile is not None else None
+        read_price = input_price * r if r is not None else input_price
+    saved = read / 1e6 * (input_price - read_price)
+    spend = 0.0
+    for ttl, tokens in writes.items():
+        if not tokens:
+            continue
+        w = write_multiplier(profile, pricing, ttl) if profile is not None else None
+        price = input_price * w if w is not None else input_price
+        spend += max(0.0, tokens / 1e6 * (price - input_price))
+    return saved, spend
+
+
+@dataclass(slots=True)
+class Aggregate:
+    """Running totals of one prefix (or one ``provider:model``)."""
+
+    key: str
+    provider: str
+    model: str
+    agent_id: str | None = None
+    calls: int = 0
+    hits: int = 0
+    read: float = 0
+    write_5m: float = 0
+    write_1h: float = 0
+    write_30m: float = 0
+    uncached: float = 0
+    priced: bool = False
+    saved_usd: float = 0.0
+    write_spend_usd: float = 0.0
+    storage_spend_usd: float = 0.0
+
+    @property
+    def writes(self) -> float:
+        """Tokens written, all tiers."""
+        return self.write_5m + self.write_1h + self.write_30m
+
+    def public(self) -> PrefixStats:
+        """The public, immutable view."""
+        usd = self.priced
+        return PrefixStats(
+            prefix_key=self.key,
+            calls=self.calls,
+            hit_ratio=hit_ratio(self.read, self.writes, self.uncached),
+            read_tokens=self.read,
+            write_tokens=self.writes,
+            uncached_tokens=self.uncached,
+            saved_usd=self.saved_usd if usd else None,
+            write_spend_usd=self.write_spend_usd if usd else None,
+            storage_spend_usd=self.storage_spend_usd if usd else None,
+            net_usd=self.saved_usd - self.write_spend_usd - self.storage_spend_usd if usd else None,
+            provider=self.provider,
+            model=self.model,
+            hits=self.hits,
+        )
+
+
+FIELDS = (
+    "calls",
+    "hits",
+    "read",
+    "write_5m",
+    "write_1h",
+    "write_30m",
+    "uncached",
+    "saved_usd",
+    "write_spend_usd",
+    "storage_spend_usd",
+)
+
+
+def totals(prefixes: Iterable[PrefixStats]) -> LedgerStats:
+    """Ledger-wide totals over per-prefix stats (USD only where pricing covered a model)."""
+    items = tuple(prefixes)
+    read = sum(p.read_tokens for p in items)
+    writes = sum(p.write_tokens for p in items)
+    uncached = sum(p.uncached_tokens for p in items)
+    priced = [p for p in items if p.saved_usd is not None]
+    saved = sum(p.saved_usd or 0.0 for p in priced)
+    spend = sum(p.write_spend_usd or 0.0 for p in priced)
+    storage = sum(p.storage_spend_usd or 0.0 for p in priced)
+    return LedgerStats(
+        calls=sum(p.calls for p in items),
+        hit_ratio=hit_ratio(read, writes, uncached),
+        read_tokens=read,
+        write_tokens=writes,
+        uncached_tokens=uncached,
+        prefixes=items,
+        saved_usd=saved if priced else None,
+        write_spend_usd=spend if priced else None,
+        storage_spend_usd=storage if priced else None,
+        net_usd=saved - spend - storage if priced else None,
+        hits=sum(p.hits or 0 for p in items),
+    )
+
+
+class UsageBook:
+    """Aggregates by key, bounded (LRU) unless a durable ledger keeps every record."""
+
+    def __init__(
+        self,
+        pricing: dict[str, Pricing],
+        profile_of: Callable[[str, str], ProviderProfile | None],
+        max_keys: int = 10_000,
+    ) -> None:
+        self.pricing = pricing
+        self.profile_of = profile_of
+        self.max_keys = max_keys
+        self.aggregates: OrderedDict[str, Aggregate] = OrderedDict()
+
+    def _get(self, key: str, provider: str, model: str, agent_id: str | None) -> tuple[Aggregate, bool]:
+        aggs = self.aggregates
+        agg = aggs.get(key)
+        evicted = False
+        if agg is None:
+            agg = Aggregate(key, provider, model, agent_id)
+            aggs[key] = agg
+            if len(aggs) > self.max_keys:
+                aggs.popitem(last=False)
+                evicted = True
+        else:
+            aggs.move_to_end(key)
+            if agg.agent_id is None and agent_id is not None:
+                agg.agent_id = agent_id
+        return agg, evicted
+
+    def add(self, u: CacheUsage, key: str) -> bool:
+        """Account one usage record; True when an old aggregate was evicted for room."""
+        agg, evicted = self._get(key, u.provider, u.model, u.agent_id)
+        agg.calls += 1
+        if u.cache_read_tokens > 0:
+            agg.hits += 1
+        agg.read += u.cache_read_tokens
+        agg.write_5m += u.cache_write_tokens_5m
+        agg.write_1h += u.cache_write_tokens_1h
+        agg.write_30m += u.cache_write_tokens_30m
+        agg.uncached += uncached_of(u)
+        pricing = self.pricing.get(u.model)
+        if pricing is not None:
+            saved, spend = usd_of(
+                u.cache_read_tokens,
+                {
+                    "5m": u.cache_write_tokens_5m,
+                    "1h": u.cache_write_tokens_1h,
+                    "30m": u.cache_write_tokens_30m,
+                },
+                pricing,
+                self.profile_of(u.provider, u.model),
+            )
+            agg.priced = True
+            agg.saved_usd += saved
+            agg.write_spend_usd += spend
+        return evicted
+
+    def add_storage(
+        self, key: str, provider: str, model: str, agent_id: str | None, usd: float
+    ) -> bool:
+        """Account resource storage spend for a create or refresh."""
+        agg, evicted = self._get(key, provider, model, agent_id)
+        agg.priced = True
+        agg.storage_spend_usd += usd
+        return evicted
+
+    def stats(
+        self,
+        prefix_key: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        agent_id: str | None = None,
+    ) -> LedgerStats:
+        """Totals and per-prefix stats sorted by key, under the given filters."""
+        selected = [
+            a.public()
+            for a in self.aggregates.values()
+            if (prefix_key is None or a.key == prefix_key)
+            and (provider is None or a.provider == provider)
+            and (model is None or a.model == model)
+            and (agent_id is None or a.agent_id == agent_id)
+        ]
+        selected.sort(key=lambda p: p.prefix_key)
+        return totals(selected)
+
+    def state(self) -> list[dict[str, Any]]:
+        """JSON-ready aggregates."""
+        out = []
+        for a in self.aggregates.values():
+            d: dict[str, Any] = {
+                "key": a.key,
+                "provider": a.provider,
+                "model": a.model,
+                "agentId": a.agent_id,
+                "priced": a.priced,
+            }
+            for f in FIELDS:
+                d[f] = getattr(a, f)
+            out.append(d)
+        return out
+
+    def load(self, data: list[dict[str, Any]]) -> None:
+        """Restore aggregates saved by ``state``."""
+        restored: OrderedDict[str, Aggregate] = OrderedDict()
+        for d in data:
+            agg = Aggregate(
+                str(d["key"]),
+                str(d["provider"]),
+                str(d["model"]),
+                None if d.get("agentId") is None else str(d["agentId"]),
+            )
+            agg.priced = bool(d.get("priced", False))
+            for f in FIELDS:
+                value = d[f]
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"bad {f}")
+                setattr(agg, f, int(value) if f in ("calls", "hits") else value)
+            restored[agg.key] = agg
+        self.aggregates = restored
