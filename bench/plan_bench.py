@@ -25,8 +25,18 @@ def small_workload() -> tuple[list[dict[str, Any]], int]:
     """36,000 characters in 4 segments."""
     segments = [
         {"id": "tools", "role": "tools", "stability": "stable", "content": _text("tools", 12_000)},
-        {"id": "system", "role": "system", "stability": "stable", "content": _text("system", 16_000)},
-        {"id": "history", "role": "history", "stability": "semi", "content": _text("history", 7_000)},
+        {
+            "id": "system",
+            "role": "system",
+            "stability": "stable",
+            "content": _text("system", 16_000),
+        },
+        {
+            "id": "history",
+            "role": "history",
+            "stability": "semi",
+            "content": _text("history", 7_000),
+        },
         {"id": "turn", "role": "dynamic", "stability": "volatile", "content": ""},
     ]
     return segments, 1_000
@@ -36,13 +46,33 @@ def large_workload() -> tuple[list[dict[str, Any]], int]:
     """520,000 characters in 13 segments: tools, system, documents, 8 history, a turn."""
     segments = [
         {"id": "tools", "role": "tools", "stability": "stable", "content": _text("tools", 20_000)},
-        {"id": "system", "role": "system", "stability": "stable", "content": _text("system", 20_000)},
-        {"id": "doc-a", "role": "documents", "stability": "stable", "content": _text("doc-a", 200_000)},
-        {"id": "doc-b", "role": "documents", "stability": "semi", "content": _text("doc-b", 200_000)},
+        {
+            "id": "system",
+            "role": "system",
+            "stability": "stable",
+            "content": _text("system", 20_000),
+        },
+        {
+            "id": "doc-a",
+            "role": "documents",
+            "stability": "stable",
+            "content": _text("doc-a", 200_000),
+        },
+        {
+            "id": "doc-b",
+            "role": "documents",
+            "stability": "semi",
+            "content": _text("doc-b", 200_000),
+        },
     ]
     for i in range(8):
         segments.append(
-            {"id": f"h{i}", "role": "history", "stability": "semi", "content": _text(f"h{i}", 9_875)}
+            {
+                "id": f"h{i}",
+                "role": "history",
+                "stability": "semi",
+                "content": _text(f"h{i}", 9_875),
+            }
         )
     segments.append({"id": "turn", "role": "dynamic", "stability": "volatile", "content": ""})
     return segments, 1_000
@@ -54,8 +84,14 @@ def run(name: str, segments: list[dict[str, Any]], turn_chars: int, calls: int) 
     inputs = []
     for turn in turns:
         segs = [*segments[:-1], {**segments[-1], "content": turn}]
-        inputs.append({"provider": "anthropic", "model": "claude-sonnet-4-5", "segments": segs,
-                       "reuse": {"intervalSeconds": 30}})
+        inputs.append(
+            {
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "segments": segs,
+                "reuse": {"intervalSeconds": 30},
+            }
+        )
     total_chars = sum(len(s["content"]) for s in segments[:-1]) + turn_chars
     engine.plan(inputs[0])  # first sight: hashing and pattern scans happen once, here
     gc.collect()

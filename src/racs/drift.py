@@ -76,7 +76,9 @@ class DriftTracker:
         self.lineages: OrderedDict[str, Fingerprint] = OrderedDict()
         self.reports: deque[DriftReport] = deque(maxlen=ring)
 
-    def observe(self, lineage: str, cur: Fingerprint, now: float) -> tuple[DriftReport | None, bool]:
+    def observe(
+        self, lineage: str, cur: Fingerprint, now: float
+    ) -> tuple[DriftReport | None, bool]:
         """Remember the lineage's new fingerprint; return a report on drift, and whether an
         old lineage had to be evicted to make room."""
         lineages = self.lineages

@@ -12,7 +12,7 @@ from typing import Any, Final
 from . import planner as _planner
 from .drift import DriftTracker, Fingerprint, SegPrint
 from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
-from .inputs import Prompt, parse_prompt, parse_pricing_table, parse_usage, profile_overrides
+from .inputs import Prompt, parse_pricing_table, parse_prompt, parse_usage, profile_overrides
 from .keepwarm import KeepWarm, ResourceRecord, Resources
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
 from .lint import Facts, FactsCache, analyze
@@ -114,7 +114,7 @@ class Racs:
         self._prefixes: dict[str, _PrefixInfo] = {}
         self._keepwarm = KeepWarm()
         self._resources = Resources()
-        self._drift = DriftTracker(max_lineages=max_prefixes)
+        self._drift = DriftTracker(max_lineages=max(10_000, max_prefixes))
         self._usage = UsageBook(self._pricing, self.profile_of)
         self._state = state
         self._ledger = ledger
@@ -171,8 +171,8 @@ class Racs:
     def profile_of(self, provider: str, model: str | None = None) -> ProviderProfile:
         """The effective profile: shipped values, host overrides, then per-model refinements.
 
-        Order of layers, least to most specific: the shipped provider profile, the
-        ``profiles`` override, the model catalog entry, the ``model_profiles`` override.
+        Layers, later ones winning: the shipped provider profile, the model catalog
+        entry, the host's ``profiles`` override, the host's ``model_profiles`` override.
         """
         cache_key = (provider, model)
         profile = self._profile_cache.get(cache_key)
@@ -181,10 +181,11 @@ class Racs:
         base = SHIPPED_PROFILES.get(provider)
         if base is None:
             raise invalid(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
-        profile = merge_profile(base, self._provider_overrides.get(provider, {}))
+        profile = base
+        if model is not None and self._catalog is not None:
+            profile = self._catalog.refine(profile, model)
+        profile = merge_profile(profile, self._provider_overrides.get(provider, {}))
         if model is not None:
-            if self._catalog is not None:
-                profile = self._catalog.refine(profile, model)
             for pattern, overrides in self._model_overrides:
                 if _matches(pattern, model):
                     profile = merge_profile(profile, overrides)
@@ -382,7 +383,9 @@ class Racs:
         if tracked and shortest is not None:
             record = self._resources.records.get(key)
             last_write = record.last_write_at if record is not None else now
-            self._keepwarm.track(key, plan.provider, plan.model, shortest[0], shortest[1], last_write)
+            self._keepwarm.track(
+                key, plan.provider, plan.model, shortest[0], shortest[1], last_write
+            )
         lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
         fingerprint = Fingerprint(
             key,
@@ -397,7 +400,9 @@ class Racs:
             events.append(PrefixDrifted(report))
         if evicted:
             events.append(
-                LimitReached("prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now)
+                LimitReached(
+                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
+                )
             )
 
     # --- accounting -----------------------------------------------------------------
@@ -509,7 +514,9 @@ class Racs:
 
     def drifts(self, limit: int | None = None) -> tuple[DriftReport, ...]:
         """The latest drift reports, oldest first and newest last, at most ``limit``."""
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
             raise invalid("limit must be an integer >= 0")
         with self._lock:
             return self._drift.latest(limit)
@@ -538,14 +545,17 @@ class Racs:
             matched = {
                 key
                 for key, prov in candidates.items()
-                if (prefix_key is None or key == prefix_key) and (provider is None or prov == provider)
+                if (prefix_key is None or key == prefix_key)
+                and (provider is None or prov == provider)
             }
             for key in sorted(matched):
                 self._prefixes.pop(key, None)
                 self._keepwarm.entries.pop(key, None)
-                rec = self._resources.records.pop(key, None)
+                rec: ResourceRecord | None = self._resources.records.pop(key, None)  # type: ignore[arg-type]
                 if rec is not None:
-                    events.append(ResourceAction(ResourceDirective("delete", key, _num(rec.ttl_seconds)), now))
+                    events.append(
+                        ResourceAction(ResourceDirective("delete", key, _num(rec.ttl_seconds)), now)
+                    )
             self._drift.forget(matched)
         if events:
             self._emit(events)
@@ -650,7 +660,9 @@ class Racs:
             try:
                 load(data[name])
             except Exception as exc:  # a corrupt section degrades to empty, never raises
-                log.warning("racs: snapshot section %r is corrupt (%s); starting it empty", name, exc)
+                log.warning(
+                    "racs: snapshot section %r is corrupt (%s); starting it empty", name, exc
+                )
 
     def flush(self) -> None:
         """Save a snapshot through the state backend (no-op without one)."""
@@ -746,10 +758,14 @@ def _tokenize(tokenizer: Tokenizer, content: str, segment_id: str) -> float:
         tokens = tokenizer(content)
     except Exception as exc:
         raise invalid(f"tokenizer failed on segment {segment_id!r}: {exc}") from None
-    if isinstance(tokens, bool) or not isinstance(tokens, (int, float)) or not (
-        math.isfinite(tokens) and tokens >= 0
+    if (
+        isinstance(tokens, bool)
+        or not isinstance(tokens, (int, float))
+        or not (math.isfinite(tokens) and tokens >= 0)
     ):
-        raise invalid(f"tokenizer returned {tokens!r} for segment {segment_id!r}; expected a count >= 0")
+        raise invalid(
+            f"tokenizer returned {tokens!r} for segment {segment_id!r}; expected a count >= 0"
+        )
     return tokens
 
 

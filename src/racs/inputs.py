@@ -159,7 +159,12 @@ def _segment(raw: Any, index: int, seen: set[str]) -> Seg:
         blocks = get("blocks")
     elif isinstance(raw, PromptSegment):
         sid, role, stability = raw.id, raw.role, raw.stability
-        content, content_hash, tokens, blocks = raw.content, raw.content_hash, raw.tokens, raw.blocks
+        content, content_hash, tokens, blocks = (
+            raw.content,
+            raw.content_hash,
+            raw.tokens,
+            raw.blocks,
+        )
     else:
         raise invalid(f"{where} must be an object, got {type(raw).__name__}")
     if not isinstance(sid, str) or not sid:
@@ -192,6 +197,9 @@ def _segment(raw: Any, index: int, seen: set[str]) -> Seg:
 
 def parse_prompt(raw: Any) -> Prompt:
     """Validate a PlanInput (dataclass or mapping, either spelling) into a ``Prompt``."""
+    provider: Any
+    model: Any
+    agent_id: Any
     if isinstance(raw, PlanInput):
         provider, model, agent_id = raw.provider, raw.model, raw.agent_id
         raw_segments: Any = raw.segments
@@ -231,7 +239,7 @@ def parse_prompt(raw: Any) -> Prompt:
         cph = number(
             _field(reuse, "calls_per_hour", "callsPerHour"), "reuse.callsPerHour", optional=True
         )
-    return Prompt(provider, model, agent_id, segments, interval, cph)  # type: ignore[arg-type]
+    return Prompt(provider, model, agent_id, segments, interval, cph)
 
 
 def parse_usage(raw: Any) -> CacheUsage:
@@ -319,7 +327,9 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
     if raw is None:
         return {}
     if is_dataclass(raw) and not isinstance(raw, type):
-        raw = {f.name: getattr(raw, f.name) for f in fields(raw) if getattr(raw, f.name) is not None}
+        raw = {
+            f.name: getattr(raw, f.name) for f in fields(raw) if getattr(raw, f.name) is not None
+        }
     if not isinstance(raw, Mapping):
         raise invalid(f"{name} must be an object of profile fields")
     known = {f.name: f.name for f in fields(ProviderProfile)}
@@ -329,7 +339,7 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
         field_name = known.get(key)
         if field_name is None:
             raise invalid(f"{name}.{key} is not a profile field")
-        if field_name in ("id", "catalog_entry"):
+        if field_name == "id":
             continue  # a profile's identity is not overridable
         where = f"{name}.{key}"
         if value is None:
@@ -345,7 +355,7 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
                 if field_name == "ttls" and ttl not in TTL_SECONDS:
                     raise invalid(f"{where} has unknown TTL tier {ttl!r}")
             out[field_name] = tuple(str(v) for v in value)
-        elif field_name in ("supports_retention", "bills_writes"):
+        elif field_name in ("supports_retention", "bills_writes", "routing_key"):
             if not isinstance(value, bool):
                 raise invalid(f"{where} must be a boolean")
             out[field_name] = value

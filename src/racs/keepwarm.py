@@ -35,7 +35,12 @@ class WarmEntry:
     def public(self) -> RefreshEntry:
         """The public, immutable view."""
         return RefreshEntry(
-            self.prefix_key, self.provider, self.model, self.ttl, self.last_write_at, self.refresh_at
+            self.prefix_key,
+            self.provider,
+            self.model,
+            self.ttl,
+            self.last_write_at,
+            self.refresh_at,
         )
 
 
@@ -46,7 +51,13 @@ class KeepWarm:
         self.entries: dict[str, WarmEntry] = {}
 
     def track(
-        self, prefix_key: str, provider: str, model: str, ttl: str | float, ttl_seconds: float, now: float
+        self,
+        prefix_key: str,
+        provider: str,
+        model: str,
+        ttl: str | float,
+        ttl_seconds: float,
+        now: float,
     ) -> None:
         """Start (or restart) the TTL window of a prefix at ``now``."""
         self.entries[prefix_key] = WarmEntry(prefix_key, provider, model, ttl, ttl_seconds, now)

@@ -60,7 +60,9 @@ LINT_CODES: Final = (
 def camel(name: str) -> str:
     """snake_case -> the seed's camelCase (``per_mtok`` -> ``PerMTok``)."""
     head, *rest = name.split("_")
-    return head + "".join("MTok" if part == "mtok" else part[:1].upper() + part[1:] for part in rest)
+    return head + "".join(
+        "MTok" if part == "mtok" else part[:1].upper() + part[1:] for part in rest
+    )
 
 
 _CAMEL_CACHE: dict[type, tuple[tuple[str, str], ...]] = {}
@@ -199,6 +201,8 @@ class ProviderProfile(Wire):
     lookback_positions: int | None = None
     """How far back a breakpoint looks for an earlier cache entry (Anthropic: 20)."""
     bills_writes: bool | None = None
+    routing_key: bool | None = None
+    """Breakpoint providers that also route by key (OpenAI GPT-5.6+): send it too."""
     catalog_entry: str | None = None
     """Which catalog entry refined this profile, if any."""
 

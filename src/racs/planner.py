@@ -66,7 +66,11 @@ def read_multiplier(profile: ProviderProfile, pricing: Pricing | None) -> float 
     """The profile's read multiplier, else read price / input price from pricing."""
     if profile.read_multiplier is not None:
         return profile.read_multiplier
-    if pricing is not None and pricing.cache_read_per_mtok is not None and pricing.input_per_mtok > 0:
+    if (
+        pricing is not None
+        and pricing.cache_read_per_mtok is not None
+        and pricing.input_per_mtok > 0
+    ):
         return pricing.cache_read_per_mtok / pricing.input_per_mtok
     return None
 
@@ -115,7 +119,9 @@ def spans_of(segments: list[Seg], boundary: int) -> list[Span]:
 def choose_markers(spans: list[Span], budget: int) -> list[Span]:
     """The deepest span plus the ``budget - 1`` best-weighted others, in request order."""
     deepest = spans[-1]
-    others = sorted(spans[:-1], key=lambda s: (-ROLE_WEIGHT.get(s.role, 0), -s.tokens, s.last_index))
+    others = sorted(
+        spans[:-1], key=lambda s: (-ROLE_WEIGHT.get(s.role, 0), -s.tokens, s.last_index)
+    )
     chosen = [*others[: max(0, budget - 1)], deepest]
     chosen.sort(key=lambda s: s.last_index)
     return chosen
@@ -150,9 +156,7 @@ def choose_tier(
     return max(ttls, key=lambda t: TTL_SECONDS.get(t, 0)), "band"
 
 
-def plan_breakpoint(
-    prompt: Prompt, profile: ProviderProfile, pricing: Pricing | None
-) -> Outcome:
+def plan_breakpoint(prompt: Prompt, profile: ProviderProfile, pricing: Pricing | None) -> Outcome:
     """Breakpoint family (Anthropic, Bedrock, ...): markers, TTL tier, break-even."""
     stable = prompt.stable_tokens
     min_tokens = profile.min_cacheable_tokens or 0
@@ -164,10 +168,10 @@ def plan_breakpoint(
         )
     spans = spans_of(prompt.segments, prompt.boundary)
     if not spans:
-        findings = []
+        start_findings: list[LintFinding] = []
         first = prompt.segments[0]
         if first.stability == "volatile":
-            findings.append(
+            start_findings.append(
                 LintFinding(
                     "error",
                     "breakpoint-after-volatile",
@@ -176,7 +180,9 @@ def plan_breakpoint(
                     first.id,
                 )
             )
-        return _none("no stable segment precedes the first volatile one.", profile, *findings)
+        return _none(
+            "no stable segment precedes the first volatile one.", profile, *start_findings
+        )
     budget = profile.max_breakpoints if profile.max_breakpoints is not None else 1
     if budget <= 0:
         return _none(f"{profile.id} allows no breakpoints.", profile)
@@ -192,10 +198,7 @@ def plan_breakpoint(
     refreshes_per_hour = 3600 / ttl_s if ttl_s else math.inf
     if regime == "band":
         keeps = (
-            r is not None
-            and r < 1
-            and cph is not None
-            and cph * (1 - r) > refreshes_per_hour * r
+            r is not None and r < 1 and cph is not None and cph * (1 - r) > refreshes_per_hour * r
         )
         if not keeps:
             reason = (
@@ -273,7 +276,9 @@ def plan_routing_key(prompt: Prompt, profile: ProviderProfile, prefix_key: str) 
         retention = "24h"
     reasoning = f"route with prompt cache key {prefix_key} so identical prefixes share a cache"
     if retention:
-        reasoning += f"; calls every {fmt(interval or 0)} s outlast in-memory retention, ask for 24h"
+        reasoning += (
+            f"; calls every {fmt(interval or 0)} s outlast in-memory retention, ask for 24h"
+        )
     min_tokens = profile.min_cacheable_tokens or 0
     if prompt.stable_tokens < min_tokens:
         reasoning += (
@@ -281,7 +286,10 @@ def plan_routing_key(prompt: Prompt, profile: ProviderProfile, prefix_key: str) 
             f"{fmt(min_tokens)}-token minimum, so expect no hits yet"
         )
     return Outcome(
-        (RoutingKeyDirective(prefix_key, retention),), (), None, _with_notes(reasoning + ".", profile)
+        (RoutingKeyDirective(prefix_key, retention),),
+        (),
+        None,
+        _with_notes(reasoning + ".", profile),
     )
 
 
@@ -371,6 +379,16 @@ def plan_passive(profile: ProviderProfile) -> Outcome:
     )
 
 
+def _with_routing_key(outcome: Outcome, prefix_key: str) -> Outcome:
+    """Breakpoint providers that also route by key (GPT-5.6+) get the key as well."""
+    key = RoutingKeyDirective(prefix_key)
+    kept = tuple(d for d in outcome.directives if not isinstance(d, NoneDirective))
+    return outcome._replace(
+        directives=(*kept, key),
+        reasoning=f"{outcome.reasoning} Also route with prompt cache key {prefix_key}.",
+    )
+
+
 def plan_family(
     prompt: Prompt,
     profile: ProviderProfile,
@@ -381,7 +399,10 @@ def plan_family(
     """Dispatch to the planner of the profile's family."""
     family = profile.family
     if family == "breakpoint":
-        return plan_breakpoint(prompt, profile, pricing)
+        outcome = plan_breakpoint(prompt, profile, pricing)
+        if profile.routing_key:
+            outcome = _with_routing_key(outcome, prefix_key)
+        return outcome
     if family == "routing-key":
         return plan_routing_key(prompt, profile, prefix_key)
     if family == "resource":

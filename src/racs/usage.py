@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .model import CacheUsage, LedgerStats, Pricing, PrefixStats, ProviderProfile
+from .model import CacheUsage, LedgerStats, PrefixStats, Pricing, ProviderProfile
 from .planner import read_multiplier, write_multiplier
 
 
@@ -150,7 +150,9 @@ class UsageBook:
         self.max_keys = max_keys
         self.aggregates: OrderedDict[str, Aggregate] = OrderedDict()
 
-    def _get(self, key: str, provider: str, model: str, agent_id: str | None) -> tuple[Aggregate, bool]:
+    def _get(
+        self, key: str, provider: str, model: str, agent_id: str | None
+    ) -> tuple[Aggregate, bool]:
         aggs = self.aggregates
         agg = aggs.get(key)
         evicted = False

@@ -52,6 +52,8 @@ def decode(text: str | bytes | None, where: str) -> dict[str, Any] | None:
         logging.getLogger("racs").warning("racs: snapshot at %s is not JSON; starting empty", where)
         return None
     if not isinstance(value, dict):
-        logging.getLogger("racs").warning("racs: snapshot at %s is not an object; starting empty", where)
+        logging.getLogger("racs").warning(
+            "racs: snapshot at %s is not an object; starting empty", where
+        )
         return None
     return value

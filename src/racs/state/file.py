@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -32,7 +33,9 @@ class FileState:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise RacsError(ERR_STATE_IO, f"cannot read state file {self.path}: {exc.strerror}") from None
+            raise RacsError(
+                ERR_STATE_IO, f"cannot read state file {self.path}: {exc.strerror}"
+            ) from None
         return decode(data, str(self.path))
 
     def save(self, snapshot: dict[str, Any]) -> None:
@@ -43,7 +46,9 @@ class FileState:
             directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
         except OSError as exc:
-            raise RacsError(ERR_STATE_IO, f"cannot write state file {self.path}: {exc.strerror}") from None
+            raise RacsError(
+                ERR_STATE_IO, f"cannot write state file {self.path}: {exc.strerror}"
+            ) from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(handle.fileno(), 0o600)
@@ -57,11 +62,11 @@ class FileState:
             finally:
                 os.close(dir_fd)
         except OSError as exc:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
-            raise RacsError(ERR_STATE_IO, f"cannot write state file {self.path}: {exc.strerror}") from None
+            raise RacsError(
+                ERR_STATE_IO, f"cannot write state file {self.path}: {exc.strerror}"
+            ) from None
 
     async def aload(self) -> dict[str, Any] | None:
         """``load`` off the event loop."""

@@ -1,0 +1,5 @@
+"""The `racs` command line (surfaces.md section 1); ``main`` is the console script."""
+
+from .app import main
+
+__all__ = ["main"]

@@ -1,0 +1,7 @@
+"""`python -m racs.cli`: the same as the `racs` console script."""
+
+import sys
+
+from .app import main
+
+sys.exit(main())

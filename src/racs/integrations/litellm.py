@@ -1,0 +1,244 @@
+"""A LiteLLM callback that plans and records provider prompt-cache usage for every call.
+
+``litellm.callbacks = [RacsLiteLLMLogger(engine, ledger=ledger)]``. LiteLLM normalises
+every provider to OpenAI-style usage whose ``prompt_tokens`` INCLUDES the cached tokens.
+Its ``cache_hit`` flag is LiteLLM's own response cache: such a response never reached the
+provider, so it is not recorded as provider cache usage (nor as a run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from ..engine import Racs
+from ..model import PROVIDERS, CacheUsage
+from ..providers._common import count, field, plain
+from ..providers.openai import OpenAIChat
+
+if TYPE_CHECKING:
+    from litellm.integrations.custom_logger import CustomLogger as _Base
+else:
+    try:
+        from litellm.integrations.custom_logger import CustomLogger as _Base
+    except ImportError:  # keeps the module importable (and testable) without litellm
+        _Base = object
+
+_log = logging.getLogger(__name__)
+
+LITELLM_PROVIDERS: Final[Mapping[str, str]] = {
+    "anthropic": "anthropic",
+    "bedrock": "bedrock",
+    "bedrock_converse": "bedrock",
+    "vertex_ai": "google",
+    "vertex_ai_beta": "google",
+    "gemini": "google",
+    "openai": "openai",
+    "azure": "openai",
+    "text-completion-openai": "openai",
+    "xai": "xai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "mistral": "mistral",
+    "openrouter": "openrouter",
+    "moonshot": "moonshot",
+    "ollama": "ollama",
+    "ollama_chat": "ollama",
+    "lm_studio": "lmstudio",
+    "huggingface": "huggingface",
+}
+"""LiteLLM ``custom_llm_provider`` values -> racs provider ids (unknown: ``custom``)."""
+
+
+def provider_of(kwargs: Mapping[str, Any]) -> str:
+    """The racs provider id of one LiteLLM call."""
+    params = kwargs.get("litellm_params") or {}
+    name = kwargs.get("custom_llm_provider") or field(params, "custom_llm_provider")
+    if not isinstance(name, str):
+        return "custom"
+    mapped = LITELLM_PROVIDERS.get(name.lower())
+    if mapped is not None:
+        return mapped
+    return name if name in PROVIDERS else "custom"
+
+
+def is_litellm_cache_hit(kwargs: Mapping[str, Any]) -> bool:
+    """True when LiteLLM served the response from its own cache (no provider call)."""
+    if kwargs.get("cache_hit"):
+        return True
+    standard = kwargs.get("standard_logging_object")
+    return isinstance(standard, Mapping) and bool(standard.get("cache_hit"))
+
+
+def usage_from_litellm(
+    kwargs: Mapping[str, Any],
+    response_obj: Any,
+    *,
+    prefix_key: str | None = None,
+) -> CacheUsage | None:
+    """The provider's all-in cache usage of one LiteLLM completion, ``None`` if unknown."""
+    usage = plain(field(response_obj, "usage"))
+    if not isinstance(usage, Mapping) or field(usage, "prompt_tokens") is None:
+        standard = kwargs.get("standard_logging_object")
+        metadata = standard.get("metadata") if isinstance(standard, Mapping) else None
+        usage = plain(field(metadata, "usage_object"))
+    if not isinstance(usage, Mapping) or field(usage, "prompt_tokens") is None:
+        return None
+    details = field(usage, "prompt_tokens_details")
+    read = count(field(details, "cached_tokens")) or count(field(usage, "cache_read_input_tokens"))
+    write = count(field(usage, "cache_creation_input_tokens")) or count(
+        field(details, "cache_creation_tokens", "cache_write_tokens")
+    )
+    provider = provider_of(kwargs)
+    model = field(response_obj, "model") or kwargs.get("model") or "unknown"
+    tier_30m = provider == "openai"
+    total = count(field(usage, "prompt_tokens"))
+    return CacheUsage(
+        provider=provider,
+        model=str(model),
+        input_tokens=max(total, read + write),
+        cache_read_tokens=read,
+        cache_write_tokens_5m=0 if tier_30m else write,
+        cache_write_tokens_30m=write if tier_30m else 0,
+        prefix_key=prefix_key,
+    )
+
+
+class RacsLiteLLMLogger(_Base):
+    """LiteLLM ``CustomLogger``: plans each call's prompt and records its cache usage."""
+
+    def __init__(
+        self,
+        engine: Racs,
+        ledger: Any = None,
+        *,
+        workspace_id: str = "default",
+        agent_id: str | None = None,
+        plan: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.ledger = ledger
+        self.workspace_id = workspace_id
+        self.agent_id = agent_id
+        self.plan = plan
+
+    def _prefix_key(self, kwargs: Mapping[str, Any], provider: str) -> tuple[str | None, Any]:
+        """Plan the call's messages (for its prefix key and drift), when asked to."""
+        messages = kwargs.get("messages")
+        if not self.plan or not messages:
+            return None, None
+        request = {"model": kwargs.get("model") or "unknown", "messages": messages}
+        optional = kwargs.get("optional_params") or {}
+        if optional.get("tools"):
+            request["tools"] = optional["tools"]
+        plan_input = OpenAIChat(provider).segments_from(request, agent_id=self.agent_id)
+        plan = self.engine.plan(plan_input)
+        return plan.prefix_key, plan
+
+    def _success(
+        self, kwargs: Mapping[str, Any], response_obj: Any, start: Any, end: Any
+    ) -> None:
+        if is_litellm_cache_hit(kwargs):
+            return
+        provider = provider_of(kwargs)
+        prefix_key, plan = self._prefix_key(kwargs, provider)
+        usage = usage_from_litellm(kwargs, response_obj, prefix_key=prefix_key)
+        if usage is None:
+            return
+        if self.agent_id is not None:
+            usage = CacheUsage(**{**_fields(usage), "agent_id": self.agent_id})
+        self.engine.record(usage)
+        if self.ledger is None:
+            return
+        run_id = self.ledger.start_run(**self._start_args(usage.provider, usage.model))
+        output = field(field(response_obj, "usage"), "completion_tokens")
+        metrics: dict[str, Any] = {
+            "status": "completed",
+            "input_tokens": int(usage.input_tokens),
+            "cache_read_tokens": int(usage.cache_read_tokens),
+            "cache_write_tokens_5m": int(usage.cache_write_tokens_5m),
+            "cache_write_tokens_1h": int(
+                usage.cache_write_tokens_1h + usage.cache_write_tokens_30m
+            ),
+            "latency_ms": _latency(start, end),
+        }
+        if isinstance(output, int):
+            metrics["output_tokens"] = output
+            metrics["total_tokens"] = int(usage.input_tokens) + output
+        if plan is not None:
+            metrics["prefix_key"] = plan.prefix_key
+            metrics["plan_id"] = plan.plan_id
+        self.ledger.complete_run(run_id, **metrics)
+
+    def _failure(self, kwargs: Mapping[str, Any], start: Any, end: Any) -> None:
+        if self.ledger is None:
+            return
+        provider = provider_of(kwargs)
+        model = str(kwargs.get("model") or "unknown")
+        run_id = self.ledger.start_run(**self._start_args(provider, model))
+        exc = kwargs.get("exception")
+        self.ledger.complete_run(
+            run_id,
+            status="failed",
+            error={
+                "code": type(exc).__name__ if exc is not None else "Error",
+                "message": str(exc or kwargs.get("traceback_exception") or "failed")[:2000],
+            },
+            latency_ms=_latency(start, end),
+        )
+
+    def _start_args(self, provider: str, model: str) -> dict[str, Any]:
+        return {
+            "workspace_id": self.workspace_id,
+            "agent_id": self.agent_id or "default",
+            "provider": provider,
+            "model": model,
+            "auth_type": "api",
+            "execution_mode": "interactive",
+        }
+
+    def log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """Record one successful completion; never raises into LiteLLM."""
+        self._guard(self._success, kwargs, response_obj, start_time, end_time)
+
+    async def async_log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """Async twin of :meth:`log_success_event`."""
+        self._guard(self._success, kwargs, response_obj, start_time, end_time)
+
+    def log_failure_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """Record a failed run when a ledger is attached."""
+        self._guard(self._failure, kwargs, start_time, end_time)
+
+    async def async_log_failure_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        """Async twin of :meth:`log_failure_event`."""
+        self._guard(self._failure, kwargs, start_time, end_time)
+
+    @staticmethod
+    def _guard(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # a logging callback must never fail the host's completion
+            _log.exception("racs: could not record a LiteLLM call")
+
+
+def _latency(start: Any, end: Any) -> float | None:
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return round((end - start).total_seconds() * 1000, 3)
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+        return round((end - start) * 1000, 3)
+    return None
+
+
+def _fields(usage: CacheUsage) -> dict[str, Any]:
+    return {name: getattr(usage, name) for name in usage.__dataclass_fields__}

@@ -1,0 +1,175 @@
+"""OpenTelemetry GenAI spans to CacheUsage, and a span processor that records them.
+
+Attribute spellings and their rules (only token counts are read; prompt and completion
+attributes are never touched):
+
+- current GenAI conventions: ``gen_ai.usage.input_tokens`` INCLUDES
+  ``gen_ai.usage.cache_read.input_tokens`` and ``gen_ai.usage.cache_creation.input_tokens``;
+- OpenLLMetry: ``gen_ai.usage.cache_read_input_tokens`` /
+  ``gen_ai.usage.cache_creation_input_tokens`` are EXCLUDED from the input count for
+  Anthropic (added) and included for everyone else; ``gen_ai.usage.prompt_tokens`` is its
+  older input count; ``gen_ai.usage.cached_tokens`` is inclusive;
+- OpenInference: ``llm.token_count.prompt`` INCLUDES
+  ``llm.token_count.prompt_details.cache_read`` / ``cache_write``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from ..engine import Racs
+from ..model import PROVIDERS, CacheUsage
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import ReadableSpan, Span
+    from opentelemetry.sdk.trace import SpanProcessor as _Base
+else:
+    try:
+        from opentelemetry.sdk.trace import SpanProcessor as _Base
+    except ImportError:  # usage_from_span works on plain mappings without the SDK
+        _Base = object
+
+_log = logging.getLogger(__name__)
+
+PROVIDER_NAMES: Final[Mapping[str, str]] = {
+    "anthropic": "anthropic",
+    "openai": "openai",
+    "azure.ai.openai": "openai",
+    "az.ai.openai": "openai",
+    "azure": "openai",
+    "aws.bedrock": "bedrock",
+    "aws": "bedrock",
+    "bedrock": "bedrock",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "vertex_ai": "google",
+    "gemini": "google",
+    "google": "google",
+    "mistral_ai": "mistral",
+    "mistralai": "mistral",
+    "mistral": "mistral",
+    "x_ai": "xai",
+    "xai": "xai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "openrouter": "openrouter",
+    "moonshot": "moonshot",
+    "ollama": "ollama",
+    "azure.ai.inference": "microsoft-foundry",
+}
+"""GenAI / OpenInference provider values -> racs provider ids (unknown ones: ``custom``)."""
+
+_INPUT_CURRENT: Final = "gen_ai.usage.input_tokens"
+_READ_CURRENT: Final = "gen_ai.usage.cache_read.input_tokens"
+_WRITE_CURRENT: Final = "gen_ai.usage.cache_creation.input_tokens"
+_READ_OLD: Final = "gen_ai.usage.cache_read_input_tokens"
+_WRITE_OLD: Final = "gen_ai.usage.cache_creation_input_tokens"
+_PROMPT_OLD: Final = "gen_ai.usage.prompt_tokens"
+_CACHED_OLD: Final = "gen_ai.usage.cached_tokens"
+_OI_PROMPT: Final = "llm.token_count.prompt"
+_OI_READ: Final = "llm.token_count.prompt_details.cache_read"
+_OI_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+
+
+def provider_of(value: Any) -> str:
+    """The racs provider id of a ``gen_ai.provider.name`` / ``gen_ai.system`` value."""
+    if not isinstance(value, str) or not value:
+        return "custom"
+    name = value.strip().lower()
+    mapped = PROVIDER_NAMES.get(name)
+    if mapped is not None:
+        return mapped
+    return name if name in PROVIDERS else "custom"
+
+
+def _num(attrs: Mapping[str, Any], key: str) -> float | None:
+    value = attrs.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != value or value < 0 or value == float("inf"):
+        return None
+    return value
+
+
+def _text(attrs: Mapping[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def usage_from_span(span: Any) -> CacheUsage | None:
+    """The all-in CacheUsage of a GenAI span (a ReadableSpan or a mapping of attributes),
+    or ``None`` when it is not a GenAI span reporting input tokens."""
+    attrs = span if isinstance(span, Mapping) else getattr(span, "attributes", None)
+    if not isinstance(attrs, Mapping):
+        return None
+    provider = provider_of(
+        _text(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    )
+    model = _text(attrs, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+    read = write = 0.0
+    current_read = _num(attrs, _READ_CURRENT)
+    current_write = _num(attrs, _WRITE_CURRENT)
+    old_read = _num(attrs, _READ_OLD)
+    old_write = _num(attrs, _WRITE_OLD)
+    total = _num(attrs, _INPUT_CURRENT)
+    if total is None:
+        total = _num(attrs, _PROMPT_OLD)
+    if total is not None:
+        if current_read is not None or current_write is not None:
+            read, write = current_read or 0, current_write or 0
+        elif old_read is not None or old_write is not None:
+            read, write = old_read or 0, old_write or 0
+            if provider == "anthropic":
+                total += read + write  # OpenLLMetry's Anthropic input count excludes cache
+        else:
+            read = _num(attrs, _CACHED_OLD) or 0
+    else:
+        total = _num(attrs, _OI_PROMPT)
+        if total is None:
+            return None
+        read = _num(attrs, _OI_READ) or 0
+        write = _num(attrs, _OI_WRITE) or 0
+    tier_30m = provider == "openai"  # GPT-5.6+ writes are the 30-minute tier
+    return CacheUsage(
+        provider=provider,
+        model=model or "unknown",
+        input_tokens=max(total, read + write),
+        cache_read_tokens=read,
+        cache_write_tokens_5m=0 if tier_30m else write,
+        cache_write_tokens_30m=write if tier_30m else 0,
+        prefix_key=_text(attrs, "racs.prefix_key"),
+        agent_id=_text(attrs, "gen_ai.agent.id"),
+    )
+
+
+class RacsSpanProcessor(_Base):
+    """An OpenTelemetry SDK span processor recording every finished GenAI span."""
+
+    def __init__(self, engine: Racs) -> None:
+        self.engine = engine
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Record the span's usage; never raises into the SDK."""
+        try:
+            usage = usage_from_span(span)
+            if usage is not None:
+                self.engine.record(usage)
+        except Exception:  # a telemetry hook must never break the host's tracing
+            _log.exception("racs: could not record the usage of span %r", span.name)
+
+    def shutdown(self) -> None:
+        """Nothing to release: the engine belongs to the host."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Records are synchronous, so there is never anything to flush."""
+        return True

@@ -1,0 +1,39 @@
+"""The run ledger: an append-only, hash-chained event store of agent runs (see ledger.md)."""
+
+from racs.ledger.aio import AsyncBatch, AsyncLedger, create_async_ledger
+from racs.ledger.api import Batch, Instant, Ledger, create_ledger, default_ledger_path
+from racs.ledger.model import (
+    CacheUsageTotal,
+    Event,
+    Percentiles,
+    Run,
+    RunError,
+    RunPage,
+    StatusCounts,
+    UsageBreakdown,
+    UsageStats,
+    UsageTotals,
+    VerifyResult,
+)
+
+__all__ = [
+    "AsyncBatch",
+    "AsyncLedger",
+    "Batch",
+    "CacheUsageTotal",
+    "Event",
+    "Instant",
+    "Ledger",
+    "Percentiles",
+    "Run",
+    "RunError",
+    "RunPage",
+    "StatusCounts",
+    "UsageBreakdown",
+    "UsageStats",
+    "UsageTotals",
+    "VerifyResult",
+    "create_async_ledger",
+    "create_ledger",
+    "default_ledger_path",
+]

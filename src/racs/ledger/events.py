@@ -1,0 +1,197 @@
+"""Turning API calls into validated pending events (pure: nothing here touches storage).
+
+Everything is checked here, before any write, so a bad call writes nothing. Rules that
+need stored state (unknown run, run already ended) are checked by the store inside the
+write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from racs.errors import invalid
+from racs.ledger import validate as v
+from racs.ledger.hashing import canonical_json
+from racs.ledger.model import (
+    AUTH_TYPES,
+    CACHE_USAGE,
+    COMPLIANCE_MODES,
+    END_STATUSES,
+    EXECUTION_MODES,
+    RUN_AUTH_VALIDATED,
+    RUN_CANCELLED,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    RUN_POLICY_EVALUATED,
+    RUN_PROVIDER_CALLED,
+    RUN_RETRIED,
+    RUN_ROUTED,
+    RUN_STARTED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An event validated and encoded, waiting for its position, sequence and hash."""
+
+    type: str
+    run_id: str | None
+    timestamp: int
+    payload: Mapping[str, Any]
+    payload_json: str
+
+
+def _event(type_: str, run_id: str | None, timestamp: int, payload: Mapping[str, Any]) -> PendingEvent:
+    return PendingEvent(type_, run_id, timestamp, payload, canonical_json(payload))
+
+
+def _payload(field: str, value: object) -> dict[str, Any]:
+    return dict(v.mapping(field, value))
+
+
+def run_started(
+    run_id: str,
+    timestamp: int,
+    *,
+    workspace_id: object,
+    agent_id: object,
+    provider: object,
+    model: object,
+    auth_type: object,
+    execution_mode: object,
+    compliance_mode: object,
+    policy_override: object,
+    metadata: object,
+    prefix_key: object,
+    plan_id: object,
+) -> PendingEvent:
+    """``run.started``; the run id is checked by the caller (generated or validated)."""
+    payload = {
+        "workspace_id": v.identifier("workspace_id", workspace_id),
+        "agent_id": v.identifier("agent_id", agent_id),
+        "provider": v.identifier("provider", provider),
+        "model": v.identifier("model", model),
+        "auth_type": v.choice("auth_type", auth_type, AUTH_TYPES),
+        "execution_mode": v.choice("execution_mode", execution_mode, EXECUTION_MODES),
+        "compliance_mode": v.choice("compliance_mode", compliance_mode, COMPLIANCE_MODES),
+        "policy_override": v.flag("policy_override", policy_override),
+        "metadata": {} if metadata is None else _payload("metadata", metadata),
+        "prefix_key": v.optional_text("prefix_key", prefix_key),
+        "plan_id": v.optional_text("plan_id", plan_id),
+    }
+    return _event(RUN_STARTED, run_id, timestamp, payload)
+
+
+def _error(value: object) -> dict[str, str]:
+    if isinstance(value, BaseException):
+        code = getattr(value, "code", None)
+        return {
+            "code": code if isinstance(code, str) and code else type(value).__name__,
+            "message": str(getattr(value, "message", value)),
+        }
+    error = v.mapping("error", value)
+    return {
+        "code": v.text("error.code", error.get("code")),
+        "message": v.text("error.message", error.get("message")),
+    }
+
+
+def run_ended(
+    run_id: object,
+    timestamp: int,
+    *,
+    status: object,
+    metrics: Mapping[str, object],
+    error: object,
+    metadata: object,
+) -> PendingEvent:
+    """``run.completed`` or ``run.failed`` with whatever metrics were measured."""
+    rid = v.identifier("run_id", run_id)
+    state = v.choice("status", status, END_STATUSES)
+    payload: dict[str, Any] = {}
+    for name, value in metrics.items():
+        if value is None:
+            continue
+        if name in ("latency_ms", "ttft_ms", "cost_usd"):
+            payload[name] = v.amount(name, value)
+        else:
+            payload[name] = v.count(name, value)
+    if error is not None:
+        if state != "failed":
+            raise invalid("error is only recorded for status 'failed'")
+        payload["error"] = _error(error)
+    if metadata is not None:
+        payload["metadata"] = _payload("metadata", metadata)
+    return _event(RUN_COMPLETED if state == "completed" else RUN_FAILED, rid, timestamp, payload)
+
+
+def run_cancelled(run_id: object, timestamp: int, reason: object) -> PendingEvent:
+    """``run.cancelled``, with an optional reason."""
+    rid = v.identifier("run_id", run_id)
+    payload = {} if reason is None else {"reason": v.text("reason", reason)}
+    return _event(RUN_CANCELLED, rid, timestamp, payload)
+
+
+def run_record(type_: str, run_id: object, timestamp: int, payload: object) -> PendingEvent:
+    """An audit event whose payload is the caller's mapping (auth, routing, call, retry)."""
+    rid = v.identifier("run_id", run_id)
+    field = "decision" if type_ == RUN_ROUTED else "payload"
+    return _event(type_, rid, timestamp, _payload(field, payload))
+
+
+RECORD_TYPES = (RUN_AUTH_VALIDATED, RUN_ROUTED, RUN_PROVIDER_CALLED, RUN_RETRIED)
+
+
+def policy_evaluated(
+    run_id: object, timestamp: int, decisions: object, policy_override: object
+) -> PendingEvent:
+    """``run.policy_evaluated``: the decisions (a list) and whether the user overrode them."""
+    rid = v.identifier("run_id", run_id)
+    if isinstance(decisions, str | bytes) or not isinstance(decisions, Sequence):
+        raise invalid(f"decisions must be a list, got {type(decisions).__name__}")
+    payload: dict[str, Any] = {"decisions": list(decisions)}
+    if policy_override is not None:
+        payload["policy_override"] = v.flag("policy_override", policy_override)
+    return _event(RUN_POLICY_EVALUATED, rid, timestamp, payload)
+
+
+def cache_usage(
+    timestamp: int,
+    *,
+    provider: object,
+    model: object,
+    input_tokens: object,
+    cache_read_tokens: object,
+    cache_write_tokens_5m: object,
+    cache_write_tokens_1h: object,
+    usage_timestamp: object,
+    prefix_key: object,
+    agent_id: object,
+    workspace_id: object,
+    run_id: object,
+) -> PendingEvent:
+    """``cache.usage``: one usage record of the planning engine (optionally of a run)."""
+    payload: dict[str, Any] = {
+        "provider": v.identifier("provider", provider),
+        "model": v.identifier("model", model),
+        "input_tokens": v.count("input_tokens", input_tokens),
+        "cache_read_tokens": v.count("cache_read_tokens", cache_read_tokens),
+        "cache_write_tokens_5m": v.count("cache_write_tokens_5m", cache_write_tokens_5m),
+        "cache_write_tokens_1h": v.count("cache_write_tokens_1h", cache_write_tokens_1h),
+    }
+    if usage_timestamp is not None:
+        if isinstance(usage_timestamp, int | float) and not isinstance(usage_timestamp, bool):
+            payload["timestamp"] = int(v.amount("timestamp", usage_timestamp))
+        else:
+            payload["timestamp"] = v.instant("timestamp", usage_timestamp)
+    for name, value in (
+        ("prefix_key", prefix_key),
+        ("agent_id", agent_id),
+        ("workspace_id", workspace_id),
+    ):
+        if value is not None:
+            payload[name] = v.identifier(name, value)
+    rid = None if run_id is None else v.identifier("run_id", run_id)
+    return _event(CACHE_USAGE, rid, timestamp, payload)

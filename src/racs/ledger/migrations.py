@@ -1,0 +1,212 @@
+"""The ledger schema as an append-only list of numbered migrations.
+
+Never edit or reorder a migration once released: add a new one at the end. Applied
+versions are recorded in ``schema_migrations``; a ledger whose recorded version is newer
+than this list is refused with ERR_STATE_VERSION. A migration that reshapes the
+projections sets ``rebuilds_projections`` so existing events are replayed into them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from racs.errors import ERR_STATE_VERSION, RacsError
+from racs.ledger.backend import Tx
+from racs.ledger.store import count_events, rebuild
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: its number, a name, and the function applying it."""
+
+    version: int
+    name: str
+    apply: Callable[[Tx], None]
+    rebuilds_projections: bool = False
+
+
+def _integer_key(tx: Tx) -> str:
+    # In SQLite only the exact spelling INTEGER PRIMARY KEY aliases the rowid (no extra
+    # index); PostgreSQL needs a 64-bit type.
+    return "INTEGER PRIMARY KEY" if tx.dialect == "sqlite" else "BIGINT PRIMARY KEY"
+
+
+def _key_text(tx: Tx) -> str:
+    # Byte order for ids, whatever the database's locale, so paging and sorting agree
+    # across backends.
+    return "TEXT" if tx.dialect == "sqlite" else 'TEXT COLLATE "C"'
+
+
+def _event_log(tx: Tx) -> None:
+    tx.run(
+        f"""CREATE TABLE events (
+            position {_integer_key(tx)},
+            run_id {_key_text(tx)},
+            seq INTEGER,
+            type TEXT NOT NULL,
+            ts BIGINT NOT NULL,
+            payload TEXT NOT NULL,
+            hash {"BLOB" if tx.dialect == "sqlite" else "BYTEA"} NOT NULL
+        )"""
+    )
+    tx.run("CREATE UNIQUE INDEX events_run ON events (run_id, seq)")
+    if tx.dialect == "sqlite":
+        for op in ("UPDATE", "DELETE"):
+            tx.run(
+                f"""CREATE TRIGGER events_no_{op.lower()} BEFORE {op} ON events
+                BEGIN SELECT RAISE(ABORT, 'ledger events are append-only: {op} refused'); END"""
+            )
+        return
+    tx.run(
+        """CREATE FUNCTION racs_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'ledger events are append-only: % refused', TG_OP
+                USING ERRCODE = 'restrict_violation';
+        END $$"""
+    )
+    tx.run(
+        """CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON events
+        FOR EACH ROW EXECUTE FUNCTION racs_ledger_append_only()"""
+    )
+    tx.run(
+        """CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION racs_ledger_append_only()"""
+    )
+
+
+def _projections(tx: Tx) -> None:
+    # WITHOUT ROWID: runs are found by run_id, which ULIDs keep append-ordered.
+    clustered = " WITHOUT ROWID" if tx.dialect == "sqlite" else ""
+    tx.run(
+        f"""CREATE TABLE runs (
+            run_id {_key_text(tx)} PRIMARY KEY,
+            workspace_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            auth_type TEXT NOT NULL,
+            execution_mode TEXT NOT NULL,
+            compliance_mode TEXT NOT NULL,
+            auth_risk SMALLINT NOT NULL,
+            policy_override SMALLINT NOT NULL,
+            status TEXT NOT NULL,
+            started_at BIGINT NOT NULL,
+            ended_at BIGINT,
+            latency_ms DOUBLE PRECISION,
+            ttft_ms DOUBLE PRECISION,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            total_tokens BIGINT,
+            cost_usd DOUBLE PRECISION,
+            cache_read_tokens BIGINT,
+            cache_write_tokens_5m BIGINT,
+            cache_write_tokens_1h BIGINT,
+            prefix_key TEXT,
+            plan_id TEXT,
+            error_code TEXT,
+            error_message TEXT,
+            retries INTEGER NOT NULL,
+            metadata TEXT NOT NULL,
+            event_count INTEGER NOT NULL
+        ){clustered}"""
+    )
+    # Keyset pagination, newest first, with or without the common filters.
+    tx.run("CREATE INDEX runs_started ON runs (started_at, run_id)")
+    tx.run("CREATE INDEX runs_workspace ON runs (workspace_id, started_at, run_id)")
+    tx.run("CREATE INDEX runs_agent ON runs (agent_id, started_at, run_id)")
+    # Exact percentiles walk these in value order, filtering in the index itself.
+    for metric in ("latency_ms", "ttft_ms"):
+        tx.run(
+            f"""CREATE INDEX runs_{metric} ON runs ({metric}, started_at, workspace_id)
+            WHERE {metric} IS NOT NULL"""
+        )
+    tx.run(
+        """CREATE TABLE run_rollup (
+            workspace_id TEXT NOT NULL,
+            hour_start BIGINT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            started BIGINT NOT NULL,
+            completed BIGINT NOT NULL,
+            failed BIGINT NOT NULL,
+            cancelled BIGINT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            total_tokens BIGINT NOT NULL,
+            cost_usd DOUBLE PRECISION NOT NULL,
+            auth_risk_runs BIGINT NOT NULL,
+            policy_override_runs BIGINT NOT NULL,
+            cache_read_tokens BIGINT NOT NULL,
+            cache_write_tokens_5m BIGINT NOT NULL,
+            cache_write_tokens_1h BIGINT NOT NULL,
+            uncached_tokens BIGINT NOT NULL,
+            PRIMARY KEY (workspace_id, hour_start, provider, model)
+        )"""
+    )
+    tx.run("CREATE INDEX run_rollup_hour ON run_rollup (hour_start)")
+    tx.run(
+        f"""CREATE TABLE cache_usage (
+            position {_integer_key(tx)},
+            ts BIGINT NOT NULL,
+            group_key {_key_text(tx)} NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prefix_key TEXT,
+            agent_id TEXT,
+            workspace_id TEXT,
+            run_id TEXT,
+            input_tokens BIGINT NOT NULL,
+            cache_read_tokens BIGINT NOT NULL,
+            cache_write_tokens_5m BIGINT NOT NULL,
+            cache_write_tokens_1h BIGINT NOT NULL,
+            uncached_tokens BIGINT NOT NULL
+        )"""
+    )
+    tx.run("CREATE INDEX cache_usage_ts ON cache_usage (ts)")
+    tx.run("CREATE INDEX cache_usage_group ON cache_usage (group_key, ts)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "event_log", _event_log),
+    Migration(2, "projections", _projections, rebuilds_projections=True),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def schema_version(tx: Tx) -> int:
+    """The highest applied migration (0 for a new ledger)."""
+    rows = tx.rows("SELECT MAX(version) FROM schema_migrations")
+    return int(rows[0][0] or 0)
+
+
+def migrate(tx: Tx, now_ms: int, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Bring the schema up to the last of ``migrations`` in ``tx``; returns the version.
+
+    Raises ERR_STATE_VERSION, changing nothing, when the ledger is newer than this code.
+    """
+    tx.run(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )"""
+    )
+    current = schema_version(tx)
+    known = migrations[-1].version if migrations else 0
+    if current > LATEST:
+        raise RacsError(
+            ERR_STATE_VERSION,
+            f"the ledger schema is version {current}, newer than the version {LATEST} this "
+            "racs understands; upgrade racs to open it",
+        )
+    pending = [m for m in migrations if m.version > current]
+    for migration in pending:
+        migration.apply(tx)
+        tx.run(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, now_ms),
+        )
+    if any(m.rebuilds_projections for m in pending) and count_events(tx):
+        rebuild(tx)
+    return max(current, known)

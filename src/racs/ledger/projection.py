@@ -1,0 +1,379 @@
+"""The run projection: how events fold into runs, usage rows and hourly roll-ups.
+
+One fold serves both the append path (the projection written in the event's own
+transaction) and ``rebuild`` (replaying stored events), which is why a rebuilt ledger is
+identical to the original. The fold is pure: it reads only event fields and payloads and
+tolerates event types it does not know.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from racs.ledger.hashing import canonical_json
+from racs.ledger.model import (
+    CACHE_USAGE,
+    RUN_CANCELLED,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    RUN_POLICY_EVALUATED,
+    RUN_RETRIED,
+    RUN_STARTED,
+    RUN_STATUSES,
+    Run,
+    RunError,
+)
+
+HOUR_MS: Final = 3_600_000
+
+RUN_COLUMNS: Final = (
+    "run_id",
+    "workspace_id",
+    "agent_id",
+    "provider",
+    "model",
+    "auth_type",
+    "execution_mode",
+    "compliance_mode",
+    "auth_risk",
+    "policy_override",
+    "status",
+    "started_at",
+    "ended_at",
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cache_read_tokens",
+    "cache_write_tokens_5m",
+    "cache_write_tokens_1h",
+    "prefix_key",
+    "plan_id",
+    "error_code",
+    "error_message",
+    "retries",
+    "metadata",
+    "event_count",
+)
+
+# The metrics a completion may carry, in the order of RUN_COLUMNS.
+METRICS: Final = (
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cache_read_tokens",
+    "cache_write_tokens_5m",
+    "cache_write_tokens_1h",
+)
+
+ROLLUP_KEY: Final = ("workspace_id", "hour_start", "provider", "model")
+ROLLUP_VALUES: Final = (
+    "started",
+    "completed",
+    "failed",
+    "cancelled",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "auth_risk_runs",
+    "policy_override_runs",
+    "cache_read_tokens",
+    "cache_write_tokens_5m",
+    "cache_write_tokens_1h",
+    "uncached_tokens",
+)
+
+USAGE_COLUMNS: Final = (
+    "position",
+    "ts",
+    "group_key",
+    "provider",
+    "model",
+    "prefix_key",
+    "agent_id",
+    "workspace_id",
+    "run_id",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens_5m",
+    "cache_write_tokens_1h",
+    "uncached_tokens",
+)
+
+_STATUS_INDEX: Final = {status: i for i, status in enumerate(RUN_STATUSES)}
+_ZERO: Final = (0,) * len(ROLLUP_VALUES)
+
+RollupKey = tuple[str, int, str, str]
+
+
+def uncached(input_tokens: int, read: int, write_5m: int, write_1h: int) -> int:
+    """Input tokens neither read from nor written to the cache (never negative)."""
+    return max(0, input_tokens - read - write_5m - write_1h)
+
+
+def derive_auth_risk(auth_type: str, execution_mode: str) -> bool:
+    """Consumer credentials used without a human at the keyboard."""
+    return auth_type == "consumer" and execution_mode != "interactive"
+
+
+class RunState:
+    """A run's projection row while events are folded into it."""
+
+    __slots__ = RUN_COLUMNS
+
+    run_id: str
+    workspace_id: str
+    agent_id: str
+    provider: str
+    model: str
+    auth_type: str
+    execution_mode: str
+    compliance_mode: str
+    auth_risk: int
+    policy_override: int
+    status: str
+    started_at: int
+    ended_at: int | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None
+    cache_read_tokens: int | None
+    cache_write_tokens_5m: int | None
+    cache_write_tokens_1h: int | None
+    prefix_key: str | None
+    plan_id: str | None
+    error_code: str | None
+    error_message: str | None
+    retries: int
+    metadata: str
+    event_count: int
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> RunState:
+        """A state from a runs row in RUN_COLUMNS order."""
+        state = cls.__new__(cls)
+        for name, value in zip(RUN_COLUMNS, row, strict=True):
+            setattr(state, name, value)
+        return state
+
+    def row(self) -> tuple[Any, ...]:
+        """The runs row in RUN_COLUMNS order."""
+        return tuple(getattr(self, name) for name in RUN_COLUMNS)
+
+    def contribution(self) -> tuple[RollupKey, tuple[Any, ...]]:
+        """This run's share of its hourly roll-up row."""
+        statuses = [0, 0, 0, 0]
+        statuses[_STATUS_INDEX[self.status]] = 1
+        inp = self.input_tokens or 0
+        read = self.cache_read_tokens or 0
+        w5m = self.cache_write_tokens_5m or 0
+        w1h = self.cache_write_tokens_1h or 0
+        key = (self.workspace_id, self.started_at - self.started_at % HOUR_MS, self.provider,
+               self.model)
+        values = (
+            *statuses,
+            inp,
+            self.output_tokens or 0,
+            self.total_tokens or 0,
+            self.cost_usd or 0.0,
+            self.auth_risk,
+            self.policy_override,
+            read,
+            w5m,
+            w1h,
+            uncached(inp, read, w5m, w1h),
+        )
+        return key, values
+
+    def to_run(self) -> Run:
+        """The public, immutable view."""
+        error = (
+            None
+            if self.error_code is None
+            else RunError(self.error_code, self.error_message or "")
+        )
+        return Run(
+            run_id=self.run_id,
+            workspace_id=self.workspace_id,
+            agent_id=self.agent_id,
+            provider=self.provider,
+            model=self.model,
+            auth_type=self.auth_type,
+            execution_mode=self.execution_mode,
+            compliance_mode=self.compliance_mode,
+            auth_risk=bool(self.auth_risk),
+            policy_override=bool(self.policy_override),
+            status=self.status,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            latency_ms=None if self.latency_ms is None else float(self.latency_ms),
+            ttft_ms=None if self.ttft_ms is None else float(self.ttft_ms),
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            total_tokens=self.total_tokens,
+            cost_usd=None if self.cost_usd is None else float(self.cost_usd),
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens_5m=self.cache_write_tokens_5m,
+            cache_write_tokens_1h=self.cache_write_tokens_1h,
+            prefix_key=self.prefix_key,
+            plan_id=self.plan_id,
+            error=error,
+            retries=self.retries,
+            metadata=json.loads(self.metadata),
+            event_count=self.event_count,
+        )
+
+
+def _started(run_id: str, timestamp: int, p: Mapping[str, Any]) -> RunState:
+    state = RunState.__new__(RunState)
+    state.run_id = run_id
+    state.workspace_id = p["workspace_id"]
+    state.agent_id = p["agent_id"]
+    state.provider = p["provider"]
+    state.model = p["model"]
+    state.auth_type = p["auth_type"]
+    state.execution_mode = p["execution_mode"]
+    state.compliance_mode = p["compliance_mode"]
+    state.auth_risk = int(derive_auth_risk(state.auth_type, state.execution_mode))
+    state.policy_override = int(bool(p.get("policy_override")))
+    state.status = "started"
+    state.started_at = timestamp
+    state.ended_at = None
+    for name in METRICS:
+        setattr(state, name, None)
+    state.prefix_key = p.get("prefix_key")
+    state.plan_id = p.get("plan_id")
+    state.error_code = None
+    state.error_message = None
+    state.retries = 0
+    state.metadata = canonical_json(p.get("metadata") or {})
+    state.event_count = 0
+    return state
+
+
+def _ended(state: RunState, type_: str, timestamp: int, p: Mapping[str, Any]) -> None:
+    state.status = "completed" if type_ == RUN_COMPLETED else "failed"
+    state.ended_at = timestamp
+    for name in METRICS:
+        setattr(state, name, p.get(name))
+    error = p.get("error")
+    if isinstance(error, Mapping):
+        state.error_code = error.get("code")
+        state.error_message = error.get("message")
+    extra = p.get("metadata")
+    if extra:
+        state.metadata = canonical_json({**json.loads(state.metadata), **extra})
+
+
+class Projector:
+    """Folds a stream of events into run states and collects the rows to write.
+
+    ``states`` holds the runs the events touch, as loaded before the first event; the
+    roll-up deltas are each touched run's final contribution minus its loaded one.
+    """
+
+    def __init__(self, states: dict[str, RunState]) -> None:
+        self.states = states
+        self._before = {run_id: s.contribution() for run_id, s in states.items()}
+        self.new_runs: set[str] = set()
+        self.touched: set[str] = set()
+        self.usage_rows: list[tuple[Any, ...]] = []
+
+    def apply(
+        self,
+        position: int,
+        run_id: str | None,
+        seq: int | None,
+        type_: str,
+        timestamp: int,
+        payload: Mapping[str, Any],
+    ) -> None:
+        """Fold one event; unknown types and events of unknown runs only advance counters."""
+        if type_ == CACHE_USAGE:
+            self.usage_rows.append(usage_row(position, timestamp, run_id, payload))
+        if run_id is None:
+            return
+        if type_ == RUN_STARTED and run_id not in self.states:
+            state = _started(run_id, timestamp, payload)
+            self.states[run_id] = state
+            self.new_runs.add(run_id)
+        else:
+            found = self.states.get(run_id)
+            if found is None:
+                return
+            state = found
+            if type_ in (RUN_COMPLETED, RUN_FAILED):
+                _ended(state, type_, timestamp, payload)
+            elif type_ == RUN_CANCELLED:
+                state.status = "cancelled"
+                state.ended_at = timestamp
+            elif type_ == RUN_RETRIED:
+                state.retries += 1
+            elif type_ == RUN_POLICY_EVALUATED and payload.get("policy_override") is True:
+                state.policy_override = 1
+        if seq is not None:
+            state.event_count = seq
+        self.touched.add(run_id)
+
+    def inserted_rows(self) -> list[tuple[Any, ...]]:
+        """Rows of runs started by the folded events."""
+        return [self.states[run_id].row() for run_id in sorted(self.new_runs)]
+
+    def updated_rows(self) -> list[tuple[Any, ...]]:
+        """Rows of runs that existed before and changed, run_id last (for UPDATE ... WHERE)."""
+        rows = []
+        for run_id in sorted(self.touched - self.new_runs):
+            row = self.states[run_id].row()
+            rows.append((*row[1:], row[0]))
+        return rows
+
+    def rollup_deltas(self) -> list[tuple[Any, ...]]:
+        """Per roll-up key, the change of its sums (keys whose sums did not move are left out)."""
+        totals: dict[RollupKey, list[Any]] = {}
+        for run_id in self.touched:
+            key, after = self.states[run_id].contribution()
+            _, before = self._before.get(run_id, (key, _ZERO))
+            acc = totals.setdefault(key, [0] * len(ROLLUP_VALUES))
+            for i, (a, b) in enumerate(zip(after, before, strict=True)):
+                acc[i] += a - b
+        return [(*key, *values) for key, values in sorted(totals.items()) if any(values)]
+
+
+def usage_row(
+    position: int, timestamp: int, run_id: str | None, p: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """The cache_usage row of a ``cache.usage`` event (see USAGE_COLUMNS)."""
+    provider = p.get("provider", "")
+    model = p.get("model", "")
+    prefix_key = p.get("prefix_key")
+    inp = p.get("input_tokens", 0)
+    read = p.get("cache_read_tokens", 0)
+    w5m = p.get("cache_write_tokens_5m", 0)
+    w1h = p.get("cache_write_tokens_1h", 0)
+    return (
+        position,
+        p.get("timestamp", timestamp),
+        prefix_key if prefix_key else f"{provider}:{model}",
+        provider,
+        model,
+        prefix_key,
+        p.get("agent_id"),
+        p.get("workspace_id"),
+        run_id,
+        inp,
+        read,
+        w5m,
+        w1h,
+        uncached(inp, read, w5m, w1h),
+    )

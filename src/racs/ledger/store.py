@@ -1,0 +1,312 @@
+"""The ledger's storage logic, written once over ``Tx`` for every backend.
+
+Appending reads the chain head inside the (exclusive) write transaction, checks the run
+rules, assigns positions, per-run sequence numbers and hashes, inserts the events and
+writes the projection they produce, all in that one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError, invalid
+from racs.ledger.backend import Row, Tx
+from racs.ledger.events import PendingEvent
+from racs.ledger.hashing import GENESIS, chain, event_json, tagged
+from racs.ledger.model import CACHE_USAGE, RUN_STARTED, Event, Run, RunPage, VerifyResult
+from racs.ledger.projection import (
+    ROLLUP_KEY,
+    ROLLUP_VALUES,
+    RUN_COLUMNS,
+    USAGE_COLUMNS,
+    Projector,
+    RunState,
+)
+
+EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "hash")
+CHUNK: Final = 10_000
+
+_RUN_SELECT: Final = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+_EVENT_SELECT: Final = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+_RUN_UPDATE: Final = (
+    f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_COLUMNS[1:])} WHERE run_id = ?"
+)
+_ROLLUP_UPSERT: Final = (
+    f"INSERT INTO run_rollup ({', '.join(ROLLUP_KEY + ROLLUP_VALUES)}) "
+    f"VALUES ({', '.join('?' * (len(ROLLUP_KEY) + len(ROLLUP_VALUES)))}) "
+    f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = run_rollup.{c} + excluded.{c}" for c in ROLLUP_VALUES)
+)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def chain_head(tx: Tx) -> tuple[int, bytes]:
+    """The last position and its digest (0 and the genesis digest for an empty ledger)."""
+    rows = tx.rows("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+    return (0, GENESIS) if not rows else (rows[0][0], bytes(rows[0][1]))
+
+
+def count_events(tx: Tx) -> int:
+    """How many events are stored."""
+    return int(tx.rows("SELECT COUNT(*) FROM events")[0][0])
+
+
+def load_runs(tx: Tx, run_ids: Collection[str]) -> dict[str, RunState]:
+    """The stored projection rows of ``run_ids`` (absent ids are simply missing)."""
+    states: dict[str, RunState] = {}
+    for chunk in _chunks(sorted(run_ids)):
+        clause, param = tx.any_of("run_id", chunk)
+        for row in tx.rows(f"{_RUN_SELECT} WHERE {clause}", (param,)):
+            states[row[0]] = RunState.from_row(row)
+    return states
+
+
+def _write_projection(tx: Tx, projector: Projector) -> None:
+    inserted = projector.inserted_rows()
+    if inserted:
+        tx.insert_many("runs", RUN_COLUMNS, inserted)
+    updated = projector.updated_rows()
+    if updated:
+        tx.run_many(_RUN_UPDATE, updated)
+    deltas = projector.rollup_deltas()
+    if deltas:
+        tx.run_many(_ROLLUP_UPSERT, deltas)
+    if projector.usage_rows:
+        tx.insert_many("cache_usage", USAGE_COLUMNS, projector.usage_rows)
+
+
+def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
+    """Append ``events`` in order and project them; returns their positions.
+
+    Raises ERR_NOT_FOUND for an unknown run and ERR_CONFLICT for a run started twice or an
+    event after the run ended; the caller's transaction then rolls back, writing nothing.
+    A ``cache.usage`` event may name a run that has ended: usage is often reported after
+    the response that produced it completed the run.
+    """
+    position, digest = chain_head(tx)
+    states = load_runs(tx, {e.run_id for e in events if e.run_id is not None})
+    projector = Projector(states)
+    rows: list[Row] = []
+    for event in events:
+        run_id = event.run_id
+        seq = None
+        if run_id is not None:
+            state = states.get(run_id)
+            if event.type == RUN_STARTED:
+                if state is not None:
+                    raise RacsError(ERR_CONFLICT, f"run {run_id!r} already exists")
+                seq = 1
+            elif state is None:
+                raise RacsError(ERR_NOT_FOUND, f"no run {run_id!r} in the ledger")
+            else:
+                if state.status != "started" and event.type != CACHE_USAGE:
+                    raise RacsError(
+                        ERR_CONFLICT,
+                        f"run {run_id!r} already ended ({state.status}): {event.type} refused",
+                    )
+                seq = state.event_count + 1
+        position += 1
+        canonical = event_json(position, run_id, seq, event.type, event.timestamp,
+                               event.payload_json)
+        digest = chain(digest, canonical)
+        rows.append(
+            (position, run_id, seq, event.type, event.timestamp, event.payload_json, digest)
+        )
+        projector.apply(position, run_id, seq, event.type, event.timestamp, event.payload)
+    tx.insert_many("events", EVENT_COLUMNS, rows)
+    _write_projection(tx, projector)
+    return [row[0] for row in rows]
+
+
+def _payload(text: str) -> Mapping[str, Any]:
+    # Readers tolerate whatever is stored: a payload that is not a JSON object (only
+    # possible by editing the database) folds as an empty one, and verify() reports it.
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _event_pages(tx: Tx) -> Iterator[list[Row]]:
+    after = 0
+    while True:
+        rows = tx.rows(f"{_EVENT_SELECT} WHERE position > ? ORDER BY position LIMIT ?",
+                       (after, CHUNK))
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
+
+
+def rebuild(tx: Tx) -> int:
+    """Recreate runs, roll-ups and usage rows from the events alone; returns events replayed."""
+    for table in ("runs", "run_rollup", "cache_usage"):
+        tx.run(f"DELETE FROM {table}")
+    replayed = 0
+    for rows in _event_pages(tx):
+        projector = Projector(load_runs(tx, {r[1] for r in rows if r[1] is not None}))
+        for position, run_id, seq, type_, ts, payload, _ in rows:
+            projector.apply(position, run_id, seq, type_, ts, _payload(payload))
+        _write_projection(tx, projector)
+        replayed += len(rows)
+    return replayed
+
+
+def verify(tx: Tx) -> VerifyResult:
+    """Walk the chain from the first event; name the first position that does not match."""
+    digest = GENESIS
+    expected = 1
+    for rows in _event_pages(tx):
+        for position, run_id, seq, type_, ts, payload, stored in rows:
+            if position != expected:
+                return VerifyResult(
+                    False, expected - 1, position,
+                    f"position {expected} is missing: the chain jumps to {position}",
+                )
+            try:
+                digest = chain(digest, event_json(position, run_id, seq, type_, ts, payload))
+            except (TypeError, UnicodeError):
+                return VerifyResult(False, expected - 1, position, "the event is unreadable")
+            if digest != bytes(stored):
+                return VerifyResult(
+                    False, expected - 1, position,
+                    "hash mismatch: the event differs from what was appended",
+                )
+            expected += 1
+    checked = expected - 1
+    return VerifyResult(True, checked, head_hash=tagged(digest) if checked else None)
+
+
+def _event(row: Row) -> Event:
+    position, run_id, seq, type_, ts, payload, digest = row
+    return Event(position, run_id, seq, type_, ts, _payload(payload), tagged(bytes(digest)))
+
+
+def run_events(tx: Tx, run_id: str) -> tuple[Event, ...]:
+    """Every event of one run in sequence order (empty for an unknown run)."""
+    rows = tx.rows(f"{_EVENT_SELECT} WHERE run_id = ? ORDER BY seq", (run_id,))
+    return tuple(_event(row) for row in rows)
+
+
+def query_events(
+    tx: Tx,
+    *,
+    type_: str | None,
+    run_id: str | None,
+    after_position: int | None,
+    since: int | None,
+    until: int | None,
+    limit: int,
+) -> tuple[Event, ...]:
+    """Events in position order matching every given filter, at most ``limit``."""
+    where = ["position > ?"]
+    params: list[Any] = [after_position or 0]
+    for clause, value in (
+        ("type = ?", type_),
+        ("run_id = ?", run_id),
+        ("ts >= ?", since),
+        ("ts <= ?", until),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    params.append(limit)
+    rows = tx.rows(
+        f"{_EVENT_SELECT} WHERE {' AND '.join(where)} ORDER BY position LIMIT ?", params
+    )
+    return tuple(_event(row) for row in rows)
+
+
+def get_run(tx: Tx, run_id: str) -> Run | None:
+    """The projected run, or None when there is no such run."""
+    rows = tx.rows(f"{_RUN_SELECT} WHERE run_id = ?", (run_id,))
+    return RunState.from_row(rows[0]).to_run() if rows else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Validated ``query_runs`` / ``count_runs`` filters (None means any)."""
+
+    workspace_id: str | None = None
+    agent_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    status: str | None = None
+    auth_type: str | None = None
+    execution_mode: str | None = None
+    auth_risk: bool | None = None
+    since: int | None = None
+    until: int | None = None
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        """SQL conditions (column names are fixed here, values are parameters)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column in ("workspace_id", "agent_id", "provider", "model", "status", "auth_type",
+                       "execution_mode"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.auth_risk is not None:
+            clauses.append("auth_risk = ?")
+            params.append(int(self.auth_risk))
+        if self.since is not None:
+            clauses.append("started_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("started_at <= ?")
+            params.append(self.until)
+        return clauses, params
+
+
+def encode_cursor(started_at: int, run_id: str) -> str:
+    """An opaque cursor pointing just after the run (started_at, run_id)."""
+    raw = f"{started_at}:{run_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The (started_at, run_id) of a cursor made by ``encode_cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+        started, run_id = raw.split(":", 1)
+        if not run_id:
+            raise ValueError(cursor)
+        return int(started), run_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid(f"cursor {cursor!r} was not returned by query_runs") from None
+
+
+def query_runs(tx: Tx, filters: RunFilter, limit: int, cursor: str | None) -> RunPage:
+    """A page of runs, newest first (by start time, then run id), with keyset pagination."""
+    clauses, params = filters.where()
+    if cursor is not None:
+        clauses.append("(started_at, run_id) < (?, ?)")
+        params.extend(decode_cursor(cursor))
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = tx.rows(
+        f"{_RUN_SELECT}{where} ORDER BY started_at DESC, run_id DESC LIMIT ?",
+        [*params, limit + 1],
+    )
+    items = tuple(RunState.from_row(row).to_run() for row in rows[:limit])
+    more = len(rows) > limit
+    next_cursor = encode_cursor(items[-1].started_at, items[-1].run_id) if more else None
+    return RunPage(items, next_cursor)
+
+
+def count_runs(tx: Tx, filters: RunFilter) -> int:
+    """How many runs match the filters."""
+    clauses, params = filters.where()
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return int(tx.rows(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])

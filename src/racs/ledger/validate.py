@@ -1,0 +1,143 @@
+"""Input checks shared by every ledger call; each raises ERR_INVALID_INPUT naming the field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+from racs.errors import invalid
+
+MAX_ID_LENGTH: Final = 200
+_DAY_MS: Final = 86_400_000
+
+
+def text(field: str, value: object) -> str:
+    """A required non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise invalid(f"{field} must be a non-empty string, got {value!r}")
+    return value
+
+
+def optional_text(field: str, value: object) -> str | None:
+    """None or a non-empty string."""
+    return None if value is None else text(field, value)
+
+
+def identifier(field: str, value: object) -> str:
+    """A non-empty string of at most MAX_ID_LENGTH characters (run ids, filters)."""
+    result = text(field, value)
+    if len(result) > MAX_ID_LENGTH:
+        raise invalid(f"{field} is longer than {MAX_ID_LENGTH} characters")
+    if not result.isascii():
+        try:
+            result.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid(f"{field} is not valid Unicode text") from None
+    return result
+
+
+def choice(field: str, value: object, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise invalid(f"{field} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def flag(field: str, value: object) -> bool:
+    """A real bool (1 and "yes" are refused: the field is a yes/no fact)."""
+    if not isinstance(value, bool):
+        raise invalid(f"{field} must be a bool, got {value!r}")
+    return value
+
+
+def count(field: str, value: object) -> int:
+    """A whole number >= 0; an integral float is accepted, a bool is not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"{field} must be a whole number >= 0, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise invalid(f"{field} must be a finite whole number, got {value!r}")
+        value = int(value)
+    if value < 0:
+        raise invalid(f"{field} must be >= 0, got {value!r}")
+    return value
+
+
+def amount(field: str, value: object) -> float:
+    """A finite number >= 0 (a duration or a price), as float; a bool is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"{field} must be a number >= 0, got {value!r}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise invalid(f"{field} must be finite, got {value!r}")
+    if result < 0:
+        raise invalid(f"{field} must be >= 0, got {value!r}")
+    return result
+
+
+def optional_count(field: str, value: object) -> int | None:
+    """None or a count."""
+    return None if value is None else count(field, value)
+
+
+def optional_amount(field: str, value: object) -> float | None:
+    """None or an amount."""
+    return None if value is None else amount(field, value)
+
+
+def mapping(field: str, value: object) -> Mapping[str, Any]:
+    """A mapping (the JSON object a payload must be)."""
+    if not isinstance(value, Mapping):
+        raise invalid(f"{field} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def limit(field: str, value: object, maximum: int) -> int:
+    """A page size between 1 and ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise invalid(f"{field} must be an int between 1 and {maximum}, got {value!r}")
+    return value
+
+
+def _ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def instant(field: str, value: object, *, end: bool = False) -> int:
+    """A moment as ms since the epoch, from an int, a datetime, a date or an ISO string.
+
+    Naive datetimes are UTC. A bare date (``"2024-12-31"`` or a ``date``) given as the end
+    of a range covers that whole day, so ``until="2024-12-31"`` includes December 31st.
+    """
+    if isinstance(value, bool):
+        raise invalid(f"{field} must be ms since the epoch, a datetime or an ISO date, got bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = (
+                date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+            )
+        except ValueError:
+            raise invalid(f"{field} is not an ISO date or datetime: {value!r}") from None
+    if isinstance(value, datetime):
+        return _ms(value)
+    if isinstance(value, date):
+        start = _ms(datetime(value.year, value.month, value.day))
+        return start + _DAY_MS - 1 if end else start
+    raise invalid(
+        f"{field} must be ms since the epoch, a datetime or an ISO date, got {value!r}"
+    )
+
+
+def window(since: object, until: object) -> tuple[int | None, int | None]:
+    """Inclusive bounds ``since <= t <= until``; either may be None (unbounded)."""
+    lo = None if since is None else instant("since", since)
+    hi = None if until is None else instant("until", until, end=True)
+    if lo is not None and hi is not None and lo > hi:
+        raise invalid(f"since ({lo}) is after until ({hi})")
+    return lo, hi

@@ -1,0 +1,7 @@
+"""``python -m racs.server [flags]``: the same as ``racs serve [flags]``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main(sys.argv[1:]))

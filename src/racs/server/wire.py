@@ -1,0 +1,127 @@
+"""Request parsing and response shaping shared by the routes: JSON bodies, query values,
+and the camelCase wire form of ledger values."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from starlette.requests import Request
+
+from ..errors import RacsError, invalid
+from ..model import camel
+from .errors import ERR_INVALID_JSON
+
+OPAQUE_KEYS: Final = frozenset({"metadata", "payload"})
+"""Caller-owned JSON whose keys the server passes through untouched."""
+
+_UPPER = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_DIGITS = re.compile(r"(?<=[a-z])(\d)")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON; malformed JSON (or NaN/Infinity) is ERR_INVALID_JSON."""
+    body = await request.body()
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise RacsError(ERR_INVALID_JSON, "malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise RacsError(ERR_INVALID_JSON, f"malformed JSON: {exc}") from None
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object."""
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise invalid(f"request body must be a JSON object, got {_json_type(data)}")
+    return data
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def optional_str(data: Mapping[str, Any], name: str) -> str | None:
+    """A string field that may be absent or null."""
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise invalid(f"{name} must be a string")
+    return value
+
+
+def optional_time(data: Mapping[str, Any], name: str) -> float | None:
+    """A body field holding milliseconds since the epoch, or None."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"{name} must be a number of milliseconds since the epoch")
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise invalid(f"{name} is too large") from None
+    if not math.isfinite(as_float) or as_float < 0:
+        raise invalid(f"{name} must be a finite number >= 0")
+    return value
+
+
+def query_int(request: Request, name: str, *, minimum: int = 0) -> int | None:
+    """An integer query parameter (absent -> None)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise invalid(f"query parameter {name} must be an integer >= {minimum}")
+    value = int(raw)
+    if value < minimum:
+        raise invalid(f"query parameter {name} must be an integer >= {minimum}")
+    return value
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    """A boolean query parameter: true/false/1/0 (absent -> None)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    lowered = raw.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise invalid(f"query parameter {name} must be true or false")
+
+
+def snake(name: str) -> str:
+    """camelCase -> snake_case (``cacheWriteTokens5m`` -> ``cache_write_tokens_5m``)."""
+    return _DIGITS.sub(r"_\1", _UPPER.sub(r"_\1", name)).lower()
+
+
+def camelize(value: Any) -> Any:
+    """A ledger value (or its snake_case dict) in the camelCase wire form."""
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        value = value.to_dict()
+    if isinstance(value, Mapping):
+        return {
+            camel(str(k)): (v if k in OPAQUE_KEYS else camelize(v)) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [camelize(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
