@@ -74,7 +74,9 @@ class CatalogEntry:
             "id": self.id,
             "providers": list(self.providers),
             "match": list(self.match),
-            "refine": {camel(k): list(v) if isinstance(v, tuple) else v for k, v in self.refine.items()},
+            "refine": {
+                camel(k): list(v) if isinstance(v, tuple) else v for k, v in self.refine.items()
+            },
             "source": self.source,
             "checked": self.checked,
         }

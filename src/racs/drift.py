@@ -29,6 +29,7 @@ class Fingerprint(NamedTuple):
     agent_id: str | None
     boundary: int
     segments: tuple[SegPrint, ...]
+    marked: tuple[str, ...] = ()
 
 
 def compare(prev: Fingerprint, cur: Fingerprint) -> tuple[list[str], float] | None:
@@ -115,6 +116,23 @@ class DriftTracker:
             items = items[-limit:] if limit > 0 else ()
         return items
 
+    def anchor(self, lineage: str, segments: list[Any]) -> int | None:
+        """Index of the lineage's previous deepest marked segment, when every segment up to
+        it is unchanged (same ids and digests, same positions); else None."""
+        prev = self.lineages.get(lineage)
+        if prev is None or not prev.marked:
+            return None
+        last = prev.marked[-1]
+        for i, old in enumerate(prev.segments):
+            if i >= len(segments):
+                return None
+            cur = segments[i]
+            if cur.id != old.id or cur.digest != old.digest or cur.digest is None:
+                return None
+            if old.id == last:
+                return i
+        return None
+
     def forget(self, prefix_keys: Iterable[str]) -> None:
         """Drop the fingerprints whose current prefix is in ``prefix_keys``."""
         keys = set(prefix_keys)
@@ -133,6 +151,7 @@ class DriftTracker:
                 "agentId": fp.agent_id,
                 "boundary": fp.boundary,
                 "segments": [[s.id, s.digest, s.stability, s.tokens] for s in fp.segments],
+                "marked": list(fp.marked),
             }
             for lineage, fp in self.lineages.items()
         ]
@@ -152,6 +171,7 @@ class DriftTracker:
                 None if item.get("agentId") is None else str(item["agentId"]),
                 int(item["boundary"]),
                 segs,
+                tuple(str(m) for m in item.get("marked", ())),
             )
         self.lineages = restored
 

@@ -19,6 +19,7 @@ from .lint import Facts, FactsCache, analyze
 from .model import (
     PROVIDERS,
     TTL_SECONDS,
+    BreakpointDirective,
     CachePlan,
     CacheUsage,
     DriftReport,
@@ -279,7 +280,13 @@ class Racs:
                         del self._resources.records[prefix_key]
                     else:
                         resource_state = "due" if state == "due" else "live"
-            outcome = _planner.plan_family(prompt, profile, pricing, prefix_key, resource_state)
+            lineage = prompt.agent_id or f"{provider}:{model}"
+            anchor = None
+            if profile.lookback_positions and profile.family == "breakpoint":
+                anchor = self._drift.anchor(lineage, prompt.segments)
+            outcome = _planner.plan_family(
+                prompt, profile, pricing, prefix_key, resource_state, anchor
+            )
             if outcome.findings:
                 findings.extend(outcome.findings)
             self._counter += 1
@@ -394,6 +401,7 @@ class Racs:
             prompt.agent_id,
             prompt.boundary,
             tuple(SegPrint(s.id, s.digest, s.stability, s.tokens) for s in prompt.segments),
+            tuple(d.segment_id for d in plan.directives if isinstance(d, BreakpointDirective)),
         )
         report, evicted = self._drift.observe(lineage, fingerprint, now)
         if report is not None:
@@ -538,8 +546,8 @@ class Racs:
                 candidates[key] = info.provider
             for key, entry in self._keepwarm.entries.items():
                 candidates.setdefault(key, entry.provider)
-            for key, rec in self._resources.records.items():
-                candidates.setdefault(key, rec.provider)
+            for key, record in self._resources.records.items():
+                candidates.setdefault(key, record.provider)
             for fp in self._drift.lineages.values():
                 candidates.setdefault(fp.prefix_key, fp.provider)
             matched = {
@@ -551,7 +559,7 @@ class Racs:
             for key in sorted(matched):
                 self._prefixes.pop(key, None)
                 self._keepwarm.entries.pop(key, None)
-                rec: ResourceRecord | None = self._resources.records.pop(key, None)  # type: ignore[arg-type]
+                rec = self._resources.records.pop(key, None)
                 if rec is not None:
                     events.append(
                         ResourceAction(ResourceDirective("delete", key, _num(rec.ttl_seconds)), now)

@@ -143,9 +143,7 @@ class CachedCall(_LoopBase):
 class AsyncCachedCall(_LoopBase):
     """The asyncio twin of :class:`CachedCall`; the ledger may be sync or async."""
 
-    async def __call__(
-        self, request: Any, send: Callable[[dict[str, Any]], Awaitable[Any]]
-    ) -> Any:
+    async def __call__(self, request: Any, send: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
         """Await ``send`` with the plan applied; return the response."""
         plan, prepared = self._prepare(request)
         run_id = None

@@ -156,8 +156,72 @@ def choose_tier(
     return max(ttls, key=lambda t: TTL_SECONDS.get(t, 0)), "band"
 
 
-def plan_breakpoint(prompt: Prompt, profile: ProviderProfile, pricing: Pricing | None) -> Outcome:
-    """Breakpoint family (Anthropic, Bedrock, ...): markers, TTL tier, break-even."""
+def block_positions(segments: list[Seg]) -> list[int] | None:
+    """Lookback position at the end of each segment, when the segments carry block counts."""
+    if all(seg.blocks is None for seg in segments):
+        return None
+    positions = []
+    total = 0
+    for seg in segments:
+        total += seg.blocks if seg.blocks is not None else 1
+        positions.append(total)
+    return positions
+
+
+def keep_reachable(
+    prompt: Prompt,
+    spans: list[Span],
+    chosen: list[Span],
+    budget: int,
+    anchor: int,
+    lookback: int,
+) -> tuple[list[Span], LintFinding | None]:
+    """Make sure a marker can find the previous call's entry (Anthropic's lookback rule).
+
+    ``anchor`` is the index of the segment that carried the previous call's deepest
+    marker, with everything up to it unchanged. A breakpoint finds an earlier entry only
+    within ``lookback`` positions before it; when the new turn pushed the deepest marker
+    further away, the anchor itself gets a marker (it then reads the old entry exactly).
+    """
+    positions = block_positions(prompt.segments)
+    if positions is None:
+        return chosen, None
+    target = positions[anchor]
+
+    def reaches(span: Span) -> bool:
+        return 0 <= positions[span.last_index] - target <= lookback
+
+    if any(reaches(span) for span in chosen):
+        return chosen, None
+    seg = prompt.segments[anchor]
+    if budget >= 2 and anchor < prompt.boundary:
+        deepest = chosen[-1]
+        anchor_span = Span(seg.role, 0, seg.id, anchor)
+        others = sorted(
+            (s for s in spans[:-1] if s.last_index != anchor),
+            key=lambda s: (-ROLE_WEIGHT.get(s.role, 0), -s.tokens, s.last_index),
+        )
+        kept = [deepest, anchor_span, *others[: budget - 2]]
+        kept.sort(key=lambda s: s.last_index)
+        return kept, None
+    return chosen, LintFinding(
+        "warning",
+        "lookback-miss",
+        f"the previous call's cache entry ends at position {target}, more than {lookback} "
+        f"positions before every breakpoint of this call; it cannot be found again (a "
+        "breakpoint needs a free slot near it)",
+        seg.id,
+    )
+
+
+def plan_breakpoint(
+    prompt: Prompt, profile: ProviderProfile, pricing: Pricing | None, anchor: int | None = None
+) -> Outcome:
+    """Breakpoint family (Anthropic, Bedrock, ...): markers, TTL tier, break-even.
+
+    ``anchor``: the segment index of the lineage's previous deepest marker, when the prefix
+    up to it is unchanged (used only with block counts and a lookback limit).
+    """
     stable = prompt.stable_tokens
     min_tokens = profile.min_cacheable_tokens or 0
     if stable < min_tokens:
@@ -180,9 +244,7 @@ def plan_breakpoint(prompt: Prompt, profile: ProviderProfile, pricing: Pricing |
                     first.id,
                 )
             )
-        return _none(
-            "no stable segment precedes the first volatile one.", profile, *start_findings
-        )
+        return _none("no stable segment precedes the first volatile one.", profile, *start_findings)
     budget = profile.max_breakpoints if profile.max_breakpoints is not None else 1
     if budget <= 0:
         return _none(f"{profile.id} allows no breakpoints.", profile)
@@ -215,6 +277,13 @@ def plan_breakpoint(prompt: Prompt, profile: ProviderProfile, pricing: Pricing |
                 ),
             )
     chosen = choose_markers(spans, budget)
+    findings: list[LintFinding] = []
+    if anchor is not None and profile.lookback_positions:
+        chosen, miss = keep_reachable(
+            prompt, spans, chosen, budget, anchor, profile.lookback_positions
+        )
+        if miss is not None:
+            findings.append(miss)
     directives = tuple(BreakpointDirective(span.last_id, tier) for span in chosen)
     covered = stable  # the deepest span ends the stable run
     if regime == "default":
@@ -231,7 +300,6 @@ def plan_breakpoint(prompt: Prompt, profile: ProviderProfile, pricing: Pricing |
         f"covering {fmt(covered)} stable tokens of {fmt(prompt.total_tokens)}; {why_tier}."
     )
     w = write_multiplier(profile, pricing, tier)
-    findings: list[LintFinding] = []
     break_even = None
     if w is not None and r is not None:
         premium = max(0.0, covered * (w - 1))
@@ -395,11 +463,12 @@ def plan_family(
     pricing: Pricing | None,
     prefix_key: str,
     resource_state: ResourceState = "absent",
+    anchor: int | None = None,
 ) -> Outcome:
     """Dispatch to the planner of the profile's family."""
     family = profile.family
     if family == "breakpoint":
-        outcome = plan_breakpoint(prompt, profile, pricing)
+        outcome = plan_breakpoint(prompt, profile, pricing, anchor)
         if profile.routing_key:
             outcome = _with_routing_key(outcome, prefix_key)
         return outcome

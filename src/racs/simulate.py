@@ -116,12 +116,13 @@ RETENTION_24H_S: Final = 24 * 3600
 # --- prompt content ------------------------------------------------------------------
 
 _WORDS: Final = (
-    "agent account answer audit balance billing budget cache careful check client "
-    "concise context contract customer detail document error escalate evidence explain "
-    "invoice ledger limit local manual order payment policy prefer priority quote record "
-    "refund reply request review route safety schedule search source state status "
-    "summary support ticket tool update verify warranty window"
-).split()
+    "agent", "account", "answer", "audit", "balance", "billing", "budget", "cache", "careful",
+    "check", "client", "concise", "context", "contract", "customer", "detail", "document",
+    "error", "escalate", "evidence", "explain", "invoice", "ledger", "limit", "local",
+    "manual", "order", "payment", "policy", "prefer", "priority", "quote", "record", "refund",
+    "reply", "request", "review", "route", "safety", "schedule", "search", "source", "state",
+    "status", "summary", "support", "ticket", "tool", "update", "verify", "warranty", "window",
+)
 
 
 def _prose(rng: random.Random, words: int) -> str:
@@ -466,7 +467,7 @@ def _simulate_variant(
     drifted: list[DriftReport] = []
     engine.on(lambda e: drifted.append(e.report) if isinstance(e, PrefixDrifted) else None)
     storage_price = pricing.storage_per_mtok_hour or profile.storage_per_mtok_hour or 0.0
-    interval_ms = int(round(interval_s * 1000))
+    interval_ms = round(interval_s * 1000)
     for i in range(calls):
         now = SIM_EPOCH_MS + i * interval_ms
         if demo.family == "resource" and i > 0:
