@@ -81,6 +81,7 @@ class Racs:
         key_scheme: str = "blake2b",
         tokenizer: Tokenizer | None = None,
         max_prefixes: int = DEFAULT_MAX_PREFIXES,
+        max_usage_keys: int = 10_000,
         state: StateBackend | None = None,
         ledger: Any = None,
         catalog: Any = None,
@@ -93,6 +94,12 @@ class Racs:
             raise invalid(f"key_scheme must be one of {', '.join(KEY_SCHEMES)}, got {key_scheme!r}")
         if isinstance(max_prefixes, bool) or not isinstance(max_prefixes, int) or max_prefixes < 1:
             raise invalid("max_prefixes must be an integer >= 1")
+        if (
+            isinstance(max_usage_keys, bool)
+            or not isinstance(max_usage_keys, int)
+            or max_usage_keys < 1
+        ):
+            raise invalid("max_usage_keys must be an integer >= 1")
         if clock is not None and not callable(clock):
             raise invalid("clock must be a callable returning milliseconds since the epoch")
         if tokenizer is not None and not callable(tokenizer):
@@ -116,7 +123,7 @@ class Racs:
         self._keepwarm = KeepWarm()
         self._resources = Resources()
         self._drift = DriftTracker(max_lineages=max(10_000, max_prefixes))
-        self._usage = UsageBook(self._pricing, self.profile_of)
+        self._usage = UsageBook(self._pricing, self._known_profile, max_usage_keys)
         self._state = state
         self._ledger = ledger
         self._closed = False
@@ -195,6 +202,12 @@ class Racs:
                 self._profile_cache.clear()
             self._profile_cache[cache_key] = profile
         return profile
+
+    def _known_profile(self, provider: str, model: str) -> ProviderProfile | None:
+        """The effective profile, or None for a provider racs has no profile for."""
+        if provider not in SHIPPED_PROFILES:
+            return None
+        return self.profile_of(provider, model)
 
     @property
     def pricing(self) -> Mapping[str, Pricing]:
@@ -434,6 +447,7 @@ class Racs:
                     prefix_key=u.prefix_key,
                     timestamp=u.timestamp if u.timestamp is not None else now,
                     agent_id=u.agent_id or (info.agent_id if info is not None else None),
+                    run_id=u.run_id,
                 )
             if self._ledger is not None:
                 self._ledger.record_cache_usage(
@@ -446,6 +460,7 @@ class Racs:
                     timestamp=int(u.timestamp or now),
                     prefix_key=u.prefix_key,
                     agent_id=u.agent_id,
+                    run_id=u.run_id,
                 )
             key = u.prefix_key or f"{u.provider}:{u.model}"
             if self._usage.add(u, key):
@@ -478,7 +493,7 @@ class Racs:
             return ledger_stats(
                 self._ledger,
                 self._pricing,
-                self.profile_of,
+                self._known_profile,
                 storage if since is None and until is None else {},
                 prefix_key=prefix_key,
                 provider=provider,

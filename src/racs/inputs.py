@@ -258,6 +258,9 @@ def parse_usage(raw: Any) -> CacheUsage:
     agent_id = _field(src, "agent_id", "agentId")
     if agent_id is not None and not isinstance(agent_id, str):
         raise invalid("usage.agentId must be a string")
+    run_id = _field(src, "run_id", "runId")
+    if run_id is not None and not isinstance(run_id, str):
+        raise invalid("usage.runId must be a string")
     return CacheUsage(
         provider=provider or "",
         model=model or "",
@@ -287,6 +290,7 @@ def parse_usage(raw: Any) -> CacheUsage:
         prefix_key=prefix_key or None,
         timestamp=number(_field(src, "timestamp"), "usage.timestamp", optional=True),
         agent_id=agent_id or None,
+        run_id=run_id or None,
     )
 
 

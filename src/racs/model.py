@@ -162,6 +162,8 @@ class CacheUsage(Wire):
     timestamp: float | None = None
     agent_id: str | None = None
     cache_write_tokens_30m: float = 0
+    run_id: str | None = None
+    """The ledger run this call belongs to (ties the usage to the run in the ledger)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,3 +98,13 @@ class TestUsageErrors:
         proc = racs("serve", "--port", "0")
         assert_one_line_usage_error(proc)
         assert "racs[server]" in proc.stderr
+
+
+class TestServeDispatch:
+    def test_serve_is_handed_to_the_server_cli(self, racs: Runner) -> None:
+        """`racs serve --help` reaches the server's own parser (when it is installed)."""
+        if importlib.util.find_spec("racs.server.cli") is None:
+            pytest.skip("the server package is absent; the install hint is tested instead")
+        proc = racs("serve", "--help")
+        assert proc.returncode == 0, proc.stderr
+        assert "--port" in proc.stdout

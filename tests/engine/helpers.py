@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 
 class FakeClock:
     """A settable clock in milliseconds since the epoch."""
@@ -16,9 +18,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += int(seconds * 1000)
-
-
-
 
 
 def seg(

@@ -65,12 +65,22 @@ class TestLookup:
         """A host entry wins over the shipped one and can add new models."""
         engine = racs.create_racs(
             catalog=[
-                {"id": "mine", "providers": ["anthropic"], "match": ["claude-opus-4-5*"],
-                 "refine": {"minCacheableTokens": 333}, "source": "our own measurements"},
+                {
+                    "id": "mine",
+                    "providers": ["anthropic"],
+                    "match": ["claude-opus-4-5*"],
+                    "refine": {"minCacheableTokens": 333},
+                    "source": "our own measurements",
+                },
             ]
         )
         assert engine.profile_of("anthropic", "claude-opus-4-5").min_cacheable_tokens == 333
-        assert racs.create_racs(catalog=False).profile_of("anthropic", "claude-opus-4-5").min_cacheable_tokens == 1024
+        assert (
+            racs.create_racs(catalog=False)
+            .profile_of("anthropic", "claude-opus-4-5")
+            .min_cacheable_tokens
+            == 1024
+        )
 
     def test_host_profile_overrides_beat_the_catalog(self) -> None:
         """profiles= and model_profiles= are the host's word: they win over catalog data."""
@@ -84,7 +94,9 @@ class TestLookup:
     def test_bad_entries_are_refused(self) -> None:
         """Catalog entries are validated like profiles."""
         with pytest.raises(racs.RacsError):
-            racs.create_racs(catalog=[{"id": "x", "providers": ["acme"], "match": ["m"], "source": "s"}])
+            racs.create_racs(
+                catalog=[{"id": "x", "providers": ["acme"], "match": ["m"], "source": "s"}]
+            )
 
     def test_normalize_strips_snapshots(self) -> None:
         """Vendor prefixes, version and date suffixes are dropped."""
@@ -105,9 +117,16 @@ class TestCatalogDecisions:
         """GPT-5.6+: a breakpoint provider with the 30m tier, plus the routing key."""
         engine = racs.create_racs()
         plan = engine.plan(
-            plan_input([seg("tools", "tools", "stable", 1500), seg("sys", "system", "stable", 1000),
-                        seg("q", "dynamic", "volatile", 10)],
-                       provider="openai", model="gpt-5.6", reuse={"intervalSeconds": 600})
+            plan_input(
+                [
+                    seg("tools", "tools", "stable", 1500),
+                    seg("sys", "system", "stable", 1000),
+                    seg("q", "dynamic", "volatile", 10),
+                ],
+                provider="openai",
+                model="gpt-5.6",
+                reuse={"intervalSeconds": 600},
+            )
         )
         assert plan.family == "breakpoint"
         assert plan.directives == (
@@ -121,8 +140,12 @@ class TestCatalogDecisions:
     def test_older_openai_keeps_retention(self) -> None:
         """gpt-5.2 stays on routing-key with 24h retention above an hour."""
         plan = racs.create_racs().plan(
-            plan_input([seg("s", tokens=3000)], provider="openai", model="gpt-5.2",
-                       reuse={"intervalSeconds": 7200})
+            plan_input(
+                [seg("s", tokens=3000)],
+                provider="openai",
+                model="gpt-5.2",
+                reuse={"intervalSeconds": 7200},
+            )
         )
         assert plan.directives == (RoutingKeyDirective(plan.prefix_key, "24h"),)
 
@@ -141,13 +164,22 @@ def conversation_turn(history: list[dict[str, Any]], turn: int) -> list[dict[str
     messages.append({"role": "assistant", "blocks": 1})
     start = len(history)
     return [
-        seg(f"m{start + i}", "history", "semi", 40, content=f"turn {turn} message {i}", blocks=m["blocks"])
+        seg(
+            f"m{start + i}",
+            "history",
+            "semi",
+            40,
+            content=f"turn {turn} message {i}",
+            blocks=m["blocks"],
+        )
         for i, m in enumerate(messages)
     ]
 
 
 class TestLookback:
-    def run_conversation(self, engine: racs.Racs, turns: int = 50) -> list[tuple[list[int], int | None]]:
+    def run_conversation(
+        self, engine: racs.Racs, turns: int = 50
+    ) -> list[tuple[list[int], int | None]]:
         """Plan each turn; return each plan's marker positions and the position of the
         previous turn's deepest entry."""
         tools = seg("tools", "tools", "stable", 3000, content="tool schemas", blocks=8)
@@ -189,7 +221,8 @@ class TestLookback:
         engine = racs.create_racs(profiles={"anthropic": {"lookbackPositions": None}})
         turns = self.run_conversation(engine)
         misses = [
-            i for i, (marks, previous) in enumerate(turns[1:], start=1)
+            i
+            for i, (marks, previous) in enumerate(turns[1:], start=1)
             if previous is not None and not any(0 <= m - previous <= 20 for m in marks)
         ]
         assert misses == [5, 10, 15, 20, 25, 30, 35, 40, 45]
@@ -199,8 +232,14 @@ class TestLookback:
         engine = racs.create_racs(profiles={"anthropic": {"maxBreakpoints": 1}})
         base = [seg("sys", "system", "stable", 2000, content="s", blocks=1)]
         history = [seg(f"h{i}", "history", "semi", 10, content=str(i), blocks=1) for i in range(30)]
-        engine.plan(plan_input([*base, history[0], seg("q", "dynamic", "volatile", 1, content="q", blocks=1)]))
-        plan = engine.plan(plan_input([*base, *history, seg("q", "dynamic", "volatile", 1, content="q", blocks=1)]))
+        engine.plan(
+            plan_input(
+                [*base, history[0], seg("q", "dynamic", "volatile", 1, content="q", blocks=1)]
+            )
+        )
+        plan = engine.plan(
+            plan_input([*base, *history, seg("q", "dynamic", "volatile", 1, content="q", blocks=1)])
+        )
         assert [f.code for f in plan.findings] == ["lookback-miss"]
         assert plan.findings[0].segment_id == "h0"
 

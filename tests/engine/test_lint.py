@@ -22,7 +22,12 @@ class TestOrder:
         segments = [
             seg("turn", "dynamic", "volatile", content="hello"),
             seg("tools", "tools", "volatile", content="[]"),
-            seg("sys", "system", "stable", content="Today is 2026-11-21T10:00:00Z, id 0123456789abcdef0123456789abcdef"),
+            seg(
+                "sys",
+                "system",
+                "stable",
+                content="Today is 2026-11-21T10:00:00Z, id 0123456789abcdef0123456789abcdef",
+            ),
             seg("dyn", "dynamic", "stable", content="plain"),
         ]
         engine = racs.create_racs(profiles={"anthropic": {"minCacheableTokens": 100}})
@@ -80,7 +85,9 @@ class TestSegmentRules:
 
     def test_missing_stability_is_dynamic_declared_stable(self) -> None:
         """A dynamic segment declared stable gets the info finding."""
-        assert findings([seg("d", "dynamic", "stable", 2000)]) == [("missing-stability", "info", "d")]
+        assert findings([seg("d", "dynamic", "stable", 2000)]) == [
+            ("missing-stability", "info", "d")
+        ]
 
     def test_content_lints_skip_hash_only_segments(self) -> None:
         """Without content there is nothing to scan."""
@@ -89,7 +96,9 @@ class TestSegmentRules:
     def test_identifiers_only_in_stable_timestamps_in_semi_too(self) -> None:
         """timestamp-in-stable covers stable and semi; identifier-in-stable stable only."""
         text = "at 1700000000 with 550e8400-e29b-41d4-a716-446655440000"
-        got = findings([seg("a", tokens=2000, content=text), seg("b", "history", "semi", 10, content=text)])
+        got = findings(
+            [seg("a", tokens=2000, content=text), seg("b", "history", "semi", 10, content=text)]
+        )
         assert got == [
             ("timestamp-in-stable", "warning", "a"),
             ("identifier-in-stable", "warning", "a"),
@@ -135,14 +144,26 @@ class TestPatterns:
     def test_one_finding_names_every_kind(self) -> None:
         """A single finding lists every kind present."""
         (finding,) = self.lint_text("2026-11-21T09:30 and 1732181415 and today 5")
-        assert "ISO-8601" in finding.message and "epoch" in finding.message and "today" in finding.message
+        assert (
+            "ISO-8601" in finding.message
+            and "epoch" in finding.message
+            and "today" in finding.message
+        )
 
     @pytest.mark.parametrize(
         ("text", "kind", "match"),
         [
-            ("id 550E8400-E29B-41D4-A716-446655440000 x", "UUID v4", "550E8400-E29B-41D4-A716-446655440000"),
+            (
+                "id 550E8400-E29B-41D4-A716-446655440000 x",
+                "UUID v4",
+                "550E8400-E29B-41D4-A716-446655440000",
+            ),
             ("req deadbeefdeadbeefdeadbeef0 end", "hex run", "deadbeefdeadbeefdeadbeef0"),
-            ("tok QUJDREVGR0hJSktMTU5PUFFSU1RVVldY1== end", "base64-like run", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY1=="),
+            (
+                "tok QUJDREVGR0hJSktMTU5PUFFSU1RVVldY1== end",
+                "base64-like run",
+                "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY1==",
+            ),
         ],
     )
     def test_identifiers_named_by_digest_only(self, text: str, kind: str, match: str) -> None:

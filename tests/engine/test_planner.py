@@ -146,8 +146,13 @@ class TestBreakEven:
         """A profile without multipliers derives them from the model's prices."""
         engine = racs.create_racs(
             profiles={"anthropic": {"writeMultiplier5m": None, "readMultiplier": None}},
-            pricing={"claude-sonnet-4-5": {"inputPerMTok": 4, "cacheReadPerMTok": 1,
-                                           "cacheWrite5mPerMTok": 6}},
+            pricing={
+                "claude-sonnet-4-5": {
+                    "inputPerMTok": 4,
+                    "cacheReadPerMTok": 1,
+                    "cacheWrite5mPerMTok": 6,
+                }
+            },
         )
         be = engine.plan(anthropic(2000)).break_even
         assert be is not None
@@ -221,10 +226,10 @@ class TestRoutingKey:
         extra = {"reuse": reuse} if reuse else {}
         return plan_input([seg("system", tokens=2000)], provider="openai", model="gpt-4.1", **extra)
 
-    @pytest.mark.parametrize(
-        ("interval", "retention"), [(None, None), (3600, None), (3601, "24h")]
-    )
-    def test_retention_only_above_3600_seconds(self, interval: float | None, retention: str | None) -> None:
+    @pytest.mark.parametrize(("interval", "retention"), [(None, None), (3600, None), (3601, "24h")])
+    def test_retention_only_above_3600_seconds(
+        self, interval: float | None, retention: str | None
+    ) -> None:
         """One routing-key directive with key = prefix key; 24h retention only when
         the interval exceeds 3600 s."""
         engine = racs.create_racs()
@@ -235,8 +240,12 @@ class TestRoutingKey:
     def test_no_retention_where_the_profile_lacks_it(self) -> None:
         """xAI has no retention tier: never 24h."""
         plan = racs.create_racs().plan(
-            plan_input([seg("s", tokens=2000)], provider="xai", model="grok-4",
-                       reuse={"intervalSeconds": 7200})
+            plan_input(
+                [seg("s", tokens=2000)],
+                provider="xai",
+                model="grok-4",
+                reuse={"intervalSeconds": 7200},
+            )
         )
         assert plan.directives == (RoutingKeyDirective(plan.prefix_key),)
 
@@ -252,7 +261,8 @@ class TestResource:
         )
 
     @pytest.mark.parametrize(
-        ("interval", "ttl"), [(None, 3600), (10, 300), (60, 300), (100, 400), (900, 3600), (3000, 3600)]
+        ("interval", "ttl"),
+        [(None, 3600), (10, 300), (60, 300), (100, 400), (900, 3600), (3000, 3600)],
     )
     def test_ttl_is_four_intervals_clamped(self, interval: float | None, ttl: int) -> None:
         """ttl = 3600 without an interval, else clamp(4*interval, 300, 3600)."""
@@ -291,7 +301,9 @@ class TestResource:
 
 
 class TestPassive:
-    @pytest.mark.parametrize("provider", ["deepseek", "groq", "ollama", "lmstudio", "huggingface", "custom"])
+    @pytest.mark.parametrize(
+        "provider", ["deepseek", "groq", "ollama", "lmstudio", "huggingface", "custom"]
+    )
     def test_passive_is_none_with_notes(self, provider: str) -> None:
         """Passive providers get none; the reasoning ends with the profile's notes."""
         engine = racs.create_racs()
@@ -310,7 +322,10 @@ class TestProfiles:
         assert len(families) == 16
         assert set(families.values()) == {"breakpoint", "routing-key", "resource", "passive"}
         assert [p for p, f in families.items() if f == "breakpoint"] == [
-            "anthropic", "bedrock", "microsoft-foundry", "hermes"
+            "anthropic",
+            "bedrock",
+            "microsoft-foundry",
+            "hermes",
         ]
         assert engine.profile_of("openai").supports_retention is True
         assert engine.profile_of("xai").read_multiplier == 0.16
@@ -323,7 +338,11 @@ class TestProfiles:
         """profiles= merges over the shipped values; id cannot be overridden."""
         engine = racs.create_racs(profiles={"anthropic": {"minCacheableTokens": 10, "id": "x"}})
         profile = engine.profile_of("anthropic")
-        assert (profile.id, profile.min_cacheable_tokens, profile.max_breakpoints) == ("anthropic", 10, 4)
+        assert (profile.id, profile.min_cacheable_tokens, profile.max_breakpoints) == (
+            "anthropic",
+            10,
+            4,
+        )
 
     def test_family_override_is_validated(self) -> None:
         """An unknown family is refused at construction."""
@@ -333,7 +352,15 @@ class TestProfiles:
 
     def test_custom_provider_as_breakpoint(self) -> None:
         """'custom' + profiles describes any provider."""
-        engine = racs.create_racs(profiles={"custom": {"family": "breakpoint", "maxBreakpoints": 2,
-                                                       "ttls": ["5m"], "minCacheableTokens": 0}})
+        engine = racs.create_racs(
+            profiles={
+                "custom": {
+                    "family": "breakpoint",
+                    "maxBreakpoints": 2,
+                    "ttls": ["5m"],
+                    "minCacheableTokens": 0,
+                }
+            }
+        )
         plan = engine.plan(plan_input([seg("s", tokens=10)], provider="custom", model="m"))
         assert plan.directives == (BreakpointDirective("s", "5m"),)

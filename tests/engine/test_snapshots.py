@@ -37,7 +37,9 @@ def redis_client() -> Any:
 
 
 @pytest.fixture(params=["memory", "file", "redis"])
-def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], StateBackend]]:
+def backend_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], StateBackend]]:
     """One contract, every backend: a factory returning backends over the same storage."""
     if request.param == "memory":
         shared = racs.memory_state()
@@ -52,49 +54,98 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         client.delete(key)
 
 
-PRICING = {"claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3, "cacheWrite5mPerMTok": 3.75}}
+PRICING = {
+    "claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3, "cacheWrite5mPerMTok": 3.75}
+}
 
 
 def busy_engine(state: StateBackend, clock: FakeClock) -> racs.Racs:
     engine = racs.create_racs(state=state, clock=clock, pricing=PRICING)
     for i in range(3):
-        plan = engine.plan(plan_input([seg("s", tokens=2000, content=f"v{i // 2}"), seg("t", "dynamic", "volatile", 5, content=str(i))], agentId="a"))
-        engine.record({"provider": "anthropic", "model": "claude-sonnet-4-5", "prefixKey": plan.prefix_key,
-                       "inputTokens": 2005, "cacheReadTokens": 2000 if i else 0, "cacheWriteTokens5m": 0 if i else 2000})
-    engine.plan(plan_input([seg("s", tokens=3000, content="g")], provider="google", model="gemini-2.5-flash"))
+        plan = engine.plan(
+            plan_input(
+                [
+                    seg("s", tokens=2000, content=f"v{i // 2}"),
+                    seg("t", "dynamic", "volatile", 5, content=str(i)),
+                ],
+                agentId="a",
+            )
+        )
+        engine.record(
+            {
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "prefixKey": plan.prefix_key,
+                "inputTokens": 2005,
+                "cacheReadTokens": 2000 if i else 0,
+                "cacheWriteTokens5m": 0 if i else 2000,
+            }
+        )
+    engine.plan(
+        plan_input(
+            [seg("s", tokens=3000, content="g")], provider="google", model="gemini-2.5-flash"
+        )
+    )
     return engine
 
 
 class TestRoundTrip:
-    def test_fresh_engine_restores_everything(self, backend_factory: Callable[[], StateBackend], clock: FakeClock) -> None:
+    def test_fresh_engine_restores_everything(
+        self, backend_factory: Callable[[], StateBackend], clock: FakeClock
+    ) -> None:
         """Usage, fingerprints, keep-warm, resources, drifts and the plan counter survive."""
         engine = busy_engine(backend_factory(), clock)
         before = (engine.stats().to_dict(), engine.drifts(), engine.schedule(clock.now + 280_000))
         engine.close()
         restored = racs.create_racs(state=backend_factory(), clock=clock, pricing=PRICING)
-        after = (restored.stats().to_dict(), restored.drifts(), restored.schedule(clock.now + 280_000))
+        after = (
+            restored.stats().to_dict(),
+            restored.drifts(),
+            restored.schedule(clock.now + 280_000),
+        )
         assert after == before
         assert len(before[1]) == 1 and len(before[2]) == 2
         # the plan counter continues (improvement): the 5th plan, not the 1st
         next_plan = restored.plan(plan_input([seg("s", tokens=2000, content="v1")], agentId="a"))
         assert next_plan.plan_id.startswith("rx-5-")
         # the resource registry survived: the same Gemini prefix is reused, not re-created
-        google = restored.plan(plan_input([seg("s", tokens=3000, content="g")], provider="google", model="gemini-2.5-flash"))
+        google = restored.plan(
+            plan_input(
+                [seg("s", tokens=3000, content="g")], provider="google", model="gemini-2.5-flash"
+            )
+        )
         assert google.directives[0].action == "reuse"  # type: ignore[union-attr]
         # drift fingerprints survived: a change after restore is reported against the old key
         restored.plan(plan_input([seg("s", tokens=2000, content="v9")], agentId="a"))
         assert len(restored.drifts()) == 2
 
-    def test_snapshot_holds_no_content(self, backend_factory: Callable[[], StateBackend], clock: FakeClock) -> None:
+    def test_snapshot_holds_no_content(
+        self, backend_factory: Callable[[], StateBackend], clock: FakeClock
+    ) -> None:
         """Hashes and counts only: the prompt text never reaches the backend."""
         secret = "TOP-SECRET-PROMPT-TEXT"
         state = backend_factory()
         engine = racs.create_racs(state=state, clock=clock)
-        engine.plan(plan_input([seg("s", tokens=2000, content=secret), seg("t", "dynamic", "volatile", content=secret + "2")]))
+        engine.plan(
+            plan_input(
+                [
+                    seg("s", tokens=2000, content=secret),
+                    seg("t", "dynamic", "volatile", content=secret + "2"),
+                ]
+            )
+        )
         engine.flush()
         snapshot = state.load()
         assert snapshot is not None and snapshot["version"] == 1
-        assert set(snapshot["data"]) == {"planCounter", "usage", "fingerprints", "keepWarm", "resources", "drifts", "prefixes"}
+        assert set(snapshot["data"]) == {
+            "planCounter",
+            "usage",
+            "fingerprints",
+            "keepWarm",
+            "resources",
+            "drifts",
+            "prefixes",
+        }
         assert secret not in json.dumps(snapshot)
 
 
@@ -156,7 +207,9 @@ class TestFileBackend:
             """
         )
         for attempt in range(3):
-            proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+            )
             assert proc.stdout is not None
             assert proc.stdout.readline().strip() == "ready"
             time.sleep(0.3)

@@ -44,15 +44,30 @@ class TestAccounting:
         engine = racs.create_racs(pricing=PRICING)
         engine.record(usage(prefixKey="P", inputTokens=10_000, cacheWriteTokens5m=8_000))
         engine.record(usage(prefixKey="P", inputTokens=10_000, cacheReadTokens=8_000))
-        engine.record(usage(prefixKey="P", inputTokens=12_000, cacheReadTokens=8_000, cacheWriteTokens1h=3_000))
-        engine.record(usage(provider="openai", model="gpt-x", inputTokens=5_000, cacheReadTokens=2_048))
+        engine.record(
+            usage(
+                prefixKey="P", inputTokens=12_000, cacheReadTokens=8_000, cacheWriteTokens1h=3_000
+            )
+        )
+        engine.record(
+            usage(provider="openai", model="gpt-x", inputTokens=5_000, cacheReadTokens=2_048)
+        )
         stats = engine.stats()
         assert stats.calls == 4
-        assert (stats.read_tokens, stats.write_tokens, stats.uncached_tokens) == (18_048, 11_000, 7_952)
+        assert (stats.read_tokens, stats.write_tokens, stats.uncached_tokens) == (
+            18_048,
+            11_000,
+            7_952,
+        )
         assert stats.hit_ratio == pytest.approx(18_048 / 37_000, abs=1e-12)
         assert [p.prefix_key for p in stats.prefixes] == ["P", "openai:gpt-x"]
         p = stats.prefixes[0]
-        assert (p.calls, p.read_tokens, p.write_tokens, p.uncached_tokens) == (3, 16_000, 11_000, 5_000)
+        assert (p.calls, p.read_tokens, p.write_tokens, p.uncached_tokens) == (
+            3,
+            16_000,
+            11_000,
+            5_000,
+        )
         assert p.hit_ratio == 0.5
         assert p.saved_usd == pytest.approx(0.0432, abs=1e-9)
         assert p.write_spend_usd == pytest.approx(0.015, abs=1e-9)
@@ -93,8 +108,13 @@ class TestAccounting:
         assert p.net_usd == pytest.approx(-0.003, abs=1e-12)
 
 
-def agent_prompt(system: str, turn: str, history: list[str] | None = None, **kw: Any) -> dict[str, Any]:
-    segments = [seg("tools", "tools", "stable", 1500, content="tool defs"), seg("system", "system", "stable", 2000, content=system)]
+def agent_prompt(
+    system: str, turn: str, history: list[str] | None = None, **kw: Any
+) -> dict[str, Any]:
+    segments = [
+        seg("tools", "tools", "stable", 1500, content="tool defs"),
+        seg("system", "system", "stable", 2000, content=system),
+    ]
     for i, h in enumerate(history or []):
         segments.append(seg(f"h{i}", "history", "semi", 300, content=h))
     segments.append(seg("turn", "dynamic", "volatile", 50, content=turn))
@@ -148,7 +168,15 @@ class TestDrift:
         (report,) = engine.drifts()
         assert report.changed_segment_ids == ("h1",)
         assert report.invalidated_tokens == 600
-        engine.plan(plan_input([seg("zz", tokens=10, content="new"), seg("tools", "tools", "stable", 1500, content="tool defs")], agentId="agent-1"))
+        engine.plan(
+            plan_input(
+                [
+                    seg("zz", tokens=10, content="new"),
+                    seg("tools", "tools", "stable", 1500, content="tool defs"),
+                ],
+                agentId="agent-1",
+            )
+        )
         last = engine.drifts()[-1]
         assert last.changed_segment_ids == ("h0", "h1", "h2", "system", "zz")
         assert last.invalidated_tokens == 1500 + 2000 + 900
@@ -184,7 +212,10 @@ class TestKeepWarm:
         assert engine.schedule(t0 + 269_999) == ()
         (entry,) = engine.schedule(t0 + 270_000)
         assert (entry.prefix_key, entry.ttl, entry.last_write_at, entry.refresh_at) == (
-            plan.prefix_key, "5m", t0, t0 + 270_000
+            plan.prefix_key,
+            "5m",
+            t0,
+            t0 + 270_000,
         )
         assert engine.schedule(t0 + 299_999) != ()
         assert engine.schedule(t0 + 300_000) == ()
@@ -230,15 +261,25 @@ class TestKeepWarm:
 
 class TestResources:
     def google(self) -> dict[str, Any]:
-        return plan_input([seg("s", tokens=3000), seg("t", "dynamic", "volatile", 5)],
-                          provider="google", model="gemini-2.5-flash", reuse={"intervalSeconds": 60})
+        return plan_input(
+            [seg("s", tokens=3000), seg("t", "dynamic", "volatile", 5)],
+            provider="google",
+            model="gemini-2.5-flash",
+            reuse={"intervalSeconds": 60},
+        )
 
     def test_lifecycle(self, clock: FakeClock) -> None:
         """ttl 300 s: create at 0, reuse at 100 s, refresh at 270 s (last 10 percent),
         reuse at 400 s, delete on invalidate, create again; expired -> create."""
         engine = racs.create_racs(clock=clock)
         actions: list[tuple[str, float]] = []
-        engine.on(lambda e: actions.append((e.directive.action, e.directive.ttl_seconds)) if e.type == "resource.action" else None)
+        engine.on(
+            lambda e: (
+                actions.append((e.directive.action, e.directive.ttl_seconds))
+                if e.type == "resource.action"
+                else None
+            )
+        )
 
         def step(seconds_from_start: float) -> str:
             clock.now = 1_700_000_000_000 + int(seconds_from_start * 1000)
@@ -247,7 +288,11 @@ class TestResources:
             return directive.action
 
         assert [step(0), step(100), step(269), step(270), step(400)] == [
-            "create", "reuse", "reuse", "refresh", "reuse"
+            "create",
+            "reuse",
+            "reuse",
+            "refresh",
+            "reuse",
         ]
         key = engine.plan(self.google()).prefix_key
         (entry,) = engine.schedule(1_700_000_000_000 + 545_000)  # due at 270 + 270 s
@@ -277,7 +322,12 @@ class TestPrefixCap:
         engine = racs.create_racs(clock=clock, max_prefixes=2)
         limits: list[str] = []
         engine.on(lambda e: limits.append(e.scope) if e.type == "limit.reached" else None)
-        keys = [engine.plan(plan_input([seg("s", tokens=2000, content=str(i))], agentId=str(i))).prefix_key for i in range(3)]
+        keys = [
+            engine.plan(
+                plan_input([seg("s", tokens=2000, content=str(i))], agentId=str(i))
+            ).prefix_key
+            for i in range(3)
+        ]
         assert limits == ["prefixes"]
         due = {e.prefix_key for e in engine.schedule(clock.now + 280_000)}
         assert due == set(keys[:2])

@@ -31,7 +31,10 @@ class TestPlanInputValidation:
             (plan_input([seg("s")], model=""), "model"),
             (plan_input([]), "segments"),
             ({"provider": "anthropic", "model": "m"}, "segments"),
-            (plan_input([{"role": "system", "stability": "stable", "content": "x"}]), "segments[0].id"),
+            (
+                plan_input([{"role": "system", "stability": "stable", "content": "x"}]),
+                "segments[0].id",
+            ),
             (plan_input([seg("a"), seg("a")]), "duplicate"),
             (plan_input([{"id": "a", "role": "system", "stability": "stable"}]), "segments[0]"),
             (plan_input([seg("a", contentHash="")]), "segments[0]"),
@@ -54,19 +57,31 @@ class TestPlanInputValidation:
 
     def test_snake_case_and_dataclasses_are_accepted(self) -> None:
         """Dataclasses, snake_case and camelCase mappings give the same plan."""
-        camel = plan_input([seg("s", tokens=2000, contentHash="abc")], agentId="a1", reuse={"intervalSeconds": 60})
+        camel = plan_input(
+            [seg("s", tokens=2000, contentHash="abc")], agentId="a1", reuse={"intervalSeconds": 60}
+        )
         snake = {
             "provider": "anthropic",
             "model": "claude-sonnet-4-5",
             "agent_id": "a1",
-            "segments": [{"id": "s", "role": "system", "stability": "stable", "content_hash": "abc", "tokens": 2000}],
+            "segments": [
+                {
+                    "id": "s",
+                    "role": "system",
+                    "stability": "stable",
+                    "content_hash": "abc",
+                    "tokens": 2000,
+                }
+            ],
             "reuse": {"interval_seconds": 60},
         }
         typed = racs.PlanInput(
             provider="anthropic",
             model="claude-sonnet-4-5",
             agent_id="a1",
-            segments=(racs.PromptSegment("s", "system", "stable", content_hash="abc", tokens=2000),),
+            segments=(
+                racs.PromptSegment("s", "system", "stable", content_hash="abc", tokens=2000),
+            ),
             reuse=racs.ExpectedReuse(interval_seconds=60),
         )
         plans = [racs.create_racs().plan(v).to_dict() for v in (camel, snake, typed)]
@@ -81,11 +96,30 @@ class TestUsageValidation:
             ({"provider": "anthropic", "inputTokens": 1, "cacheReadTokens": 0}, "usage.model"),
             ({"provider": "anthropic", "model": "m", "cacheReadTokens": 0}, "usage.inputTokens"),
             ({"provider": "anthropic", "model": "m", "inputTokens": 1}, "usage.cacheReadTokens"),
-            ({"provider": "anthropic", "model": "m", "inputTokens": -1, "cacheReadTokens": 0}, "usage.inputTokens"),
-            ({"provider": "anthropic", "model": "m", "inputTokens": 1, "cacheReadTokens": 0,
-              "cacheWriteTokens5m": math.inf}, "usage.cacheWriteTokens5m"),
-            ({"provider": "anthropic", "model": "m", "inputTokens": 1, "cacheReadTokens": 0,
-              "timestamp": -1}, "usage.timestamp"),
+            (
+                {"provider": "anthropic", "model": "m", "inputTokens": -1, "cacheReadTokens": 0},
+                "usage.inputTokens",
+            ),
+            (
+                {
+                    "provider": "anthropic",
+                    "model": "m",
+                    "inputTokens": 1,
+                    "cacheReadTokens": 0,
+                    "cacheWriteTokens5m": math.inf,
+                },
+                "usage.cacheWriteTokens5m",
+            ),
+            (
+                {
+                    "provider": "anthropic",
+                    "model": "m",
+                    "inputTokens": 1,
+                    "cacheReadTokens": 0,
+                    "timestamp": -1,
+                },
+                "usage.timestamp",
+            ),
             ([], "usage"),
         ],
     )
@@ -129,7 +163,9 @@ class TestOptions:
             return len(text.split())
 
         engine = racs.create_racs(tokenizer=tokenizer)
-        inp = plan_input([seg("s", content="a b c d"), seg("t", "dynamic", "volatile", content="e f")])
+        inp = plan_input(
+            [seg("s", content="a b c d"), seg("t", "dynamic", "volatile", content="e f")]
+        )
         for _ in range(3):
             plan = engine.plan(inp)
         assert (plan.stable_tokens, plan.total_tokens) == (4, 6)
@@ -144,12 +180,18 @@ class TestOptions:
 
 json_like = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
 number_like = st.one_of(
-    st.none(), st.integers(min_value=-(10**20), max_value=10**400), st.floats(), st.booleans(), st.text(max_size=3)
+    st.none(),
+    st.integers(min_value=-(10**20), max_value=10**400),
+    st.floats(),
+    st.booleans(),
+    st.text(max_size=3),
 )
 
 segment_like = st.fixed_dictionaries(
@@ -169,12 +211,18 @@ input_like = st.fixed_dictionaries(
     {},
     optional={
         "provider": st.one_of(st.sampled_from(PROVIDERS), st.text(max_size=5)),
-        "model": st.one_of(st.sampled_from(["claude-sonnet-4-5", "gpt-5.6", "gemini-2.5-pro", "m"]), st.text(max_size=5), st.integers()),
+        "model": st.one_of(
+            st.sampled_from(["claude-sonnet-4-5", "gpt-5.6", "gemini-2.5-pro", "m"]),
+            st.text(max_size=5),
+            st.integers(),
+        ),
         "agentId": st.one_of(st.text(max_size=5), st.none(), st.integers()),
         "segments": st.one_of(st.lists(segment_like, max_size=6), json_like),
         "reuse": st.one_of(
             st.none(),
-            st.fixed_dictionaries({}, optional={"intervalSeconds": number_like, "callsPerHour": number_like}),
+            st.fixed_dictionaries(
+                {}, optional={"intervalSeconds": number_like, "callsPerHour": number_like}
+            ),
             json_like,
         ),
     },

@@ -153,7 +153,8 @@ def run(ns: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
     else:
-        blocks = [render_plan(i, len(plans), it, p) for i, (it, p) in enumerate(zip(items, plans))]
+        pairs = enumerate(zip(items, plans, strict=True))
+        blocks = [render_plan(i, len(plans), item, plan) for i, (item, plan) in pairs]
         sys.stdout.write("\n\n".join(blocks) + "\n\n")
         verdict = "FAIL" if counts["error"] else "ok"
         sys.stdout.write(

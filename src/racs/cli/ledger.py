@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from .analyze import load_pricing
 from .app import EXIT_GATE, EXIT_OK, CliError, Parser
 from .ledgers import open_ledger
 from .render import cell, iso, percent, table, tokens, usd
@@ -25,7 +26,8 @@ _EXAMPLES: Final = {
     "  racs ledger events --run 01JD3ZK2Q8W7C9V4X1N5M6B2A0 --json",
     "stats": "examples:\n  racs ledger stats\n  racs ledger stats --workspace simulate "
     "--since 2026-01-01 --until 2026-12-31 --json",
-    "verify": "examples:\n  racs ledger verify\n  racs ledger verify --ledger /srv/ledger.db --json\n\n"
+    "verify": "examples:\n  racs ledger verify\n"
+    "  racs ledger verify --ledger /srv/ledger.db --json\n\n"
     "exit 1 when the hash chain is broken.",
     "export": "examples:\n  racs ledger export > events.jsonl\n"
     "  racs ledger export --output events.jsonl --type run.completed",
@@ -86,6 +88,8 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 
     stats = action("stats", "usage statistics for a workspace and time window")
     stats.add_argument("--workspace", metavar="ID")
+    stats.add_argument("--pricing", metavar="FILE",
+                       help="pricing table (JSON) for saved, cache-write and net USD")
     window(stats)
     stats.set_defaults(handler=cmd_stats)
 
@@ -232,8 +236,9 @@ def _query_events(
 
 def cmd_stats(ns: argparse.Namespace) -> int:
     """`racs ledger stats`."""
+    pricing = load_pricing(ns.pricing)
     with _ledger(ns) as ledger:
-        stats = ledger.get_usage_stats(ns.workspace, ns.since, ns.until)
+        stats = ledger.get_usage_stats(ns.workspace, ns.since, ns.until, pricing=pricing)
     if ns.json:
         _dump(stats.to_dict())
         return EXIT_OK
@@ -310,7 +315,7 @@ def _export(ledger: Any, ns: argparse.Namespace, out: TextIO) -> int:
     return count
 
 
-class _ledger:  # noqa: N801 - used like a function in `with _ledger(ns) as ledger`
+class _ledger:
     """Open the ledger of ``--ledger`` (or the default) for the duration of a command."""
 
     def __init__(self, ns: argparse.Namespace) -> None:

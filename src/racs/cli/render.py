@@ -76,7 +76,7 @@ def iso(ms: float | None) -> str:
 
 def duration(seconds: float) -> str:
     """A short human duration: 45s, 4m 30s, 2h 5m."""
-    s = int(round(abs(seconds)))
+    s = round(abs(seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -85,12 +85,15 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-    """A progress bar on a terminal, plain progress lines (every quarter) otherwise."""
+    """A progress bar when stdout is a terminal, plain progress lines (every quarter)
+    otherwise; both go to stderr so stdout stays byte-identical for identical flags."""
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, width: int = 30, tty: bool | None = None
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
-        self.tty = self.stream.isatty()
+        self.tty = sys.stdout.isatty() if tty is None else tty
 
     def __call__(self, provider: str, variant: str, done: int, total: int) -> None:
         """Report that ``done`` of ``total`` calls of one variant are simulated."""
