@@ -66,6 +66,7 @@ examples:
   racs simulate --calls 400 --interval 60 --provider anthropic
   racs inspect --state ~/.racs/state.json --watch
   racs ledger stats --workspace simulate
+  racs models --provider anthropic
 """
 
 
@@ -75,7 +76,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> Parser:
     """The full argument parser, every subcommand included."""
-    from . import analyze, inspect, ledger, simulate
+    from . import analyze, inspect, ledger, models, simulate
 
     parser = Parser(
         prog="racs",
@@ -92,6 +93,7 @@ def build_parser() -> Parser:
     simulate.register(commands, _formatter)
     inspect.register(commands, _formatter)
     ledger.register(commands, _formatter)
+    models.register(commands, _formatter)
     commands.add_parser(
         "serve",
         help="the HTTP service (needs the server extra: pip install 'racs[server]')",
