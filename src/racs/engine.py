@@ -250,6 +250,8 @@ class Racs:
             total += seg.tokens
             if i < boundary:
                 stable += seg.tokens
+        if not math.isfinite(total):
+            raise invalid("segments: the token counts add up to more than a float can hold")
         prompt.stable_tokens = stable
         prompt.total_tokens = total
 

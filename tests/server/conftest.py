@@ -42,48 +42,62 @@ class Served:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10, **kwargs)
 
 
-class _ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the main thread owns signals
-        pass
+def start_server(
+    *,
+    engine: Any = None,
+    ledger: Any = None,
+    token: str | None = None,
+    cors_origin: str | None = None,
+    history_interval: float = 0.2,
+) -> tuple[Served, Callable[[], None]]:
+    """Start a server in a thread; return it and the function that stops it."""
+    engine = engine if engine is not None else create_racs(
+        pricing={"claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3,
+                                       "cacheWrite5mPerMTok": 3.75}}
+    )
+    app = create_app(engine, ledger, token=token, cors_origin=cors_origin,
+                     history_interval=history_interval)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return Served(f"http://127.0.0.1:{port}", engine, ledger, token), stop
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Served]]:
     """Start servers on demand: ``serve(token=..., cors_origin=..., ledger=..., engine=...)``."""
-    running: list[tuple[_ThreadServer, threading.Thread]] = []
+    stops: list[Callable[[], None]] = []
 
-    def start(
-        *,
-        engine: Any = None,
-        ledger: Any = None,
-        token: str | None = None,
-        cors_origin: str | None = None,
-        history_interval: float = 0.2,
-    ) -> Served:
-        engine = engine if engine is not None else create_racs(
-            pricing={"claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3,
-                                           "cacheWrite5mPerMTok": 3.75}}
-        )
-        app = create_app(engine, ledger, token=token, cors_origin=cors_origin,
-                         history_interval=history_interval)
-        port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                access_log=False, lifespan="on")
-        server = _ThreadServer(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.01)
-        running.append((server, thread))
-        return Served(f"http://127.0.0.1:{port}", engine, ledger, token)
+    def start(**kwargs: Any) -> Served:
+        served, stop = start_server(**kwargs)
+        stops.append(stop)
+        return served
 
     yield start
-    for server, thread in running:
-        server.should_exit = True
-        thread.join(timeout=10)
+    for stop in stops:
+        stop()
+
+
+def open_ledger(path: Any) -> Any:
+    """A SQLite ledger at ``path``, or None while racs.ledger has no create_ledger yet."""
+    try:
+        from racs.ledger import create_ledger  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return create_ledger(str(path))
 
 
 @pytest.fixture

@@ -70,6 +70,8 @@ class _Recorder(Generic[R]):
 
     def _now(self) -> int:
         now = self._clock()
+        if type(now) is int:
+            return now
         if isinstance(now, bool) or not isinstance(now, int | float):
             raise invalid(f"the ledger clock must return ms since the epoch, got {now!r}")
         return int(now)

@@ -8,8 +8,7 @@ write transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from racs.errors import invalid
 from racs.ledger import validate as v
@@ -32,9 +31,12 @@ from racs.ledger.model import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    """An event validated and encoded, waiting for its position, sequence and hash."""
+class PendingEvent(NamedTuple):
+    """An event validated and encoded, waiting for its position, sequence and hash.
+
+    ``payload`` is what the projection folds; it reads only the payloads built in this
+    module, never a caller's mapping, so those are kept without a copy.
+    """
 
     type: str
     run_id: str | None
@@ -47,8 +49,8 @@ def _event(type_: str, run_id: str | None, timestamp: int, payload: Mapping[str,
     return PendingEvent(type_, run_id, timestamp, payload, canonical_json(payload))
 
 
-def _payload(field: str, value: object) -> dict[str, Any]:
-    return dict(v.mapping(field, value))
+def _payload(field: str, value: object) -> Mapping[str, Any]:
+    return v.mapping(field, value)
 
 
 def run_started(
@@ -68,7 +70,7 @@ def run_started(
     plan_id: object,
 ) -> PendingEvent:
     """``run.started``; the run id is checked by the caller (generated or validated)."""
-    payload = {
+    payload: dict[str, Any] = {
         "workspace_id": v.identifier("workspace_id", workspace_id),
         "agent_id": v.identifier("agent_id", agent_id),
         "provider": v.identifier("provider", provider),
@@ -77,10 +79,13 @@ def run_started(
         "execution_mode": v.choice("execution_mode", execution_mode, EXECUTION_MODES),
         "compliance_mode": v.choice("compliance_mode", compliance_mode, COMPLIANCE_MODES),
         "policy_override": v.flag("policy_override", policy_override),
-        "metadata": {} if metadata is None else _payload("metadata", metadata),
-        "prefix_key": v.optional_text("prefix_key", prefix_key),
-        "plan_id": v.optional_text("plan_id", plan_id),
     }
+    if metadata is not None:
+        payload["metadata"] = dict(_payload("metadata", metadata))
+    if prefix_key is not None:
+        payload["prefix_key"] = v.text("prefix_key", prefix_key)
+    if plan_id is not None:
+        payload["plan_id"] = v.text("plan_id", plan_id)
     return _event(RUN_STARTED, run_id, timestamp, payload)
 
 
@@ -123,7 +128,7 @@ def run_ended(
             raise invalid("error is only recorded for status 'failed'")
         payload["error"] = _error(error)
     if metadata is not None:
-        payload["metadata"] = _payload("metadata", metadata)
+        payload["metadata"] = dict(_payload("metadata", metadata))
     return _event(RUN_COMPLETED if state == "completed" else RUN_FAILED, rid, timestamp, payload)
 
 

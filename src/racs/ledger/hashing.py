@@ -2,9 +2,9 @@
 
 Canonical JSON: keys sorted, compact separators, UTF-8 text kept as is
 (``ensure_ascii=False``), NaN and infinities refused. An event's canonical form is the
-canonical JSON of ``{payload, position, run_id, seq, timestamp, type}`` and its hash is
-``sha256(previous digest || canonical form)``, the first event chaining to 32 zero bytes.
-Digests are stored raw and shown tagged with the algorithm (``sha256:<hex>``).
+canonical JSON of ``{payload, position, run_id, seq, timestamp, type}``; its hash is
+``"sha256:" + hex(sha256(previous hash + "\n" + canonical form))``, tagged with the
+algorithm, the first event chaining to the empty string.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any, Final
 from racs.errors import invalid
 
 HASH_ALGORITHM: Final = "sha256"
-GENESIS: Final = bytes(32)
+GENESIS: Final = ""
+_TAG: Final = HASH_ALGORITHM + ":"
 
 _encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
@@ -39,7 +40,8 @@ def _make_encoder() -> Callable[[Any], str]:
             default=_refuse,
         )
         return slow.encode
-    fast = factory({}, _refuse, _encode_str, None, ":", ",", True, False, False)
+    # No circular-reference markers: a cycle ends in RecursionError, refused like the rest.
+    fast = factory(None, _refuse, _encode_str, None, ":", ",", True, False, False)
 
     def encode(value: Any) -> str:
         return "".join(fast(value, 0))
@@ -76,11 +78,7 @@ def event_json(
     )
 
 
-def chain(previous: bytes, canonical_event: str) -> bytes:
-    """The digest of an event given the digest before it."""
-    return hashlib.sha256(previous + canonical_event.encode("utf-8")).digest()
-
-
-def tagged(digest: bytes) -> str:
-    """A stored digest as the tagged text callers see (``sha256:<hex>``)."""
-    return f"{HASH_ALGORITHM}:{digest.hex()}"
+def chain(previous: str, canonical_event: str) -> str:
+    """The tagged hash of an event given the hash before it."""
+    digest = hashlib.sha256(f"{previous}\n{canonical_event}".encode()).hexdigest()
+    return _TAG + digest

@@ -9,6 +9,7 @@ tolerates event types it does not know.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -58,6 +59,8 @@ RUN_COLUMNS: Final = (
     "retries",
     "metadata",
     "event_count",
+    "latency_bucket",
+    "ttft_bucket",
 )
 
 # The metrics a completion may carry, in the order of RUN_COLUMNS.
@@ -119,6 +122,20 @@ def uncached(input_tokens: int, read: int, write_5m: int, write_1h: int) -> int:
     return max(0, input_tokens - read - write_5m - write_1h)
 
 
+def value_bucket(value: float | None) -> int | None:
+    """An order-preserving coarse bucket of a duration: 16 buckets per power of two.
+
+    Built from the float's exact exponent and mantissa (no rounding), so a smaller value
+    never lands in a larger bucket; percentiles count buckets, then sort only one.
+    """
+    if value is None:
+        return None
+    if value <= 0:
+        return 0
+    mantissa, exponent = math.frexp(value)
+    return (exponent + 1075) * 16 + int(mantissa * 32) - 16
+
+
 def derive_auth_risk(auth_type: str, execution_mode: str) -> bool:
     """Consumer credentials used without a human at the keyboard."""
     return auth_type == "consumer" and execution_mode != "interactive"
@@ -158,6 +175,8 @@ class RunState:
     retries: int
     metadata: str
     event_count: int
+    latency_bucket: int | None
+    ttft_bucket: int | None
 
     @classmethod
     def from_row(cls, row: Iterable[Any]) -> RunState:
@@ -257,8 +276,11 @@ def _started(run_id: str, timestamp: int, p: Mapping[str, Any]) -> RunState:
     state.error_code = None
     state.error_message = None
     state.retries = 0
-    state.metadata = canonical_json(p.get("metadata") or {})
+    metadata = p.get("metadata")
+    state.metadata = canonical_json(metadata) if metadata else "{}"
     state.event_count = 0
+    state.latency_bucket = None
+    state.ttft_bucket = None
     return state
 
 
@@ -267,6 +289,8 @@ def _ended(state: RunState, type_: str, timestamp: int, p: Mapping[str, Any]) ->
     state.ended_at = timestamp
     for name in METRICS:
         setattr(state, name, p.get(name))
+    state.latency_bucket = value_bucket(state.latency_ms)
+    state.ttft_bucket = value_bucket(state.ttft_ms)
     error = p.get("error")
     if isinstance(error, Mapping):
         state.error_code = error.get("code")

@@ -165,28 +165,35 @@ def _hours(since: int | None, until: int | None) -> tuple[
 
 def _percentiles(tx: Tx, metric: str, workspace_id: str | None, since: int | None,
                  until: int | None) -> Percentiles:
-    where = [f"{metric} IS NOT NULL"]
+    where = [f"{metric}_bucket IS NOT NULL"]
     params: list[Any] = []
     for clause, value in (("started_at >= ?", since), ("started_at <= ?", until),
                           ("workspace_id = ?", workspace_id)):
         if value is not None:
             where.append(clause)
             params.append(value)
-    histogram = tx.rows(
-        f"SELECT {metric}, COUNT(*) FROM runs WHERE {' AND '.join(where)} "
-        f"GROUP BY {metric} ORDER BY {metric}",
+    condition = " AND ".join(where)
+    buckets = tx.rows(
+        f"SELECT {metric}_bucket, COUNT(*) FROM runs WHERE {condition} "
+        f"GROUP BY {metric}_bucket ORDER BY {metric}_bucket",
         params,
     )
-    n = sum(int(c) for _, c in histogram)
+    n = sum(int(c) for _, c in buckets)
     if not n:
         return Percentiles()
-    ranks = [-(-p * n // 100) for p in (50, 95)]
     found: list[float] = []
-    seen = 0
-    for value, c in histogram:
-        seen += int(c)
-        while len(found) < len(ranks) and seen >= ranks[len(found)]:
-            found.append(float(value))
+    for rank in (-(-50 * n // 100), -(-95 * n // 100)):  # nearest rank: ceil(p/100 * n)
+        below = 0
+        for bucket, c in buckets:
+            if below + int(c) >= rank:
+                break
+            below += int(c)
+        row = tx.rows(
+            f"SELECT {metric}_ms FROM runs WHERE {condition} AND {metric}_bucket = ? "
+            f"ORDER BY {metric}_ms LIMIT 1 OFFSET ?",
+            [*params, bucket, rank - below - 1],
+        )
+        found.append(float(row[0][0]))
     return Percentiles(n, found[0], found[1])
 
 
@@ -239,8 +246,8 @@ def usage_stats(tx: Tx, workspace_id: str | None, since: int | None, until: int 
         workspace_id=workspace_id,
         since=since,
         until=until,
-        latency_ms=_percentiles(tx, "latency_ms", workspace_id, since, until),
-        ttft_ms=_percentiles(tx, "ttft_ms", workspace_id, since, until),
+        latency_ms=_percentiles(tx, "latency", workspace_id, since, until),
+        ttft_ms=_percentiles(tx, "ttft", workspace_id, since, until),
         by_provider=tuple(
             UsageBreakdown(provider=p, **sums.totals(pricing, provider_models[p]))
             for p, sums in sorted(providers.items())

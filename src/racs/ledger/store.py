@@ -17,7 +17,7 @@ from typing import Any, Final
 from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError, invalid
 from racs.ledger.backend import Row, Tx
 from racs.ledger.events import PendingEvent
-from racs.ledger.hashing import GENESIS, chain, event_json, tagged
+from racs.ledger.hashing import GENESIS, chain, event_json
 from racs.ledger.model import CACHE_USAGE, RUN_STARTED, Event, Run, RunPage, VerifyResult
 from racs.ledger.projection import (
     ROLLUP_KEY,
@@ -49,10 +49,10 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def chain_head(tx: Tx) -> tuple[int, bytes]:
-    """The last position and its digest (0 and the genesis digest for an empty ledger)."""
+def chain_head(tx: Tx) -> tuple[int, str]:
+    """The last position and its hash (0 and the genesis hash for an empty ledger)."""
     rows = tx.rows("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-    return (0, GENESIS) if not rows else (rows[0][0], bytes(rows[0][1]))
+    return (0, GENESIS) if not rows else (rows[0][0], rows[0][1])
 
 
 def count_events(tx: Tx) -> int:
@@ -177,19 +177,19 @@ def verify(tx: Tx) -> VerifyResult:
                 digest = chain(digest, event_json(position, run_id, seq, type_, ts, payload))
             except (TypeError, UnicodeError):
                 return VerifyResult(False, expected - 1, position, "the event is unreadable")
-            if digest != bytes(stored):
+            if digest != stored:
                 return VerifyResult(
                     False, expected - 1, position,
                     "hash mismatch: the event differs from what was appended",
                 )
             expected += 1
     checked = expected - 1
-    return VerifyResult(True, checked, head_hash=tagged(digest) if checked else None)
+    return VerifyResult(True, checked, head_hash=digest if checked else None)
 
 
 def _event(row: Row) -> Event:
     position, run_id, seq, type_, ts, payload, digest = row
-    return Event(position, run_id, seq, type_, ts, _payload(payload), tagged(bytes(digest)))
+    return Event(position, run_id, seq, type_, ts, _payload(payload), digest)
 
 
 def run_events(tx: Tx, run_id: str) -> tuple[Event, ...]:

@@ -168,7 +168,10 @@ def is_stream(response: Any) -> bool:
         return False
     if isinstance(response, (list, tuple)):
         return True
-    return isinstance(response, Iterable) and not hasattr(response, "usage")
+    # pydantic SDK objects iterate over their fields: a response, not a stream
+    return isinstance(response, Iterable) and not any(
+        hasattr(response, name) for name in ("usage", "usage_metadata", "model_dump")
+    )
 
 
 def resolve_stability(

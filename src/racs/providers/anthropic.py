@@ -166,8 +166,7 @@ def _usage_and_model(response: Any) -> tuple[Any, str | None]:
 def _markers_of(req: dict[str, Any]) -> tuple[list[Marker], dict[str, Any]]:
     """Existing markers, and per segment id the position and a getter of its last block.
 
-    Strings (``system``, message ``content``) are turned into block lists on the copy so
-    a marker can be attached.
+    A string ``system`` or ``content`` counts as one block.
     """
     existing: list[Marker] = []
     targets: dict[str, Any] = {}
@@ -178,30 +177,35 @@ def _markers_of(req: dict[str, Any]) -> tuple[list[Marker], dict[str, Any]]:
     if tools:
         last = len(tools) - 1
         targets["tools"] = ((0, last), lambda r, i=last: r["tools"][i])
-    if req.get("system"):
-        req["system"] = _blocks(req["system"])
-        for i, block in enumerate(req["system"]):
+    system = req.get("system")
+    if system:
+        blocks = _blocks(system)
+        for i, block in enumerate(blocks):
             if isinstance(block, Mapping) and block.get("cache_control"):
                 existing.append(Marker((1, i), ttl_of(block["cache_control"]), False))
-        last = len(req["system"]) - 1
-        targets["system"] = ((1, last), lambda r, i=last: r["system"][i])
+        targets["system"] = ((1, len(blocks) - 1), lambda r: _last_block(r, "system"))
     for m, message in enumerate(req.get("messages") or []):
-        if isinstance(message.get("content"), str):
-            message["content"] = _blocks(message["content"])
-        blocks = message.get("content") or []
+        blocks = _blocks(message.get("content"))
         for b, block in enumerate(blocks):
             for depth, node in enumerate(_nested(block)):
                 if node.get("cache_control"):
                     existing.append(Marker((2, m, b, depth), ttl_of(node["cache_control"]), False))
         if blocks:
-            last = len(blocks) - 1
             targets[f"msg-{m}"] = (
-                (2, m, last, 0),
-                lambda r, m=m, i=last: r["messages"][m]["content"][i],
+                (2, m, len(blocks) - 1, 0),
+                lambda r, m=m: _last_block(r["messages"][m], "content"),
             )
     if req.get("cache_control"):
         existing.append(Marker(_AUTOMATIC, ttl_of(req["cache_control"]), False))
     return existing, targets
+
+
+def _last_block(holder: dict[str, Any], key: str) -> Any:
+    """The last block under ``holder[key]``, turning a string into a block list first
+    (only here, when a marker must land on it, so unmarked strings stay strings)."""
+    if isinstance(holder[key], str):
+        holder[key] = _blocks(holder[key])
+    return holder[key][-1]
 
 
 def _nested(block: Any) -> list[Mapping[str, Any]]:

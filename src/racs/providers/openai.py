@@ -178,13 +178,14 @@ class _OpenAIBase:
             req["prompt_cache_options"] = options
 
     def _usage_and_model(self, response: Any) -> tuple[Any, str | None]:
-        data = plain(response) if not is_stream(response) else None
+        streamed = is_stream(response)
+        data = None if streamed else plain(response)
         if isinstance(data, Mapping):
             if isinstance(data.get("response"), Mapping):  # response.completed event
                 data = data["response"]
             return data.get("usage"), data.get("model")
         usage = model = None
-        if data is None:
+        if streamed:
             for event in response:
                 ev = plain(event)
                 if not isinstance(ev, Mapping):

@@ -145,7 +145,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *_engine_routes(engine, history, ledger, started),
-        *ledger_routes.routes(ledger),
+        *ledger_routes.routes(ledger, engine.pricing),
         *dashboard.routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

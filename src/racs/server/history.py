@@ -14,6 +14,7 @@ from collections import deque
 from typing import Any, Final
 
 from ..engine import Racs
+from ..model import to_wire
 
 log = logging.getLogger("racs.server")
 
@@ -47,6 +48,7 @@ class StatsHistory:
             "netUsd": stats.net_usd,
             "plans": self.engine.plans_created,
         }
+        point = to_wire(point)  # an overflowed sum is infinite; the wire form says null
         self.samples.append(point)
         return point
 

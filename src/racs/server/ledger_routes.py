@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -39,9 +39,9 @@ EVENT_METHODS: Final[dict[str, str]] = {
 }
 """Event kinds a client may append to a run (short names and the stored type names)."""
 
-_INT_PARAMS: Final = frozenset(
-    {"limit", "since", "until", "after", "after_position", "from_ms", "to_ms"}
-)
+_INT_PARAMS: Final = frozenset({"limit", "since", "until", "after_position"})
+_QUERY_ALIASES: Final = {"after": "after_position"}
+_STATS_PARAMS: Final = frozenset({"workspace_id", "since", "until"})
 _BOOL_PARAMS: Final = frozenset({"auth_risk", "policy_override"})
 _RESERVED: Final = frozenset({"self", "run_id"})
 
@@ -53,9 +53,6 @@ def _call(method: Callable[..., Any], *args: Any, **fields: Any) -> Any:
     except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
         signature = None
     if signature is not None:
-        for name in fields:
-            if name in _RESERVED:
-                raise invalid(f"field {name!r} is not accepted here")
         try:
             signature.bind(*args, **fields)
         except TypeError as exc:
@@ -80,7 +77,12 @@ def _binding_message(text: str) -> str:
 
 
 def _fields(data: dict[str, Any]) -> dict[str, Any]:
-    return {snake(k): v for k, v in data.items()}
+    """Body fields as snake_case keyword arguments; the run id comes from the path only."""
+    fields = {snake(k): v for k, v in data.items()}
+    for name in fields:
+        if name in _RESERVED:
+            raise invalid(f"field {name!r} is not accepted in the body")
+    return fields
 
 
 def _query(request: Request, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -90,6 +92,7 @@ def _query(request: Request, exclude: frozenset[str] = frozenset()) -> dict[str,
         if key in exclude:
             continue
         name = snake(key)
+        name = _QUERY_ALIASES.get(name, name)
         if name in _INT_PARAMS:
             out[name] = query_int(request, key)
         elif name in _BOOL_PARAMS:
@@ -106,8 +109,12 @@ def _run_or_404(ledger: Any, run_id: str) -> Any:
     return run
 
 
-def routes(ledger: Any) -> list[BaseRoute]:
-    """The ledger routes; without a ledger each answers 404 ERR_NO_LEDGER."""
+def routes(ledger: Any, pricing: Mapping[str, Any] | None = None) -> list[BaseRoute]:
+    """The ledger routes; without a ledger each answers 404 ERR_NO_LEDGER.
+
+    ``pricing`` (the engine's table) prices the usage statistics in USD.
+    """
+    priced = {model: card.to_dict() for model, card in (pricing or {}).items()} or None
 
     def need() -> Any:
         if ledger is None:
@@ -165,7 +172,11 @@ def routes(ledger: Any) -> list[BaseRoute]:
 
     async def stats(request: Request) -> Response:
         lg = need()
-        return JSONBody(camelize(_call(lg.get_usage_stats, **_query(request))))
+        query = _query(request)
+        unknown = sorted(set(query) - _STATS_PARAMS)
+        if unknown:
+            raise invalid(f"unknown query parameter {unknown[0]!r}")
+        return JSONBody(camelize(_call(lg.get_usage_stats, pricing=priced, **query)))
 
     async def verify(request: Request) -> Response:
         lg = need()
