@@ -72,13 +72,20 @@ class _LoopBase:
             "agent_id": self.agent_id or "default",
             "provider": plan.provider,
             "model": plan.model,
+            "prefix_key": plan.prefix_key,
+            "plan_id": plan.plan_id,
             **self.run_options,
         }
 
-    def _record(self, plan: CachePlan, response: Any) -> CacheUsage:
+    def _record(self, plan: CachePlan, response: Any, run_id: str | None) -> CacheUsage:
         usage = self.adapter.usage_from(response, model=plan.model, prefix_key=plan.prefix_key)
+        extra: dict[str, Any] = {}
         if self.agent_id is not None:
-            usage = CacheUsage(**{**_fields(usage), "agent_id": self.agent_id})
+            extra["agent_id"] = self.agent_id
+        if run_id is not None:
+            extra["run_id"] = run_id  # ties the cache.usage event to its run
+        if extra:
+            usage = CacheUsage(**{**_fields(usage), **extra})
         self.engine.record(usage)
         self.last_usage = usage
         return usage
@@ -97,8 +104,6 @@ class _LoopBase:
             "cache_write_tokens_1h": int(
                 usage.cache_write_tokens_1h + usage.cache_write_tokens_30m
             ),
-            "prefix_key": plan.prefix_key,
-            "plan_id": plan.plan_id,
             "latency_ms": _elapsed_ms(started),
         }
         if output is not None:
@@ -111,8 +116,6 @@ class _LoopBase:
         return {
             "status": "failed",
             "error": {"code": type(exc).__name__, "message": str(exc)[:2000]},
-            "prefix_key": plan.prefix_key,
-            "plan_id": plan.plan_id,
             "latency_ms": _elapsed_ms(started),
         }
 
@@ -134,7 +137,7 @@ class CachedCall(_LoopBase):
             if run_id is not None:
                 self.ledger.complete_run(run_id, **self._failed(plan, exc, started))
             raise
-        usage = self._record(plan, response)
+        usage = self._record(plan, response, run_id)
         if run_id is not None:
             self.ledger.complete_run(run_id, **self._completed(plan, usage, response, started))
         return response
@@ -159,7 +162,7 @@ class AsyncCachedCall(_LoopBase):
                     self.ledger.complete_run(run_id, **self._failed(plan, exc, started))
                 )
             raise
-        usage = self._record(plan, response)
+        usage = self._record(plan, response, run_id)
         if run_id is not None:
             await _maybe_await(
                 self.ledger.complete_run(run_id, **self._completed(plan, usage, response, started))

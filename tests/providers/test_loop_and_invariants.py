@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import anthropic as sdk
@@ -13,27 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import racs
+from racs.ledger import create_ledger
 from racs.loop import AsyncCachedCall, CachedCall
 from racs.model import BreakpointDirective, CachePlan
 from racs.providers import anthropic, bedrock, gemini, openai
 from racs.testing import StubServer, count_markers
 
 SYSTEM = "You are a careful support agent for ACME routers. " * 200
-
-
-class RecordingLedger:
-    """Stands in for the ledger API (start_run / complete_run) while it is being written."""
-
-    def __init__(self) -> None:
-        self.started: list[dict[str, Any]] = []
-        self.completed: list[tuple[str, dict[str, Any]]] = []
-
-    def start_run(self, **kwargs: Any) -> str:
-        self.started.append(kwargs)
-        return f"run-{len(self.started)}"
-
-    def complete_run(self, run_id: str, **kwargs: Any) -> None:
-        self.completed.append((run_id, kwargs))
 
 
 def request() -> dict[str, Any]:
@@ -50,45 +37,66 @@ def request() -> dict[str, Any]:
 
 
 class TestLoop:
-    def test_plan_apply_call_record(self, stub: StubServer, engine: racs.Racs) -> None:
-        """One call: markers on the wire, usage recorded under the plan's prefix key, a run."""
-        ledger = RecordingLedger()
-        client = sdk.Anthropic(base_url=stub.url, api_key="test", max_retries=0)
-        call = CachedCall(engine, anthropic.messages, ledger=ledger, agent_id="support")
-        call(request(), lambda req: client.messages.create(**req))
-        assert call.last_plan is not None
-        assert stub.bodies("/v1/messages")[0]["system"][-1]["cache_control"]
-        assert engine.stats(prefix_key=call.last_plan.prefix_key).read_tokens == 2000
-        assert ledger.started[0]["agent_id"] == "support"
-        run_id, metrics = ledger.completed[0]
-        assert run_id == "run-1" and metrics["status"] == "completed"
-        assert (metrics["input_tokens"], metrics["output_tokens"]) == (2312, 5)
-        assert metrics["prefix_key"] == call.last_plan.prefix_key
-
-    def test_failure_is_recorded_and_reraised(self, stub: StubServer, engine: racs.Racs) -> None:
-        """An SDK error completes the run as failed and propagates."""
-        ledger = RecordingLedger()
-        client = sdk.Anthropic(base_url=stub.url, api_key="test", max_retries=0)
-        stub.fail_next = 500
-        call = CachedCall(engine, anthropic.messages, ledger=ledger)
-        with pytest.raises(sdk.InternalServerError):
+    def test_plan_apply_call_record(self, stub: StubServer, tmp_path: Path) -> None:
+        """One call: markers on the wire, usage recorded under the plan's prefix key, and a
+        completed run in a real SQLite ledger, its cache.usage event tied to the run."""
+        with create_ledger(tmp_path / "ledger.db") as ledger:
+            engine = racs.create_racs(ledger=ledger)
+            client = sdk.Anthropic(base_url=stub.url, api_key="test", max_retries=0)
+            call = CachedCall(engine, anthropic.messages, ledger=ledger, agent_id="support")
             call(request(), lambda req: client.messages.create(**req))
-        _, metrics = ledger.completed[0]
-        assert metrics["status"] == "failed"
-        assert metrics["error"]["code"] == "InternalServerError"
+            plan = call.last_plan
+            assert plan is not None and call.last_run_id is not None
+            assert stub.bodies("/v1/messages")[0]["system"][-1]["cache_control"]
+            assert engine.stats(prefix_key=plan.prefix_key).read_tokens == 2000
+            run = ledger.get_run(call.last_run_id)
+            assert run is not None
+            assert (run.status, run.agent_id) == ("completed", "support")
+            assert (run.input_tokens, run.output_tokens, run.total_tokens) == (2312, 5, 2317)
+            assert (run.cache_read_tokens, run.prefix_key, run.plan_id) == (
+                2000,
+                plan.prefix_key,
+                plan.plan_id,
+            )
+            (usage_event,) = ledger.query_events(type="cache.usage")
+            assert usage_event.run_id == call.last_run_id
+            assert ledger.verify().ok
 
-    def test_async_twin(self, stub: StubServer, engine: racs.Racs) -> None:
-        """The asyncio loop with the async SDK client."""
-        ledger = RecordingLedger()
+    def test_failure_is_recorded_and_reraised(self, stub: StubServer, tmp_path: Path) -> None:
+        """An SDK error completes the run as failed (with the error) and propagates."""
+        with create_ledger(tmp_path / "ledger.db") as ledger:
+            engine = racs.create_racs()
+            client = sdk.Anthropic(base_url=stub.url, api_key="test", max_retries=0)
+            stub.fail_next = 500
+            call = CachedCall(engine, anthropic.messages, ledger=ledger)
+            with pytest.raises(sdk.InternalServerError):
+                call(request(), lambda req: client.messages.create(**req))
+            assert call.last_run_id is not None
+            run = ledger.get_run(call.last_run_id)
+            assert run is not None and run.status == "failed"
+            assert run.error is not None and run.error.code == "InternalServerError"
+            assert engine.stats().calls == 0
 
-        async def main() -> None:
-            client = sdk.AsyncAnthropic(base_url=stub.url, api_key="test", max_retries=0)
-            call = AsyncCachedCall(engine, anthropic.messages, ledger=ledger)
-            await call(request(), lambda req: client.messages.create(**req))
-            await client.close()
+    def test_async_twin(self, stub: StubServer, tmp_path: Path) -> None:
+        """The asyncio loop with the async SDK client and the asyncio ledger."""
+        from racs.ledger import create_async_ledger
 
-        asyncio.run(main())
-        assert ledger.completed[0][1]["cache_read_tokens"] == 2000
+        async def main() -> str | None:
+            ledger = await create_async_ledger(tmp_path / "ledger.db")
+            try:
+                client = sdk.AsyncAnthropic(base_url=stub.url, api_key="test", max_retries=0)
+                call = AsyncCachedCall(racs.create_racs(), anthropic.messages, ledger=ledger)
+                await call(request(), lambda req: client.messages.create(**req))
+                await client.close()
+                return call.last_run_id
+            finally:
+                await ledger.close()
+
+        run_id = asyncio.run(main())
+        with create_ledger(tmp_path / "ledger.db") as ledger:
+            assert run_id is not None
+            run = ledger.get_run(run_id)
+            assert run is not None and run.cache_read_tokens == 2000
 
 
 # --- invariants ----------------------------------------------------------------------
@@ -96,14 +104,20 @@ class TestLoop:
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
 block = st.fixed_dictionaries(
     {"type": st.just("text"), "text": st.text(max_size=10)},
-    optional={"cache_control": st.sampled_from([{"type": "ephemeral"},
-                                                 {"type": "ephemeral", "ttl": "1h"}])},
+    optional={
+        "cache_control": st.sampled_from(
+            [{"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"}]
+        )
+    },
 )
 messages = st.lists(
     st.fixed_dictionaries(
-        {"role": st.sampled_from(["user", "assistant"]),
-         "content": st.one_of(st.text(min_size=1, max_size=10), st.lists(block, min_size=1,
-                                                                          max_size=3))}
+        {
+            "role": st.sampled_from(["user", "assistant"]),
+            "content": st.one_of(
+                st.text(min_size=1, max_size=10), st.lists(block, min_size=1, max_size=3)
+            ),
+        }
     ),
     min_size=1,
     max_size=6,
@@ -173,8 +187,12 @@ class TestInvariants:
         br = {
             "modelId": "m",
             "messages": [
-                {"role": m["role"], "content": [{"text": "x"}, {"cachePoint": {"type": "default"}}]
-                 if data.draw(st.booleans()) else [{"text": "y"}]}
+                {
+                    "role": m["role"],
+                    "content": [{"text": "x"}, {"cachePoint": {"type": "default"}}]
+                    if data.draw(st.booleans())
+                    else [{"text": "y"}],
+                }
                 for m in req["messages"]
             ],
         }
@@ -185,18 +203,30 @@ class TestInvariants:
         assert br == before
         assert count_markers(out) <= max(4, count_markers(br))
 
-    usage_value = st.one_of(st.none(), st.integers(-5, 10**7), st.floats(allow_nan=True),
-                            st.text(max_size=3), st.booleans())
+    usage_value = st.one_of(
+        st.none(),
+        st.integers(-5, 10**7),
+        st.floats(allow_nan=True),
+        st.text(max_size=3),
+        st.booleans(),
+    )
 
     @settings(max_examples=200, deadline=None)
     @given(
         anth=st.dictionaries(
-            st.sampled_from(["input_tokens", "cache_read_input_tokens",
-                             "cache_creation_input_tokens", "cache_creation"]),
+            st.sampled_from(
+                [
+                    "input_tokens",
+                    "cache_read_input_tokens",
+                    "cache_creation_input_tokens",
+                    "cache_creation",
+                ]
+            ),
             usage_value,
         ),
-        oai=st.dictionaries(st.sampled_from(["prompt_tokens", "prompt_tokens_details",
-                                             "input_tokens"]), usage_value),
+        oai=st.dictionaries(
+            st.sampled_from(["prompt_tokens", "prompt_tokens_details", "input_tokens"]), usage_value
+        ),
         junk=st.one_of(st.none(), json_leaf, st.lists(json_leaf)),
     )
     def test_usage_never_raises(self, anth: dict[str, Any], oai: dict[str, Any], junk: Any) -> None:
@@ -212,21 +242,38 @@ class TestInvariants:
             (openai.chat, junk),
         ):
             usage = adapter.usage_from(resp, model="m")
-            parts = (usage.cache_read_tokens + usage.cache_write_tokens_5m
-                     + usage.cache_write_tokens_1h + usage.cache_write_tokens_30m)
+            parts = (
+                usage.cache_read_tokens
+                + usage.cache_write_tokens_5m
+                + usage.cache_write_tokens_1h
+                + usage.cache_write_tokens_30m
+            )
             assert usage.input_tokens >= parts
             engine.record(usage)
 
     @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
     def test_all_in_totals(self, uncached: int, read: int, write: int) -> None:
         """Exclusive providers add; inclusive ones do not."""
-        a = anthropic.usage_from({"usage": {"input_tokens": uncached,
-                                            "cache_read_input_tokens": read,
-                                            "cache_creation_input_tokens": write}}, model="m")
+        a = anthropic.usage_from(
+            {
+                "usage": {
+                    "input_tokens": uncached,
+                    "cache_read_input_tokens": read,
+                    "cache_creation_input_tokens": write,
+                }
+            },
+            model="m",
+        )
         assert a.input_tokens == uncached + read + write
-        o = openai.chat.usage_from({"usage": {"prompt_tokens": uncached + read,
-                                              "prompt_tokens_details": {"cached_tokens": read}}},
-                                   model="m")
+        o = openai.chat.usage_from(
+            {
+                "usage": {
+                    "prompt_tokens": uncached + read,
+                    "prompt_tokens_details": {"cached_tokens": read},
+                }
+            },
+            model="m",
+        )
         assert o.input_tokens == uncached + read
 
     def test_segment_ids_are_deterministic(self) -> None:

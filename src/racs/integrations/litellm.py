@@ -138,9 +138,7 @@ class RacsLiteLLMLogger(_Base):
         plan = self.engine.plan(plan_input)
         return plan.prefix_key, plan
 
-    def _success(
-        self, kwargs: Mapping[str, Any], response_obj: Any, start: Any, end: Any
-    ) -> None:
+    def _success(self, kwargs: Mapping[str, Any], response_obj: Any, start: Any, end: Any) -> None:
         if is_litellm_cache_hit(kwargs):
             return
         provider = provider_of(kwargs)
@@ -150,10 +148,15 @@ class RacsLiteLLMLogger(_Base):
             return
         if self.agent_id is not None:
             usage = CacheUsage(**{**_fields(usage), "agent_id": self.agent_id})
-        self.engine.record(usage)
         if self.ledger is None:
+            self.engine.record(usage)
             return
-        run_id = self.ledger.start_run(**self._start_args(usage.provider, usage.model))
+        run_id = self.ledger.start_run(
+            **self._start_args(usage.provider, usage.model),
+            prefix_key=plan.prefix_key if plan is not None else None,
+            plan_id=plan.plan_id if plan is not None else None,
+        )
+        self.engine.record(CacheUsage(**{**_fields(usage), "run_id": run_id}))
         output = field(field(response_obj, "usage"), "completion_tokens")
         metrics: dict[str, Any] = {
             "status": "completed",
@@ -168,9 +171,6 @@ class RacsLiteLLMLogger(_Base):
         if isinstance(output, int):
             metrics["output_tokens"] = output
             metrics["total_tokens"] = int(usage.input_tokens) + output
-        if plan is not None:
-            metrics["prefix_key"] = plan.prefix_key
-            metrics["plan_id"] = plan.plan_id
         self.ledger.complete_run(run_id, **metrics)
 
     def _failure(self, kwargs: Mapping[str, Any], start: Any, end: Any) -> None:
