@@ -94,22 +94,7 @@ class _LoopBase:
     def _completed(
         plan: CachePlan, usage: CacheUsage, response: Any, started: float
     ) -> dict[str, Any]:
-        output = output_tokens_of(response)
-        metrics: dict[str, Any] = {
-            "status": "completed",
-            "input_tokens": int(usage.input_tokens),
-            "cache_read_tokens": int(usage.cache_read_tokens),
-            "cache_write_tokens_5m": int(usage.cache_write_tokens_5m),
-            # the ledger has two write tiers; OpenAI's 30m tier is billed like a long write
-            "cache_write_tokens_1h": int(
-                usage.cache_write_tokens_1h + usage.cache_write_tokens_30m
-            ),
-            "latency_ms": _elapsed_ms(started),
-        }
-        if output is not None:
-            metrics["output_tokens"] = output
-            metrics["total_tokens"] = int(usage.input_tokens) + output
-        return metrics
+        return completed_metrics(usage, output_tokens_of(response), _elapsed_ms(started))
 
     @staticmethod
     def _failed(plan: CachePlan, exc: BaseException, started: float) -> dict[str, Any]:
@@ -168,6 +153,25 @@ class AsyncCachedCall(_LoopBase):
                 self.ledger.complete_run(run_id, **self._completed(plan, usage, response, started))
             )
         return response
+
+
+def completed_metrics(
+    usage: CacheUsage, output_tokens: int | None, latency_ms: float | None
+) -> dict[str, Any]:
+    """The ``complete_run`` arguments of a successful call with this usage."""
+    metrics: dict[str, Any] = {
+        "status": "completed",
+        "input_tokens": int(usage.input_tokens),
+        "cache_read_tokens": int(usage.cache_read_tokens),
+        "cache_write_tokens_5m": int(usage.cache_write_tokens_5m),
+        # the ledger has two write tiers; OpenAI's 30m tier is billed like a long write
+        "cache_write_tokens_1h": int(usage.cache_write_tokens_1h + usage.cache_write_tokens_30m),
+        "latency_ms": latency_ms,
+    }
+    if output_tokens is not None:
+        metrics["output_tokens"] = output_tokens
+        metrics["total_tokens"] = int(usage.input_tokens) + output_tokens
+    return metrics
 
 
 async def _maybe_await(value: Any) -> Any:

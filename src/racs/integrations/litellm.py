@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from ..engine import Racs
+from ..loop import completed_metrics
 from ..model import PROVIDERS, CacheUsage
 from ..providers._common import count, field, plain
 from ..providers.openai import OpenAIChat
@@ -158,19 +159,9 @@ class RacsLiteLLMLogger(_Base):
         )
         self.engine.record(CacheUsage(**{**_fields(usage), "run_id": run_id}))
         output = field(field(response_obj, "usage"), "completion_tokens")
-        metrics: dict[str, Any] = {
-            "status": "completed",
-            "input_tokens": int(usage.input_tokens),
-            "cache_read_tokens": int(usage.cache_read_tokens),
-            "cache_write_tokens_5m": int(usage.cache_write_tokens_5m),
-            "cache_write_tokens_1h": int(
-                usage.cache_write_tokens_1h + usage.cache_write_tokens_30m
-            ),
-            "latency_ms": _latency(start, end),
-        }
-        if isinstance(output, int):
-            metrics["output_tokens"] = output
-            metrics["total_tokens"] = int(usage.input_tokens) + output
+        metrics = completed_metrics(
+            usage, output if isinstance(output, int) else None, _latency(start, end)
+        )
         self.ledger.complete_run(run_id, **metrics)
 
     def _failure(self, kwargs: Mapping[str, Any], start: Any, end: Any) -> None:

@@ -113,11 +113,15 @@ def field(obj: Any, *names: str) -> Any:
     return None
 
 
+_MAX_COUNT = 2**53
+"""No real token count comes near this; larger values are junk (and could overflow sums)."""
+
+
 def count(value: Any) -> float:
-    """A token count as a finite number >= 0; anything else (null, junk) counts 0."""
+    """A token count as a finite number in [0, 2**53]; anything else (null, junk) counts 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value) or value < 0 or value > _MAX_COUNT:
         return 0
     return value
 

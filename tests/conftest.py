@@ -1,4 +1,4 @@
-"""Fixtures: a local provider stub (never the internet) and a fresh engine."""
+"""Shared fixtures: a local provider stub (never the internet) and a fresh engine."""
 
 from __future__ import annotations
 
