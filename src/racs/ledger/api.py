@@ -365,7 +365,7 @@ class Ledger(_Recorder[int]):
     def query_events(
         self,
         *,
-        type: str | None = None,  # noqa: A002 -- the spec's filter name
+        type: str | None = None,
         run_id: str | None = None,
         after_position: int | None = None,
         since: Instant | None = None,

@@ -32,7 +32,9 @@ class Tx(Protocol):
         """Run a statement once per parameter row."""
         ...
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         """Insert rows as fast as the backend can (COPY on PostgreSQL)."""
         ...
 

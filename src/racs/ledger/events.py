@@ -19,13 +19,10 @@ from racs.ledger.model import (
     COMPLIANCE_MODES,
     END_STATUSES,
     EXECUTION_MODES,
-    RUN_AUTH_VALIDATED,
     RUN_CANCELLED,
     RUN_COMPLETED,
     RUN_FAILED,
     RUN_POLICY_EVALUATED,
-    RUN_PROVIDER_CALLED,
-    RUN_RETRIED,
     RUN_ROUTED,
     RUN_STARTED,
 )
@@ -45,12 +42,11 @@ class PendingEvent(NamedTuple):
     payload_json: str
 
 
-def _event(type_: str, run_id: str | None, timestamp: int, payload: Mapping[str, Any]) -> PendingEvent:
-    return PendingEvent(type_, run_id, timestamp, payload, canonical_json(payload))
-
-
-def _payload(field: str, value: object) -> Mapping[str, Any]:
-    return v.mapping(field, value)
+def _event(
+    type_: str, run_id: str | None, timestamp: int, payload: Mapping[str, Any], field: str
+) -> PendingEvent:
+    # ``field`` names the only caller-supplied free-form part that can fail to encode.
+    return PendingEvent(type_, run_id, timestamp, payload, canonical_json(payload, field))
 
 
 def run_started(
@@ -81,12 +77,12 @@ def run_started(
         "policy_override": v.flag("policy_override", policy_override),
     }
     if metadata is not None:
-        payload["metadata"] = dict(_payload("metadata", metadata))
+        payload["metadata"] = dict(v.mapping("metadata", metadata))
     if prefix_key is not None:
         payload["prefix_key"] = v.text("prefix_key", prefix_key)
     if plan_id is not None:
         payload["plan_id"] = v.text("plan_id", plan_id)
-    return _event(RUN_STARTED, run_id, timestamp, payload)
+    return _event(RUN_STARTED, run_id, timestamp, payload, "metadata")
 
 
 def _error(value: object) -> dict[str, str]:
@@ -128,25 +124,23 @@ def run_ended(
             raise invalid("error is only recorded for status 'failed'")
         payload["error"] = _error(error)
     if metadata is not None:
-        payload["metadata"] = dict(_payload("metadata", metadata))
-    return _event(RUN_COMPLETED if state == "completed" else RUN_FAILED, rid, timestamp, payload)
+        payload["metadata"] = dict(v.mapping("metadata", metadata))
+    type_ = RUN_COMPLETED if state == "completed" else RUN_FAILED
+    return _event(type_, rid, timestamp, payload, "metadata")
 
 
 def run_cancelled(run_id: object, timestamp: int, reason: object) -> PendingEvent:
     """``run.cancelled``, with an optional reason."""
     rid = v.identifier("run_id", run_id)
     payload = {} if reason is None else {"reason": v.text("reason", reason)}
-    return _event(RUN_CANCELLED, rid, timestamp, payload)
+    return _event(RUN_CANCELLED, rid, timestamp, payload, "reason")
 
 
 def run_record(type_: str, run_id: object, timestamp: int, payload: object) -> PendingEvent:
     """An audit event whose payload is the caller's mapping (auth, routing, call, retry)."""
     rid = v.identifier("run_id", run_id)
     field = "decision" if type_ == RUN_ROUTED else "payload"
-    return _event(type_, rid, timestamp, _payload(field, payload))
-
-
-RECORD_TYPES = (RUN_AUTH_VALIDATED, RUN_ROUTED, RUN_PROVIDER_CALLED, RUN_RETRIED)
+    return _event(type_, rid, timestamp, v.mapping(field, payload), field)
 
 
 def policy_evaluated(
@@ -159,7 +153,7 @@ def policy_evaluated(
     payload: dict[str, Any] = {"decisions": list(decisions)}
     if policy_override is not None:
         payload["policy_override"] = v.flag("policy_override", policy_override)
-    return _event(RUN_POLICY_EVALUATED, rid, timestamp, payload)
+    return _event(RUN_POLICY_EVALUATED, rid, timestamp, payload, "decisions")
 
 
 def cache_usage(
@@ -199,4 +193,4 @@ def cache_usage(
         if value is not None:
             payload[name] = v.identifier(name, value)
     rid = None if run_id is None else v.identifier("run_id", run_id)
-    return _event(CACHE_USAGE, rid, timestamp, payload)
+    return _event(CACHE_USAGE, rid, timestamp, payload, "usage")

@@ -20,7 +20,7 @@ HASH_ALGORITHM: Final = "sha256"
 GENESIS: Final = ""
 _TAG: Final = HASH_ALGORITHM + ":"
 
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _refuse(value: object) -> Any:

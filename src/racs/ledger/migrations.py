@@ -76,8 +76,6 @@ def _event_log(tx: Tx) -> None:
 
 
 def _projections(tx: Tx) -> None:
-    # WITHOUT ROWID: runs are found by run_id, which ULIDs keep append-ordered.
-    clustered = " WITHOUT ROWID" if tx.dialect == "sqlite" else ""
     tx.run(
         f"""CREATE TABLE runs (
             run_id {_key_text(tx)} PRIMARY KEY,
@@ -111,7 +109,7 @@ def _projections(tx: Tx) -> None:
             event_count INTEGER NOT NULL,
             latency_bucket INTEGER,
             ttft_bucket INTEGER
-        ){clustered}"""
+        )"""
     )
     # Keyset pagination, newest first, with or without the common filters.
     tx.run("CREATE INDEX runs_started ON runs (started_at, run_id)")
@@ -149,7 +147,6 @@ def _projections(tx: Tx) -> None:
             PRIMARY KEY (workspace_id, hour_start, provider, model)
         )"""
     )
-    tx.run("CREATE INDEX run_rollup_hour ON run_rollup (hour_start)")
     tx.run(
         f"""CREATE TABLE cache_usage (
             position {_integer_key(tx)},
@@ -169,7 +166,28 @@ def _projections(tx: Tx) -> None:
         )"""
     )
     tx.run("CREATE INDEX cache_usage_ts ON cache_usage (ts)")
-    tx.run("CREATE INDEX cache_usage_group ON cache_usage (group_key, ts)")
+    # Hourly sums of usage records: totals read these for whole hours and cache_usage only
+    # for the partial hours at a window's edges. Absent key parts are '' (keys are NOT NULL).
+    tx.run(
+        f"""CREATE TABLE usage_rollup (
+            hour_start BIGINT NOT NULL,
+            group_key {_key_text(tx)} NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prefix_key TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            calls BIGINT NOT NULL,
+            hits BIGINT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            cache_read_tokens BIGINT NOT NULL,
+            cache_write_tokens_5m BIGINT NOT NULL,
+            cache_write_tokens_1h BIGINT NOT NULL,
+            uncached_tokens BIGINT NOT NULL,
+            PRIMARY KEY (group_key, provider, model, hour_start, prefix_key, agent_id,
+                         workspace_id)
+        )"""
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -23,6 +23,8 @@ from racs.errors import ERR_CLOSED, ERR_STORAGE, RacsError
 from racs.ledger.backend import Backend, Row, T, Tx
 
 _LOCK_NAMESPACE: Final = "racs.ledger:"
+# COPY costs extra round trips; a pipelined INSERT wins until a batch has this many rows.
+_COPY_FROM: Final = 64
 
 
 @lru_cache(maxsize=512)
@@ -49,7 +51,13 @@ class _PostgresTx:
     def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._cur.executemany(_pg(sql), rows)
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if len(rows) < _COPY_FROM:
+            marks = ", ".join("?" * len(columns))
+            self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            return
         with self._cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -69,7 +77,7 @@ class PostgresBackend(Backend):
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
-        self._lock_key = 0
+        self._lock_key = 0  # per schema: ledgers in different schemas never wait on each other
         with self._translated():
             self._connection()
 
@@ -88,21 +96,28 @@ class PostgresBackend(Backend):
         if conn is None or conn.closed or conn.broken:
             # A dropped connection is replaced on next use rather than failing forever.
             conn = psycopg.connect(self._url, autocommit=True)
-            schema = conn.execute("SELECT current_schemas(false)").fetchone()
-            search_path = conn.execute("SHOW search_path").fetchone()
-            if schema is not None and not schema[0] and search_path is not None:
-                first = search_path[0].split(",")[0].strip().strip('"')
-                conn.execute(
-                    pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                        pg_sql.Identifier(first)
-                    )
-                )
-            key = conn.execute(
-                "SELECT hashtext(%s || current_schema())", (_LOCK_NAMESPACE,)
-            ).fetchone()
-            self._lock_key = int(key[0]) if key is not None and key[0] is not None else 0
+            try:
+                self._lock_key = self._prepare(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return conn
+
+    @staticmethod
+    def _prepare(conn: psycopg.Connection[Any]) -> int:
+        """Create the search path's schema if missing; the advisory lock key of the schema."""
+        schemas = conn.execute("SELECT current_schemas(false)").fetchone()
+        search_path = conn.execute("SHOW search_path").fetchone()
+        if schemas is not None and not schemas[0] and search_path is not None:
+            first = search_path[0].split(",")[0].strip().strip('"')
+            conn.execute(
+                pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(first))
+            )
+        key = conn.execute(
+            "SELECT hashtext(%s || current_schema())", (_LOCK_NAMESPACE,)
+        ).fetchone()
+        return int(key[0]) if key is not None and key[0] is not None else 0
 
     def write(self, fn: Callable[[Tx], T]) -> T:
         with self._lock, self._translated():

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from operator import add, attrgetter, sub
 from typing import Any, Final
 
 from racs.ledger.hashing import canonical_json
@@ -63,6 +64,32 @@ RUN_COLUMNS: Final = (
     "ttft_bucket",
 )
 
+_ROW: Final = attrgetter(*RUN_COLUMNS)
+
+# The columns later events may change (the rest are fixed when the run starts).
+MUTABLE_RUN_COLUMNS: Final = (
+    "policy_override",
+    "status",
+    "ended_at",
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cache_read_tokens",
+    "cache_write_tokens_5m",
+    "cache_write_tokens_1h",
+    "error_code",
+    "error_message",
+    "retries",
+    "metadata",
+    "event_count",
+    "latency_bucket",
+    "ttft_bucket",
+)
+_MUTABLE_ROW: Final = attrgetter(*MUTABLE_RUN_COLUMNS, "run_id")
+
 # The metrics a completion may carry, in the order of RUN_COLUMNS.
 METRICS: Final = (
     "latency_ms",
@@ -111,8 +138,26 @@ USAGE_COLUMNS: Final = (
     "uncached_tokens",
 )
 
+USAGE_ROLLUP_KEY: Final = (
+    "group_key",
+    "provider",
+    "model",
+    "hour_start",
+    "prefix_key",
+    "agent_id",
+    "workspace_id",
+)
+USAGE_ROLLUP_VALUES: Final = (
+    "calls",
+    "hits",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens_5m",
+    "cache_write_tokens_1h",
+    "uncached_tokens",
+)
+
 _STATUS_INDEX: Final = {status: i for i, status in enumerate(RUN_STATUSES)}
-_ZERO: Final = (0,) * len(ROLLUP_VALUES)
 
 RollupKey = tuple[str, int, str, str]
 
@@ -188,7 +233,7 @@ class RunState:
 
     def row(self) -> tuple[Any, ...]:
         """The runs row in RUN_COLUMNS order."""
-        return tuple(getattr(self, name) for name in RUN_COLUMNS)
+        return _ROW(self)
 
     def contribution(self) -> tuple[RollupKey, tuple[Any, ...]]:
         """This run's share of its hourly roll-up row."""
@@ -300,6 +345,31 @@ def _ended(state: RunState, type_: str, timestamp: int, p: Mapping[str, Any]) ->
         state.metadata = canonical_json({**json.loads(state.metadata), **extra})
 
 
+def _cancelled(state: RunState, type_: str, timestamp: int, p: Mapping[str, Any]) -> None:
+    state.status = "cancelled"
+    state.ended_at = timestamp
+
+
+def _retried(state: RunState, type_: str, timestamp: int, p: Mapping[str, Any]) -> None:
+    state.retries += 1
+
+
+def _policy(state: RunState, type_: str, timestamp: int, p: Mapping[str, Any]) -> None:
+    if p.get("policy_override") is True:
+        state.policy_override = 1
+
+
+# How each type changes an existing run; other types (records, cache usage, types added
+# later) only advance its event count.
+_FOLDS: Final[dict[str, Callable[[RunState, str, int, Mapping[str, Any]], None]]] = {
+    RUN_COMPLETED: _ended,
+    RUN_FAILED: _ended,
+    RUN_CANCELLED: _cancelled,
+    RUN_RETRIED: _retried,
+    RUN_POLICY_EVALUATED: _policy,
+}
+
+
 class Projector:
     """Folds a stream of events into run states and collects the rows to write.
 
@@ -328,24 +398,16 @@ class Projector:
             self.usage_rows.append(usage_row(position, timestamp, run_id, payload))
         if run_id is None:
             return
-        if type_ == RUN_STARTED and run_id not in self.states:
-            state = _started(run_id, timestamp, payload)
-            self.states[run_id] = state
+        state = self.states.get(run_id)
+        if state is None:
+            if type_ != RUN_STARTED:
+                return
+            state = self.states[run_id] = _started(run_id, timestamp, payload)
             self.new_runs.add(run_id)
         else:
-            found = self.states.get(run_id)
-            if found is None:
-                return
-            state = found
-            if type_ in (RUN_COMPLETED, RUN_FAILED):
-                _ended(state, type_, timestamp, payload)
-            elif type_ == RUN_CANCELLED:
-                state.status = "cancelled"
-                state.ended_at = timestamp
-            elif type_ == RUN_RETRIED:
-                state.retries += 1
-            elif type_ == RUN_POLICY_EVALUATED and payload.get("policy_override") is True:
-                state.policy_override = 1
+            fold = _FOLDS.get(type_)
+            if fold is not None:
+                fold(state, type_, timestamp, payload)
         if seq is not None:
             state.event_count = seq
         self.touched.add(run_id)
@@ -355,22 +417,38 @@ class Projector:
         return [self.states[run_id].row() for run_id in sorted(self.new_runs)]
 
     def updated_rows(self) -> list[tuple[Any, ...]]:
-        """Rows of runs that existed before and changed, run_id last (for UPDATE ... WHERE)."""
-        rows = []
-        for run_id in sorted(self.touched - self.new_runs):
-            row = self.states[run_id].row()
-            rows.append((*row[1:], row[0]))
-        return rows
+        """MUTABLE_RUN_COLUMNS then run_id, of runs that existed before and changed."""
+        changed = sorted(self.touched - self.new_runs)
+        return [_MUTABLE_ROW(self.states[run_id]) for run_id in changed]
+
+    def usage_rollup_deltas(self) -> list[tuple[Any, ...]]:
+        """Per hourly usage key, the sums of the folded usage rows (USAGE_ROLLUP_* order).
+
+        Missing prefix key, agent or workspace are '' in the key, which must not be NULL.
+        """
+        totals: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        for (_, ts, group_key, provider, model, prefix_key, agent_id, workspace_id, _run,
+             inp, read, w5m, w1h, unc) in self.usage_rows:
+            key = (group_key, provider, model, ts - ts % HOUR_MS, prefix_key or "",
+                   agent_id or "", workspace_id or "")
+            sums = (1, 1 if read > 0 else 0, inp, read, w5m, w1h, unc)
+            acc = totals.get(key)
+            totals[key] = sums if acc is None else tuple(map(add, acc, sums))
+        return [(*key, *values) for key, values in sorted(totals.items())]
 
     def rollup_deltas(self) -> list[tuple[Any, ...]]:
         """Per roll-up key, the change of its sums (keys whose sums did not move are left out)."""
         totals: dict[RollupKey, list[Any]] = {}
         for run_id in self.touched:
-            key, after = self.states[run_id].contribution()
-            _, before = self._before.get(run_id, (key, _ZERO))
-            acc = totals.setdefault(key, [0] * len(ROLLUP_VALUES))
-            for i, (a, b) in enumerate(zip(after, before, strict=True)):
-                acc[i] += a - b
+            key, change = self.states[run_id].contribution()
+            before = self._before.get(run_id)
+            if before is not None:
+                change = tuple(map(sub, change, before[1]))
+            acc = totals.get(key)
+            if acc is None:
+                totals[key] = list(change)
+            else:
+                totals[key] = list(map(add, acc, change))
         return [(*key, *values) for key, values in sorted(totals.items()) if any(values)]
 
 

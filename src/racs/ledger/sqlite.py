@@ -50,9 +50,12 @@ class _SqliteTx:
     def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
-    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         marks = ", ".join("?" * len(columns))
-        self._conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        self._conn.executemany(sql, rows)
 
     def any_of(self, column: str, values: Sequence[str]) -> tuple[str, Any]:
         # One JSON array parameter keeps the statement text (and its cached plan) fixed.

@@ -8,7 +8,7 @@ thousand roll-up rows. Percentiles are exact (nearest rank: the value at rank
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -21,9 +21,9 @@ from racs.ledger.model import (
     StatusCounts,
     UsageBreakdown,
     UsageStats,
-    UsageTotals,
 )
-from racs.ledger.projection import HOUR_MS, ROLLUP_VALUES
+from racs.ledger.projection import HOUR_MS, ROLLUP_VALUES, USAGE_ROLLUP_VALUES
+from racs.ledger.store import conditions
 
 _PRICE_KEYS: Final = (
     ("input", "inputPerMTok", "input_per_mtok"),
@@ -51,7 +51,16 @@ _RAW_SUMS: Final = ", ".join(
         f"SUM(CASE WHEN {_UNCACHED} > 0 THEN {_UNCACHED} ELSE 0 END)",
     ]
 )
-_COST: Final = ROLLUP_VALUES.index("cost_usd")
+_USAGE_ROLLUP_SUMS: Final = ", ".join(f"SUM({c})" for c in USAGE_ROLLUP_VALUES)
+# The same sums from the usage records (must mirror Projector.usage_rollup_deltas).
+_USAGE_RAW_SUMS: Final = (
+    "COUNT(*), SUM(CASE WHEN cache_read_tokens > 0 THEN 1 ELSE 0 END), SUM(input_tokens), "
+    "SUM(cache_read_tokens), SUM(cache_write_tokens_5m), SUM(cache_write_tokens_1h), "
+    "SUM(uncached_tokens)"
+)
+_PLAIN_TOTALS: Final = tuple(
+    name for name in ROLLUP_VALUES if name not in ("started", "completed", "failed", "cancelled")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,100 +105,132 @@ def parse_pricing(pricing: object) -> dict[str, Price] | None:
     return result
 
 
-class _Sums:
-    """Running sums in ROLLUP_VALUES order (tokens as int, cost as float)."""
-
-    __slots__ = ("values",)
-
-    def __init__(self) -> None:
-        self.values: list[Any] = [0] * len(ROLLUP_VALUES)
-        self.values[_COST] = 0.0
-
-    def add(self, row: Row | list[Any]) -> None:
-        for i, value in enumerate(row):
-            if value is not None:
-                # PostgreSQL sums BIGINT as NUMERIC; normalise to int/float here.
-                self.values[i] += float(value) if i == _COST else int(value)
-
-    def totals(self, price: dict[str, Price] | None, models: list[tuple[str, _Sums]]) -> dict[
-        str, Any
-    ]:
-        (started, completed, failed, cancelled, inp, out, total, cost, risk, override, read,
-         w5m, w1h, unc) = self.values
-        denominator = read + w5m + w1h + unc
-        fields: dict[str, Any] = {
-            "runs": started + completed + failed + cancelled,
-            "runs_by_status": StatusCounts(started, completed, failed, cancelled),
-            "input_tokens": inp,
-            "output_tokens": out,
-            "total_tokens": total,
-            "cost_usd": cost,
-            "auth_risk_runs": risk,
-            "policy_override_runs": override,
-            "cache_read_tokens": read,
-            "cache_write_tokens_5m": w5m,
-            "cache_write_tokens_1h": w1h,
-            "uncached_tokens": unc,
-            "cache_hit_ratio": read / denominator if denominator else 0.0,
-        }
-        if price is not None:
-            saved = spend = 0.0
-            for model, sums in models:
-                p = price.get(model)
-                if p is None:
-                    continue
-                m_read, m_w5m, m_w1h = sums.values[10], sums.values[11], sums.values[12]
-                saved += m_read / 1e6 * (p.input - p.cache_read)
-                spend += max(0.0, m_w5m / 1e6 * (p.write_5m - p.input))
-                spend += max(0.0, m_w1h / 1e6 * (p.write_1h - p.input))
-            fields.update(saved_usd=saved, cache_write_usd=spend, net_usd=saved - spend)
-        return fields
+Sums = dict[str, Any]
+"""Sums of the roll-up values (ROLLUP_VALUES names) of a set of runs."""
 
 
-def _hours(since: int | None, until: int | None) -> tuple[
-    int | None, int | None, list[tuple[int, int]], bool
+def _zero() -> Sums:
+    sums: Sums = dict.fromkeys(ROLLUP_VALUES, 0)
+    sums["cost_usd"] = 0.0
+    return sums
+
+
+def _add(sums: Sums, values: Sequence[Any]) -> None:
+    for name, value in zip(ROLLUP_VALUES, values, strict=True):
+        if value is not None:
+            # PostgreSQL sums BIGINT as NUMERIC: normalise to int (float for the cost).
+            sums[name] += float(value) if name == "cost_usd" else int(value)
+
+
+def _usd(prices: dict[str, Price] | None, per_model: list[tuple[str, Sums]]) -> dict[str, Any]:
+    """Saved, cache-write and net USD of a set of models (nothing without a pricing table)."""
+    if prices is None:
+        return {}
+    saved = spend = 0.0
+    for model, sums in per_model:
+        price = prices.get(model)
+        if price is None:
+            continue
+        saved += sums["cache_read_tokens"] / 1e6 * (price.input - price.cache_read)
+        spend += max(0.0, sums["cache_write_tokens_5m"] / 1e6 * (price.write_5m - price.input))
+        spend += max(0.0, sums["cache_write_tokens_1h"] / 1e6 * (price.write_1h - price.input))
+    return {"saved_usd": saved, "cache_write_usd": spend, "net_usd": saved - spend}
+
+
+def _totals(sums: Sums, prices: dict[str, Price] | None,
+            per_model: list[tuple[str, Sums]]) -> dict[str, Any]:
+    """The UsageTotals fields of ``sums``."""
+    status = StatusCounts(sums["started"], sums["completed"], sums["failed"], sums["cancelled"])
+    read = sums["cache_read_tokens"]
+    denominator = (read + sums["cache_write_tokens_5m"] + sums["cache_write_tokens_1h"]
+                   + sums["uncached_tokens"])
+    return {
+        "runs": status.started + status.completed + status.failed + status.cancelled,
+        "runs_by_status": status,
+        **{name: sums[name] for name in _PLAIN_TOTALS},
+        "cache_hit_ratio": read / denominator if denominator else 0.0,
+        **_usd(prices, per_model),
+    }
+
+
+def _split(since: int | None, until: int | None) -> tuple[
+    tuple[int | None, int | None] | None, list[tuple[int, int]]
 ]:
-    """Split a window into whole roll-up hours [lo, hi) and the partial edges read raw."""
+    """Split [since, until] into the whole roll-up hours [lo, hi) inside it (None when
+    there is none; either bound None when open) and the partial ranges at its edges."""
     lo = None if since is None else -(-since // HOUR_MS) * HOUR_MS
     hi = None if until is None else (until + 1) // HOUR_MS * HOUR_MS
     if since is not None and until is not None and lo is not None and hi is not None \
             and lo >= hi:
-        return None, None, [(since, until)], False
+        return None, [(since, until)]
     edges = []
     if since is not None and lo is not None and since < lo:
         edges.append((since, lo - 1))
     if until is not None and hi is not None and hi <= until:
         edges.append((hi, until))
-    return lo, hi, edges, True
+    return (lo, hi), edges
+
+
+def _run_sums(tx: Tx, workspace_id: str | None, since: int | None,
+              until: int | None) -> dict[tuple[str, str], Sums]:
+    """Roll-up sums per (provider, model) of the runs started in [since, until]."""
+    by_model: dict[tuple[str, str], Sums] = {}
+
+    def gather(sql: str, params: list[Any]) -> None:
+        for provider, model, *sums in tx.rows(sql, params):
+            _add(by_model.setdefault((provider, model), _zero()), sums)
+
+    hours, edges = _split(since, until)
+    if hours is not None:
+        where, params = conditions(("hour_start >= ?", hours[0]), ("hour_start < ?", hours[1]),
+                                   ("workspace_id = ?", workspace_id))
+        gather(f"SELECT provider, model, {_ROLLUP_SUMS} FROM run_rollup WHERE {where} "
+               "GROUP BY provider, model", params)
+    for start, end in edges:
+        where, params = conditions(("started_at >= ?", start), ("started_at <= ?", end),
+                                   ("workspace_id = ?", workspace_id))
+        gather(f"SELECT provider, model, {_RAW_SUMS} FROM runs WHERE {where} "
+               "GROUP BY provider, model", params)
+    return by_model
+
+
+def _locate(buckets: list[Row], rank: int) -> tuple[int, int]:
+    """The bucket holding the value of ``rank`` (1-based) and how many values lie below it."""
+    below = 0
+    for bucket, count in buckets:
+        if below + int(count) >= rank:
+            return int(bucket), below
+        below += int(count)
+    raise ValueError(f"rank {rank} is beyond {below} values")
 
 
 def _percentiles(tx: Tx, metric: str, workspace_id: str | None, since: int | None,
                  until: int | None) -> Percentiles:
-    where = [f"{metric}_bucket IS NOT NULL"]
-    params: list[Any] = []
-    for clause, value in (("started_at >= ?", since), ("started_at <= ?", until),
-                          ("workspace_id = ?", workspace_id)):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    condition = " AND ".join(where)
+    """Nearest-rank p50 and p95 of ``metric`` (latency or ttft) over the window's runs.
+
+    Counting per value bucket finds the bucket of each rank; only that bucket is sorted.
+    """
+    # "+ 0" and COALESCE keep the planner off the start-time and workspace indexes: the
+    # bucket index holds every column needed, so scanning it beats a lookup per run.
+    where, params = conditions(
+        (f"{metric}_bucket IS NOT NULL", ()),
+        ("started_at + 0 >= ?", since),
+        ("started_at + 0 <= ?", until),
+        ("COALESCE(workspace_id, '') = ?", workspace_id),
+    )
     buckets = tx.rows(
-        f"SELECT {metric}_bucket, COUNT(*) FROM runs WHERE {condition} "
+        f"SELECT {metric}_bucket, COUNT(*) FROM runs WHERE {where} "
         f"GROUP BY {metric}_bucket ORDER BY {metric}_bucket",
         params,
     )
-    n = sum(int(c) for _, c in buckets)
+    n = sum(int(count) for _, count in buckets)
     if not n:
         return Percentiles()
     found: list[float] = []
-    for rank in (-(-50 * n // 100), -(-95 * n // 100)):  # nearest rank: ceil(p/100 * n)
-        below = 0
-        for bucket, c in buckets:
-            if below + int(c) >= rank:
-                break
-            below += int(c)
+    for rank in (-(-50 * n // 100), -(-95 * n // 100)):  # ceil(p/100 * n), in integers
+        bucket, below = _locate(buckets, rank)
         row = tx.rows(
-            f"SELECT {metric}_ms FROM runs WHERE {condition} AND {metric}_bucket = ? "
+            f"SELECT {metric}_ms FROM runs WHERE {where} AND {metric}_bucket = ? "
             f"ORDER BY {metric}_ms LIMIT 1 OFFSET ?",
             [*params, bucket, rank - below - 1],
         )
@@ -200,48 +241,15 @@ def _percentiles(tx: Tx, metric: str, workspace_id: str | None, since: int | Non
 def usage_stats(tx: Tx, workspace_id: str | None, since: int | None, until: int | None,
                 pricing: dict[str, Price] | None) -> UsageStats:
     """``get_usage_stats`` for runs started in [since, until] (inclusive, None = open)."""
-    by_model: dict[tuple[str, str], _Sums] = {}
-
-    def gather(rows: list[Row]) -> None:
-        for provider, model, *sums in rows:
-            by_model.setdefault((provider, model), _Sums()).add(sums)
-
-    ws_clause = " AND workspace_id = ?" if workspace_id is not None else ""
-    ws_params = [workspace_id] if workspace_id is not None else []
-    lo, hi, edges, use_rollup = _hours(since, until)
-    if use_rollup:
-        clauses = ["1 = 1"]
-        params: list[Any] = []
-        if lo is not None:
-            clauses.append("hour_start >= ?")
-            params.append(lo)
-        if hi is not None:
-            clauses.append("hour_start < ?")
-            params.append(hi)
-        gather(tx.rows(
-            f"SELECT provider, model, {_ROLLUP_SUMS} FROM run_rollup "
-            f"WHERE {' AND '.join(clauses)}{ws_clause} GROUP BY provider, model",
-            [*params, *ws_params],
-        ))
-    for start, end in edges:
-        gather(tx.rows(
-            f"SELECT provider, model, {_RAW_SUMS} FROM runs "
-            f"WHERE started_at >= ? AND started_at <= ?{ws_clause} GROUP BY provider, model",
-            [start, end, *ws_params],
-        ))
-
-    everything = _Sums()
-    providers: dict[str, _Sums] = {}
-    provider_models: dict[str, list[tuple[str, _Sums]]] = {}
-    model_rows = []
-    for (provider, model), sums in sorted(by_model.items()):
-        everything.add(sums.values)
-        providers.setdefault(provider, _Sums()).add(sums.values)
-        provider_models.setdefault(provider, []).append((model, sums))
-        model_rows.append(
-            UsageBreakdown(provider=provider, model=model,
-                           **sums.totals(pricing, [(model, sums)]))
-        )
+    models = sorted(_run_sums(tx, workspace_id, since, until).items())
+    everything = _zero()
+    providers: dict[str, tuple[Sums, list[tuple[str, Sums]]]] = {}
+    for (provider, model), sums in models:
+        values = [sums[name] for name in ROLLUP_VALUES]
+        _add(everything, values)
+        provider_sums, provider_models = providers.setdefault(provider, (_zero(), []))
+        _add(provider_sums, values)
+        provider_models.append((model, sums))
     return UsageStats(
         workspace_id=workspace_id,
         since=since,
@@ -249,11 +257,15 @@ def usage_stats(tx: Tx, workspace_id: str | None, since: int | None, until: int 
         latency_ms=_percentiles(tx, "latency", workspace_id, since, until),
         ttft_ms=_percentiles(tx, "ttft", workspace_id, since, until),
         by_provider=tuple(
-            UsageBreakdown(provider=p, **sums.totals(pricing, provider_models[p]))
-            for p, sums in sorted(providers.items())
+            UsageBreakdown(provider=provider, **_totals(sums, pricing, per_model))
+            for provider, (sums, per_model) in sorted(providers.items())
         ),
-        by_model=tuple(model_rows),
-        **everything.totals(pricing, [(m, s) for (_, m), s in sorted(by_model.items())]),
+        by_model=tuple(
+            UsageBreakdown(provider=provider, model=model,
+                           **_totals(sums, pricing, [(model, sums)]))
+            for (provider, model), sums in models
+        ),
+        **_totals(everything, pricing, [(model, sums) for (_, model), sums in models]),
     )
 
 
@@ -271,33 +283,37 @@ class UsageFilter:
 
 
 def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
-    """Per group key (prefix key, else provider:model) the sums of matching usage records."""
-    clauses = ["1 = 1"]
-    params: list[Any] = []
-    # group_key equals the prefix key whenever one is set: filtering on both lets the
-    # (group_key, ts) index find the rows.
-    for clause, value in (
-        ("group_key = ? AND prefix_key = ?", None if f.prefix_key is None
-         else (f.prefix_key, f.prefix_key)),
-        ("ts >= ?", None if f.since is None else (f.since,)),
-        ("ts <= ?", None if f.until is None else (f.until,)),
-        ("agent_id = ?", None if f.agent_id is None else (f.agent_id,)),
-        ("model = ?", None if f.model is None else (f.model,)),
-        ("provider = ?", None if f.provider is None else (f.provider,)),
-        ("workspace_id = ?", None if f.workspace_id is None else (f.workspace_id,)),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            params.extend(value)
-    rows = tx.rows(
-        "SELECT group_key, provider, model, COUNT(*), "
-        "SUM(CASE WHEN cache_read_tokens > 0 THEN 1 ELSE 0 END), SUM(input_tokens), "
-        "SUM(cache_read_tokens), SUM(cache_write_tokens_5m), SUM(cache_write_tokens_1h), "
-        f"SUM(uncached_tokens) FROM cache_usage WHERE {' AND '.join(clauses)} "
-        "GROUP BY group_key, provider, model ORDER BY group_key, provider, model",
-        params,
+    """Per group key (prefix key, else provider:model) the sums of matching usage records.
+
+    Whole hours come from the hourly usage roll-up, partial hours from the records.
+    """
+    filters = (
+        # The group key is the prefix key whenever there is one; saying both keeps a
+        # provider:model group that happens to spell the same text out.
+        ("group_key = ? AND prefix_key = ?",
+         None if f.prefix_key is None else (f.prefix_key, f.prefix_key)),
+        ("agent_id = ?", f.agent_id),
+        ("model = ?", f.model),
+        ("provider = ?", f.provider),
+        ("workspace_id = ?", f.workspace_id),
     )
-    return [
-        CacheUsageTotal(key, provider, model, *(int(x) for x in sums))
-        for key, provider, model, *sums in rows
-    ]
+    sums: dict[tuple[str, str, str], list[int]] = {}
+
+    def gather(sql: str, params: list[Any]) -> None:
+        for key, provider, model, *values in tx.rows(sql, params):
+            acc = sums.setdefault((key, provider, model), [0] * 7)
+            for i, value in enumerate(values):
+                acc[i] += int(value)
+
+    hours, edges = _split(f.since, f.until)
+    if hours is not None:
+        where, params = conditions(("hour_start >= ?", hours[0]), ("hour_start < ?", hours[1]),
+                                   *filters)
+        gather(f"SELECT group_key, provider, model, {_USAGE_ROLLUP_SUMS} FROM usage_rollup "
+               f"WHERE {where} GROUP BY group_key, provider, model", params)
+    for start, end in edges:
+        where, params = conditions(("ts >= ?", start), ("ts <= ?", end), *filters)
+        gather(f"SELECT group_key, provider, model, {_USAGE_RAW_SUMS} FROM cache_usage "
+               f"WHERE {where} GROUP BY group_key, provider, model", params)
+    # Sorted here, by code point, so every backend agrees whatever its collation.
+    return [CacheUsageTotal(*key, *values) for key, values in sorted(sums.items())]

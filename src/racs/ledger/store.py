@@ -14,39 +14,68 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError, invalid
+from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, ERR_STORAGE, RacsError, invalid
 from racs.ledger.backend import Row, Tx
 from racs.ledger.events import PendingEvent
 from racs.ledger.hashing import GENESIS, chain, event_json
 from racs.ledger.model import CACHE_USAGE, RUN_STARTED, Event, Run, RunPage, VerifyResult
 from racs.ledger.projection import (
+    MUTABLE_RUN_COLUMNS,
     ROLLUP_KEY,
     ROLLUP_VALUES,
     RUN_COLUMNS,
     USAGE_COLUMNS,
+    USAGE_ROLLUP_KEY,
+    USAGE_ROLLUP_VALUES,
     Projector,
     RunState,
 )
 
 EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "hash")
+PROJECTION_TABLES: Final = ("runs", "run_rollup", "cache_usage", "usage_rollup")
 CHUNK: Final = 10_000
 
 _RUN_SELECT: Final = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 _EVENT_SELECT: Final = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+# Only what events can change: an index whose columns are not SET is left alone, so a
+# completion rewrites two index pages instead of seven.
 _RUN_UPDATE: Final = (
-    f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_COLUMNS[1:])} WHERE run_id = ?"
+    f"UPDATE runs SET {', '.join(f'{c} = ?' for c in MUTABLE_RUN_COLUMNS)} WHERE run_id = ?"
 )
-_ROLLUP_UPSERT: Final = (
-    f"INSERT INTO run_rollup ({', '.join(ROLLUP_KEY + ROLLUP_VALUES)}) "
-    f"VALUES ({', '.join('?' * (len(ROLLUP_KEY) + len(ROLLUP_VALUES)))}) "
-    f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{c} = run_rollup.{c} + excluded.{c}" for c in ROLLUP_VALUES)
-)
+
+
+def _upsert_adding(table: str, key: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """INSERT a roll-up row, or add its values to the row already under its key."""
+    return (
+        f"INSERT INTO {table} ({', '.join(key + values)}) "
+        f"VALUES ({', '.join('?' * (len(key) + len(values)))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in values)
+    )
+
+
+_ROLLUP_UPSERT: Final = _upsert_adding("run_rollup", ROLLUP_KEY, ROLLUP_VALUES)
+_USAGE_ROLLUP_UPSERT: Final = _upsert_adding("usage_rollup", USAGE_ROLLUP_KEY,
+                                             USAGE_ROLLUP_VALUES)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def conditions(*pairs: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """``" AND "``-joined clauses of the pairs whose value is not None, and their parameters.
+
+    Each clause is fixed SQL text with one ``?`` per parameter; a tuple value fills several.
+    """
+    clauses = ["1 = 1"]
+    params: list[Any] = []
+    for clause, value in pairs:
+        if value is not None:
+            clauses.append(clause)
+            params.extend(value if isinstance(value, tuple) else (value,))
+    return " AND ".join(clauses), params
 
 
 def chain_head(tx: Tx) -> tuple[int, str]:
@@ -62,6 +91,9 @@ def count_events(tx: Tx) -> int:
 
 def load_runs(tx: Tx, run_ids: Collection[str]) -> dict[str, RunState]:
     """The stored projection rows of ``run_ids`` (absent ids are simply missing)."""
+    if len(run_ids) == 1:  # the single-call path: a plain primary-key lookup is cheapest
+        rows = tx.rows(f"{_RUN_SELECT} WHERE run_id = ?", tuple(run_ids))
+        return {row[0]: RunState.from_row(row) for row in rows}
     states: dict[str, RunState] = {}
     for chunk in _chunks(sorted(run_ids)):
         clause, param = tx.any_of("run_id", chunk)
@@ -82,6 +114,7 @@ def _write_projection(tx: Tx, projector: Projector) -> None:
         tx.run_many(_ROLLUP_UPSERT, deltas)
     if projector.usage_rows:
         tx.insert_many("cache_usage", USAGE_COLUMNS, projector.usage_rows)
+        tx.run_many(_USAGE_ROLLUP_UPSERT, projector.usage_rollup_deltas())
 
 
 def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
@@ -95,33 +128,29 @@ def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
     position, digest = chain_head(tx)
     states = load_runs(tx, {e.run_id for e in events if e.run_id is not None})
     projector = Projector(states)
+    fold = projector.apply
     rows: list[Row] = []
-    for event in events:
-        run_id = event.run_id
+    for type_, run_id, ts, payload, payload_json in events:
         seq = None
         if run_id is not None:
             state = states.get(run_id)
-            if event.type == RUN_STARTED:
+            if type_ == RUN_STARTED:
                 if state is not None:
                     raise RacsError(ERR_CONFLICT, f"run {run_id!r} already exists")
                 seq = 1
             elif state is None:
                 raise RacsError(ERR_NOT_FOUND, f"no run {run_id!r} in the ledger")
             else:
-                if state.status != "started" and event.type != CACHE_USAGE:
+                if state.status != "started" and type_ != CACHE_USAGE:
                     raise RacsError(
                         ERR_CONFLICT,
-                        f"run {run_id!r} already ended ({state.status}): {event.type} refused",
+                        f"run {run_id!r} already ended ({state.status}): {type_} refused",
                     )
                 seq = state.event_count + 1
         position += 1
-        canonical = event_json(position, run_id, seq, event.type, event.timestamp,
-                               event.payload_json)
-        digest = chain(digest, canonical)
-        rows.append(
-            (position, run_id, seq, event.type, event.timestamp, event.payload_json, digest)
-        )
-        projector.apply(position, run_id, seq, event.type, event.timestamp, event.payload)
+        digest = chain(digest, event_json(position, run_id, seq, type_, ts, payload_json))
+        rows.append((position, run_id, seq, type_, ts, payload_json, digest))
+        fold(position, run_id, seq, type_, ts, payload)
     tx.insert_many("events", EVENT_COLUMNS, rows)
     _write_projection(tx, projector)
     return [row[0] for row in rows]
@@ -150,13 +179,19 @@ def _event_pages(tx: Tx) -> Iterator[list[Row]]:
 
 def rebuild(tx: Tx) -> int:
     """Recreate runs, roll-ups and usage rows from the events alone; returns events replayed."""
-    for table in ("runs", "run_rollup", "cache_usage"):
+    for table in PROJECTION_TABLES:
         tx.run(f"DELETE FROM {table}")
     replayed = 0
     for rows in _event_pages(tx):
         projector = Projector(load_runs(tx, {r[1] for r in rows if r[1] is not None}))
         for position, run_id, seq, type_, ts, payload, _ in rows:
-            projector.apply(position, run_id, seq, type_, ts, _payload(payload))
+            try:
+                projector.apply(position, run_id, seq, type_, ts, _payload(payload))
+            except (RacsError, LookupError, TypeError, ValueError) as exc:
+                # Only an event edited behind the ledger's back can fail to fold.
+                raise RacsError(
+                    ERR_STORAGE, f"event {position} cannot be projected ({exc}); run verify()"
+                ) from exc
         _write_projection(tx, projector)
         replayed += len(rows)
     return replayed
@@ -209,21 +244,14 @@ def query_events(
     limit: int,
 ) -> tuple[Event, ...]:
     """Events in position order matching every given filter, at most ``limit``."""
-    where = ["position > ?"]
-    params: list[Any] = [after_position or 0]
-    for clause, value in (
+    where, params = conditions(
+        ("position > ?", after_position or 0),
         ("type = ?", type_),
         ("run_id = ?", run_id),
         ("ts >= ?", since),
         ("ts <= ?", until),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    params.append(limit)
-    rows = tx.rows(
-        f"{_EVENT_SELECT} WHERE {' AND '.join(where)} ORDER BY position LIMIT ?", params
     )
+    rows = tx.rows(f"{_EVENT_SELECT} WHERE {where} ORDER BY position LIMIT ?", [*params, limit])
     return tuple(_event(row) for row in rows)
 
 
@@ -248,26 +276,21 @@ class RunFilter:
     since: int | None = None
     until: int | None = None
 
-    def where(self) -> tuple[list[str], list[Any]]:
-        """SQL conditions (column names are fixed here, values are parameters)."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column in ("workspace_id", "agent_id", "provider", "model", "status", "auth_type",
-                       "execution_mode"):
-            value = getattr(self, column)
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if self.auth_risk is not None:
-            clauses.append("auth_risk = ?")
-            params.append(int(self.auth_risk))
-        if self.since is not None:
-            clauses.append("started_at >= ?")
-            params.append(self.since)
-        if self.until is not None:
-            clauses.append("started_at <= ?")
-            params.append(self.until)
-        return clauses, params
+    def where(self, *extra: tuple[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL condition and parameters (column names fixed here, values as parameters)."""
+        return conditions(
+            ("workspace_id = ?", self.workspace_id),
+            ("agent_id = ?", self.agent_id),
+            ("provider = ?", self.provider),
+            ("model = ?", self.model),
+            ("status = ?", self.status),
+            ("auth_type = ?", self.auth_type),
+            ("execution_mode = ?", self.execution_mode),
+            ("auth_risk = ?", None if self.auth_risk is None else int(self.auth_risk)),
+            ("started_at >= ?", self.since),
+            ("started_at <= ?", self.until),
+            *extra,
+        )
 
 
 def encode_cursor(started_at: int, run_id: str) -> str:
@@ -290,13 +313,10 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 
 def query_runs(tx: Tx, filters: RunFilter, limit: int, cursor: str | None) -> RunPage:
     """A page of runs, newest first (by start time, then run id), with keyset pagination."""
-    clauses, params = filters.where()
-    if cursor is not None:
-        clauses.append("(started_at, run_id) < (?, ?)")
-        params.extend(decode_cursor(cursor))
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    after = None if cursor is None else decode_cursor(cursor)
+    where, params = filters.where(("(started_at, run_id) < (?, ?)", after))
     rows = tx.rows(
-        f"{_RUN_SELECT}{where} ORDER BY started_at DESC, run_id DESC LIMIT ?",
+        f"{_RUN_SELECT} WHERE {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",
         [*params, limit + 1],
     )
     items = tuple(RunState.from_row(row).to_run() for row in rows[:limit])
@@ -307,6 +327,5 @@ def query_runs(tx: Tx, filters: RunFilter, limit: int, cursor: str | None) -> Ru
 
 def count_runs(tx: Tx, filters: RunFilter) -> int:
     """How many runs match the filters."""
-    clauses, params = filters.where()
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    return int(tx.rows(f"SELECT COUNT(*) FROM runs{where}", params)[0][0])
+    where, params = filters.where()
+    return int(tx.rows(f"SELECT COUNT(*) FROM runs WHERE {where}", params)[0][0])

@@ -99,6 +99,8 @@ def optional_amount(field: str, value: object) -> float | None:
 
 def mapping(field: str, value: object) -> Mapping[str, Any]:
     """A mapping (the JSON object a payload must be)."""
+    if type(value) is dict:
+        return value
     if not isinstance(value, Mapping):
         raise invalid(f"{field} must be a mapping, got {type(value).__name__}")
     return value

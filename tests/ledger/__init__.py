@@ -1,0 +1,1 @@
+"""The run ledger's contract suite, run against SQLite and PostgreSQL."""
