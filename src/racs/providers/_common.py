@@ -22,9 +22,7 @@ from ..model import (
     PromptSegment,
 )
 
-StabilityOverride: TypeAlias = (
-    Mapping[str, str] | Callable[[str, str, str], str | None] | None
-)
+StabilityOverride: TypeAlias = Mapping[str, str] | Callable[[str, str, str], str | None] | None
 """Host override of default stabilities: ``{segment_id: stability}`` or
 ``callable(segment_id, role, default) -> stability | None`` (``None`` keeps the default)."""
 
@@ -178,9 +176,7 @@ def is_stream(response: Any) -> bool:
     )
 
 
-def resolve_stability(
-    override: StabilityOverride, segment_id: str, role: str, default: str
-) -> str:
+def resolve_stability(override: StabilityOverride, segment_id: str, role: str, default: str) -> str:
     """Apply the host's stability override to one segment's default."""
     chosen: str | None
     if override is None:
@@ -194,6 +190,19 @@ def resolve_stability(
     if chosen not in STABILITIES:
         raise ValueError(f"stability for {segment_id!r} must be one of {STABILITIES}")
     return chosen
+
+
+class AdapterBase:
+    """What every adapter holds: the racs provider id it plans for, its marker budget."""
+
+    def __init__(self, provider: str, max_markers: int = MAX_MARKERS) -> None:
+        self._provider = provider
+        self.max_markers = max_markers
+
+    @property
+    def provider(self) -> str:
+        """The racs provider id this adapter plans for."""
+        return self._provider
 
 
 class SegmentBuilder:

@@ -13,6 +13,7 @@ from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput
 from ._common import (
     MAX_MARKERS,
     TOOL_BLOCK_TYPES,
+    AdapterBase,
     Lookback,
     Marker,
     SegmentBuilder,
@@ -46,17 +47,11 @@ def _is_tool(block: Any) -> bool:
     return isinstance(block, Mapping) and block.get("type") in TOOL_BLOCK_TYPES
 
 
-class AnthropicMessages:
+class AnthropicMessages(AdapterBase):
     """Adapter for the Anthropic Messages API (``client.messages.create(**request)``)."""
 
     def __init__(self, provider: str = "anthropic", max_markers: int = MAX_MARKERS) -> None:
-        self._provider = provider
-        self.max_markers = max_markers
-
-    @property
-    def provider(self) -> str:
-        """The racs provider id (``anthropic``; also fits microsoft-foundry or hermes)."""
-        return self._provider
+        super().__init__(provider, max_markers)
 
     def segments_from(
         self,

@@ -13,6 +13,7 @@ from typing import Any, Final
 from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput
 from ._common import (
     MAX_MARKERS,
+    AdapterBase,
     Lookback,
     Marker,
     SegmentBuilder,
@@ -38,17 +39,11 @@ def _is_point(block: Any) -> bool:
     return isinstance(block, Mapping) and "cachePoint" in block
 
 
-class BedrockConverse:
+class BedrockConverse(AdapterBase):
     """Adapter for Bedrock ``client.converse(**request)`` / ``converse_stream``."""
 
     def __init__(self, provider: str = "bedrock", max_markers: int = MAX_MARKERS) -> None:
-        self._provider = provider
-        self.max_markers = max_markers
-
-    @property
-    def provider(self) -> str:
-        """The racs provider id (``bedrock``)."""
-        return self._provider
+        super().__init__(provider, max_markers)
 
     def segments_from(
         self,

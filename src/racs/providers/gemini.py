@@ -21,6 +21,7 @@ from typing import Any, Final, TypeAlias
 
 from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, ResourceDirective
 from ._common import (
+    AdapterBase,
     Lookback,
     SegmentBuilder,
     StabilityOverride,
@@ -33,9 +34,7 @@ from ._common import (
     plain,
 )
 
-CacheName: TypeAlias = (
-    str | Mapping[str, str] | Callable[[ResourceDirective], str | None] | None
-)
+CacheName: TypeAlias = str | Mapping[str, str] | Callable[[ResourceDirective], str | None] | None
 """A cache resource name, a ``{resource_key: name}`` map, or a callable returning it."""
 
 _SNAKE_HINTS: Final = ("system_instruction", "tool_config", "generation_config", "cached_content")
@@ -118,16 +117,11 @@ def _no(_: Any) -> bool:
     return False
 
 
-class GeminiGenerateContent:
+class GeminiGenerateContent(AdapterBase):
     """Adapter for Gemini ``generateContent`` (SDK keyword form or REST body)."""
 
     def __init__(self, provider: str = "google") -> None:
-        self._provider = provider
-
-    @property
-    def provider(self) -> str:
-        """The racs provider id (``google``)."""
-        return self._provider
+        super().__init__(provider)
 
     def segments_from(
         self,

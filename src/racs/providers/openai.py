@@ -18,6 +18,7 @@ from typing import Any, Final
 from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, RoutingKeyDirective
 from ._common import (
     MAX_MARKERS,
+    AdapterBase,
     Lookback,
     Marker,
     SegmentBuilder,
@@ -59,7 +60,7 @@ def _write_ttl(provider: str) -> str:
     return "30m" if provider == "openai" else "5m"
 
 
-class _OpenAIBase:
+class _OpenAIBase(AdapterBase):
     """Shared logic; subclasses say where messages, text parts and usage live."""
 
     _messages_field: str = "messages"
@@ -67,13 +68,7 @@ class _OpenAIBase:
     _details_fields: tuple[str, ...] = ("prompt_tokens_details",)
 
     def __init__(self, provider: str = "openai", max_markers: int = MAX_MARKERS) -> None:
-        self._provider = provider
-        self.max_markers = max_markers
-
-    @property
-    def provider(self) -> str:
-        """The racs provider id (``openai``, or e.g. ``xai``/``deepseek`` for look-alikes)."""
-        return self._provider
+        super().__init__(provider, max_markers)
 
     def _items(self, req: Mapping[str, Any]) -> list[Any]:
         raw = req.get(self._messages_field)
@@ -107,9 +102,7 @@ class _OpenAIBase:
             role = _role_of(item, i, len(items))
             if role == "system" and default == "semi":
                 default = "stable"
-            builder.add(
-                f"msg-{i}", role, default, item, look.positions([item], _is_tool_message)
-            )
+            builder.add(f"msg-{i}", role, default, item, look.positions([item], _is_tool_message))
         return builder.plan_input(self._provider, req.get("model") or "", agent_id, reuse)
 
     def _text_part(self, item: Mapping[str, Any]) -> str:
