@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 
 from racs import create_racs
+from racs.ledger import Ledger, create_ledger
 from racs.server import create_app
 
 
@@ -51,15 +52,26 @@ def start_server(
     history_interval: float = 0.2,
 ) -> tuple[Served, Callable[[], None]]:
     """Start a server in a thread; return it and the function that stops it."""
-    engine = engine if engine is not None else create_racs(
-        pricing={"claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3,
-                                       "cacheWrite5mPerMTok": 3.75}}
+    engine = (
+        engine
+        if engine is not None
+        else create_racs(
+            pricing={
+                "claude-sonnet-4-5": {
+                    "inputPerMTok": 3,
+                    "cacheReadPerMTok": 0.3,
+                    "cacheWrite5mPerMTok": 3.75,
+                }
+            }
+        )
     )
-    app = create_app(engine, ledger, token=token, cors_origin=cors_origin,
-                     history_interval=history_interval)
+    app = create_app(
+        engine, ledger, token=token, cors_origin=cors_origin, history_interval=history_interval
+    )
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -91,12 +103,8 @@ def serve() -> Iterator[Callable[..., Served]]:
         stop()
 
 
-def open_ledger(path: Any) -> Any:
-    """A SQLite ledger at ``path``, or None while racs.ledger has no create_ledger yet."""
-    try:
-        from racs.ledger import create_ledger  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+def open_ledger(path: Any) -> Ledger:
+    """A real SQLite ledger at ``path``."""
     return create_ledger(str(path))
 
 
@@ -113,8 +121,9 @@ def client(server: Served) -> Iterator[httpx.Client]:
         yield c
 
 
-def plan_input(turn: str = "hello", *, agent: str | None = None,
-               system: str = "You are terse. " * 600) -> dict[str, Any]:
+def plan_input(
+    turn: str = "hello", *, agent: str | None = None, system: str = "You are terse. " * 600
+) -> dict[str, Any]:
     """A PlanInput in the wire form: stable system prompt, volatile turn."""
     data: dict[str, Any] = {
         "provider": "anthropic",

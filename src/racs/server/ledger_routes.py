@@ -46,7 +46,7 @@ _BOOL_PARAMS: Final = frozenset({"auth_risk", "policy_override"})
 _RESERVED: Final = frozenset({"self", "run_id"})
 
 
-def _call(method: Callable[..., Any], *args: Any, **fields: Any) -> Any:
+def _call(method: Callable[..., Any], /, *args: Any, **fields: Any) -> Any:
     """Call a ledger method after checking the fields against its signature."""
     try:
         signature = inspect.signature(method)

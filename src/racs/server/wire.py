@@ -12,6 +12,7 @@ from typing import Any, Final
 from starlette.requests import Request
 
 from ..errors import RacsError, invalid
+from ..inputs import number
 from ..model import camel
 from .errors import ERR_INVALID_JSON
 
@@ -67,18 +68,7 @@ def optional_str(data: Mapping[str, Any], name: str) -> str | None:
 
 def optional_time(data: Mapping[str, Any], name: str) -> float | None:
     """A body field holding milliseconds since the epoch, or None."""
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid(f"{name} must be a number of milliseconds since the epoch")
-    try:
-        as_float = float(value)
-    except OverflowError:
-        raise invalid(f"{name} is too large") from None
-    if not math.isfinite(as_float) or as_float < 0:
-        raise invalid(f"{name} must be a finite number >= 0")
-    return value
+    return number(data.get(name), name, optional=True)
 
 
 def query_int(request: Request, name: str, *, minimum: int = 0) -> int | None:
