@@ -33,7 +33,7 @@ class TestReadme:
     def test_quickstart_runs(self, capsys: pytest.CaptureFixture[str]) -> None:
         """The quickstart block runs unchanged and prints what its comments say."""
         namespace: dict[str, object] = {}
-        exec(compile(python_blocks()[0], "README quickstart", "exec"), namespace)  # noqa: S102
+        exec(compile(python_blocks()[0], "README quickstart", "exec"), namespace)
         out = capsys.readouterr().out
         assert "'segmentId': 'tools'" in out and "'segmentId': 'system'" in out
         assert "'hitRatio'" in out

@@ -267,3 +267,35 @@ class TestNothingElseEscapes:
             engine.record(value)
         except racs.RacsError as err:
             assert err.code == "ERR_INVALID_INPUT"
+
+
+class TestFactsCache:
+    def test_bounded_by_entries_and_characters(self) -> None:
+        """Per-content facts live in an LRU capped by entry count and total characters;
+        content larger than the budget is never retained."""
+        from racs.lint import FactsCache
+
+        cache = FactsCache(max_entries=3, max_chars=100)
+        for text in ("a" * 10, "b" * 10, "c" * 10, "d" * 10):
+            cache.get(text)
+        assert len(cache) == 3 and cache.chars == 30
+        cache.get("b" * 10)  # touch: b is now the most recent
+        cache.get("e" * 90)  # 120 chars > 100: the two least recent (c, d) go
+        assert len(cache) == 2 and cache.chars == 100
+        cache.get("z" * 500)
+        assert cache.chars == 100  # too big to keep
+
+    def test_engine_scans_each_distinct_content_once(self) -> None:
+        """Pattern scans and hashing run once per distinct content, not once per plan."""
+        from unittest import mock
+
+        from racs import lint
+
+        engine = racs.create_racs()
+        inp = plan_input([seg("s", tokens=2000, content="stable text " * 100),
+                          seg("t", "dynamic", "volatile", content="x")])
+        with mock.patch.object(lint, "timestamp_kinds", wraps=lint.timestamp_kinds) as spy:
+            for i in range(50):
+                inp["segments"][1]["content"] = f"turn {i}"
+                engine.plan(inp)
+        assert spy.call_count == 1
