@@ -35,27 +35,38 @@ def _free_port() -> int:
 
 def _plan_body(n: int) -> bytes:
     turn = f"request {n}: " + "q" * TURN_CHARS
-    return json.dumps({
-        "provider": "anthropic",
-        "model": "claude-sonnet-4-5",
-        "agentId": "bench",
-        "reuse": {"intervalSeconds": 30},
-        "segments": [
-            {"id": "tools", "role": "tools", "stability": "stable", "content": TOOLS},
-            {"id": "system", "role": "system", "stability": "stable", "content": SYSTEM},
-            {"id": "history", "role": "history", "stability": "semi", "content": HISTORY},
-            {"id": "turn", "role": "dynamic", "stability": "volatile",
-             "content": turn[:TURN_CHARS]},
-        ],
-    }).encode()
+    return json.dumps(
+        {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "agentId": "bench",
+            "reuse": {"intervalSeconds": 30},
+            "segments": [
+                {"id": "tools", "role": "tools", "stability": "stable", "content": TOOLS},
+                {"id": "system", "role": "system", "stability": "stable", "content": SYSTEM},
+                {"id": "history", "role": "history", "stability": "semi", "content": HISTORY},
+                {
+                    "id": "turn",
+                    "role": "dynamic",
+                    "stability": "volatile",
+                    "content": turn[:TURN_CHARS],
+                },
+            ],
+        }
+    ).encode()
 
 
 def _usage_body(n: int) -> bytes:
-    return json.dumps({
-        "provider": "anthropic", "model": "claude-sonnet-4-5", "prefixKey": "bench",
-        "inputTokens": 9000, "cacheReadTokens": 8750 if n % 10 else 0,
-        "cacheWriteTokens5m": 0 if n % 10 else 8750,
-    }).encode()
+    return json.dumps(
+        {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "prefixKey": "bench",
+            "inputTokens": 9000,
+            "cacheReadTokens": 8750 if n % 10 else 0,
+            "cacheWriteTokens5m": 0 if n % 10 else 8750,
+        }
+    ).encode()
 
 
 def _request(path: str, body: bytes) -> bytes:
@@ -66,8 +77,15 @@ def _request(path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _client(port: int, path: str, make: Callable[[int], bytes], deadline: float,
-                  latencies: list[float], counter: list[int], errors: list[int]) -> None:
+async def _client(
+    port: int,
+    path: str,
+    make: Callable[[int], bytes],
+    deadline: float,
+    latencies: list[float],
+    counter: list[int],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.perf_counter() < deadline:
@@ -88,20 +106,25 @@ async def _client(port: int, path: str, make: Callable[[int], bytes], deadline: 
         writer.close()
 
 
-async def _run(port: int, path: str, make: Callable[[int], bytes], seconds: float,
-               clients: int) -> dict[str, float]:
+async def _run(
+    port: int, path: str, make: Callable[[int], bytes], seconds: float, clients: int
+) -> dict[str, float]:
     warm: list[float] = []
-    await asyncio.gather(*[
-        _client(port, path, make, time.perf_counter() + 1.0, warm, [0], [0])
-        for _ in range(clients)
-    ])
+    await asyncio.gather(
+        *[
+            _client(port, path, make, time.perf_counter() + 1.0, warm, [0], [0])
+            for _ in range(clients)
+        ]
+    )
     latencies: list[float] = []
     errors = [0]
     start = time.perf_counter()
-    await asyncio.gather(*[
-        _client(port, path, make, start + seconds, latencies, [c * 10_000_000], errors)
-        for c in range(clients)
-    ])
+    await asyncio.gather(
+        *[
+            _client(port, path, make, start + seconds, latencies, [c * 10_000_000], errors)
+            for c in range(clients)
+        ]
+    )
     elapsed = time.perf_counter() - start
     latencies.sort()
     return {
@@ -137,12 +160,16 @@ def main() -> int:
             uvloop.install()
         except ImportError:  # the plain asyncio loop still works, only slower
             pass
-        print(f"body of POST /plan: {len(_plan_body(1))} bytes, 36,000 prompt characters; "
-              f"{args.clients} clients, {args.seconds:g} s per endpoint")
+        print(
+            f"body of POST /plan: {len(_plan_body(1))} bytes, 36,000 prompt characters; "
+            f"{args.clients} clients, {args.seconds:g} s per endpoint"
+        )
         for path, make in (("/plan", _plan_body), ("/usage", _usage_body)):
             r = asyncio.run(_run(port, path, make, args.seconds, args.clients))
-            print(f"POST {path:7s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                  f"p99 {r['p99_ms']:6.2f} ms  ({r['requests']} requests, {r['errors']} non-200)")
+            print(
+                f"POST {path:7s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                f"p99 {r['p99_ms']:6.2f} ms  ({r['requests']} requests, {r['errors']} non-200)"
+            )
     finally:
         server.terminate()
         server.wait(timeout=10)

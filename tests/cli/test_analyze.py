@@ -74,8 +74,10 @@ class TestAnalyzeExitCodes:
         pricing = {"claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3}}
         proc = racs(
             "analyze",
-            "--input", write(tmp_path, "ok.json", GOOD),
-            "--pricing", write(tmp_path, "pricing.json", pricing),
+            "--input",
+            write(tmp_path, "ok.json", GOOD),
+            "--pricing",
+            write(tmp_path, "pricing.json", pricing),
         )
         assert proc.returncode == 0, proc.stderr
 

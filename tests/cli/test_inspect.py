@@ -35,13 +35,21 @@ def write_snapshot(path: Path) -> str:
         }
 
     first = engine.plan(prompt("x" * 8000))
-    engine.record({"provider": "anthropic", "model": "claude-sonnet-4-5",
-                   "prefixKey": first.prefix_key, "inputTokens": 2001, "cacheReadTokens": 0,
-                   "cacheWriteTokens5m": 2000})
+    engine.record(
+        {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "prefixKey": first.prefix_key,
+            "inputTokens": 2001,
+            "cacheReadTokens": 0,
+            "cacheWriteTokens5m": 2000,
+        }
+    )
     now[0] += 60_000
     second = engine.plan(prompt("y" * 8000))
-    engine.plan({**prompt("z" * 12000), "provider": "google", "model": "gemini-2.5-pro",
-                 "agentId": "docs"})
+    engine.plan(
+        {**prompt("z" * 12000), "provider": "google", "model": "gemini-2.5-pro", "agentId": "docs"}
+    )
     engine.close()
     return second.prefix_key
 
@@ -82,7 +90,10 @@ class TestInspect:
         write_snapshot(state)
         proc = subprocess.Popen(
             [*command(), "inspect", "--state", str(state), "--watch", "--interval", "0.2"],
-            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         time.sleep(2.0)
         proc.send_signal(signal.SIGINT)

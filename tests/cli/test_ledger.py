@@ -51,8 +51,7 @@ class TestLedgerReads:
 
     def test_events_by_type(self, racs: Runner, ledger_path: str) -> None:
         """`events --type cache.usage` returns the engine's usage records (one per call)."""
-        proc = racs("ledger", "events", "--ledger", ledger_path, "--type", "cache.usage",
-                    "--json")
+        proc = racs("ledger", "events", "--ledger", ledger_path, "--type", "cache.usage", "--json")
         assert proc.returncode == 0, proc.stderr
         assert len(json.loads(proc.stdout)["events"]) == 6
         table = racs("ledger", "events", "--ledger", ledger_path, "--limit", "2")
@@ -60,8 +59,7 @@ class TestLedgerReads:
 
     def test_stats(self, racs: Runner, ledger_path: str, tmp_path: Path) -> None:
         """`stats` sums the simulated runs; --pricing adds the USD figures."""
-        proc = racs("ledger", "stats", "--ledger", ledger_path, "--workspace", "simulate",
-                    "--json")
+        proc = racs("ledger", "stats", "--ledger", ledger_path, "--workspace", "simulate", "--json")
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)
         assert doc["runs"] == 6

@@ -292,8 +292,12 @@ class TestFactsCache:
         from racs import lint
 
         engine = racs.create_racs()
-        inp = plan_input([seg("s", tokens=2000, content="stable text " * 100),
-                          seg("t", "dynamic", "volatile", content="x")])
+        inp = plan_input(
+            [
+                seg("s", tokens=2000, content="stable text " * 100),
+                seg("t", "dynamic", "volatile", content="x"),
+            ]
+        )
         with mock.patch.object(lint, "timestamp_kinds", wraps=lint.timestamp_kinds) as spy:
             for i in range(50):
                 inp["segments"][1]["content"] = f"turn {i}"

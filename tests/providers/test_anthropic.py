@@ -55,9 +55,10 @@ class TestSegments:
         a = request()
         b = dict(reversed(list(request().items())))
         b["tools"] = [dict(reversed(list(t.items()))) for t in b["tools"]]
-        assert engine.plan(anthropic.segments_from(a)).prefix_key == engine.plan(
-            anthropic.segments_from(b)
-        ).prefix_key
+        assert (
+            engine.plan(anthropic.segments_from(a)).prefix_key
+            == engine.plan(anthropic.segments_from(b)).prefix_key
+        )
 
     def test_override_by_mapping_and_callable(self) -> None:
         """The host overrides stabilities by id or with a callable."""
@@ -174,11 +175,18 @@ class TestUsage:
     def test_cache_counts_are_added_beside_input(self) -> None:
         """12 uncached + 2000 read + 100 (5m) + 200 (1h) = 2312 all-in."""
         usage = anthropic.usage_from(
-            {"model": "claude-sonnet-4-6", "usage": {
-                "input_tokens": 12, "cache_read_input_tokens": 2000,
-                "cache_creation_input_tokens": 300,
-                "cache_creation": {"ephemeral_5m_input_tokens": 100,
-                                   "ephemeral_1h_input_tokens": 200}}}
+            {
+                "model": "claude-sonnet-4-6",
+                "usage": {
+                    "input_tokens": 12,
+                    "cache_read_input_tokens": 2000,
+                    "cache_creation_input_tokens": 300,
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": 100,
+                        "ephemeral_1h_input_tokens": 200,
+                    },
+                },
+            }
         )
         assert (usage.input_tokens, usage.cache_read_tokens) == (2312, 2000)
         assert (usage.cache_write_tokens_5m, usage.cache_write_tokens_1h) == (100, 200)
@@ -187,12 +195,21 @@ class TestUsage:
     def test_missing_split_and_nulls(self) -> None:
         """No cache_creation split: the whole write is 5m; nulls count as zero."""
         usage = anthropic.usage_from(
-            {"usage": {"input_tokens": 10, "cache_read_input_tokens": None,
-                       "cache_creation_input_tokens": 40, "cache_creation": None}},
+            {
+                "usage": {
+                    "input_tokens": 10,
+                    "cache_read_input_tokens": None,
+                    "cache_creation_input_tokens": 40,
+                    "cache_creation": None,
+                }
+            },
             model="m",
         )
         assert (usage.input_tokens, usage.cache_write_tokens_5m, usage.cache_read_tokens) == (
-            50, 40, 0)
+            50,
+            40,
+            0,
+        )
 
     def test_stream_events(self) -> None:
         """Cache counts arrive in message_start; message_delta adds output only."""

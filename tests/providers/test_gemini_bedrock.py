@@ -35,9 +35,7 @@ def gemini_request() -> dict[str, Any]:
 class TestGemini:
     def test_create_then_use_the_cache(self, stub: StubServer, engine: racs.Racs) -> None:
         """create body -> caches.create -> apply with the name -> generate_content."""
-        client = genai.Client(
-            api_key="test", http_options=types.HttpOptions(base_url=stub.url)
-        )
+        client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=stub.url))
         req = gemini_request()
         before = copy.deepcopy(req)
         plan = engine.plan(gemini.segments_from(req))
@@ -59,7 +57,10 @@ class TestGemini:
         usage = gemini.usage_from(response)
         # promptTokenCount 5000 already includes the 4096 cached tokens
         assert (usage.input_tokens, usage.cache_read_tokens, usage.model) == (
-            5000, 4096, "gemini-2.5-flash")
+            5000,
+            4096,
+            "gemini-2.5-flash",
+        )
 
     def test_no_name_leaves_the_request_alone(self, engine: racs.Racs) -> None:
         """Without a resource name the copy is unchanged."""
@@ -132,7 +133,10 @@ class TestBedrock:
         usage = bedrock.usage_from(response, model=plan.model)
         # 12 uncached + 2000 read + 100 (5m) + 200 (1h) = 2312
         assert (usage.input_tokens, usage.cache_write_tokens_5m, usage.cache_write_tokens_1h) == (
-            2312, 100, 200)
+            2312,
+            100,
+            200,
+        )
 
     def test_one_hour_and_budget(self) -> None:
         """ttl 1h is written; three host points leave room for only the deepest new one."""
@@ -149,7 +153,9 @@ class TestBedrock:
 
     def test_stream_metadata(self) -> None:
         """ConverseStream: usage in the metadata event."""
-        events = [{"messageStart": {"role": "assistant"}},
-                  {"metadata": {"usage": {"inputTokens": 5, "cacheReadInputTokens": 95}}}]
+        events = [
+            {"messageStart": {"role": "assistant"}},
+            {"metadata": {"usage": {"inputTokens": 5, "cacheReadInputTokens": 95}}},
+        ]
         usage = bedrock.usage_from({"stream": events}, model="m")
         assert (usage.input_tokens, usage.cache_read_tokens) == (100, 95)

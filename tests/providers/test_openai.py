@@ -67,7 +67,8 @@ class TestChat:
         assert "prompt_cache_retention" not in out
         assert out["prompt_cache_key"] == plan.prefix_key
         marked = [
-            i for i, m in enumerate(out["messages"])
+            i
+            for i, m in enumerate(out["messages"])
             if isinstance(m["content"], list)
             and m["content"][-1].get("prompt_cache_breakpoint") == {"mode": "explicit"}
         ]
@@ -77,8 +78,10 @@ class TestChat:
     def test_usage_is_inclusive(self) -> None:
         """prompt_tokens already contains cached_tokens: 2048 all-in, 1920 read."""
         usage = openai.chat.usage_from(
-            {"model": "gpt-4o", "usage": {"prompt_tokens": 2048,
-                                          "prompt_tokens_details": {"cached_tokens": 1920}}}
+            {
+                "model": "gpt-4o",
+                "usage": {"prompt_tokens": 2048, "prompt_tokens_details": {"cached_tokens": 1920}},
+            }
         )
         assert (usage.input_tokens, usage.cache_read_tokens) == (2048, 1920)
 
@@ -135,4 +138,7 @@ class TestResponses:
         usage = openai.responses.usage_from(response)
         # 2048 all-in includes 1024 read and 512 written (30-minute tier)
         assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens_30m) == (
-            2048, 1024, 512)
+            2048,
+            1024,
+            512,
+        )

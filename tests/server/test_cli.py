@@ -18,7 +18,9 @@ from .conftest import free_port, plan_input
 def _start(*flags: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "racs.server", *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, **(env or {})},
     )
 
@@ -38,14 +40,14 @@ def _wait_up(url: str, proc: subprocess.Popen[str], headers: dict[str, str] | No
 class TestRefusals:
     def test_non_loopback_without_token_is_refused(self) -> None:
         """Binding 0.0.0.0 without a token exits 1 with one line on stderr."""
-        proc = _start("--host", "0.0.0.0", "--port", str(free_port()),
-                      env={"RACS_TOKEN": ""})
+        proc = _start("--host", "0.0.0.0", "--port", str(free_port()), env={"RACS_TOKEN": ""})
         _, err = proc.communicate(timeout=15)
         assert proc.returncode == 1
         assert err.count("\n") == 1 and "--token" in err
 
-    @pytest.mark.parametrize("flags", [["--port", "x"], ["--bogus"], ["--port", "70000"],
-                                       ["--seed", "1.5"]])
+    @pytest.mark.parametrize(
+        "flags", [["--port", "x"], ["--bogus"], ["--port", "70000"], ["--seed", "1.5"]]
+    )
     def test_bad_flags_exit_2(self, flags: list[str]) -> None:
         """A bad flag is a usage error: exit 2, one line."""
         proc = _start(*flags)
@@ -56,8 +58,9 @@ class TestRefusals:
     def test_insecure_no_token_warns_loudly(self) -> None:
         """--insecure-no-token serves a non-loopback bind, with a warning on stderr."""
         port = free_port()
-        proc = _start("--host", "0.0.0.0", "--port", str(port), "--insecure-no-token",
-                      env={"RACS_TOKEN": ""})
+        proc = _start(
+            "--host", "0.0.0.0", "--port", str(port), "--insecure-no-token", env={"RACS_TOKEN": ""}
+        )
         try:
             _wait_up(f"http://127.0.0.1:{port}", proc)
         finally:
@@ -96,9 +99,16 @@ class TestSignals:
         start = {"workspaceId": "w", "agentId": "a", "provider": "anthropic", "model": "m"}
         run_id = httpx.post(url + "/ledger/runs", json=start).json()["runId"]
         first = httpx.post(url + "/plan", json=plan_input("one")).json()
-        httpx.post(url + "/usage", json={"provider": "anthropic", "model": "claude-sonnet-4-5",
-                                         "prefixKey": first["prefixKey"], "inputTokens": 2300,
-                                         "cacheReadTokens": 2250})
+        httpx.post(
+            url + "/usage",
+            json={
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "prefixKey": first["prefixKey"],
+                "inputTokens": 2300,
+                "cacheReadTokens": 2250,
+            },
+        )
         proc.send_signal(sig)
         proc.communicate(timeout=15)
         assert proc.returncode == 0

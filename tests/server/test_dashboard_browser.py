@@ -13,8 +13,15 @@ from .conftest import Served, plan_input
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def _require_browser() -> None:
@@ -37,11 +44,26 @@ def _seed(served: Served) -> None:
         key = c.post("/plan", json=plan_input(agent="support-bot")).json()["prefixKey"]
         rows = [(0, 2250), (2250, 0), (2250, 0), (2250, 0), (0, 2250), (2250, 0)]
         for read, write in rows:
-            c.post("/usage", json={"provider": "anthropic", "model": "claude-sonnet-4-5",
-                                   "prefixKey": key, "inputTokens": 2400,
-                                   "cacheReadTokens": read, "cacheWriteTokens5m": write})
-        c.post("/usage", json={"provider": "openai", "model": "gpt-4o", "inputTokens": 5000,
-                               "cacheReadTokens": 3072})
+            c.post(
+                "/usage",
+                json={
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4-5",
+                    "prefixKey": key,
+                    "inputTokens": 2400,
+                    "cacheReadTokens": read,
+                    "cacheWriteTokens5m": write,
+                },
+            )
+        c.post(
+            "/usage",
+            json={
+                "provider": "openai",
+                "model": "gpt-4o",
+                "inputTokens": 5000,
+                "cacheReadTokens": 3072,
+            },
+        )
 
 
 @pytest.mark.parametrize("token", [None, "s3cret"])
@@ -80,9 +102,7 @@ def test_dashboard_shows_the_stats(serve: Callable[..., Served], token: str | No
             assert "system" in page.inner_text("#drifts")
             # A chart line appears once two history samples exist.
             page.wait_for_selector("#chart-hit path.line", timeout=10_000)
-            page.wait_for_function(
-                "document.querySelectorAll('#chart-hit path.line').length === 1"
-            )
+            page.wait_for_function("document.querySelectorAll('#chart-hit path.line').length === 1")
             if token is None:
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.wait_for_timeout(1200)  # let the bar transition finish

@@ -42,8 +42,11 @@ class TestPlan:
         """application/json with a charset parameter is still JSON."""
         import json
 
-        r = client.post("/plan", content=json.dumps(plan_input()),
-                        headers={"Content-Type": "application/json; charset=utf-8"})
+        r = client.post(
+            "/plan",
+            content=json.dumps(plan_input()),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
         assert r.status_code == 200
 
 
@@ -64,10 +67,17 @@ class TestUsageAndStats:
         """Recorded usage shows up in /stats totals and per prefix."""
         key = client.post("/plan", json=plan_input()).json()["prefixKey"]
         for read, write in ((0, 2250), (2250, 0), (2250, 0)):
-            r = client.post("/usage", json={
-                "provider": "anthropic", "model": "claude-sonnet-4-5", "prefixKey": key,
-                "inputTokens": 2260, "cacheReadTokens": read, "cacheWriteTokens5m": write,
-            })
+            r = client.post(
+                "/usage",
+                json={
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4-5",
+                    "prefixKey": key,
+                    "inputTokens": 2260,
+                    "cacheReadTokens": read,
+                    "cacheWriteTokens5m": write,
+                },
+            )
             assert r.json() == {"ok": True}
         stats = client.get("/stats").json()
         assert stats["calls"] == 3
@@ -80,8 +90,15 @@ class TestUsageAndStats:
     def test_stats_filters(self, client: httpx.Client) -> None:
         """prefixKey and provider query parameters filter the stats."""
         for provider, model in (("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-4o")):
-            client.post("/usage", json={"provider": provider, "model": model,
-                                        "inputTokens": 100, "cacheReadTokens": 50})
+            client.post(
+                "/usage",
+                json={
+                    "provider": provider,
+                    "model": model,
+                    "inputTokens": 100,
+                    "cacheReadTokens": 50,
+                },
+            )
         assert client.get("/stats", params={"provider": "openai"}).json()["calls"] == 1
         only = client.get("/stats", params={"prefixKey": "openai:gpt-4o"}).json()
         assert [p["prefixKey"] for p in only["prefixes"]] == ["openai:gpt-4o"]
@@ -94,8 +111,15 @@ class TestUsageAndStats:
 
     def test_history_samples_totals(self, client: httpx.Client) -> None:
         """/stats/history holds periodic samples of the totals, oldest first."""
-        client.post("/usage", json={"provider": "openai", "model": "gpt-4o",
-                                    "inputTokens": 100, "cacheReadTokens": 50})
+        client.post(
+            "/usage",
+            json={
+                "provider": "openai",
+                "model": "gpt-4o",
+                "inputTokens": 100,
+                "cacheReadTokens": 50,
+            },
+        )
         deadline = time.monotonic() + 5
         while True:
             history = client.get("/stats/history").json()
@@ -149,9 +173,20 @@ class TestDocuments:
         """/openapi.json lists every API path."""
         doc = client.get("/openapi.json").json()
         assert doc["openapi"].startswith("3.")
-        for path in ("/healthz", "/plan", "/lint", "/usage", "/stats", "/schedule",
-                     "/refreshed", "/invalidate", "/drifts", "/ledger/runs",
-                     "/ledger/runs/{runId}/events", "/ledger/stats"):
+        for path in (
+            "/healthz",
+            "/plan",
+            "/lint",
+            "/usage",
+            "/stats",
+            "/schedule",
+            "/refreshed",
+            "/invalidate",
+            "/drifts",
+            "/ledger/runs",
+            "/ledger/runs/{runId}/events",
+            "/ledger/stats",
+        ):
             assert path in doc["paths"]
 
     def test_dashboard_is_self_contained(self, client: httpx.Client) -> None:

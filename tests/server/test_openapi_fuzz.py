@@ -26,8 +26,12 @@ from .conftest import Served, open_ledger, start_server
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +44,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 @schema.parametrize()
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_and_never_fails(case: schemathesis.Case, live: Served) -> None:
     """Generated requests never get a 5xx and every response conforms to the document."""
     case.call_and_validate(base_url=live.url, checks=CHECKS)

@@ -24,14 +24,17 @@ def _error(r: httpx.Response, status: int, code: str) -> str:
 
 
 class TestHostCheck:
-    @pytest.mark.parametrize("host", ["localhost", "localhost:4378", "127.0.0.1:1",
-                                      "[::1]:4378", "[::1]", "LOCALHOST"])
+    @pytest.mark.parametrize(
+        "host", ["localhost", "localhost:4378", "127.0.0.1:1", "[::1]:4378", "[::1]", "LOCALHOST"]
+    )
     def test_loopback_hosts_pass(self, client: httpx.Client, host: str) -> None:
         """Loopback Host headers (port stripped, brackets allowed) are served."""
         assert client.get("/healthz", headers={"Host": host}).status_code == 200
 
-    @pytest.mark.parametrize("host", ["evil.example", "evil.example:4378", "10.0.0.1",
-                                      "127.0.0.1.evil.example", "[::2]:80"])
+    @pytest.mark.parametrize(
+        "host",
+        ["evil.example", "evil.example:4378", "10.0.0.1", "127.0.0.1.evil.example", "[::2]:80"],
+    )
     def test_other_hosts_are_403(self, client: httpx.Client, host: str) -> None:
         """Without a token any other Host is 403 (DNS rebinding defense)."""
         _error(client.get("/healthz", headers={"Host": host}), 403, "ERR_FORBIDDEN_HOST")
@@ -68,8 +71,7 @@ class TestBearer:
             _error(r, 401, "ERR_UNAUTHORIZED")
             assert r.headers["www-authenticate"].startswith("Bearer")
             for value in ("Bearer wrong", "bearer s3cret", "Basic s3cret", "Bearer s3cret2"):
-                _error(c.get("/stats", headers={"Authorization": value}), 401,
-                       "ERR_UNAUTHORIZED")
+                _error(c.get("/stats", headers={"Authorization": value}), 401, "ERR_UNAUTHORIZED")
             _error(c.post("/plan", json=plan_input()), 401, "ERR_UNAUTHORIZED")
             assert c.get("/stats", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
@@ -77,8 +79,11 @@ class TestBearer:
         """An unauthenticated client learns nothing from body validation."""
         s = serve(token="s3cret")
         with httpx.Client(base_url=s.url) as c:
-            _error(c.post("/plan", content=b"{bad", headers={"Content-Type": "text/plain"}),
-                   401, "ERR_UNAUTHORIZED")
+            _error(
+                c.post("/plan", content=b"{bad", headers={"Content-Type": "text/plain"}),
+                401,
+                "ERR_UNAUTHORIZED",
+            )
 
     def test_dashboard_shell_is_public(self, serve: Callable[..., Served]) -> None:
         """The static dashboard shell loads without the token; its data does not."""
@@ -100,24 +105,34 @@ class TestBodies:
     def test_non_json_is_415(self, client: httpx.Client, path: str) -> None:
         """POST bodies must be application/json."""
         for headers in ({"Content-Type": "text/plain"}, {"Content-Type": "application/xml"}, {}):
-            _error(client.post(path, content=b"{}", headers=headers), 415,
-                   "ERR_UNSUPPORTED_MEDIA_TYPE")
+            _error(
+                client.post(path, content=b"{}", headers=headers), 415, "ERR_UNSUPPORTED_MEDIA_TYPE"
+            )
 
     def test_exactly_1_mb_is_accepted_one_more_byte_is_413(self, client: httpx.Client) -> None:
         """The limit is 1 MB inclusive."""
-        head = b'{"provider":"anthropic","model":"m","segments":[{"id":"a","role":"system",' \
-               b'"stability":"stable","content":"'
+        head = (
+            b'{"provider":"anthropic","model":"m","segments":[{"id":"a","role":"system",'
+            b'"stability":"stable","content":"'
+        )
         tail = b'"}]}'
         body = head + b"x" * (MAX_BODY_BYTES - len(head) - len(tail)) + tail
         assert len(body) == MAX_BODY_BYTES
-        assert client.post("/lint", content=body,
-                           headers={"Content-Type": "application/json"}).status_code == 200
-        _error(client.post("/lint", content=body + b" ",
-                           headers={"Content-Type": "application/json"}),
-               413, "ERR_PAYLOAD_TOO_LARGE")
+        assert (
+            client.post(
+                "/lint", content=body, headers={"Content-Type": "application/json"}
+            ).status_code
+            == 200
+        )
+        _error(
+            client.post("/lint", content=body + b" ", headers={"Content-Type": "application/json"}),
+            413,
+            "ERR_PAYLOAD_TOO_LARGE",
+        )
 
     def test_chunked_body_over_limit_is_413(self, client: httpx.Client) -> None:
         """Without Content-Length the limit is enforced while the body streams in."""
+
         def chunks():  # type: ignore[no-untyped-def]
             for _ in range(5):
                 yield b" " * (MAX_BODY_BYTES // 4)
@@ -125,47 +140,68 @@ class TestBodies:
         r = client.post("/plan", content=chunks(), headers={"Content-Type": "application/json"})
         _error(r, 413, "ERR_PAYLOAD_TOO_LARGE")
 
-    @pytest.mark.parametrize("body", [b"{bad", b"", b"[1,", b'{"a":NaN}', b"\xff\xfe{",
-                                      b"[" * 100_000])
+    @pytest.mark.parametrize(
+        "body", [b"{bad", b"", b"[1,", b'{"a":NaN}', b"\xff\xfe{", b"[" * 100_000]
+    )
     def test_malformed_json_is_400_with_reason(self, client: httpx.Client, body: bytes) -> None:
         """Malformed JSON is a 400 that says so, never a 500."""
-        message = _error(client.post("/plan", content=body,
-                                     headers={"Content-Type": "application/json"}),
-                         400, "ERR_INVALID_JSON")
+        message = _error(
+            client.post("/plan", content=body, headers={"Content-Type": "application/json"}),
+            400,
+            "ERR_INVALID_JSON",
+        )
         assert message.startswith("malformed JSON")
 
-    @pytest.mark.parametrize(("path", "body", "needle"), [
-        ("/plan", {"provider": "anthropic", "model": "m", "segments": []}, "segments"),
-        ("/plan", [1, 2], "input must be an object"),
-        ("/plan", {"provider": "nope", "model": "m", "segments": [{}]}, "provider"),
-        ("/lint", {"provider": "openai", "model": "", "segments": [{}]}, "model"),
-        ("/usage", {"provider": "openai", "model": "m", "inputTokens": -1,
-                    "cacheReadTokens": 0}, "inputTokens"),
-        ("/usage", {"provider": "openai", "model": "m", "inputTokens": 1e400,
-                    "cacheReadTokens": 0}, "inputTokens"),
-        ("/usage", "text", "usage must be an object"),
-        ("/refreshed", {}, "prefixKey"),
-        ("/refreshed", {"prefixKey": "k", "now": "soon"}, "now"),
-        ("/invalidate", {"provider": "nope"}, "provider"),
-        ("/invalidate", {"prefixKey": 5}, "prefixKey"),
-        ("/invalidate", None, "JSON object"),
-    ])
-    def test_invalid_input_is_400_with_reason(self, client: httpx.Client, path: str,
-                                               body: object, needle: str) -> None:
+    @pytest.mark.parametrize(
+        ("path", "body", "needle"),
+        [
+            ("/plan", {"provider": "anthropic", "model": "m", "segments": []}, "segments"),
+            ("/plan", [1, 2], "input must be an object"),
+            ("/plan", {"provider": "nope", "model": "m", "segments": [{}]}, "provider"),
+            ("/lint", {"provider": "openai", "model": "", "segments": [{}]}, "model"),
+            (
+                "/usage",
+                {"provider": "openai", "model": "m", "inputTokens": -1, "cacheReadTokens": 0},
+                "inputTokens",
+            ),
+            (
+                "/usage",
+                {"provider": "openai", "model": "m", "inputTokens": 1e400, "cacheReadTokens": 0},
+                "inputTokens",
+            ),
+            ("/usage", "text", "usage must be an object"),
+            ("/refreshed", {}, "prefixKey"),
+            ("/refreshed", {"prefixKey": "k", "now": "soon"}, "now"),
+            ("/invalidate", {"provider": "nope"}, "provider"),
+            ("/invalidate", {"prefixKey": 5}, "prefixKey"),
+            ("/invalidate", None, "JSON object"),
+        ],
+    )
+    def test_invalid_input_is_400_with_reason(
+        self, client: httpx.Client, path: str, body: object, needle: str
+    ) -> None:
         """Invalid input is a 400 naming the field."""
         import json
 
         raw = json.dumps(body).replace("Infinity", "1e400").encode()
-        message = _error(client.post(path, content=raw,
-                                     headers={"Content-Type": "application/json"}),
-                         400, "ERR_INVALID_INPUT")
+        message = _error(
+            client.post(path, content=raw, headers={"Content-Type": "application/json"}),
+            400,
+            "ERR_INVALID_INPUT",
+        )
         assert needle in message
 
-    @pytest.mark.parametrize(("path", "params"), [
-        ("/schedule", {"now": "x"}), ("/drifts", {"limit": "-1"}), ("/stats", {"until": "1e3"}),
-    ])
-    def test_invalid_query_is_400(self, client: httpx.Client, path: str,
-                                  params: dict[str, str]) -> None:
+    @pytest.mark.parametrize(
+        ("path", "params"),
+        [
+            ("/schedule", {"now": "x"}),
+            ("/drifts", {"limit": "-1"}),
+            ("/stats", {"until": "1e3"}),
+        ],
+    )
+    def test_invalid_query_is_400(
+        self, client: httpx.Client, path: str, params: dict[str, str]
+    ) -> None:
         """Bad query values are 400 too."""
         _error(client.get(path, params=params), 400, "ERR_INVALID_INPUT")
 
@@ -182,8 +218,10 @@ class TestCors:
         with s.client() as c:
             r = c.get("/healthz", headers={"Origin": "https://app.example"})
             assert "access-control-allow-origin" not in r.headers
-            pre = c.options("/plan", headers={"Origin": "https://app.example",
-                                              "Access-Control-Request-Method": "POST"})
+            pre = c.options(
+                "/plan",
+                headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+            )
             assert "access-control-allow-origin" not in pre.headers
 
     def test_no_cors_without_origin(self, serve: Callable[..., Served]) -> None:
@@ -201,8 +239,10 @@ class TestCors:
             other = c.get("/healthz", headers={"Origin": "https://evil.example"})
             assert "access-control-allow-origin" not in other.headers
         with httpx.Client(base_url=s.url) as anonymous:  # preflights carry no credentials
-            pre = anonymous.options("/plan", headers={"Origin": "https://app.example",
-                                                      "Access-Control-Request-Method": "POST"})
+            pre = anonymous.options(
+                "/plan",
+                headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+            )
             assert pre.status_code == 204
             assert pre.headers["access-control-allow-origin"] == "https://app.example"
             assert "Authorization" in pre.headers["access-control-allow-headers"]

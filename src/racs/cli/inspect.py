@@ -45,10 +45,20 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     )
     p.add_argument("--state", required=True, metavar="PATH", help="snapshot file")
     p.add_argument("--watch", action="store_true", help="re-render until Ctrl-C")
-    p.add_argument("--interval", type=_interval, default=2.0, metavar="SEC",
-                   help="seconds between renders with --watch (default 2)")
-    p.add_argument("--drifts", type=int, default=10, metavar="N",
-                   help="how many recent drift reports to show (default 10)")
+    p.add_argument(
+        "--interval",
+        type=_interval,
+        default=2.0,
+        metavar="SEC",
+        help="seconds between renders with --watch (default 2)",
+    )
+    p.add_argument(
+        "--drifts",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many recent drift reports to show (default 10)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -74,13 +84,38 @@ def render(path: str, now_ms: float, drift_limit: int = 10) -> str:
     ]
     if stats.prefixes:
         rows = [
-            [p.prefix_key, p.provider, p.model, p.calls, p.hits, percent(p.hit_ratio),
-             tokens(p.read_tokens), tokens(p.write_tokens), tokens(p.uncached_tokens),
-             usd(p.net_usd)]
+            [
+                p.prefix_key,
+                p.provider,
+                p.model,
+                p.calls,
+                p.hits,
+                percent(p.hit_ratio),
+                tokens(p.read_tokens),
+                tokens(p.write_tokens),
+                tokens(p.uncached_tokens),
+                usd(p.net_usd),
+            ]
             for p in stats.prefixes
         ]
-        out.append(table(["prefix", "provider", "model", "calls", "hits", "hit ratio", "read",
-                          "write", "uncached", "net USD"], rows, indent="  "))
+        out.append(
+            table(
+                [
+                    "prefix",
+                    "provider",
+                    "model",
+                    "calls",
+                    "hits",
+                    "hit ratio",
+                    "read",
+                    "write",
+                    "uncached",
+                    "net USD",
+                ],
+                rows,
+                indent="  ",
+            )
+        )
     else:
         out.append("  no usage recorded")
     out.append("")
@@ -88,7 +123,7 @@ def render(path: str, now_ms: float, drift_limit: int = 10) -> str:
     warm = data["keepWarm"]
     if warm:
         rows = []
-        for e in sorted(warm, key=lambda e: (e["lastWriteAt"] + 0.9 * e["ttlSeconds"] * 1000)):
+        for e in sorted(warm, key=lambda e: e["lastWriteAt"] + 0.9 * e["ttlSeconds"] * 1000):
             refresh_at = e["lastWriteAt"] + 0.9 * e["ttlSeconds"] * 1000
             expires_at = e["lastWriteAt"] + e["ttlSeconds"] * 1000
             if now_ms >= expires_at:
@@ -98,10 +133,24 @@ def render(path: str, now_ms: float, drift_limit: int = 10) -> str:
             else:
                 when = f"in {duration((refresh_at - now_ms) / 1000)}"
             ttl = e["ttl"] if isinstance(e["ttl"], str) else f"{e['ttl']:g}s"
-            rows.append([e["prefixKey"], e["provider"], e["model"], ttl, iso(e["lastWriteAt"]),
-                         iso(refresh_at), when])
-        out.append(table(["prefix", "provider", "model", "ttl", "last write", "refresh at",
-                          "refresh"], rows, indent="  "))
+            rows.append(
+                [
+                    e["prefixKey"],
+                    e["provider"],
+                    e["model"],
+                    ttl,
+                    iso(e["lastWriteAt"]),
+                    iso(refresh_at),
+                    when,
+                ]
+            )
+        out.append(
+            table(
+                ["prefix", "provider", "model", "ttl", "last write", "refresh at", "refresh"],
+                rows,
+                indent="  ",
+            )
+        )
     else:
         out.append("  no keep-warm entries")
     out.append("")
@@ -111,23 +160,49 @@ def render(path: str, now_ms: float, drift_limit: int = 10) -> str:
         rows = []
         for r in resources:
             expires_at = r["lastWriteAt"] + r["ttlSeconds"] * 1000
-            state = "expired" if now_ms >= expires_at else (
-                f"live, expires in {duration((expires_at - now_ms) / 1000)}")
-            rows.append([r["resourceKey"], r["provider"], r["model"], tokens(r["tokens"]),
-                         f"{r['ttlSeconds']:g}s", iso(r["lastWriteAt"]), state])
-        out.append(table(["resource", "provider", "model", "tokens", "ttl", "last write",
-                          "state"], rows, indent="  "))
+            state = (
+                "expired"
+                if now_ms >= expires_at
+                else (f"live, expires in {duration((expires_at - now_ms) / 1000)}")
+            )
+            rows.append(
+                [
+                    r["resourceKey"],
+                    r["provider"],
+                    r["model"],
+                    tokens(r["tokens"]),
+                    f"{r['ttlSeconds']:g}s",
+                    iso(r["lastWriteAt"]),
+                    state,
+                ]
+            )
+        out.append(
+            table(
+                ["resource", "provider", "model", "tokens", "ttl", "last write", "state"],
+                rows,
+                indent="  ",
+            )
+        )
     else:
         out.append("  no live resources")
     out.append("")
     drifts = engine.drifts(max(0, drift_limit))
     out.append(f"recent drift ({len(data['drifts'])} reports kept)")
     if drifts:
-        rows = [[iso(d.timestamp), d.lineage or d.agent_id, d.previous_key, d.prefix_key,
-                 ", ".join(d.changed_segment_ids), tokens(d.invalidated_tokens)]
-                for d in reversed(drifts)]
-        out.append(table(["at", "lineage", "previous", "now", "changed", "invalidated"], rows,
-                         indent="  "))
+        rows = [
+            [
+                iso(d.timestamp),
+                d.lineage or d.agent_id,
+                d.previous_key,
+                d.prefix_key,
+                ", ".join(d.changed_segment_ids),
+                tokens(d.invalidated_tokens),
+            ]
+            for d in reversed(drifts)
+        ]
+        out.append(
+            table(["at", "lineage", "previous", "now", "changed", "invalidated"], rows, indent="  ")
+        )
     else:
         out.append("  no drift detected")
     return "\n".join(out) + "\n"

@@ -50,18 +50,29 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 
     def action(name: str, help_text: str) -> Parser:
         sub: Parser = actions.add_parser(
-            name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
-            epilog=_EXAMPLES[name], formatter_class=formatter,
+            name,
+            help=help_text,
+            description=help_text[:1].upper() + help_text[1:] + ".",
+            epilog=_EXAMPLES[name],
+            formatter_class=formatter,
         )
         sub.add_argument("--ledger", metavar="PATH|URL", help="ledger file or postgresql:// URL")
         sub.add_argument("--json", action="store_true", help="JSON output")
         return sub
 
     def window(sub: Parser) -> None:
-        sub.add_argument("--since", type=_instant, metavar="TIME",
-                         help="from this ISO date/datetime or epoch ms (inclusive)")
-        sub.add_argument("--until", type=_instant, metavar="TIME",
-                         help="up to this ISO date/datetime or epoch ms (inclusive)")
+        sub.add_argument(
+            "--since",
+            type=_instant,
+            metavar="TIME",
+            help="from this ISO date/datetime or epoch ms (inclusive)",
+        )
+        sub.add_argument(
+            "--until",
+            type=_instant,
+            metavar="TIME",
+            help="up to this ISO date/datetime or epoch ms (inclusive)",
+        )
 
     runs = action("runs", "list runs, newest first, with filters")
     runs.add_argument("--workspace", metavar="ID")
@@ -80,16 +91,18 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     events = action("events", "list events in position order")
     events.add_argument("--run", metavar="RUN_ID")
     events.add_argument("--type", metavar="TYPE", help="e.g. run.completed, cache.usage")
-    events.add_argument("--after", type=_position, metavar="POSITION",
-                        help="only events after this position")
+    events.add_argument(
+        "--after", type=_position, metavar="POSITION", help="only events after this position"
+    )
     window(events)
     events.add_argument("--limit", type=_limit, default=50, metavar="N", help="default 50")
     events.set_defaults(handler=cmd_events)
 
     stats = action("stats", "usage statistics for a workspace and time window")
     stats.add_argument("--workspace", metavar="ID")
-    stats.add_argument("--pricing", metavar="FILE",
-                       help="pricing table (JSON) for saved, cache-write and net USD")
+    stats.add_argument(
+        "--pricing", metavar="FILE", help="pricing table (JSON) for saved, cache-write and net USD"
+    )
     window(stats)
     stats.set_defaults(handler=cmd_stats)
 
@@ -135,21 +148,53 @@ def _dump(value: Any, stream: TextIO | None = None) -> None:
 
 def _runs_table(runs: Any) -> str:
     rows = [
-        [r.run_id, iso(r.started_at), r.workspace_id, r.agent_id, r.provider, r.model,
-         r.status, r.input_tokens, r.output_tokens, r.cache_read_tokens,
-         None if r.cost_usd is None else usd(r.cost_usd), r.latency_ms]
+        [
+            r.run_id,
+            iso(r.started_at),
+            r.workspace_id,
+            r.agent_id,
+            r.provider,
+            r.model,
+            r.status,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            None if r.cost_usd is None else usd(r.cost_usd),
+            r.latency_ms,
+        ]
         for r in runs
     ]
-    return table(["run", "started", "workspace", "agent", "provider", "model", "status",
-                  "input", "output", "cache read", "cost", "latency ms"], rows)
+    return table(
+        [
+            "run",
+            "started",
+            "workspace",
+            "agent",
+            "provider",
+            "model",
+            "status",
+            "input",
+            "output",
+            "cache read",
+            "cost",
+            "latency ms",
+        ],
+        rows,
+    )
 
 
 def cmd_runs(ns: argparse.Namespace) -> int:
     """`racs ledger runs`."""
     with _ledger(ns) as ledger:
         page = ledger.query_runs(
-            workspace_id=ns.workspace, agent_id=ns.agent, provider=ns.provider,
-            model=ns.model, status=ns.status, since=ns.since, until=ns.until, limit=ns.limit,
+            workspace_id=ns.workspace,
+            agent_id=ns.agent,
+            provider=ns.provider,
+            model=ns.model,
+            status=ns.status,
+            since=ns.since,
+            until=ns.until,
+            limit=ns.limit,
         )
     items = list(page.items)
     if ns.json:
@@ -166,8 +211,7 @@ def cmd_runs(ns: argparse.Namespace) -> int:
 
 def _events_table(events: Any) -> str:
     rows = [
-        [e.position, iso(e.timestamp), e.run_id, e.seq, e.type, _brief(e.payload)]
-        for e in events
+        [e.position, iso(e.timestamp), e.run_id, e.seq, e.type, _brief(e.payload)] for e in events
     ]
     return table(["position", "at", "run", "seq", "type", "payload"], rows)
 
@@ -214,8 +258,13 @@ def cmd_events(ns: argparse.Namespace) -> int:
 
 
 def _query_events(
-    ledger: Any, type_: str | None, run_id: str | None, after: int | None,
-    since: Any, until: Any, limit: int | None,
+    ledger: Any,
+    type_: str | None,
+    run_id: str | None,
+    after: int | None,
+    since: Any,
+    until: Any,
+    limit: int | None,
 ) -> Iterator[Any]:
     """Events in position order, paging through the ledger (all of them without a limit)."""
     position = after
@@ -223,7 +272,11 @@ def _query_events(
     while remaining is None or remaining > 0:
         size = PAGE if remaining is None else min(PAGE, remaining)
         page = ledger.query_events(
-            type=type_, run_id=run_id, after_position=position, since=since, until=until,
+            type=type_,
+            run_id=run_id,
+            after_position=position,
+            since=since,
+            until=until,
             limit=size,
         )
         yield from page
@@ -266,14 +319,34 @@ def cmd_stats(ns: argparse.Namespace) -> int:
         if rows:
             lines.append("")
             lines.append(title)
-            lines.append(table(
-                ["provider", "model", "runs", "input", "output", "cost", "cache read",
-                 "hit ratio"],
-                [[b.provider, b.model, b.runs, b.input_tokens, b.output_tokens,
-                  usd(b.cost_usd), b.cache_read_tokens, percent(b.cache_hit_ratio)]
-                 for b in rows],
-                indent="  ",
-            ))
+            lines.append(
+                table(
+                    [
+                        "provider",
+                        "model",
+                        "runs",
+                        "input",
+                        "output",
+                        "cost",
+                        "cache read",
+                        "hit ratio",
+                    ],
+                    [
+                        [
+                            b.provider,
+                            b.model,
+                            b.runs,
+                            b.input_tokens,
+                            b.output_tokens,
+                            usd(b.cost_usd),
+                            b.cache_read_tokens,
+                            percent(b.cache_hit_ratio),
+                        ]
+                        for b in rows
+                    ],
+                    indent="  ",
+                )
+            )
     sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK
 

@@ -70,16 +70,33 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         epilog=_EXAMPLES,
         formatter_class=formatter,
     )
-    p.add_argument("--calls", type=_positive_int, default=200, metavar="N", help="calls per "
-                   "prompt (default 200)")
+    p.add_argument(
+        "--calls",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="calls per prompt (default 200)",
+    )
     p.add_argument("--seed", type=_seed, default=7, metavar="S", help="seed (default 7)")
-    p.add_argument("--interval", type=_positive_seconds, default=60.0, metavar="SEC",
-                   help="simulated seconds between calls (default 60)")
-    p.add_argument("--provider", choices=tuple(DEMO_PROVIDERS), metavar="P",
-                   help=f"one of {', '.join(DEMO_PROVIDERS)} (default: all four families)")
+    p.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SEC",
+        help="simulated seconds between calls (default 60)",
+    )
+    p.add_argument(
+        "--provider",
+        choices=tuple(DEMO_PROVIDERS),
+        metavar="P",
+        help=f"one of {', '.join(DEMO_PROVIDERS)} (default: all four families)",
+    )
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--ledger", metavar="PATH|URL",
-                        help="run ledger to write (default: RACS_LEDGER or ~/.racs/ledger.db)")
+    target.add_argument(
+        "--ledger",
+        metavar="PATH|URL",
+        help="run ledger to write (default: RACS_LEDGER or ~/.racs/ledger.db)",
+    )
     target.add_argument("--no-ledger", action="store_true", help="do not write to a ledger")
     p.set_defaults(handler=run)
 
@@ -174,8 +191,18 @@ def render(sim: Simulation) -> str:
                 ]
             )
     out.append("summary")
-    headers = ["provider", "prompt", "calls", "hits", "hit ratio", "read", "write",
-               "uncached", "input USD", "net USD"]
+    headers = [
+        "provider",
+        "prompt",
+        "calls",
+        "hits",
+        "hit ratio",
+        "read",
+        "write",
+        "uncached",
+        "input USD",
+        "net USD",
+    ]
     out.append(table(headers, rows, indent="  "))
     out.append("")
     for r in sim.results:

@@ -41,13 +41,15 @@ def _engine_routes(
     engine: Racs, history: StatsHistory, ledger: Any, started: float
 ) -> list[BaseRoute]:
     async def healthz(request: Request) -> Response:
-        return JSONBody({
-            "ok": True,
-            "version": __version__,
-            "plansCreated": engine.plans_created,
-            "ledger": ledger is not None,
-            "uptimeSeconds": round(time.monotonic() - started, 3),
-        })
+        return JSONBody(
+            {
+                "ok": True,
+                "version": __version__,
+                "plansCreated": engine.plans_created,
+                "ledger": ledger is not None,
+                "uptimeSeconds": round(time.monotonic() - started, 3),
+            }
+        )
 
     async def plan(request: Request) -> Response:
         return JSONBody(engine.plan(await read_json(request)).to_dict())

@@ -32,16 +32,28 @@ def _parser() -> _Parser:
     p = _Parser(prog="racs serve", description="Serve one racs engine (and its ledger) over HTTP.")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default 4378)")
     p.add_argument("--host", default=DEFAULT_HOST, help="bind address (default 127.0.0.1)")
-    p.add_argument("--token", default=None,
-                   help="bearer token every request must carry (default: $RACS_TOKEN)")
+    p.add_argument(
+        "--token", default=None, help="bearer token every request must carry (default: $RACS_TOKEN)"
+    )
     p.add_argument("--state", default=None, metavar="PATH", help="engine snapshot file")
-    p.add_argument("--ledger", default=None, metavar="PATH|URL",
-                   help="run ledger: a SQLite path or a postgresql:// URL")
+    p.add_argument(
+        "--ledger",
+        default=None,
+        metavar="PATH|URL",
+        help="run ledger: a SQLite path or a postgresql:// URL",
+    )
     p.add_argument("--seed", type=int, default=7, help="plan id seed (default 7)")
-    p.add_argument("--cors-origin", default=None, metavar="ORIGIN",
-                   help="allow this browser origin (only together with a token)")
-    p.add_argument("--insecure-no-token", action="store_true",
-                   help="allow a non-loopback bind without a token (dangerous)")
+    p.add_argument(
+        "--cors-origin",
+        default=None,
+        metavar="ORIGIN",
+        help="allow this browser origin (only together with a token)",
+    )
+    p.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="allow a non-loopback bind without a token (dangerous)",
+    )
     return p
 
 
@@ -107,14 +119,21 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     return engine, ledger
 
 
-def _serve(engine: Any, ledger: Any, host: str, port: int, token: str | None,
-           cors_origin: str | None) -> int:
+def _serve(
+    engine: Any, ledger: Any, host: str, port: int, token: str | None, cors_origin: str | None
+) -> int:
     from .app import close_all, create_app
 
     app = create_app(engine, ledger, token=token, cors_origin=cors_origin)
     config = uvicorn.Config(
-        app, host=host.strip("[]"), port=port, log_level="warning", access_log=False,
-        server_header=False, lifespan="on", timeout_graceful_shutdown=10,
+        app,
+        host=host.strip("[]"),
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
     )
     server = _Server(config)
     try:
@@ -127,8 +146,6 @@ def _serve(engine: Any, ledger: Any, host: str, port: int, token: str | None,
             app.state.closed = True
             close_all(engine, ledger)
     return 0 if server.started else 1
-
-
 
 
 class _Server(uvicorn.Server):

@@ -40,8 +40,11 @@ def _load() -> dict[str, tuple[bytes, str]]:
 def routes() -> list[BaseRoute]:
     """The dashboard routes."""
     assets = _load()
-    headers = {"content-security-policy": CSP, "x-content-type-options": "nosniff",
-               "cache-control": "no-cache"}
+    headers = {
+        "content-security-policy": CSP,
+        "x-content-type-options": "nosniff",
+        "cache-control": "no-cache",
+    }
 
     async def index(request: Request) -> Response:
         body, media_type = assets["index.html"]

@@ -121,6 +121,11 @@ async def racs_exception_handler(request: Request, exc: Exception) -> Response:
 
 async def internal_error_handler(request: Request, exc: Exception) -> Response:
     """The catch-all: a JSON 500 without a stack trace (the trace goes to the log only)."""
-    log.error("racs server: unexpected %s on %s %s", type(exc).__name__, request.method,
-              request.url.path, exc_info=exc)
+    log.error(
+        "racs server: unexpected %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
     return error_response(ERR_INTERNAL, "internal server error")

@@ -110,8 +110,18 @@ SCHEMAS: Final[dict[str, Any]] = {
             "reasoning": _STR,
             "agentId": _STR,
         },
-        ("planId", "provider", "model", "family", "prefixKey", "stableTokens", "totalTokens",
-         "directives", "findings", "reasoning"),
+        (
+            "planId",
+            "provider",
+            "model",
+            "family",
+            "prefixKey",
+            "stableTokens",
+            "totalTokens",
+            "directives",
+            "findings",
+            "reasoning",
+        ),
     ),
     "CacheUsage": _obj(
         {
@@ -229,8 +239,12 @@ SCHEMAS: Final[dict[str, Any]] = {
     ),
     "RunEvent": {
         **_obj(
-            {"type": {"type": "string", "enum": [
-                "auth", "policy", "routing", "provider-call", "retry", "cancel"]}},
+            {
+                "type": {
+                    "type": "string",
+                    "enum": ["auth", "policy", "routing", "provider-call", "retry", "cancel"],
+                }
+            },
             ("type",),
         ),
         "description": "The event kind plus the fields of the matching ledger call "
@@ -271,8 +285,13 @@ SCHEMAS: Final[dict[str, Any]] = {
     "EventPage": _obj({"items": {"type": "array", "items": _ref("Event")}}, ("items",)),
     "UsageStats": {"type": "object", "description": "ledger.md section 4, in camelCase"},
     "VerifyResult": _obj(
-        {"ok": {"type": "boolean"}, "checked": _INT, "firstBadPosition": {"type": "integer",
-         "nullable": True}, "reason": _STR_NULL, "headHash": _STR_NULL},
+        {
+            "ok": {"type": "boolean"},
+            "checked": _INT,
+            "firstBadPosition": {"type": "integer", "nullable": True},
+            "reason": _STR_NULL,
+            "headHash": _STR_NULL,
+        },
         ("ok",),
     ),
 }
@@ -291,36 +310,49 @@ _REASONS: Final[dict[str, str]] = {
 
 def _errors(*codes: str) -> dict[str, Any]:
     return {
-        c: {"description": _REASONS[c],
-            "content": {"application/json": {"schema": _ref("Error")}}}
+        c: {"description": _REASONS[c], "content": {"application/json": {"schema": _ref("Error")}}}
         for c in codes
     }
 
 
 def _ok(schema: dict[str, Any], status: str = "200", description: str = "OK") -> dict[str, Any]:
-    return {status: {"description": description,
-                     "content": {"application/json": {"schema": schema}}}}
+    return {
+        status: {"description": description, "content": {"application/json": {"schema": schema}}}
+    }
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 _RUN_ID: Final = {"name": "runId", "in": "path", "required": True, "schema": _STR}
 
 
-def _get(summary: str, ok: dict[str, Any], params: list[dict[str, Any]] | None = None,
-         errors: tuple[str, ...] = ("401", "403")) -> dict[str, Any]:
+def _get(
+    summary: str,
+    ok: dict[str, Any],
+    params: list[dict[str, Any]] | None = None,
+    errors: tuple[str, ...] = ("401", "403"),
+) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*errors)}}
     if params:
         op["parameters"] = params
     return {"get": op}
 
 
-def _post(summary: str, body: dict[str, Any], ok: dict[str, Any],
-          params: list[dict[str, Any]] | None = None,
-          errors: tuple[str, ...] = ("400", "401", "403", "413", "415", "503")) -> dict[str, Any]:
+def _post(
+    summary: str,
+    body: dict[str, Any],
+    ok: dict[str, Any],
+    params: list[dict[str, Any]] | None = None,
+    errors: tuple[str, ...] = ("400", "401", "403", "413", "415", "503"),
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
@@ -337,9 +369,16 @@ _TIME = {"type": "integer", "minimum": 0}
 
 
 def _paths() -> dict[str, Any]:
-    health = _obj({"ok": {"type": "boolean"}, "version": _STR, "plansCreated": _INT,
-                   "ledger": {"type": "boolean"}, "uptimeSeconds": _NUM},
-                  ("ok", "version", "plansCreated", "ledger"))
+    health = _obj(
+        {
+            "ok": {"type": "boolean"},
+            "version": _STR,
+            "plansCreated": _INT,
+            "ledger": {"type": "boolean"},
+            "uptimeSeconds": _NUM,
+        },
+        ("ok", "version", "plansCreated", "ledger"),
+    )
     run_window = [
         _query("workspaceId", _STR, "Only runs of this workspace"),
         _query("since", _TIME, "From this time (ms since the epoch)"),
@@ -348,75 +387,133 @@ def _paths() -> dict[str, Any]:
     return {
         "/healthz": _get("Liveness and basic counters", _ok(health)),
         "/plan": _post("Plan one PlanInput", _ref("PlanInput"), _ok(_ref("CachePlan"))),
-        "/lint": _post("Lint one PlanInput", _ref("PlanInput"),
-                       _ok(_obj({"findings": {"type": "array", "items": _ref("LintFinding")}},
-                                ("findings",)))),
-        "/usage": _post("Record one call's cache usage", _ref("CacheUsage"),
-                        _ok(_obj({"ok": {"type": "boolean"}}, ("ok",)))),
-        "/stats": _get("Usage totals and per-prefix stats", _ok(_ref("LedgerStats")), [
-            _query("prefixKey", _STR, "Only this prefix"),
-            _query("provider", _STR, "Only this provider"),
-            _query("model", _STR, "Only this model"),
-            _query("agentId", _STR, "Only this agent"),
-            _query("since", _TIME, "From this time, ms (needs --ledger)"),
-            _query("until", _TIME, "Until this time, ms (needs --ledger)"),
-        ], ("400", "401", "403", "503")),
-        "/stats/history": _get(
-            "In-process samples of the /stats totals (one per interval, bounded ring)",
-            _ok(_obj({"intervalSeconds": _NUM,
-                      "samples": {"type": "array", "items": _ref("StatsSample")}},
-                     ("intervalSeconds", "samples")))),
-        "/schedule": _get("Keep-warm entries due now", _ok(_obj(
-            {"entries": {"type": "array", "items": _ref("RefreshEntry")}}, ("entries",))),
-            [_query("now", _TIME, "Evaluate at this time (ms) instead of the clock")],
-            ("400", "401", "403")),
-        "/refreshed": _post("Mark a prefix's cache as touched",
-                            _obj({"prefixKey": {"type": "string", "minLength": 1},
-                                  "now": _NUM}, ("prefixKey",)),
-                            _ok(_obj({"ok": {"type": "boolean"}, "refreshed": {"type": "boolean"}},
-                                     ("ok", "refreshed")))),
-        "/invalidate": _post("Forget matching prefixes",
-                             _obj({"prefixKey": _STR,
-                                   "provider": {"type": "string", "enum": list(PROVIDERS)}}),
-                             _ok(_obj({"invalidated": _INT}, ("invalidated",)))),
-        "/drifts": _get("Recent drift reports, oldest first", _ok(_obj(
-            {"drifts": {"type": "array", "items": _ref("DriftReport")}}, ("drifts",))),
-            [_query("limit", _INT, "At most this many (the newest)")], ("400", "401", "403")),
-        "/ledger/runs": {
-            **_post("Start a run", _ref("RunStart"), _ok(_ref("Run"), "201", "Created"),
-                    errors=_LEDGER_POST),
-            **_get("List runs, newest first", _ok(_ref("RunPage")), [
-                *run_window,
-                _query("agentId", _STR, "Only this agent"),
+        "/lint": _post(
+            "Lint one PlanInput",
+            _ref("PlanInput"),
+            _ok(_obj({"findings": {"type": "array", "items": _ref("LintFinding")}}, ("findings",))),
+        ),
+        "/usage": _post(
+            "Record one call's cache usage",
+            _ref("CacheUsage"),
+            _ok(_obj({"ok": {"type": "boolean"}}, ("ok",))),
+        ),
+        "/stats": _get(
+            "Usage totals and per-prefix stats",
+            _ok(_ref("LedgerStats")),
+            [
+                _query("prefixKey", _STR, "Only this prefix"),
                 _query("provider", _STR, "Only this provider"),
                 _query("model", _STR, "Only this model"),
-                _query("status", {"type": "string", "enum": [
-                    "started", "completed", "failed", "cancelled"]}, "Only this status"),
-                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                _query("cursor", _STR, "nextCursor of the previous page"),
-            ], _LEDGER_GET),
+                _query("agentId", _STR, "Only this agent"),
+                _query("since", _TIME, "From this time, ms (needs --ledger)"),
+                _query("until", _TIME, "Until this time, ms (needs --ledger)"),
+            ],
+            ("400", "401", "403", "503"),
+        ),
+        "/stats/history": _get(
+            "In-process samples of the /stats totals (one per interval, bounded ring)",
+            _ok(
+                _obj(
+                    {
+                        "intervalSeconds": _NUM,
+                        "samples": {"type": "array", "items": _ref("StatsSample")},
+                    },
+                    ("intervalSeconds", "samples"),
+                )
+            ),
+        ),
+        "/schedule": _get(
+            "Keep-warm entries due now",
+            _ok(_obj({"entries": {"type": "array", "items": _ref("RefreshEntry")}}, ("entries",))),
+            [_query("now", _TIME, "Evaluate at this time (ms) instead of the clock")],
+            ("400", "401", "403"),
+        ),
+        "/refreshed": _post(
+            "Mark a prefix's cache as touched",
+            _obj({"prefixKey": {"type": "string", "minLength": 1}, "now": _NUM}, ("prefixKey",)),
+            _ok(
+                _obj(
+                    {"ok": {"type": "boolean"}, "refreshed": {"type": "boolean"}},
+                    ("ok", "refreshed"),
+                )
+            ),
+        ),
+        "/invalidate": _post(
+            "Forget matching prefixes",
+            _obj({"prefixKey": _STR, "provider": {"type": "string", "enum": list(PROVIDERS)}}),
+            _ok(_obj({"invalidated": _INT}, ("invalidated",))),
+        ),
+        "/drifts": _get(
+            "Recent drift reports, oldest first",
+            _ok(_obj({"drifts": {"type": "array", "items": _ref("DriftReport")}}, ("drifts",))),
+            [_query("limit", _INT, "At most this many (the newest)")],
+            ("400", "401", "403"),
+        ),
+        "/ledger/runs": {
+            **_post(
+                "Start a run",
+                _ref("RunStart"),
+                _ok(_ref("Run"), "201", "Created"),
+                errors=_LEDGER_POST,
+            ),
+            **_get(
+                "List runs, newest first",
+                _ok(_ref("RunPage")),
+                [
+                    *run_window,
+                    _query("agentId", _STR, "Only this agent"),
+                    _query("provider", _STR, "Only this provider"),
+                    _query("model", _STR, "Only this model"),
+                    _query(
+                        "status",
+                        {"type": "string", "enum": ["started", "completed", "failed", "cancelled"]},
+                        "Only this status",
+                    ),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"
+                    ),
+                    _query("cursor", _STR, "nextCursor of the previous page"),
+                ],
+                _LEDGER_GET,
+            ),
         },
         "/ledger/runs/{runId}": _get("One run", _ok(_ref("Run")), [_RUN_ID], _LEDGER_GET),
         "/ledger/runs/{runId}/complete": _post(
-            "Complete (or fail) a run", _ref("RunComplete"), _ok(_ref("Run")), [_RUN_ID],
-            _LEDGER_POST),
+            "Complete (or fail) a run",
+            _ref("RunComplete"),
+            _ok(_ref("Run")),
+            [_RUN_ID],
+            _LEDGER_POST,
+        ),
         "/ledger/runs/{runId}/events": {
-            **_post("Append an event to a run", _ref("RunEvent"), _ok(_ref("Run")), [_RUN_ID],
-                    _LEDGER_POST),
+            **_post(
+                "Append an event to a run",
+                _ref("RunEvent"),
+                _ok(_ref("Run")),
+                [_RUN_ID],
+                _LEDGER_POST,
+            ),
             **_get("A run's events in order", _ok(_ref("EventPage")), [_RUN_ID], _LEDGER_GET),
         },
-        "/ledger/events": _get("Events across runs", _ok(_ref("EventPage")), [
-            _query("type", _STR, "Only this event type"),
-            _query("runId", _STR, "Only this run"),
-            _query("after", _TIME, "Only positions after this one"),
-            _query("since", _TIME, "From this time (ms)"),
-            _query("until", _TIME, "Until this time (ms)"),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-        ], _LEDGER_GET),
-        "/ledger/stats": _get("Usage statistics of runs", _ok(_ref("UsageStats")), run_window,
-                              _LEDGER_GET),
-        "/ledger/verify": _get("Walk the hash chain", _ok(_ref("VerifyResult")),
-                               errors=("401", "403", "404", "503")),
+        "/ledger/events": _get(
+            "Events across runs",
+            _ok(_ref("EventPage")),
+            [
+                _query("type", _STR, "Only this event type"),
+                _query("runId", _STR, "Only this run"),
+                _query("after", _TIME, "Only positions after this one"),
+                _query("since", _TIME, "From this time (ms)"),
+                _query("until", _TIME, "Until this time (ms)"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
+            ],
+            _LEDGER_GET,
+        ),
+        "/ledger/stats": _get(
+            "Usage statistics of runs", _ok(_ref("UsageStats")), run_window, _LEDGER_GET
+        ),
+        "/ledger/verify": _get(
+            "Walk the hash chain", _ok(_ref("VerifyResult")), errors=("401", "403", "404", "503")
+        ),
     }
 
 

@@ -79,8 +79,9 @@ class SecurityMiddleware:
         if self._token is None:
             host = headers.get(b"host", b"").decode("latin-1")
             if host_name(host) not in LOOPBACK_HOSTS:
-                await _refuse(send, ERR_FORBIDDEN_HOST,
-                              "Host header must be localhost, 127.0.0.1 or ::1")
+                await _refuse(
+                    send, ERR_FORBIDDEN_HOST, "Host header must be localhost, 127.0.0.1 or ::1"
+                )
                 return
         origin_ok = self._cors is not None and headers.get(b"origin") == self._cors
         if method == "OPTIONS" and origin_ok and b"access-control-request-method" in headers:
@@ -91,13 +92,18 @@ class SecurityMiddleware:
         if self._token is not None and not _is_public(method, path):
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, self._token):
-                await _refuse(send, ERR_UNAUTHORIZED, "missing or wrong bearer token",
-                              [(b"www-authenticate", b'Bearer realm="racs"')])
+                await _refuse(
+                    send,
+                    ERR_UNAUTHORIZED,
+                    "missing or wrong bearer token",
+                    [(b"www-authenticate", b'Bearer realm="racs"')],
+                )
                 return
         if method in _BODY_METHODS:
             if not is_json_media_type(headers.get(b"content-type", b"").decode("latin-1")):
-                await _refuse(send, ERR_UNSUPPORTED_MEDIA_TYPE,
-                              "request body must be application/json")
+                await _refuse(
+                    send, ERR_UNSUPPORTED_MEDIA_TYPE, "request body must be application/json"
+                )
                 return
             body = await self._read_body(receive, headers, send)
             if body is None:
@@ -131,17 +137,19 @@ class SecurityMiddleware:
 
     async def _preflight(self, send: Send) -> None:
         assert self._cors is not None
-        await send({
-            "type": "http.response.start",
-            "status": 204,
-            "headers": [
-                (b"access-control-allow-origin", self._cors),
-                (b"access-control-allow-methods", _CORS_METHODS.encode()),
-                (b"access-control-allow-headers", _CORS_HEADERS.encode()),
-                (b"access-control-max-age", b"600"),
-                (b"vary", b"Origin"),
-            ],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [
+                    (b"access-control-allow-origin", self._cors),
+                    (b"access-control-allow-methods", _CORS_METHODS.encode()),
+                    (b"access-control-allow-headers", _CORS_HEADERS.encode()),
+                    (b"access-control-max-age", b"600"),
+                    (b"vary", b"Origin"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
     def _with_cors(self, send: Send) -> Send:
@@ -190,13 +198,15 @@ async def _refuse(
     send: Send, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     body = error_body(code, message)
-    await send({
-        "type": "http.response.start",
-        "status": STATUS[code],
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *(extra or []),
-        ],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": STATUS[code],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

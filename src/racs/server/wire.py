@@ -107,9 +107,7 @@ def camelize(value: Any) -> Any:
     if hasattr(value, "to_dict") and callable(value.to_dict):
         value = value.to_dict()
     if isinstance(value, Mapping):
-        return {
-            camel(str(k)): (v if k in OPAQUE_KEYS else camelize(v)) for k, v in value.items()
-        }
+        return {camel(str(k)): (v if k in OPAQUE_KEYS else camelize(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [camelize(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
