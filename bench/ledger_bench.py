@@ -28,8 +28,9 @@ from urllib.parse import quote
 
 from racs.ledger import Batch, Ledger, create_ledger
 
-DEFAULT_PG_URL = os.environ.get("RACS_TEST_POSTGRES_URL",
-                                "postgresql://postgres@127.0.0.1:5432/test")
+DEFAULT_PG_URL = os.environ.get(
+    "RACS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 BATCH_EVENTS = 10_000
 DAY_MS = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
@@ -64,40 +65,69 @@ def rss_mb() -> float:
 
 def lifecycle_run(batch: Batch, i: int) -> int:
     """A typical run: start, auth, policy, routing, one provider call, completion (6 events)."""
-    run_id = batch.start_run(workspace_id=f"ws{i % 10}", agent_id=f"agent-{i % 50}",
-                             provider="anthropic", model="claude-sonnet-4-5",
-                             metadata={"task": "triage"})
+    run_id = batch.start_run(
+        workspace_id=f"ws{i % 10}",
+        agent_id=f"agent-{i % 50}",
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        metadata={"task": "triage"},
+    )
     batch.record_auth_validation(run_id, {"valid": True, "auth_type": "api"})
     batch.record_policy_evaluation(run_id, [{"policy": "default", "allowed": True}])
     batch.record_routing(run_id, {"provider": "anthropic", "model": "claude-sonnet-4-5"})
     batch.record_provider_call(run_id, {"attempt": 1, "status": 200, "duration_ms": 812})
-    batch.complete_run(run_id, latency_ms=812.0 + i % 997, ttft_ms=95.0 + i % 251,
-                       input_tokens=12_000, output_tokens=480, total_tokens=12_480,
-                       cost_usd=0.0132, cache_read_tokens=10_000, cache_write_tokens_5m=1_500)
+    batch.complete_run(
+        run_id,
+        latency_ms=812.0 + i % 997,
+        ttft_ms=95.0 + i % 251,
+        input_tokens=12_000,
+        output_tokens=480,
+        total_tokens=12_480,
+        cost_usd=0.0132,
+        cache_read_tokens=10_000,
+        cache_write_tokens_5m=1_500,
+    )
     return 6
 
 
 def agent_loop_run(batch: Batch, i: int) -> int:
     """An agent loop: start, auth, policy, routing, 20 provider calls, completion (25 events)."""
-    run_id = batch.start_run(workspace_id=f"ws{i % 10}", agent_id=f"agent-{i % 50}",
-                             provider="anthropic", model="claude-sonnet-4-5")
+    run_id = batch.start_run(
+        workspace_id=f"ws{i % 10}",
+        agent_id=f"agent-{i % 50}",
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+    )
     batch.record_auth_validation(run_id, {"valid": True})
     batch.record_policy_evaluation(run_id, [{"policy": "default", "allowed": True}])
     batch.record_routing(run_id, {"provider": "anthropic", "model": "claude-sonnet-4-5"})
     for turn in range(20):
         batch.record_provider_call(run_id, {"turn": turn, "status": 200, "duration_ms": 640})
-    batch.complete_run(run_id, latency_ms=13_000.0 + i % 997, ttft_ms=90.0 + i % 251,
-                       input_tokens=240_000, output_tokens=9_000, total_tokens=249_000,
-                       cost_usd=0.41, cache_read_tokens=200_000, cache_write_tokens_5m=30_000)
+    batch.complete_run(
+        run_id,
+        latency_ms=13_000.0 + i % 997,
+        ttft_ms=90.0 + i % 251,
+        input_tokens=240_000,
+        output_tokens=9_000,
+        total_tokens=249_000,
+        cost_usd=0.41,
+        cache_read_tokens=200_000,
+        cache_write_tokens_5m=30_000,
+    )
     return 25
 
 
 def usage_record(batch: Batch, i: int) -> int:
     """One cache.usage record of the planning engine (1 event)."""
-    batch.record_cache_usage(provider="anthropic", model="claude-sonnet-4-5",
-                             input_tokens=12_000, cache_read_tokens=10_000 if i % 4 else 0,
-                             cache_write_tokens_5m=0 if i % 4 else 10_000,
-                             prefix_key=f"prefix-{i % 200}", agent_id=f"agent-{i % 50}")
+    batch.record_cache_usage(
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        input_tokens=12_000,
+        cache_read_tokens=10_000 if i % 4 else 0,
+        cache_write_tokens_5m=0 if i % 4 else 10_000,
+        prefix_key=f"prefix-{i % 200}",
+        agent_id=f"agent-{i % 50}",
+    )
     return 1
 
 
@@ -108,8 +138,7 @@ MIXES: dict[str, Callable[[Batch, int], int]] = {
 }
 
 
-def append(ledger: Ledger, mix: Callable[[Batch, int], int], events: int,
-           start: int = 0) -> int:
+def append(ledger: Ledger, mix: Callable[[Batch, int], int], events: int, start: int = 0) -> int:
     """Append about ``events`` events of ``mix`` in batches of ~BATCH_EVENTS; returns the count."""
     done = 0
     i = start
@@ -192,13 +221,18 @@ def bench_single(fresh: Callable[[], str], runs: int) -> None:
     with create_ledger(fresh(), clock=StepClock(1)) as ledger:
         start = time.perf_counter()
         for i in range(runs):
-            run_id = ledger.start_run(workspace_id=f"ws{i % 10}", agent_id="agent",
-                                      provider="anthropic", model="claude-sonnet-4-5")
-            ledger.complete_run(run_id, latency_ms=800.0, input_tokens=1000,
-                                cache_read_tokens=800)
+            run_id = ledger.start_run(
+                workspace_id=f"ws{i % 10}",
+                agent_id="agent",
+                provider="anthropic",
+                model="claude-sonnet-4-5",
+            )
+            ledger.complete_run(run_id, latency_ms=800.0, input_tokens=1000, cache_read_tokens=800)
         elapsed = time.perf_counter() - start
-    print(f"  single calls, {runs:,} runs (start_run + complete_run, 2 commits each): "
-          f"{runs / elapsed:,.0f} runs/s")
+    print(
+        f"  single calls, {runs:,} runs (start_run + complete_run, 2 commits each): "
+        f"{runs / elapsed:,.0f} runs/s"
+    )
 
 
 def populate_runs(ledger: Ledger, runs: int) -> None:
@@ -208,19 +242,28 @@ def populate_runs(ledger: Ledger, runs: int) -> None:
         with ledger.batch() as batch:
             for i in range(first, min(runs, first + 5_000)):
                 run_id = batch.start_run(
-                    workspace_id=f"ws{i % 10}", agent_id=f"agent-{i % 50}",
-                    provider=("anthropic", "openai")[i % 2], model=f"model-{i % 3}",
+                    workspace_id=f"ws{i % 10}",
+                    agent_id=f"agent-{i % 50}",
+                    provider=("anthropic", "openai")[i % 2],
+                    model=f"model-{i % 3}",
                     auth_type=("api", "consumer")[i % 2],
-                    execution_mode=("interactive", "background", "scheduled")[i % 3])
+                    execution_mode=("interactive", "background", "scheduled")[i % 3],
+                )
                 if i % 10 == 9:
                     batch.cancel_run(run_id)
                     continue
-                batch.complete_run(run_id, status="failed" if i % 10 == 8 else "completed",
-                                   latency_ms=rnd.lognormvariate(7, 0.5),
-                                   ttft_ms=rnd.lognormvariate(5, 0.5),
-                                   input_tokens=1000 + i % 500, output_tokens=500,
-                                   total_tokens=1500 + i % 500, cost_usd=0.015,
-                                   cache_read_tokens=800, cache_write_tokens_5m=100)
+                batch.complete_run(
+                    run_id,
+                    status="failed" if i % 10 == 8 else "completed",
+                    latency_ms=rnd.lognormvariate(7, 0.5),
+                    ttft_ms=rnd.lognormvariate(5, 0.5),
+                    input_tokens=1000 + i % 500,
+                    output_tokens=500,
+                    total_tokens=1500 + i % 500,
+                    cost_usd=0.015,
+                    cache_read_tokens=800,
+                    cache_write_tokens_5m=100,
+                )
 
 
 def bench_queries(fresh: Callable[[], str], runs: int) -> None:
@@ -233,8 +276,14 @@ def bench_queries(fresh: Callable[[], str], runs: int) -> None:
         settle(target)
         mid = T0 + (clock.now - T0) // 2
         window = {"since": T0 + 7 * DAY_MS + 123_456, "until": mid + 3 * DAY_MS + 654_321}
-        pricing = {f"model-{m}": {"inputPerMTok": 3.0, "cacheReadPerMTok": 0.3,
-                                  "cacheWrite5mPerMTok": 3.75} for m in range(3)}
+        pricing = {
+            f"model-{m}": {
+                "inputPerMTok": 3.0,
+                "cacheReadPerMTok": 0.3,
+                "cacheWrite5mPerMTok": 3.75,
+            }
+            for m in range(3)
+        }
         print("  get_usage_stats (median / best of 7):")
         for label, kwargs in [
             ("all runs", {}),
@@ -246,8 +295,10 @@ def bench_queries(fresh: Callable[[], str], runs: int) -> None:
             med, best = timed(lambda kw=kwargs: ledger.get_usage_stats(**kw))
             print(f"    {label:34s} {med:7.1f} ms  (best {best:.1f})")
         stats = ledger.get_usage_stats()
-        print(f"    -> {stats.runs:,} runs, latency p50 {stats.latency_ms.p50:.1f} ms, "
-              f"p95 {stats.latency_ms.p95:.1f} ms")
+        print(
+            f"    -> {stats.runs:,} runs, latency p50 {stats.latency_ms.p50:.1f} ms, "
+            f"p95 {stats.latency_ms.p95:.1f} ms"
+        )
         deep = None
         for _ in range(50):
             deep = ledger.query_runs(limit=100, cursor=deep).next_cursor
@@ -256,11 +307,13 @@ def bench_queries(fresh: Callable[[], str], runs: int) -> None:
         for label, call in [
             ("first page", lambda: ledger.query_runs(limit=100)),
             ("page 51 (keyset cursor)", lambda: ledger.query_runs(limit=100, cursor=deep)),
-            ("workspace + status, page 2",
-             lambda: ledger.query_runs(workspace_id="ws8", status="failed", limit=100,
-                                       cursor=first_failed.next_cursor)),
-            ("auth_risk + window", lambda: ledger.query_runs(auth_risk=True, limit=100,
-                                                             **window)),
+            (
+                "workspace + status, page 2",
+                lambda: ledger.query_runs(
+                    workspace_id="ws8", status="failed", limit=100, cursor=first_failed.next_cursor
+                ),
+            ),
+            ("auth_risk + window", lambda: ledger.query_runs(auth_risk=True, limit=100, **window)),
             ("count_runs(workspace)", lambda: ledger.count_runs(workspace_id="ws3")),
         ]:
             med, best = timed(call)
@@ -274,8 +327,11 @@ def bench_usage_totals(fresh: Callable[[], str], records: int) -> None:
         append(ledger, usage_record, records)
         settle(target)
         print(f"  cache_usage_totals over {records:,} usage records (median / best of 7):")
-        for label, kwargs in [("all groups", {}), ("one prefix key", {"prefix_key": "prefix-7"}),
-                              ("one agent", {"agent_id": "agent-7"})]:
+        for label, kwargs in [
+            ("all groups", {}),
+            ("one prefix key", {"prefix_key": "prefix-7"}),
+            ("one agent", {"agent_id": "agent-7"}),
+        ]:
             med, best = timed(lambda kw=kwargs: ledger.cache_usage_totals(**kw))
             print(f"    {label:34s} {med:7.1f} ms  (best {best:.1f})")
 
@@ -293,23 +349,33 @@ def bench_memory(fresh: Callable[[], str], events: int) -> None:
         while done < events:
             done += append(ledger, lifecycle_run, min(step, events - done), start=done)
             samples.append(rss_mb())
-            print(f"    {done:>12,} events  RSS {samples[-1]:7.1f} MB  "
-                  f"({done / (time.perf_counter() - start):,.0f} events/s)", flush=True)
+            print(
+                f"    {done:>12,} events  RSS {samples[-1]:7.1f} MB  "
+                f"({done / (time.perf_counter() - start):,.0f} events/s)",
+                flush=True,
+            )
         growth = samples[-1] - samples[0]
-        print(f"    RSS before {baseline:.1f} MB, after the first step {samples[0]:.1f} MB, "
-              f"at the end {samples[-1]:.1f} MB (growth after warm-up {growth:+.1f} MB)")
+        print(
+            f"    RSS before {baseline:.1f} MB, after the first step {samples[0]:.1f} MB, "
+            f"at the end {samples[-1]:.1f} MB (growth after warm-up {growth:+.1f} MB)"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--dir", default=None, help="where SQLite files go (default: a temp dir)")
     parser.add_argument("--batch-events", type=int, default=1_000_000)
     parser.add_argument("--single-runs", type=int, default=20_000)
-    parser.add_argument("--pg-single-runs", type=int, default=2_000,
-                        help="single-call runs on PostgreSQL (each call is a durable commit)")
+    parser.add_argument(
+        "--pg-single-runs",
+        type=int,
+        default=2_000,
+        help="single-call runs on PostgreSQL (each call is a durable commit)",
+    )
     parser.add_argument("--stats-runs", type=int, default=1_000_000)
     parser.add_argument("--memory-events", type=int, default=10_000_000)
     parser.add_argument("--pg-memory-events", type=int, default=1_000_000)

@@ -41,14 +41,18 @@ def ledger_stats(
     )
     prefixes = []
     for g in groups:
-        writes = g.cache_write_tokens_5m + g.cache_write_tokens_1h
+        writes = g.cache_write_tokens_5m + g.cache_write_tokens_1h + g.cache_write_tokens_30m
         price = pricing.get(g.model)
         saved = spend = storage = None
         if price is not None:
             profile = profile_of(g.provider, g.model)
             saved, spend = usd_of(
                 g.cache_read_tokens,
-                {"5m": g.cache_write_tokens_5m, "1h": g.cache_write_tokens_1h},
+                {
+                    "5m": g.cache_write_tokens_5m,
+                    "1h": g.cache_write_tokens_1h,
+                    "30m": g.cache_write_tokens_30m,
+                },
                 price,
                 profile,
             )

@@ -164,8 +164,8 @@ def completed_metrics(
         "input_tokens": int(usage.input_tokens),
         "cache_read_tokens": int(usage.cache_read_tokens),
         "cache_write_tokens_5m": int(usage.cache_write_tokens_5m),
-        # the ledger has two write tiers; OpenAI's 30m tier is billed like a long write
-        "cache_write_tokens_1h": int(usage.cache_write_tokens_1h + usage.cache_write_tokens_30m),
+        "cache_write_tokens_1h": int(usage.cache_write_tokens_1h),
+        "cache_write_tokens_30m": int(usage.cache_write_tokens_30m),
         "latency_ms": latency_ms,
     }
     if output_tokens is not None:

@@ -105,3 +105,40 @@ class TestLedgerBackedStats:
                     {"provider": "anthropic", "model": "m", "inputTokens": -1, "cacheReadTokens": 0}
                 )
             assert ledger.query_events(type="cache.usage") == ()
+
+
+class TestThirtyMinuteTier:
+    def test_30m_writes_keep_their_tier_and_price(self, tmp_path: Path) -> None:
+        """GPT-5.6 writes on the 30m tier: stored as such, priced with its own price.
+        5,000 tokens x (2.50 - 2.00) / 1e6 = 0.0025 USD of write premium."""
+        pricing = {
+            "gpt-5.6": {"inputPerMTok": 2.0, "cacheReadPerMTok": 0.2, "cacheWrite30mPerMTok": 2.5}
+        }
+        with create_ledger(tmp_path / "l.db") as ledger:
+            engine = racs.create_racs(ledger=ledger, pricing=pricing)
+            engine.record(
+                {
+                    "provider": "openai",
+                    "model": "gpt-5.6",
+                    "inputTokens": 6000,
+                    "cacheReadTokens": 0,
+                    "cacheWriteTokens30m": 5000,
+                    "timestamp": 1,
+                }
+            )
+            stats = engine.stats()
+            (total,) = ledger.cache_usage_totals()
+        assert total.cache_write_tokens_30m == 5000 and total.cache_write_tokens_1h == 0
+        assert (stats.write_tokens, stats.uncached_tokens) == (5000, 1000)
+        assert stats.write_spend_usd == pytest.approx(0.0025, abs=1e-12)
+        memory = racs.create_racs(pricing=pricing)
+        memory.record(
+            {
+                "provider": "openai",
+                "model": "gpt-5.6",
+                "inputTokens": 6000,
+                "cacheReadTokens": 0,
+                "cacheWriteTokens30m": 5000,
+            }
+        )
+        assert memory.stats().write_spend_usd == stats.write_spend_usd

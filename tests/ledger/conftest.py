@@ -63,5 +63,3 @@ def ledger(store: Store, clock: FakeClock) -> Ledger:
     opened = store.open(clock)
     clock.now = T0  # opening read the clock to date the schema migrations
     return opened
-
-

@@ -108,19 +108,47 @@ def history(ledger: Ledger) -> list[str]:
     ledger.record_routing(done, {"provider": "anthropic"})
     ledger.record_provider_call(done, {"status": 200})
     ledger.record_retry(done, {"attempt": 2})
-    ledger.complete_run(done, latency_ms=12.5, ttft_ms=3, input_tokens=100, output_tokens=7,
-                        total_tokens=107, cost_usd=0.25, cache_read_tokens=40,
-                        cache_write_tokens_5m=10, cache_write_tokens_1h=5, metadata={"x": 1})
-    failed = start(ledger, provider="openai", model="gpt", auth_type="consumer",
-                   execution_mode="scheduled", workspace_id="ws_2")
+    ledger.complete_run(
+        done,
+        latency_ms=12.5,
+        ttft_ms=3,
+        input_tokens=100,
+        output_tokens=7,
+        total_tokens=107,
+        cost_usd=0.25,
+        cache_read_tokens=40,
+        cache_write_tokens_5m=10,
+        cache_write_tokens_1h=5,
+        metadata={"x": 1},
+    )
+    failed = start(
+        ledger,
+        provider="openai",
+        model="gpt",
+        auth_type="consumer",
+        execution_mode="scheduled",
+        workspace_id="ws_2",
+    )
     ledger.complete_run(failed, status="failed", error={"code": "E", "message": "ünïcødé"})
     cancelled = start(ledger)
     ledger.cancel_run(cancelled, reason="stop")
     running = start(ledger, compliance_mode="permissive")
-    ledger.record_cache_usage(provider="anthropic", model="claude", input_tokens=50,
-                              cache_read_tokens=20, prefix_key="pk", run_id=done)
-    ledger.record_cache_usage(provider="openai", model="gpt", input_tokens=9,
-                              cache_read_tokens=0, agent_id="a", timestamp=5)
+    ledger.record_cache_usage(
+        provider="anthropic",
+        model="claude",
+        input_tokens=50,
+        cache_read_tokens=20,
+        prefix_key="pk",
+        run_id=done,
+    )
+    ledger.record_cache_usage(
+        provider="openai",
+        model="gpt",
+        input_tokens=9,
+        cache_read_tokens=0,
+        agent_id="a",
+        timestamp=5,
+    )
     return [done, failed, cancelled, running]
 
 
@@ -131,9 +159,12 @@ def projections(store: Store) -> dict[str, list[Any]]:
     )
     return {
         "runs": store.raw("SELECT * FROM runs ORDER BY run_id"),
-        "run_rollup": [tuple(round(v, 9) if isinstance(v, float) else v for v in row)
-                       for row in rollup],
+        "run_rollup": [
+            tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rollup
+        ],
         "cache_usage": store.raw("SELECT * FROM cache_usage ORDER BY position"),
-        "usage_rollup": store.raw("SELECT * FROM usage_rollup ORDER BY group_key, provider, "
-                                  "model, hour_start, prefix_key, agent_id, workspace_id"),
+        "usage_rollup": store.raw(
+            "SELECT * FROM usage_rollup ORDER BY group_key, provider, "
+            "model, hour_start, prefix_key, agent_id, workspace_id"
+        ),
     }

@@ -19,13 +19,13 @@ class TestAsyncLedger:
         async def scenario() -> None:
             async with await create_async_ledger(store.target) as ledger:
                 assert isinstance(ledger, AsyncLedger)
-                run_id = await ledger.start_run(workspace_id="w", agent_id="a", provider="p",
-                                                model="m")
+                run_id = await ledger.start_run(
+                    workspace_id="w", agent_id="a", provider="p", model="m"
+                )
                 await ledger.record_provider_call(run_id, {"status": 200})
                 assert await ledger.complete_run(run_id, latency_ms=5) == 3
                 async with ledger.batch() as batch:
-                    other = batch.start_run(workspace_id="w", agent_id="a", provider="p",
-                                            model="m")
+                    other = batch.start_run(workspace_id="w", agent_id="a", provider="p", model="m")
                     batch.cancel_run(other)
                 assert batch.positions == (4, 5)
                 run = await ledger.get_run(run_id)
@@ -35,8 +35,9 @@ class TestAsyncLedger:
                 assert len(await ledger.get_run_events(run_id)) == 3
                 assert len(await ledger.query_events(type="run.cancelled")) == 1
                 assert (await ledger.get_usage_stats()).latency_ms.p50 == 5.0
-                await ledger.record_cache_usage(provider="p", model="m", input_tokens=1,
-                                                cache_read_tokens=1)
+                await ledger.record_cache_usage(
+                    provider="p", model="m", input_tokens=1, cache_read_tokens=1
+                )
                 assert len(await ledger.cache_usage_totals()) == 1
                 assert (await ledger.verify()).ok
                 assert await ledger.rebuild() == 6
@@ -55,9 +56,11 @@ class TestAsyncLedger:
         async def scenario() -> None:
             ledger = await create_async_ledger(store.target)
             try:
+
                 async def one(i: int) -> None:
-                    run_id = await ledger.start_run(workspace_id="w", agent_id=f"a{i}",
-                                                    provider="p", model="m")
+                    run_id = await ledger.start_run(
+                        workspace_id="w", agent_id=f"a{i}", provider="p", model="m"
+                    )
                     await ledger.complete_run(run_id)
 
                 await asyncio.gather(*(one(i) for i in range(50)))

@@ -52,8 +52,9 @@ class TestBatch:
             (ERR_CONFLICT, lambda b, run: b.complete_run(run)),
         ],
     )
-    def test_run_rules_abort_the_whole_batch(self, ledger: Ledger, store: Store, code: str,
-                                             second: object) -> None:
+    def test_run_rules_abort_the_whole_batch(
+        self, ledger: Ledger, store: Store, code: str, second: object
+    ) -> None:
         """An unknown run or an event after the end, found at commit: nothing is written."""
         run_id = start(ledger)
         ledger.complete_run(run_id)

@@ -48,8 +48,7 @@ class TestThreads:
             except BaseException as exc:  # reported by the main thread
                 errors.append(exc)
 
-        threads = [threading.Thread(target=work, args=(ledgers[i % 2], f"t{i}"))
-                   for i in range(4)]
+        threads = [threading.Thread(target=work, args=(ledgers[i % 2], f"t{i}")) for i in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -71,7 +70,9 @@ class TestProcesses:
         procs = [
             subprocess.Popen(
                 [sys.executable, WRITER, store.target, "runs", f"proc{i}", "500", str(start_at)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for i in range(4)
         ]
@@ -94,8 +95,12 @@ class TestKilledWriter:
     def test_sigkill_mid_stream(self, store: Store) -> None:
         """Every position printed before the kill is stored; the ledger verifies clean."""
         store.open().close()
-        proc = subprocess.Popen([sys.executable, WRITER, store.target, "forever", "victim"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, WRITER, store.target, "forever", "victim"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         acknowledged: list[int] = []
         while len(acknowledged) < 400:
@@ -113,4 +118,3 @@ class TestKilledWriter:
             assert ledger.verify().ok
             assert ledger.count_runs(status="completed") >= len(acknowledged) // 3
             _assert_consistent(ledger)
-

@@ -27,7 +27,9 @@ class TestStartAndComplete:
         assert run.started_at == T0
         assert run.ended_at is None
         assert (run.auth_type, run.execution_mode, run.compliance_mode) == (
-            "api", "interactive", "recommended"
+            "api",
+            "interactive",
+            "recommended",
         )
         assert run.metadata == {"task": "summarise"}
         assert (run.prefix_key, run.plan_id) == ("pk", "plan_1")
@@ -58,7 +60,9 @@ class TestStartAndComplete:
         assert (run.input_tokens, run.output_tokens, run.total_tokens) == (1000, 500, 1500)
         assert run.cost_usd == 0.015
         assert (run.cache_read_tokens, run.cache_write_tokens_5m, run.cache_write_tokens_1h) == (
-            600, 200, 100
+            600,
+            200,
+            100,
         )
         assert run.metadata == {"result": "ok"}
         assert run.event_count == 2
@@ -141,8 +145,9 @@ class TestAuthRisk:
             ("consumer", "scheduled", True),
         ],
     )
-    def test_derivation(self, ledger: Ledger, auth_type: str, execution_mode: str,
-                        risk: bool) -> None:
+    def test_derivation(
+        self, ledger: Ledger, auth_type: str, execution_mode: str, risk: bool
+    ) -> None:
         """Every combination of auth type and execution mode."""
         run_id = start(ledger, auth_type=auth_type, execution_mode=execution_mode)
         run = ledger.get_run(run_id)
@@ -151,8 +156,9 @@ class TestAuthRisk:
     def test_auth_risk_cannot_be_passed(self, ledger: Ledger) -> None:
         """start_run has no auth_risk parameter."""
         with pytest.raises(TypeError):
-            ledger.start_run(workspace_id="w", agent_id="a", provider="p", model="m",
-                             auth_risk=True)  # type: ignore[call-arg]
+            ledger.start_run(
+                workspace_id="w", agent_id="a", provider="p", model="m", auth_risk=True
+            )  # type: ignore[call-arg]
 
 
 class TestRecords:
@@ -224,8 +230,9 @@ class TestRunRules:
             lambda: ledger.complete_run("ghost"),
             lambda: ledger.cancel_run("ghost"),
             lambda: ledger.record_retry("ghost", {}),
-            lambda: ledger.record_cache_usage(provider="p", model="m", input_tokens=1,
-                                              cache_read_tokens=0, run_id="ghost"),
+            lambda: ledger.record_cache_usage(
+                provider="p", model="m", input_tokens=1, cache_read_tokens=0, run_id="ghost"
+            ),
         ):
             with pytest.raises(RacsError) as caught:
                 call()
@@ -262,8 +269,9 @@ class TestRunRules:
         """A cache.usage record naming an ended run is accepted (usage is reported late)."""
         run_id = start(ledger)
         ledger.complete_run(run_id)
-        ledger.record_cache_usage(provider="anthropic", model="m", input_tokens=10,
-                                  cache_read_tokens=5, run_id=run_id)
+        ledger.record_cache_usage(
+            provider="anthropic", model="m", input_tokens=10, cache_read_tokens=5, run_id=run_id
+        )
         events = ledger.get_run_events(run_id)
         assert [e.type for e in events] == ["run.started", "run.completed", "cache.usage"]
         assert ledger.get_run(run_id).status == "completed"  # type: ignore[union-attr]
@@ -309,8 +317,9 @@ class TestLifetime:
 class TestWhere:
     """Where create_ledger puts the ledger when told nothing, a path, or RACS_LEDGER."""
 
-    def test_default_is_home_racs_ledger_db(self, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_default_is_home_racs_ledger_db(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """~/.racs/ledger.db, parent directory created, owner-only, in WAL mode."""
         monkeypatch.setenv("HOME", str(tmp_path))
         monkeypatch.delenv("RACS_LEDGER", raising=False)
@@ -337,4 +346,3 @@ class TestWhere:
             create_ledger(url="postgresql://u:s3cret@127.0.0.1:1/none?connect_timeout=2")
         assert caught.value.code == ERR_STORAGE
         assert "s3cret" not in caught.value.message
-

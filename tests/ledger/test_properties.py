@@ -18,7 +18,10 @@ from racs.ledger.projection import value_bucket
 from .helpers import Store, projections
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
@@ -28,14 +31,22 @@ RUNS = 3
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("start"), st.integers(0, RUNS - 1)),
-        st.tuples(st.just("record"), st.integers(0, RUNS - 1), st.sampled_from(
-            ["auth", "policy", "routing", "call", "retry"])),
-        st.tuples(st.just("complete"), st.integers(0, RUNS - 1),
-                  st.sampled_from(["completed", "failed"]), st.integers(0, 10**6),
-                  st.floats(0, 1e5)),
+        st.tuples(
+            st.just("record"),
+            st.integers(0, RUNS - 1),
+            st.sampled_from(["auth", "policy", "routing", "call", "retry"]),
+        ),
+        st.tuples(
+            st.just("complete"),
+            st.integers(0, RUNS - 1),
+            st.sampled_from(["completed", "failed"]),
+            st.integers(0, 10**6),
+            st.floats(0, 1e5),
+        ),
         st.tuples(st.just("cancel"), st.integers(0, RUNS - 1)),
-        st.tuples(st.just("usage"), st.integers(-1, RUNS - 1), st.integers(0, 5000),
-                  st.integers(0, 5000)),
+        st.tuples(
+            st.just("usage"), st.integers(-1, RUNS - 1), st.integers(0, 5000), st.integers(0, 5000)
+        ),
     ),
     max_size=25,
 )
@@ -60,9 +71,13 @@ def _apply(ledger: Ledger, prefix: str, op: tuple[Any, ...]) -> None:
     elif kind == "cancel":
         ledger.cancel_run(run_id)
     else:
-        ledger.record_cache_usage(provider="p", model="m", input_tokens=op[2],
-                                  cache_read_tokens=op[3],
-                                  run_id=None if op[1] < 0 else run_id)
+        ledger.record_cache_usage(
+            provider="p",
+            model="m",
+            input_tokens=op[2],
+            cache_read_tokens=op[3],
+            run_id=None if op[1] < 0 else run_id,
+        )
 
 
 def _expected_error(states: dict[int, str], op: tuple[Any, ...]) -> str | None:
@@ -90,8 +105,9 @@ def _expected_error(states: dict[int, str], op: tuple[Any, ...]) -> str | None:
 class TestProperties:
     """Whatever valid or refused calls are made, the ledger stays consistent."""
 
-    @settings(max_examples=60, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(ops=operations)
     def test_any_history_verifies_and_rebuilds(self, store: Store, ops: list[Any]) -> None:
         """Rules refuse exactly what the model refuses; verify() is clean; rebuild is identical.
@@ -116,23 +132,43 @@ class TestProperties:
             ledger.rebuild()
             assert projections(store) == before
 
-    @given(payload=st.dictionaries(st.text(), json_values, max_size=5),
-           position=st.integers(1, 2**53), run_id=st.none() | st.text(min_size=1),
-           seq=st.none() | st.integers(1, 10**9), type_=st.text(min_size=1),
-           timestamp=st.integers(0, 2**53))
-    def test_event_form_is_canonical_json(self, payload: dict[str, Any], position: int,
-                                          run_id: str | None, seq: int | None, type_: str,
-                                          timestamp: int) -> None:
+    @given(
+        payload=st.dictionaries(st.text(), json_values, max_size=5),
+        position=st.integers(1, 2**53),
+        run_id=st.none() | st.text(min_size=1),
+        seq=st.none() | st.integers(1, 10**9),
+        type_=st.text(min_size=1),
+        timestamp=st.integers(0, 2**53),
+    )
+    def test_event_form_is_canonical_json(
+        self,
+        payload: dict[str, Any],
+        position: int,
+        run_id: str | None,
+        seq: int | None,
+        type_: str,
+        timestamp: int,
+    ) -> None:
         """The hashed form equals json.dumps(sort_keys, compact, ensure_ascii=False)."""
-        event = {"payload": payload, "position": position, "run_id": run_id, "seq": seq,
-                 "timestamp": timestamp, "type": type_}
-        expected = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False)
-        assert event_json(position, run_id, seq, type_, timestamp,
-                          canonical_json(payload)) == expected
+        event = {
+            "payload": payload,
+            "position": position,
+            "run_id": run_id,
+            "seq": seq,
+            "timestamp": timestamp,
+            "type": type_,
+        }
+        expected = json.dumps(
+            event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+        assert (
+            event_json(position, run_id, seq, type_, timestamp, canonical_json(payload)) == expected
+        )
 
-    @given(st.floats(min_value=0, allow_nan=False, allow_infinity=False),
-           st.floats(min_value=0, allow_nan=False, allow_infinity=False))
+    @given(
+        st.floats(min_value=0, allow_nan=False, allow_infinity=False),
+        st.floats(min_value=0, allow_nan=False, allow_infinity=False),
+    )
     def test_buckets_preserve_order(self, a: float, b: float) -> None:
         """A smaller duration never lands in a larger bucket (percentiles rely on it)."""
         low, high = sorted((a, b))

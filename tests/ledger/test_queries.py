@@ -48,8 +48,10 @@ class TestQueryRuns:
             "model": ({"model": "m2"}, list(range(15, 30))),
             "status": ({"status": "failed"}, [0, 5, 10, 15, 20, 25]),
             "auth_type": ({"auth_type": "consumer"}, [i for i in range(30) if i % 4 == 0]),
-            "execution_mode": ({"execution_mode": "background"},
-                               [i for i in range(30) if i % 3 == 0]),
+            "execution_mode": (
+                {"execution_mode": "background"},
+                [i for i in range(30) if i % 3 == 0],
+            ),
             # consumer (i % 4 == 0) and background (i % 3 == 0): i % 12 == 0
             "auth_risk": ({"auth_risk": True}, [0, 12, 24]),
             "since": ({"since": T0 + 25_000}, [25, 26, 27, 28, 29]),
@@ -91,8 +93,9 @@ class TestQueryRuns:
         """When the page ends exactly at the last run there is no next cursor."""
         assert ledger.query_runs(limit=30).next_cursor is None
 
-    def test_runs_in_the_same_millisecond_page_cleanly(self, ledger: Ledger,
-                                                        clock: FakeClock) -> None:
+    def test_runs_in_the_same_millisecond_page_cleanly(
+        self, ledger: Ledger, clock: FakeClock
+    ) -> None:
         """Ties on start time are broken by run id, so no run is lost between pages."""
         clock.step = 0
         run_ids = [start(ledger) for _ in range(5)]
@@ -112,8 +115,9 @@ class TestQueryRuns:
 class TestEvents:
     """Reading the event log."""
 
-    def test_query_by_type_run_position_and_time(self, ledger: Ledger,
-                                                 populated: list[str]) -> None:
+    def test_query_by_type_run_position_and_time(
+        self, ledger: Ledger, populated: list[str]
+    ) -> None:
         """Run i started at position 2i+1 and ended at 2i+2, at T0 + i seconds."""
         assert len(ledger.query_events()) == 60
         completed = ledger.query_events(type="run.completed")
@@ -131,14 +135,19 @@ class TestEvents:
         ledger.record_provider_call(run_id, {"status": 200})
         event = ledger.get_run_events(run_id)[1]
         assert (event.position, event.run_id, event.seq, event.type, event.timestamp) == (
-            2, run_id, 2, "run.provider_called", T0 + 1
+            2,
+            run_id,
+            2,
+            "run.provider_called",
+            T0 + 1,
         )
         assert event.payload == {"status": 200}
         assert event.hash.startswith("sha256:") and len(event.hash) == 71
 
     def test_standalone_usage_events_have_no_run(self, ledger: Ledger) -> None:
         """A cache.usage record without run_id has neither run nor sequence."""
-        position = ledger.record_cache_usage(provider="p", model="m", input_tokens=5,
-                                             cache_read_tokens=0)
+        position = ledger.record_cache_usage(
+            provider="p", model="m", input_tokens=5, cache_read_tokens=0
+        )
         event = ledger.query_events(type="cache.usage")[0]
         assert (event.position, event.run_id, event.seq) == (position, None, None)

@@ -13,8 +13,12 @@ from .helpers import T0, FakeClock, start
 
 HOUR = 3_600_000
 PRICING = {
-    "m_a": {"inputPerMTok": 3.0, "cacheReadPerMTok": 0.3, "cacheWrite5mPerMTok": 3.75,
-            "cacheWrite1hPerMTok": 6.0},
+    "m_a": {
+        "inputPerMTok": 3.0,
+        "cacheReadPerMTok": 0.3,
+        "cacheWrite5mPerMTok": 3.75,
+        "cacheWrite1hPerMTok": 6.0,
+    },
     # snake_case spelling, no write prices: writes cost the input price (no premium)
     "m_o": {"input_per_mtok": 2.5, "cache_read_per_mtok": 1.25},
 }
@@ -30,28 +34,69 @@ def six_runs(ledger: Ledger, clock: FakeClock) -> None:
     """r1..r6 over five hours (see each line); uncached = max(0, in - read - w5m - w1h)."""
     _at(clock, T0 + HOUR // 2)  # r1: completed, uncached 1000-600-200 = 200
     r1 = start(ledger, workspace_id="ws_a", provider="anthropic", model="m_a")
-    ledger.complete_run(r1, latency_ms=100, ttft_ms=10, input_tokens=1000, output_tokens=100,
-                        total_tokens=1100, cost_usd=0.01, cache_read_tokens=600,
-                        cache_write_tokens_5m=200, cache_write_tokens_1h=0)
+    ledger.complete_run(
+        r1,
+        latency_ms=100,
+        ttft_ms=10,
+        input_tokens=1000,
+        output_tokens=100,
+        total_tokens=1100,
+        cost_usd=0.01,
+        cache_read_tokens=600,
+        cache_write_tokens_5m=200,
+        cache_write_tokens_1h=0,
+    )
     _at(clock, T0 + 3 * HOUR // 2)  # r2: failed, uncached 500-0-0-400 = 100
     r2 = start(ledger, workspace_id="ws_a", provider="anthropic", model="m_a")
-    ledger.complete_run(r2, status="failed", latency_ms=300, ttft_ms=30, input_tokens=500,
-                        output_tokens=50, total_tokens=550, cost_usd=0.005,
-                        cache_write_tokens_1h=400, error={"code": "E", "message": "m"})
+    ledger.complete_run(
+        r2,
+        status="failed",
+        latency_ms=300,
+        ttft_ms=30,
+        input_tokens=500,
+        output_tokens=50,
+        total_tokens=550,
+        cost_usd=0.005,
+        cache_write_tokens_1h=400,
+        error={"code": "E", "message": "m"},
+    )
     _at(clock, T0 + 5 * HOUR // 2)  # r3: completed, uncached 2000-1500 = 500
     r3 = start(ledger, workspace_id="ws_a", provider="openai", model="m_o")
-    ledger.complete_run(r3, latency_ms=200, ttft_ms=20, input_tokens=2000, output_tokens=200,
-                        total_tokens=2200, cost_usd=0.02, cache_read_tokens=1500)
+    ledger.complete_run(
+        r3,
+        latency_ms=200,
+        ttft_ms=20,
+        input_tokens=2000,
+        output_tokens=200,
+        total_tokens=2200,
+        cost_usd=0.02,
+        cache_read_tokens=1500,
+    )
     _at(clock, T0 + 3 * HOUR)  # r4: cancelled, no metrics, another workspace
     r4 = start(ledger, workspace_id="ws_b", provider="openai", model="m_o")
     ledger.cancel_run(r4)
     _at(clock, T0 + 7 * HOUR // 2)  # r5: still running, auth risk, overridden
-    start(ledger, workspace_id="ws_a", provider="anthropic", model="m_a", auth_type="consumer",
-          execution_mode="background", policy_override=True)
+    start(
+        ledger,
+        workspace_id="ws_a",
+        provider="anthropic",
+        model="m_a",
+        auth_type="consumer",
+        execution_mode="background",
+        policy_override=True,
+    )
     _at(clock, T0 + 5 * HOUR - 1)  # r6: read > input, so uncached max(0, 100-200) = 0
     r6 = start(ledger, workspace_id="ws_a", provider="anthropic", model="m_a")
-    ledger.complete_run(r6, latency_ms=400, ttft_ms=40, input_tokens=100, output_tokens=10,
-                        total_tokens=110, cost_usd=0.001, cache_read_tokens=200)
+    ledger.complete_run(
+        r6,
+        latency_ms=400,
+        ttft_ms=40,
+        input_tokens=100,
+        output_tokens=10,
+        total_tokens=110,
+        cost_usd=0.001,
+        cache_read_tokens=200,
+    )
 
 
 class TestUsageStats:
@@ -61,8 +106,7 @@ class TestUsageStats:
         """Every total of the six runs."""
         stats = ledger.get_usage_stats()
         assert stats.runs == 6
-        assert stats.runs_by_status == StatusCounts(started=1, completed=3, failed=1,
-                                                    cancelled=1)
+        assert stats.runs_by_status == StatusCounts(started=1, completed=3, failed=1, cancelled=1)
         assert stats.input_tokens == 1000 + 500 + 2000 + 100
         assert stats.output_tokens == 100 + 50 + 200 + 10
         assert stats.total_tokens == 1100 + 550 + 2200 + 110
@@ -110,7 +154,8 @@ class TestUsageStats:
         # openai: read 1500 / (1500 + 0 + 500 uncached)
         assert openai.cache_hit_ratio == pytest.approx(0.75, abs=1e-12)
         assert [(b.provider, b.model, b.runs) for b in stats.by_model] == [
-            ("anthropic", "m_a", 4), ("openai", "m_o", 2)
+            ("anthropic", "m_a", 4),
+            ("openai", "m_o", 2),
         ]
 
     def test_workspace(self, ledger: Ledger, six_runs: None) -> None:
@@ -166,33 +211,69 @@ class TestUsageStats:
             return ordered[math.ceil(p * len(ordered) / 100) - 1]
 
         since, until = T0 + 37 * 60_000 + 5, T0 + 301 * 60_000
-        for ws, lo, hi in [(None, None, None), ("ws_1", None, None), (None, since, until),
-                           ("ws_2", since, until)]:
-            chosen = [r for r in runs if (ws is None or r[1] == ws)
-                      and (lo is None or r[0] >= lo) and (hi is None or r[0] <= hi)]
+        for ws, lo, hi in [
+            (None, None, None),
+            ("ws_1", None, None),
+            (None, since, until),
+            ("ws_2", since, until),
+        ]:
+            chosen = [
+                r
+                for r in runs
+                if (ws is None or r[1] == ws)
+                and (lo is None or r[0] >= lo)
+                and (hi is None or r[0] <= hi)
+            ]
             stats = ledger.get_usage_stats(ws, lo, hi)
             for metric, column in ((stats.latency_ms, 2), (stats.ttft_ms, 3)):
                 values = [r[column] for r in chosen]
-                assert metric == Percentiles(len(values), nearest_rank(values, 50),
-                                             nearest_rank(values, 95))
+                assert metric == Percentiles(
+                    len(values), nearest_rank(values, 50), nearest_rank(values, 95)
+                )
 
 
 @pytest.fixture
 def usage(ledger: Ledger, clock: FakeClock) -> None:
     """Five usage records: two under prefix pk1, one per other group."""
     _at(clock, T0)
-    ledger.record_cache_usage(provider="anthropic", model="m_a", input_tokens=1000,
-                              cache_read_tokens=800, cache_write_tokens_5m=100,
-                              prefix_key="pk1", agent_id="ag1", workspace_id="ws_a")
-    ledger.record_cache_usage(provider="anthropic", model="m_a", input_tokens=1000,
-                              cache_read_tokens=0, cache_write_tokens_5m=900,
-                              prefix_key="pk1", agent_id="ag1", workspace_id="ws_a")
-    ledger.record_cache_usage(provider="anthropic", model="m_a", input_tokens=500,
-                              cache_read_tokens=100, agent_id="ag1")
-    ledger.record_cache_usage(provider="openai", model="m_o", input_tokens=200,
-                              cache_read_tokens=0, prefix_key="pk0", agent_id="ag2")
-    ledger.record_cache_usage(provider="openai", model="m_o", input_tokens=100,
-                              cache_read_tokens=150, timestamp=T0 + 10 * HOUR)
+    ledger.record_cache_usage(
+        provider="anthropic",
+        model="m_a",
+        input_tokens=1000,
+        cache_read_tokens=800,
+        cache_write_tokens_5m=100,
+        prefix_key="pk1",
+        agent_id="ag1",
+        workspace_id="ws_a",
+    )
+    ledger.record_cache_usage(
+        provider="anthropic",
+        model="m_a",
+        input_tokens=1000,
+        cache_read_tokens=0,
+        cache_write_tokens_5m=900,
+        prefix_key="pk1",
+        agent_id="ag1",
+        workspace_id="ws_a",
+    )
+    ledger.record_cache_usage(
+        provider="anthropic", model="m_a", input_tokens=500, cache_read_tokens=100, agent_id="ag1"
+    )
+    ledger.record_cache_usage(
+        provider="openai",
+        model="m_o",
+        input_tokens=200,
+        cache_read_tokens=0,
+        prefix_key="pk0",
+        agent_id="ag2",
+    )
+    ledger.record_cache_usage(
+        provider="openai",
+        model="m_o",
+        input_tokens=100,
+        cache_read_tokens=150,
+        timestamp=T0 + 10 * HOUR,
+    )
 
 
 class TestCacheUsageTotals:
@@ -201,9 +282,18 @@ class TestCacheUsageTotals:
     def test_groups_sorted_by_key(self, ledger: Ledger, usage: None) -> None:
         """Four groups; uncached is max(0, input - read - writes) per record, then summed."""
         assert ledger.cache_usage_totals() == [
-            CacheUsageTotal("anthropic:m_a", "anthropic", "m_a", calls=1, hits=1,
-                            input_tokens=500, cache_read_tokens=100, cache_write_tokens_5m=0,
-                            cache_write_tokens_1h=0, uncached_tokens=400),
+            CacheUsageTotal(
+                "anthropic:m_a",
+                "anthropic",
+                "m_a",
+                calls=1,
+                hits=1,
+                input_tokens=500,
+                cache_read_tokens=100,
+                cache_write_tokens_5m=0,
+                cache_write_tokens_1h=0,
+                uncached_tokens=400,
+            ),
             CacheUsageTotal("openai:m_o", "openai", "m_o", 1, 1, 100, 150, 0, 0, 0),
             CacheUsageTotal("pk0", "openai", "m_o", 1, 0, 200, 0, 0, 0, 200),
             # 1000-800-100 = 100 and 1000-0-900 = 100
@@ -212,6 +302,7 @@ class TestCacheUsageTotals:
 
     def test_filters(self, ledger: Ledger, usage: None) -> None:
         """Each filter selects its records; the window uses the usage timestamp."""
+
         def keys(**filters: object) -> list[str]:
             return [t.group_key for t in ledger.cache_usage_totals(**filters)]  # type: ignore[arg-type]
 
@@ -226,8 +317,9 @@ class TestCacheUsageTotals:
     def test_usage_rows_follow_the_runs(self, ledger: Ledger) -> None:
         """A usage record naming a run is stored with it and counted like the others."""
         run_id = start(ledger)
-        ledger.record_cache_usage(provider="anthropic", model="m", input_tokens=10,
-                                  cache_read_tokens=10, run_id=run_id)
+        ledger.record_cache_usage(
+            provider="anthropic", model="m", input_tokens=10, cache_read_tokens=10, run_id=run_id
+        )
         (total,) = ledger.cache_usage_totals()
         assert (total.calls, total.hits, total.uncached_tokens) == (1, 1, 0)
 
@@ -259,23 +351,40 @@ class TestCacheUsageTotals:
                     continue
                 if any(r[name] != value for name, value in filters.items()):
                     continue
-                key = (r["prefix_key"] or f"{r['provider']}:{r['model']}", r["provider"],
-                       r["model"])
+                key = (
+                    r["prefix_key"] or f"{r['provider']}:{r['model']}",
+                    r["provider"],
+                    r["model"],
+                )
                 writes = r["cache_write_tokens_5m"] + r["cache_write_tokens_1h"]
-                row = (1, 1 if r["cache_read_tokens"] > 0 else 0, r["input_tokens"],
-                       r["cache_read_tokens"], r["cache_write_tokens_5m"],
-                       r["cache_write_tokens_1h"],
-                       max(0, r["input_tokens"] - r["cache_read_tokens"] - writes))
+                row = (
+                    1,
+                    1 if r["cache_read_tokens"] > 0 else 0,
+                    r["input_tokens"],
+                    r["cache_read_tokens"],
+                    r["cache_write_tokens_5m"],
+                    r["cache_write_tokens_1h"],
+                    max(0, r["input_tokens"] - r["cache_read_tokens"] - writes),
+                )
                 acc = groups.setdefault(key, [0] * 7)
                 for i, value in enumerate(row):
                     acc[i] += value
             return [CacheUsageTotal(*k, *v) for k, v in sorted(groups.items())]
 
         since, until = T0 + 95 * 60_000 + 17, T0 + 29 * HOUR + 5
-        for lo, hi in [(None, None), (since, None), (None, until), (since, until),
-                       (T0 + HOUR + 1, T0 + 2 * HOUR - 1)]:
-            for filters in ({}, {"agent_id": "ag1"}, {"prefix_key": "pk_a"},
-                            {"provider": "openai", "model": "m1"}, {"workspace_id": "ws1"}):
+        for lo, hi in [
+            (None, None),
+            (since, None),
+            (None, until),
+            (since, until),
+            (T0 + HOUR + 1, T0 + 2 * HOUR - 1),
+        ]:
+            for filters in (
+                {},
+                {"agent_id": "ag1"},
+                {"prefix_key": "pk_a"},
+                {"provider": "openai", "model": "m1"},
+                {"workspace_id": "ws1"},
+            ):
                 got = ledger.cache_usage_totals(since=lo, until=hi, **filters)
                 assert got == by_hand(lo, hi, **filters), (lo, hi, filters)
-

@@ -30,8 +30,12 @@ def _complete(**kwargs: Any) -> Call:
 
 
 def _usage(**overrides: Any) -> Call:
-    fields: dict[str, Any] = {"provider": "p", "model": "m", "input_tokens": 10,
-                              "cache_read_tokens": 0}
+    fields: dict[str, Any] = {
+        "provider": "p",
+        "model": "m",
+        "input_tokens": 10,
+        "cache_read_tokens": 0,
+    }
     fields.update(overrides)
     return lambda ledger, _run: ledger.record_cache_usage(**fields)
 
@@ -62,18 +66,29 @@ BAD_CALLS: dict[str, tuple[Call, str]] = {
     "error without message": (_complete(status="failed", error={"code": "E"}), "error.message"),
     "cancel reason empty": (lambda ledger, run: ledger.cancel_run(run, reason=""), "reason"),
     "record payload not a mapping": (
-        lambda ledger, run: ledger.record_provider_call(run, [1, 2]), "payload"),
+        lambda ledger, run: ledger.record_provider_call(run, [1, 2]),
+        "payload",
+    ),
     "record payload with inf": (
-        lambda ledger, run: ledger.record_retry(run, {"wait": math.inf}), "payload"),
+        lambda ledger, run: ledger.record_retry(run, {"wait": math.inf}),
+        "payload",
+    ),
     "record payload unserialisable": (
-        lambda ledger, run: ledger.record_auth_validation(run, {"x": {1, 2}}), "payload"),
+        lambda ledger, run: ledger.record_auth_validation(run, {"x": {1, 2}}),
+        "payload",
+    ),
     "routing decision not a mapping": (
-        lambda ledger, run: ledger.record_routing(run, "openai"), "decision"),
+        lambda ledger, run: ledger.record_routing(run, "openai"),
+        "decision",
+    ),
     "decisions not a list": (
-        lambda ledger, run: ledger.record_policy_evaluation(run, "allow"), "decisions"),
+        lambda ledger, run: ledger.record_policy_evaluation(run, "allow"),
+        "decisions",
+    ),
     "policy_override not a bool in evaluation": (
         lambda ledger, run: ledger.record_policy_evaluation(run, [], policy_override="yes"),
-        "policy_override"),
+        "policy_override",
+    ),
     "run id not a string": (lambda ledger, _run: ledger.record_retry(42, {}), "run_id"),  # type: ignore[arg-type]
     "usage negative input": (_usage(input_tokens=-1), "input_tokens"),
     "usage NaN read": (_usage(cache_read_tokens=math.nan), "cache_read_tokens"),

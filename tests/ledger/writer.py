@@ -31,8 +31,9 @@ def main(argv: list[str]) -> int:
             if i % 10 == 0:
                 with ledger.batch() as batch:
                     for _ in range(2):
-                        batched = batch.start_run(workspace_id="ws", agent_id=name,
-                                                  provider="p", model="m")
+                        batched = batch.start_run(
+                            workspace_id="ws", agent_id=name, provider="p", model="m"
+                        )
                         batch.complete_run(batched, input_tokens=1)
                 acknowledged.extend(batch.positions)
             if count is None:

@@ -127,11 +127,15 @@ class _Recorder(Generic[R]):
         cost_usd: float | None = None,
         cache_read_tokens: int | None = None,
         cache_write_tokens_5m: int | None = None,
+        cache_write_tokens_30m: int | None = None,
         cache_write_tokens_1h: int | None = None,
         error: Mapping[str, str] | BaseException | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> R:
-        """End a run as ``completed`` or ``failed`` (with ``error`` code and message)."""
+        """End a run as ``completed`` or ``failed`` (with ``error`` code and message).
+
+        ``cache_write_tokens_30m`` counts cache writes billed on the 30-minute tier (OpenAI).
+        """
         metrics = {
             "latency_ms": latency_ms,
             "ttft_ms": ttft_ms,
@@ -141,11 +145,13 @@ class _Recorder(Generic[R]):
             "cost_usd": cost_usd,
             "cache_read_tokens": cache_read_tokens,
             "cache_write_tokens_5m": cache_write_tokens_5m,
+            "cache_write_tokens_30m": cache_write_tokens_30m,
             "cache_write_tokens_1h": cache_write_tokens_1h,
         }
         return self._submit(
-            ev.run_ended(run_id, self._now(), status=status, metrics=metrics, error=error,
-                         metadata=metadata)
+            ev.run_ended(
+                run_id, self._now(), status=status, metrics=metrics, error=error, metadata=metadata
+            )
         )
 
     def cancel_run(self, run_id: str, reason: str | None = None) -> R:
@@ -160,9 +166,7 @@ class _Recorder(Generic[R]):
         self, run_id: str, decisions: Sequence[Any], policy_override: bool | None = None
     ) -> R:
         """Record policy decisions; ``policy_override=True`` marks the run as overridden."""
-        return self._submit(
-            ev.policy_evaluated(run_id, self._now(), decisions, policy_override)
-        )
+        return self._submit(ev.policy_evaluated(run_id, self._now(), decisions, policy_override))
 
     def record_routing(self, run_id: str, decision: Mapping[str, Any]) -> R:
         """Record the routing decision (the run keeps the provider and model it started with)."""
@@ -184,6 +188,7 @@ class _Recorder(Generic[R]):
         input_tokens: int,
         cache_read_tokens: int,
         cache_write_tokens_5m: int = 0,
+        cache_write_tokens_30m: int = 0,
         cache_write_tokens_1h: int = 0,
         timestamp: Instant | float | None = None,
         prefix_key: str | None = None,
@@ -195,7 +200,8 @@ class _Recorder(Generic[R]):
 
         ``input_tokens`` is all-in (cached tokens included). ``timestamp`` is when the usage
         happened (default: now) and is what ``cache_usage_totals`` windows filter on. A
-        ``run_id`` must name an existing run, which may already have ended.
+        ``run_id`` must name an existing run, which may already have ended. Cache writes are
+        split by billing tier: 5 minutes, 30 minutes (OpenAI) and 1 hour.
         """
         return self._submit(
             ev.cache_usage(
@@ -205,6 +211,7 @@ class _Recorder(Generic[R]):
                 input_tokens=input_tokens,
                 cache_read_tokens=cache_read_tokens,
                 cache_write_tokens_5m=cache_write_tokens_5m,
+                cache_write_tokens_30m=cache_write_tokens_30m,
                 cache_write_tokens_1h=cache_write_tokens_1h,
                 usage_timestamp=timestamp,
                 prefix_key=prefix_key,
@@ -331,8 +338,18 @@ class Ledger(_Recorder[int]):
 
         Pass the page's ``next_cursor`` back as ``cursor`` for the next page (None at the end).
         """
-        filters = _run_filter(workspace_id, agent_id, provider, model, status, auth_type,
-                              execution_mode, auth_risk, since, until)
+        filters = _run_filter(
+            workspace_id,
+            agent_id,
+            provider,
+            model,
+            status,
+            auth_type,
+            execution_mode,
+            auth_risk,
+            since,
+            until,
+        )
         size = v.limit("limit", limit, MAX_PAGE)
         if cursor is not None:
             store.decode_cursor(v.text("cursor", cursor))
@@ -353,8 +370,18 @@ class Ledger(_Recorder[int]):
         until: Instant | None = None,
     ) -> int:
         """How many runs match the filters of ``query_runs``."""
-        filters = _run_filter(workspace_id, agent_id, provider, model, status, auth_type,
-                              execution_mode, auth_risk, since, until)
+        filters = _run_filter(
+            workspace_id,
+            agent_id,
+            provider,
+            model,
+            status,
+            auth_type,
+            execution_mode,
+            auth_risk,
+            since,
+            until,
+        )
         return self._backend.read(lambda tx: store.count_runs(tx, filters))
 
     def get_run_events(self, run_id: str) -> tuple[Event, ...]:
@@ -379,8 +406,9 @@ class Ledger(_Recorder[int]):
         lo, hi = v.window(since, until)
         size = v.limit("limit", limit, MAX_EVENTS)
         return self._backend.read(
-            lambda tx: store.query_events(tx, type_=type_, run_id=rid, after_position=after,
-                                          since=lo, until=hi, limit=size)
+            lambda tx: store.query_events(
+                tx, type_=type_, run_id=rid, after_position=after, since=lo, until=hi, limit=size
+            )
         )
 
     def get_usage_stats(
@@ -394,7 +422,8 @@ class Ledger(_Recorder[int]):
         """Usage statistics of the runs started in the window (see ``UsageStats``).
 
         ``pricing`` maps a model to its USD-per-million-token prices (``inputPerMTok``,
-        ``cacheReadPerMTok``, ``cacheWrite5mPerMTok``, ``cacheWrite1hPerMTok``, or their
+        ``cacheReadPerMTok``, ``cacheWrite5mPerMTok``, ``cacheWrite30mPerMTok``,
+        ``cacheWrite1hPerMTok``, or their
         snake_case forms); with it, saved, cache-write and net USD are computed.
         """
         ws = None if workspace_id is None else v.identifier("workspace_id", workspace_id)
@@ -426,7 +455,8 @@ class Ledger(_Recorder[int]):
             model=None if model is None else v.identifier("model", model),
             provider=None if provider is None else v.identifier("provider", provider),
             prefix_key=None if prefix_key is None else v.identifier("prefix_key", prefix_key),
-            workspace_id=None if workspace_id is None
+            workspace_id=None
+            if workspace_id is None
             else v.identifier("workspace_id", workspace_id),
         )
         return self._backend.read(lambda tx: cache_usage_totals(tx, usage_filter))

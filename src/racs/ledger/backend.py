@@ -19,6 +19,11 @@ class Tx(Protocol):
     """One open transaction. SQL uses ``?`` placeholders whatever the backend."""
 
     dialect: str
+    memo: dict[str, Any]
+    """What the ledger remembers between this connection's write transactions (the chain
+    head, open runs). The backend empties it whenever it cannot vouch that nothing else
+    wrote since: another connection committed, a transaction failed, or it cannot tell
+    (PostgreSQL, read transactions). A write transaction may update it in place."""
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query and return all its rows."""

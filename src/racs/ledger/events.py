@@ -164,6 +164,7 @@ def cache_usage(
     input_tokens: object,
     cache_read_tokens: object,
     cache_write_tokens_5m: object,
+    cache_write_tokens_30m: object,
     cache_write_tokens_1h: object,
     usage_timestamp: object,
     prefix_key: object,
@@ -180,6 +181,12 @@ def cache_usage(
         "cache_write_tokens_5m": v.count("cache_write_tokens_5m", cache_write_tokens_5m),
         "cache_write_tokens_1h": v.count("cache_write_tokens_1h", cache_write_tokens_1h),
     }
+    # Only when non-zero: a record without the 30-minute tier keeps the payload (and so
+    # the hash) it had before the tier existed.
+    if cache_write_tokens_30m != 0:
+        payload["cache_write_tokens_30m"] = v.count(
+            "cache_write_tokens_30m", cache_write_tokens_30m
+        )
     if usage_timestamp is not None:
         if isinstance(usage_timestamp, int | float) and not isinstance(usage_timestamp, bool):
             payload["timestamp"] = int(v.amount("timestamp", usage_timestamp))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from racs.errors import invalid
@@ -82,3 +82,37 @@ def chain(previous: str, canonical_event: str) -> str:
     """The tagged hash of an event given the hash before it."""
     digest = hashlib.sha256(f"{previous}\n{canonical_event}".encode()).hexdigest()
     return _TAG + digest
+
+
+def seal(
+    previous: str,
+    events: Iterable[tuple[int, str | None, int | None, str, int, str]],
+) -> list[tuple[int, str | None, int | None, str, int, str, str]]:
+    """Chain ``(position, run_id, seq, type, timestamp, payload)`` rows after ``previous``.
+
+    Each row comes back with its hash appended; the same hashes as ``chain`` over
+    ``event_json``, in one loop: the append path seals every event, so the per-event
+    function calls and the JSON encoding of run ids and types (repeated within a run) are
+    worth saving.
+    """
+    sha256 = hashlib.sha256
+    names: dict[str, str] = {}
+    sealed = []
+    for position, run_id, seq, type_, timestamp, payload in events:
+        if run_id is None:
+            rid = "null"
+        elif (known := names.get(run_id)) is not None:
+            rid = known
+        else:
+            rid = names[run_id] = _encode_str(run_id)
+        kind = names.get(type_)
+        if kind is None:
+            kind = names[type_] = _encode_str(type_)
+        sq = "null" if seq is None else seq
+        text = (
+            f'{previous}\n{{"payload":{payload},"position":{position},"run_id":{rid},'
+            f'"seq":{sq},"timestamp":{timestamp},"type":{kind}}}'
+        )
+        previous = _TAG + sha256(text.encode()).hexdigest()
+        sealed.append((position, run_id, seq, type_, timestamp, payload, previous))
+    return sealed

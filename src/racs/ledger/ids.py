@@ -20,14 +20,27 @@ os.register_at_fork(after_in_child=_rng.seed)
 
 def _time_part(ms: int) -> str:
     t = _PAIRS
-    return (t[(ms >> 40) & 1023] + t[(ms >> 30) & 1023] + t[(ms >> 20) & 1023]
-            + t[(ms >> 10) & 1023] + t[ms & 1023])
+    return (
+        t[(ms >> 40) & 1023]
+        + t[(ms >> 30) & 1023]
+        + t[(ms >> 20) & 1023]
+        + t[(ms >> 10) & 1023]
+        + t[ms & 1023]
+    )
 
 
 def _random_part(r: int) -> str:
     t = _PAIRS
-    return (t[r >> 70] + t[(r >> 60) & 1023] + t[(r >> 50) & 1023] + t[(r >> 40) & 1023]
-            + t[(r >> 30) & 1023] + t[(r >> 20) & 1023] + t[(r >> 10) & 1023] + t[r & 1023])
+    return (
+        t[r >> 70]
+        + t[(r >> 60) & 1023]
+        + t[(r >> 50) & 1023]
+        + t[(r >> 40) & 1023]
+        + t[(r >> 30) & 1023]
+        + t[(r >> 20) & 1023]
+        + t[(r >> 10) & 1023]
+        + t[r & 1023]
+    )
 
 
 class UlidFactory:

@@ -32,6 +32,14 @@ def _integer_key(tx: Tx) -> str:
     return "INTEGER PRIMARY KEY" if tx.dialect == "sqlite" else "BIGINT PRIMARY KEY"
 
 
+def _clustered(tx: Tx) -> str:
+    # SQLite stores a WITHOUT ROWID table in its primary-key B-tree: one tree to write per
+    # row instead of the table plus a key index. Only for tables read by their key (runs
+    # keep rowids: their secondary indexes would otherwise carry the 26-byte run id).
+    # PostgreSQL tables are heaps either way.
+    return " WITHOUT ROWID" if tx.dialect == "sqlite" else ""
+
+
 def _key_text(tx: Tx) -> str:
     # Byte order for ids, whatever the database's locale, so paging and sorting agree
     # across backends.
@@ -50,7 +58,9 @@ def _event_log(tx: Tx) -> None:
             hash TEXT NOT NULL
         )"""
     )
-    tx.run("CREATE UNIQUE INDEX events_run ON events (run_id, seq)")
+    # Only events of a run have a place in a run's sequence: usage records without a run
+    # (most of them) skip the index entirely.
+    tx.run("CREATE UNIQUE INDEX events_run ON events (run_id, seq) WHERE run_id IS NOT NULL")
     if tx.dialect == "sqlite":
         for op in ("UPDATE", "DELETE"):
             tx.run(
@@ -99,6 +109,7 @@ def _projections(tx: Tx) -> None:
             cost_usd DOUBLE PRECISION,
             cache_read_tokens BIGINT,
             cache_write_tokens_5m BIGINT,
+            cache_write_tokens_30m BIGINT,
             cache_write_tokens_1h BIGINT,
             prefix_key TEXT,
             plan_id TEXT,
@@ -142,14 +153,16 @@ def _projections(tx: Tx) -> None:
             policy_override_runs BIGINT NOT NULL,
             cache_read_tokens BIGINT NOT NULL,
             cache_write_tokens_5m BIGINT NOT NULL,
+            cache_write_tokens_30m BIGINT NOT NULL,
             cache_write_tokens_1h BIGINT NOT NULL,
             uncached_tokens BIGINT NOT NULL,
             PRIMARY KEY (workspace_id, hour_start, provider, model)
         )"""
+        + _clustered(tx)
     )
     tx.run(
         f"""CREATE TABLE cache_usage (
-            position {_integer_key(tx)},
+            position BIGINT NOT NULL,
             ts BIGINT NOT NULL,
             group_key {_key_text(tx)} NOT NULL,
             provider TEXT NOT NULL,
@@ -161,11 +174,13 @@ def _projections(tx: Tx) -> None:
             input_tokens BIGINT NOT NULL,
             cache_read_tokens BIGINT NOT NULL,
             cache_write_tokens_5m BIGINT NOT NULL,
+            cache_write_tokens_30m BIGINT NOT NULL,
             cache_write_tokens_1h BIGINT NOT NULL,
-            uncached_tokens BIGINT NOT NULL
+            uncached_tokens BIGINT NOT NULL,
+            PRIMARY KEY (ts, position)
         )"""
+        + _clustered(tx)
     )
-    tx.run("CREATE INDEX cache_usage_ts ON cache_usage (ts)")
     # Hourly sums of usage records: totals read these for whole hours and cache_usage only
     # for the partial hours at a window's edges. Absent key parts are '' (keys are NOT NULL).
     tx.run(
@@ -182,11 +197,13 @@ def _projections(tx: Tx) -> None:
             input_tokens BIGINT NOT NULL,
             cache_read_tokens BIGINT NOT NULL,
             cache_write_tokens_5m BIGINT NOT NULL,
+            cache_write_tokens_30m BIGINT NOT NULL,
             cache_write_tokens_1h BIGINT NOT NULL,
             uncached_tokens BIGINT NOT NULL,
             PRIMARY KEY (group_key, provider, model, hour_start, prefix_key, agent_id,
                          workspace_id)
         )"""
+        + _clustered(tx)
     )
 
 

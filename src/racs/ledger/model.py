@@ -105,6 +105,8 @@ class Run(_Dictable):
     retries: int
     metadata: Mapping[str, Any]
     event_count: int
+    # Last, with a default, so code building a Run by position keeps working.
+    cache_write_tokens_30m: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +153,8 @@ class Percentiles(_Dictable):
 class UsageTotals(_Dictable):
     """Run counts, tokens, spend and cache accounting over a set of runs.
 
-    ``uncached_tokens`` sums ``max(0, input - read - write_5m - write_1h)`` per run and
+    ``uncached_tokens`` sums ``max(0, input - read - write_5m - write_30m - write_1h)`` per
+    run and
     ``cache_hit_ratio`` is ``read / (read + writes + uncached)`` (0 when empty).
     ``saved_usd``, ``cache_write_usd`` and ``net_usd`` are None unless a pricing table
     was given; models missing from it contribute nothing.
@@ -167,6 +170,7 @@ class UsageTotals(_Dictable):
     policy_override_runs: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens_5m: int = 0
+    cache_write_tokens_30m: int = 0
     cache_write_tokens_1h: int = 0
     uncached_tokens: int = 0
     cache_hit_ratio: float = 0.0
@@ -210,6 +214,8 @@ class CacheUsageTotal(_Dictable):
     cache_write_tokens_5m: int
     cache_write_tokens_1h: int
     uncached_tokens: int
+    # Last, with a default, so code building a total by position keeps working.
+    cache_write_tokens_30m: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ class _PostgresTx:
 
     def __init__(self, cur: psycopg.Cursor[Any]) -> None:
         self._cur = cur
+        # Other hosts write without telling us: nothing is remembered between transactions.
+        self.memo: dict[str, Any] = {}
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._cur.execute(_pg(sql) if params else sql, params or None)
@@ -114,9 +116,7 @@ class PostgresBackend(Backend):
             conn.execute(
                 pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(first))
             )
-        key = conn.execute(
-            "SELECT hashtext(%s || current_schema())", (_LOCK_NAMESPACE,)
-        ).fetchone()
+        key = conn.execute("SELECT hashtext(%s || current_schema())", (_LOCK_NAMESPACE,)).fetchone()
         return int(key[0]) if key is not None and key[0] is not None else 0
 
     def write(self, fn: Callable[[Tx], T]) -> T:

@@ -52,6 +52,7 @@ RUN_COLUMNS: Final = (
     "cost_usd",
     "cache_read_tokens",
     "cache_write_tokens_5m",
+    "cache_write_tokens_30m",
     "cache_write_tokens_1h",
     "prefix_key",
     "plan_id",
@@ -79,6 +80,7 @@ MUTABLE_RUN_COLUMNS: Final = (
     "cost_usd",
     "cache_read_tokens",
     "cache_write_tokens_5m",
+    "cache_write_tokens_30m",
     "cache_write_tokens_1h",
     "error_code",
     "error_message",
@@ -100,6 +102,7 @@ METRICS: Final = (
     "cost_usd",
     "cache_read_tokens",
     "cache_write_tokens_5m",
+    "cache_write_tokens_30m",
     "cache_write_tokens_1h",
 )
 
@@ -117,6 +120,7 @@ ROLLUP_VALUES: Final = (
     "policy_override_runs",
     "cache_read_tokens",
     "cache_write_tokens_5m",
+    "cache_write_tokens_30m",
     "cache_write_tokens_1h",
     "uncached_tokens",
 )
@@ -134,6 +138,7 @@ USAGE_COLUMNS: Final = (
     "input_tokens",
     "cache_read_tokens",
     "cache_write_tokens_5m",
+    "cache_write_tokens_30m",
     "cache_write_tokens_1h",
     "uncached_tokens",
 )
@@ -153,6 +158,7 @@ USAGE_ROLLUP_VALUES: Final = (
     "input_tokens",
     "cache_read_tokens",
     "cache_write_tokens_5m",
+    "cache_write_tokens_30m",
     "cache_write_tokens_1h",
     "uncached_tokens",
 )
@@ -162,9 +168,10 @@ _STATUS_INDEX: Final = {status: i for i, status in enumerate(RUN_STATUSES)}
 RollupKey = tuple[str, int, str, str]
 
 
-def uncached(input_tokens: int, read: int, write_5m: int, write_1h: int) -> int:
+def uncached(input_tokens: int, read: int, write_5m: int, write_30m: int, write_1h: int) -> int:
     """Input tokens neither read from nor written to the cache (never negative)."""
-    return max(0, input_tokens - read - write_5m - write_1h)
+    rest = input_tokens - read - write_5m - write_30m - write_1h
+    return rest if rest > 0 else 0
 
 
 def value_bucket(value: float | None) -> int | None:
@@ -212,6 +219,7 @@ class RunState:
     cost_usd: float | None
     cache_read_tokens: int | None
     cache_write_tokens_5m: int | None
+    cache_write_tokens_30m: int | None
     cache_write_tokens_1h: int | None
     prefix_key: str | None
     plan_id: str | None
@@ -242,9 +250,14 @@ class RunState:
         inp = self.input_tokens or 0
         read = self.cache_read_tokens or 0
         w5m = self.cache_write_tokens_5m or 0
+        w30m = self.cache_write_tokens_30m or 0
         w1h = self.cache_write_tokens_1h or 0
-        key = (self.workspace_id, self.started_at - self.started_at % HOUR_MS, self.provider,
-               self.model)
+        key = (
+            self.workspace_id,
+            self.started_at - self.started_at % HOUR_MS,
+            self.provider,
+            self.model,
+        )
         values = (
             *statuses,
             inp,
@@ -255,17 +268,16 @@ class RunState:
             self.policy_override,
             read,
             w5m,
+            w30m,
             w1h,
-            uncached(inp, read, w5m, w1h),
+            uncached(inp, read, w5m, w30m, w1h),
         )
         return key, values
 
     def to_run(self) -> Run:
         """The public, immutable view."""
         error = (
-            None
-            if self.error_code is None
-            else RunError(self.error_code, self.error_message or "")
+            None if self.error_code is None else RunError(self.error_code, self.error_message or "")
         )
         return Run(
             run_id=self.run_id,
@@ -290,6 +302,7 @@ class RunState:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens_5m=self.cache_write_tokens_5m,
             cache_write_tokens_1h=self.cache_write_tokens_1h,
+            cache_write_tokens_30m=self.cache_write_tokens_30m,
             prefix_key=self.prefix_key,
             plan_id=self.plan_id,
             error=error,
@@ -427,11 +440,33 @@ class Projector:
         Missing prefix key, agent or workspace are '' in the key, which must not be NULL.
         """
         totals: dict[tuple[Any, ...], tuple[int, ...]] = {}
-        for (_, ts, group_key, provider, model, prefix_key, agent_id, workspace_id, _run,
-             inp, read, w5m, w1h, unc) in self.usage_rows:
-            key = (group_key, provider, model, ts - ts % HOUR_MS, prefix_key or "",
-                   agent_id or "", workspace_id or "")
-            sums = (1, 1 if read > 0 else 0, inp, read, w5m, w1h, unc)
+        for (
+            _,
+            ts,
+            group_key,
+            provider,
+            model,
+            prefix_key,
+            agent_id,
+            workspace_id,
+            _run,
+            inp,
+            read,
+            w5m,
+            w30m,
+            w1h,
+            unc,
+        ) in self.usage_rows:
+            key = (
+                group_key,
+                provider,
+                model,
+                ts - ts % HOUR_MS,
+                prefix_key or "",
+                agent_id or "",
+                workspace_id or "",
+            )
+            sums = (1, 1 if read > 0 else 0, inp, read, w5m, w30m, w1h, unc)
             acc = totals.get(key)
             totals[key] = sums if acc is None else tuple(map(add, acc, sums))
         return [(*key, *values) for key, values in sorted(totals.items())]
@@ -462,6 +497,7 @@ def usage_row(
     inp = p.get("input_tokens", 0)
     read = p.get("cache_read_tokens", 0)
     w5m = p.get("cache_write_tokens_5m", 0)
+    w30m = p.get("cache_write_tokens_30m", 0)
     w1h = p.get("cache_write_tokens_1h", 0)
     return (
         position,
@@ -476,6 +512,7 @@ def usage_row(
         inp,
         read,
         w5m,
+        w30m,
         w1h,
-        uncached(inp, read, w5m, w1h),
+        uncached(inp, read, w5m, w30m, w1h),
     )

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,13 +34,20 @@ BUSY_DEADLINE_S: Final = 300.0
 _BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
+@lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    # The same text every time, so sqlite3's statement cache reuses the prepared statement.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
 class _SqliteTx:
     """``Tx`` over a sqlite3 connection already inside a transaction."""
 
     dialect = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, memo: dict[str, Any]) -> None:
         self._conn = conn
+        self.memo = memo
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
@@ -48,14 +56,16 @@ class _SqliteTx:
         self._conn.execute(sql, params)
 
     def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+        # Single calls write one row per table: execute skips executemany's iterator setup.
+        if len(rows) == 1:
+            self._conn.execute(sql, rows[0])
+        else:
+            self._conn.executemany(sql, rows)
 
     def insert_many(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        marks = ", ".join("?" * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        self._conn.executemany(sql, rows)
+        self.run_many(_insert_sql(table, tuple(columns)), rows)
 
     def any_of(self, column: str, values: Sequence[str]) -> tuple[str, Any]:
         # One JSON array parameter keeps the statement text (and its cached plan) fixed.
@@ -79,6 +89,9 @@ class SqliteBackend(Backend):
         self.description = self.path
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        # See Tx.memo: kept while PRAGMA data_version shows no other connection committed.
+        self._memo: dict[str, Any] = {}
+        self._data_version: int | None = None
         with self._translated():
             self._conn = self._connect()
 
@@ -130,7 +143,7 @@ class SqliteBackend(Backend):
             time.sleep(pause * (1 + random.random()))
             pause = min(pause * 2, 0.05)
 
-    def _transaction(self, begin: str, fn: Callable[[Tx], T]) -> T:
+    def _transaction(self, begin: str, fn: Callable[[Tx], T], writing: bool) -> T:
         with self._lock, self._translated():
             conn = self._conn
             if conn is None:
@@ -139,9 +152,12 @@ class SqliteBackend(Backend):
             def attempt() -> T:
                 conn.execute(begin)
                 try:
-                    result = fn(_SqliteTx(conn))
+                    memo = self._current_memo(conn) if writing else {}
+                    result = fn(_SqliteTx(conn, memo))
                     conn.execute("COMMIT")
                 except BaseException:
+                    # fn may have updated the memo before failing: forget it all.
+                    self._memo.clear()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
@@ -149,15 +165,25 @@ class SqliteBackend(Backend):
 
             return self._retrying(attempt)
 
+    def _current_memo(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        # Read under the write lock, data_version moves exactly when another connection
+        # (thread, process, raw tool) committed since our last transaction.
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._memo.clear()
+            self._data_version = version
+        return self._memo
+
     def write(self, fn: Callable[[Tx], T]) -> T:
-        return self._transaction("BEGIN IMMEDIATE", fn)
+        return self._transaction("BEGIN IMMEDIATE", fn, writing=True)
 
     def read(self, fn: Callable[[Tx], T]) -> T:
-        return self._transaction("BEGIN", fn)
+        return self._transaction("BEGIN", fn, writing=False)
 
     def close(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
+            self._memo.clear()
             if conn is not None:
                 with self._translated():
                     conn.close()

@@ -29,25 +29,38 @@ _PRICE_KEYS: Final = (
     ("input", "inputPerMTok", "input_per_mtok"),
     ("cache_read", "cacheReadPerMTok", "cache_read_per_mtok"),
     ("write_5m", "cacheWrite5mPerMTok", "cache_write_5m_per_mtok"),
+    ("write_30m", "cacheWrite30mPerMTok", "cache_write_30m_per_mtok"),
     ("write_1h", "cacheWrite1hPerMTok", "cache_write_1h_per_mtok"),
 )
 
 _ROLLUP_SUMS: Final = ", ".join(f"SUM({c})" for c in ROLLUP_VALUES)
 _UNCACHED: Final = (
     "COALESCE(input_tokens, 0) - COALESCE(cache_read_tokens, 0)"
-    " - COALESCE(cache_write_tokens_5m, 0) - COALESCE(cache_write_tokens_1h, 0)"
+    " - COALESCE(cache_write_tokens_5m, 0) - COALESCE(cache_write_tokens_30m, 0)"
+    " - COALESCE(cache_write_tokens_1h, 0)"
 )
 # The same sums as the roll-up, computed from runs (must mirror RunState.contribution).
 _RAW_SUMS: Final = ", ".join(
     [
-        *(f"SUM(CASE WHEN status = '{s}' THEN 1 ELSE 0 END)"
-          for s in ("started", "completed", "failed", "cancelled")),
-        *(f"SUM(COALESCE({c}, 0))" for c in ("input_tokens", "output_tokens", "total_tokens",
-                                             "cost_usd")),
+        *(
+            f"SUM(CASE WHEN status = '{s}' THEN 1 ELSE 0 END)"
+            for s in ("started", "completed", "failed", "cancelled")
+        ),
+        *(
+            f"SUM(COALESCE({c}, 0))"
+            for c in ("input_tokens", "output_tokens", "total_tokens", "cost_usd")
+        ),
         "SUM(auth_risk)",
         "SUM(policy_override)",
-        *(f"SUM(COALESCE({c}, 0))" for c in ("cache_read_tokens", "cache_write_tokens_5m",
-                                             "cache_write_tokens_1h")),
+        *(
+            f"SUM(COALESCE({c}, 0))"
+            for c in (
+                "cache_read_tokens",
+                "cache_write_tokens_5m",
+                "cache_write_tokens_30m",
+                "cache_write_tokens_1h",
+            )
+        ),
         f"SUM(CASE WHEN {_UNCACHED} > 0 THEN {_UNCACHED} ELSE 0 END)",
     ]
 )
@@ -55,7 +68,8 @@ _USAGE_ROLLUP_SUMS: Final = ", ".join(f"SUM({c})" for c in USAGE_ROLLUP_VALUES)
 # The same sums from the usage records (must mirror Projector.usage_rollup_deltas).
 _USAGE_RAW_SUMS: Final = (
     "COUNT(*), SUM(CASE WHEN cache_read_tokens > 0 THEN 1 ELSE 0 END), SUM(input_tokens), "
-    "SUM(cache_read_tokens), SUM(cache_write_tokens_5m), SUM(cache_write_tokens_1h), "
+    "SUM(cache_read_tokens), SUM(cache_write_tokens_5m), SUM(cache_write_tokens_30m), "
+    "SUM(cache_write_tokens_1h), "
     "SUM(uncached_tokens)"
 )
 _PLAIN_TOTALS: Final = tuple(
@@ -71,6 +85,7 @@ class Price:
     cache_read: float
     write_5m: float
     write_1h: float
+    write_30m: float
 
 
 def parse_pricing(pricing: object) -> dict[str, Price] | None:
@@ -101,6 +116,7 @@ def parse_pricing(pricing: object) -> dict[str, Price] | None:
             found.get("cache_read", base),
             found.get("write_5m", base),
             found.get("write_1h", base),
+            found.get("write_30m", base),
         )
     return result
 
@@ -133,17 +149,24 @@ def _usd(prices: dict[str, Price] | None, per_model: list[tuple[str, Sums]]) -> 
             continue
         saved += sums["cache_read_tokens"] / 1e6 * (price.input - price.cache_read)
         spend += max(0.0, sums["cache_write_tokens_5m"] / 1e6 * (price.write_5m - price.input))
+        spend += max(0.0, sums["cache_write_tokens_30m"] / 1e6 * (price.write_30m - price.input))
         spend += max(0.0, sums["cache_write_tokens_1h"] / 1e6 * (price.write_1h - price.input))
     return {"saved_usd": saved, "cache_write_usd": spend, "net_usd": saved - spend}
 
 
-def _totals(sums: Sums, prices: dict[str, Price] | None,
-            per_model: list[tuple[str, Sums]]) -> dict[str, Any]:
+def _totals(
+    sums: Sums, prices: dict[str, Price] | None, per_model: list[tuple[str, Sums]]
+) -> dict[str, Any]:
     """The UsageTotals fields of ``sums``."""
     status = StatusCounts(sums["started"], sums["completed"], sums["failed"], sums["cancelled"])
     read = sums["cache_read_tokens"]
-    denominator = (read + sums["cache_write_tokens_5m"] + sums["cache_write_tokens_1h"]
-                   + sums["uncached_tokens"])
+    denominator = (
+        read
+        + sums["cache_write_tokens_5m"]
+        + sums["cache_write_tokens_30m"]
+        + sums["cache_write_tokens_1h"]
+        + sums["uncached_tokens"]
+    )
     return {
         "runs": status.started + status.completed + status.failed + status.cancelled,
         "runs_by_status": status,
@@ -153,15 +176,14 @@ def _totals(sums: Sums, prices: dict[str, Price] | None,
     }
 
 
-def _split(since: int | None, until: int | None) -> tuple[
-    tuple[int | None, int | None] | None, list[tuple[int, int]]
-]:
+def _split(
+    since: int | None, until: int | None
+) -> tuple[tuple[int | None, int | None] | None, list[tuple[int, int]]]:
     """Split [since, until] into the whole roll-up hours [lo, hi) inside it (None when
     there is none; either bound None when open) and the partial ranges at its edges."""
     lo = None if since is None else -(-since // HOUR_MS) * HOUR_MS
     hi = None if until is None else (until + 1) // HOUR_MS * HOUR_MS
-    if since is not None and until is not None and lo is not None and hi is not None \
-            and lo >= hi:
+    if since is not None and until is not None and lo is not None and hi is not None and lo >= hi:
         return None, [(since, until)]
     edges = []
     if since is not None and lo is not None and since < lo:
@@ -171,8 +193,9 @@ def _split(since: int | None, until: int | None) -> tuple[
     return (lo, hi), edges
 
 
-def _run_sums(tx: Tx, workspace_id: str | None, since: int | None,
-              until: int | None) -> dict[tuple[str, str], Sums]:
+def _run_sums(
+    tx: Tx, workspace_id: str | None, since: int | None, until: int | None
+) -> dict[tuple[str, str], Sums]:
     """Roll-up sums per (provider, model) of the runs started in [since, until]."""
     by_model: dict[tuple[str, str], Sums] = {}
 
@@ -182,15 +205,24 @@ def _run_sums(tx: Tx, workspace_id: str | None, since: int | None,
 
     hours, edges = _split(since, until)
     if hours is not None:
-        where, params = conditions(("hour_start >= ?", hours[0]), ("hour_start < ?", hours[1]),
-                                   ("workspace_id = ?", workspace_id))
-        gather(f"SELECT provider, model, {_ROLLUP_SUMS} FROM run_rollup WHERE {where} "
-               "GROUP BY provider, model", params)
+        where, params = conditions(
+            ("hour_start >= ?", hours[0]),
+            ("hour_start < ?", hours[1]),
+            ("workspace_id = ?", workspace_id),
+        )
+        gather(
+            f"SELECT provider, model, {_ROLLUP_SUMS} FROM run_rollup WHERE {where} "
+            "GROUP BY provider, model",
+            params,
+        )
     for start, end in edges:
-        where, params = conditions(("started_at >= ?", start), ("started_at <= ?", end),
-                                   ("workspace_id = ?", workspace_id))
-        gather(f"SELECT provider, model, {_RAW_SUMS} FROM runs WHERE {where} "
-               "GROUP BY provider, model", params)
+        where, params = conditions(
+            ("started_at >= ?", start), ("started_at <= ?", end), ("workspace_id = ?", workspace_id)
+        )
+        gather(
+            f"SELECT provider, model, {_RAW_SUMS} FROM runs WHERE {where} GROUP BY provider, model",
+            params,
+        )
     return by_model
 
 
@@ -204,8 +236,9 @@ def _locate(buckets: list[Row], rank: int) -> tuple[int, int]:
     raise ValueError(f"rank {rank} is beyond {below} values")
 
 
-def _percentiles(tx: Tx, metric: str, workspace_id: str | None, since: int | None,
-                 until: int | None) -> Percentiles:
+def _percentiles(
+    tx: Tx, metric: str, workspace_id: str | None, since: int | None, until: int | None
+) -> Percentiles:
     """Nearest-rank p50 and p95 of ``metric`` (latency or ttft) over the window's runs.
 
     Counting per value bucket finds the bucket of each rank; only that bucket is sorted.
@@ -238,8 +271,13 @@ def _percentiles(tx: Tx, metric: str, workspace_id: str | None, since: int | Non
     return Percentiles(n, found[0], found[1])
 
 
-def usage_stats(tx: Tx, workspace_id: str | None, since: int | None, until: int | None,
-                pricing: dict[str, Price] | None) -> UsageStats:
+def usage_stats(
+    tx: Tx,
+    workspace_id: str | None,
+    since: int | None,
+    until: int | None,
+    pricing: dict[str, Price] | None,
+) -> UsageStats:
     """``get_usage_stats`` for runs started in [since, until] (inclusive, None = open)."""
     models = sorted(_run_sums(tx, workspace_id, since, until).items())
     everything = _zero()
@@ -261,8 +299,9 @@ def usage_stats(tx: Tx, workspace_id: str | None, since: int | None, until: int 
             for provider, (sums, per_model) in sorted(providers.items())
         ),
         by_model=tuple(
-            UsageBreakdown(provider=provider, model=model,
-                           **_totals(sums, pricing, [(model, sums)]))
+            UsageBreakdown(
+                provider=provider, model=model, **_totals(sums, pricing, [(model, sums)])
+            )
             for (provider, model), sums in models
         ),
         **_totals(everything, pricing, [(model, sums) for (_, model), sums in models]),
@@ -290,8 +329,10 @@ def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
     filters = (
         # The group key is the prefix key whenever there is one; saying both keeps a
         # provider:model group that happens to spell the same text out.
-        ("group_key = ? AND prefix_key = ?",
-         None if f.prefix_key is None else (f.prefix_key, f.prefix_key)),
+        (
+            "group_key = ? AND prefix_key = ?",
+            None if f.prefix_key is None else (f.prefix_key, f.prefix_key),
+        ),
         ("agent_id = ?", f.agent_id),
         ("model = ?", f.model),
         ("provider = ?", f.provider),
@@ -301,19 +342,45 @@ def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
 
     def gather(sql: str, params: list[Any]) -> None:
         for key, provider, model, *values in tx.rows(sql, params):
-            acc = sums.setdefault((key, provider, model), [0] * 7)
+            acc = sums.setdefault((key, provider, model), [0] * len(USAGE_ROLLUP_VALUES))
             for i, value in enumerate(values):
                 acc[i] += int(value)
 
     hours, edges = _split(f.since, f.until)
     if hours is not None:
-        where, params = conditions(("hour_start >= ?", hours[0]), ("hour_start < ?", hours[1]),
-                                   *filters)
-        gather(f"SELECT group_key, provider, model, {_USAGE_ROLLUP_SUMS} FROM usage_rollup "
-               f"WHERE {where} GROUP BY group_key, provider, model", params)
+        where, params = conditions(
+            ("hour_start >= ?", hours[0]), ("hour_start < ?", hours[1]), *filters
+        )
+        gather(
+            f"SELECT group_key, provider, model, {_USAGE_ROLLUP_SUMS} FROM usage_rollup "
+            f"WHERE {where} GROUP BY group_key, provider, model",
+            params,
+        )
     for start, end in edges:
         where, params = conditions(("ts >= ?", start), ("ts <= ?", end), *filters)
-        gather(f"SELECT group_key, provider, model, {_USAGE_RAW_SUMS} FROM cache_usage "
-               f"WHERE {where} GROUP BY group_key, provider, model", params)
+        gather(
+            f"SELECT group_key, provider, model, {_USAGE_RAW_SUMS} FROM cache_usage "
+            f"WHERE {where} GROUP BY group_key, provider, model",
+            params,
+        )
     # Sorted here, by code point, so every backend agrees whatever its collation.
-    return [CacheUsageTotal(*key, *values) for key, values in sorted(sums.items())]
+    totals = []
+    for (key, provider, model), (calls, hits, inp, read, w5m, w30m, w1h, unc) in sorted(
+        sums.items()
+    ):
+        totals.append(
+            CacheUsageTotal(
+                key,
+                provider,
+                model,
+                calls,
+                hits,
+                inp,
+                read,
+                w5m,
+                w1h,
+                unc,
+                cache_write_tokens_30m=w30m,
+            )
+        )
+    return totals

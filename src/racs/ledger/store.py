@@ -2,7 +2,9 @@
 
 Appending reads the chain head inside the (exclusive) write transaction, checks the run
 rules, assigns positions, per-run sequence numbers and hashes, inserts the events and
-writes the projection they produce, all in that one transaction.
+writes the projection they produce, all in that one transaction. The head and the states
+of open runs are remembered in ``Tx.memo`` for the next append, which the backend empties
+whenever another connection may have written, so single calls skip both reads.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import binascii
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Final
 
 from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, ERR_STORAGE, RacsError, invalid
 from racs.ledger.backend import Row, Tx
 from racs.ledger.events import PendingEvent
-from racs.ledger.hashing import GENESIS, chain, event_json
+from racs.ledger.hashing import GENESIS, chain, event_json, seal
 from racs.ledger.model import CACHE_USAGE, RUN_STARTED, Event, Run, RunPage, VerifyResult
 from racs.ledger.projection import (
     MUTABLE_RUN_COLUMNS,
@@ -34,6 +37,9 @@ from racs.ledger.projection import (
 EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "hash")
 PROJECTION_TABLES: Final = ("runs", "run_rollup", "cache_usage", "usage_rollup")
 CHUNK: Final = 10_000
+# Open runs remembered between appends: enough for many concurrent runs of one process,
+# small enough that memory stays flat however many runs pass through.
+MEMO_RUNS: Final = 4096
 
 _RUN_SELECT: Final = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 _EVENT_SELECT: Final = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
@@ -55,8 +61,7 @@ def _upsert_adding(table: str, key: tuple[str, ...], values: tuple[str, ...]) ->
 
 
 _ROLLUP_UPSERT: Final = _upsert_adding("run_rollup", ROLLUP_KEY, ROLLUP_VALUES)
-_USAGE_ROLLUP_UPSERT: Final = _upsert_adding("usage_rollup", USAGE_ROLLUP_KEY,
-                                             USAGE_ROLLUP_VALUES)
+_USAGE_ROLLUP_UPSERT: Final = _upsert_adding("usage_rollup", USAGE_ROLLUP_KEY, USAGE_ROLLUP_VALUES)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -117,19 +122,55 @@ def _write_projection(tx: Tx, projector: Projector) -> None:
         tx.run_many(_USAGE_ROLLUP_UPSERT, projector.usage_rollup_deltas())
 
 
+def _states(
+    tx: Tx, remembered: dict[str, RunState], events: Sequence[PendingEvent]
+) -> dict[str, RunState]:
+    """The stored states of the runs ``events`` name, from the memo where it has them."""
+    states: dict[str, RunState] = {}
+    missing = []
+    for run_id in {e.run_id for e in events if e.run_id is not None}:
+        state = remembered.get(run_id)
+        if state is None:
+            missing.append(run_id)
+        else:
+            states[run_id] = state
+    if missing:
+        states.update(load_runs(tx, missing))
+    return states
+
+
+def _remember(remembered: dict[str, RunState], projector: Projector) -> None:
+    """Keep the runs the append left open (most recent last); forget the ended ones."""
+    states = projector.states
+    for run_id in projector.touched:
+        remembered.pop(run_id, None)
+        state = states[run_id]
+        if state.status == "started":
+            remembered[run_id] = state
+    if len(remembered) > MEMO_RUNS:
+        # Trim to half in one go: evicting one by one from the front of a dict is slow.
+        for run_id in list(islice(remembered, len(remembered) - MEMO_RUNS // 2)):
+            del remembered[run_id]
+
+
 def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
     """Append ``events`` in order and project them; returns their positions.
 
     Raises ERR_NOT_FOUND for an unknown run and ERR_CONFLICT for a run started twice or an
-    event after the run ended; the caller's transaction then rolls back, writing nothing.
+    event after the run ended; the caller's transaction then rolls back, writing nothing
+    (and the backend forgets the memo, whose states the fold may have changed).
     A ``cache.usage`` event may name a run that has ended: usage is often reported after
     the response that produced it completed the run.
     """
-    position, digest = chain_head(tx)
-    states = load_runs(tx, {e.run_id for e in events if e.run_id is not None})
+    memo = tx.memo
+    head = memo.get("head")
+    first, digest = chain_head(tx) if head is None else head
+    remembered: dict[str, RunState] = memo.setdefault("runs", {})
+    states = _states(tx, remembered, events)
     projector = Projector(states)
     fold = projector.apply
-    rows: list[Row] = []
+    rows: list[tuple[int, str | None, int | None, str, int, str]] = []
+    position = first
     for type_, run_id, ts, payload, payload_json in events:
         seq = None
         if run_id is not None:
@@ -148,12 +189,14 @@ def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
                     )
                 seq = state.event_count + 1
         position += 1
-        digest = chain(digest, event_json(position, run_id, seq, type_, ts, payload_json))
-        rows.append((position, run_id, seq, type_, ts, payload_json, digest))
+        rows.append((position, run_id, seq, type_, ts, payload_json))
         fold(position, run_id, seq, type_, ts, payload)
-    tx.insert_many("events", EVENT_COLUMNS, rows)
+    sealed = seal(digest, rows)
+    tx.insert_many("events", EVENT_COLUMNS, sealed)
     _write_projection(tx, projector)
-    return [row[0] for row in rows]
+    memo["head"] = (position, sealed[-1][-1])
+    _remember(remembered, projector)
+    return list(range(first + 1, position + 1))
 
 
 def _payload(text: str) -> Mapping[str, Any]:
@@ -169,8 +212,9 @@ def _payload(text: str) -> Mapping[str, Any]:
 def _event_pages(tx: Tx) -> Iterator[list[Row]]:
     after = 0
     while True:
-        rows = tx.rows(f"{_EVENT_SELECT} WHERE position > ? ORDER BY position LIMIT ?",
-                       (after, CHUNK))
+        rows = tx.rows(
+            f"{_EVENT_SELECT} WHERE position > ? ORDER BY position LIMIT ?", (after, CHUNK)
+        )
         if not rows:
             return
         yield rows
@@ -179,6 +223,7 @@ def _event_pages(tx: Tx) -> Iterator[list[Row]]:
 
 def rebuild(tx: Tx) -> int:
     """Recreate runs, roll-ups and usage rows from the events alone; returns events replayed."""
+    tx.memo.clear()
     for table in PROJECTION_TABLES:
         tx.run(f"DELETE FROM {table}")
     replayed = 0
@@ -205,7 +250,9 @@ def verify(tx: Tx) -> VerifyResult:
         for position, run_id, seq, type_, ts, payload, stored in rows:
             if position != expected:
                 return VerifyResult(
-                    False, expected - 1, position,
+                    False,
+                    expected - 1,
+                    position,
                     f"position {expected} is missing: the chain jumps to {position}",
                 )
             try:
@@ -214,7 +261,9 @@ def verify(tx: Tx) -> VerifyResult:
                 return VerifyResult(False, expected - 1, position, "the event is unreadable")
             if digest != stored:
                 return VerifyResult(
-                    False, expected - 1, position,
+                    False,
+                    expected - 1,
+                    position,
                     "hash mismatch: the event differs from what was appended",
                 )
             expected += 1

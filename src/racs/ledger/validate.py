@@ -131,9 +131,7 @@ def instant(field: str, value: object, *, end: bool = False) -> int:
         return value
     if isinstance(value, str):
         try:
-            value = (
-                date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-            )
+            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
         except ValueError:
             raise invalid(f"{field} is not an ISO date or datetime: {value!r}") from None
     if isinstance(value, datetime):
@@ -141,9 +139,7 @@ def instant(field: str, value: object, *, end: bool = False) -> int:
     if isinstance(value, date):
         start = _ms(datetime(value.year, value.month, value.day))
         return start + _DAY_MS - 1 if end else start
-    raise invalid(
-        f"{field} must be ms since the epoch, a datetime or an ISO date, got {value!r}"
-    )
+    raise invalid(f"{field} must be ms since the epoch, a datetime or an ISO date, got {value!r}")
 
 
 def window(since: object, until: object) -> tuple[int | None, int | None]:
