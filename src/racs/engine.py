@@ -7,6 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from . import planner as _planner
@@ -21,7 +22,6 @@ from .model import (
     TTL_SECONDS,
     BreakpointDirective,
     CachePlan,
-    CacheUsage,
     DriftReport,
     LedgerStats,
     LimitReached,
@@ -438,18 +438,10 @@ class Racs:
             now = self._clock()
             if u.timestamp is None or u.agent_id is None:
                 info = self._prefixes.get(u.prefix_key) if u.prefix_key else None
-                u = CacheUsage(
-                    provider=u.provider,
-                    model=u.model,
-                    input_tokens=u.input_tokens,
-                    cache_read_tokens=u.cache_read_tokens,
-                    cache_write_tokens_5m=u.cache_write_tokens_5m,
-                    cache_write_tokens_1h=u.cache_write_tokens_1h,
-                    cache_write_tokens_30m=u.cache_write_tokens_30m,
-                    prefix_key=u.prefix_key,
+                u = replace(
+                    u,
                     timestamp=u.timestamp if u.timestamp is not None else now,
                     agent_id=u.agent_id or (info.agent_id if info is not None else None),
-                    run_id=u.run_id,
                 )
             if self._ledger is not None:
                 self._ledger.record_cache_usage(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .engine import Racs
@@ -85,7 +86,7 @@ class _LoopBase:
         if run_id is not None:
             extra["run_id"] = run_id  # ties the cache.usage event to its run
         if extra:
-            usage = CacheUsage(**{**_fields(usage), **extra})
+            usage = replace(usage, **extra)
         self.engine.record(usage)
         self.last_usage = usage
         return usage
@@ -183,7 +184,3 @@ async def _maybe_await(value: Any) -> Any:
 
 def _elapsed_ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 3)
-
-
-def _fields(usage: CacheUsage) -> dict[str, Any]:
-    return {name: getattr(usage, name) for name in usage.__dataclass_fields__}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -148,7 +149,7 @@ class RacsLiteLLMLogger(_Base):
         if usage is None:
             return
         if self.agent_id is not None:
-            usage = CacheUsage(**{**_fields(usage), "agent_id": self.agent_id})
+            usage = replace(usage, agent_id=self.agent_id)
         if self.ledger is None:
             self.engine.record(usage)
             return
@@ -157,7 +158,7 @@ class RacsLiteLLMLogger(_Base):
             prefix_key=plan.prefix_key if plan is not None else None,
             plan_id=plan.plan_id if plan is not None else None,
         )
-        self.engine.record(CacheUsage(**{**_fields(usage), "run_id": run_id}))
+        self.engine.record(replace(usage, run_id=run_id))
         output = field(field(response_obj, "usage"), "completion_tokens")
         metrics = completed_metrics(
             usage, output if isinstance(output, int) else None, _latency(start, end)
@@ -229,7 +230,3 @@ def _latency(start: Any, end: Any) -> float | None:
     if isinstance(start, (int, float)) and isinstance(end, (int, float)):
         return round((end - start) * 1000, 3)
     return None
-
-
-def _fields(usage: CacheUsage) -> dict[str, Any]:
-    return {name: getattr(usage, name) for name in usage.__dataclass_fields__}
