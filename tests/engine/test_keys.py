@@ -95,3 +95,14 @@ class TestBlake2b:
         a = engine.plan(plan_input([seg("s", content="one", contentHash="H")]))
         b = engine.plan(plan_input([seg("s", content="two", contentHash="H")]))
         assert a.prefix_key == b.prefix_key
+
+
+class TestTokenEstimate:
+    @pytest.mark.parametrize(
+        ("content", "tokens"),
+        [("", 0), ("abcd", 1), ("abcde", 2), ("héllo", 2), ("😀" * 4, 2), ("😀a", 1)],
+    )
+    def test_ceil_of_utf16_length_over_4(self, content: str, tokens: int) -> None:
+        """ceil(length / 4) with JavaScript's length (UTF-16 code units): an emoji is 2."""
+        plan = racs.create_racs().plan(plan_input([seg("s", content=content)]))
+        assert plan.total_tokens == tokens
