@@ -67,29 +67,24 @@ RUN_COLUMNS: Final = (
 
 _ROW: Final = attrgetter(*RUN_COLUMNS)
 
-# The columns later events may change (the rest are fixed when the run starts).
-MUTABLE_RUN_COLUMNS: Final = (
-    "policy_override",
-    "status",
-    "ended_at",
-    "latency_ms",
-    "ttft_ms",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cost_usd",
-    "cache_read_tokens",
-    "cache_write_tokens_5m",
-    "cache_write_tokens_30m",
-    "cache_write_tokens_1h",
-    "error_code",
-    "error_message",
-    "retries",
-    "metadata",
-    "event_count",
-    "latency_bucket",
-    "ttft_bucket",
+# Fixed when the run starts; every other column is one later events may change.
+_FIXED_RUN_COLUMNS: Final = frozenset(
+    {
+        "run_id",
+        "workspace_id",
+        "agent_id",
+        "provider",
+        "model",
+        "auth_type",
+        "execution_mode",
+        "compliance_mode",
+        "auth_risk",
+        "started_at",
+        "prefix_key",
+        "plan_id",
+    }
 )
+MUTABLE_RUN_COLUMNS: Final = tuple(c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS)
 _MUTABLE_ROW: Final = attrgetter(*MUTABLE_RUN_COLUMNS, "run_id")
 
 # The metrics a completion may carry, in the order of RUN_COLUMNS.
