@@ -88,6 +88,40 @@ class TestVerify:
         assert (result.ok, result.first_bad_position) == (False, 4)
         assert "3 is missing" in (result.reason or "")
 
+    @pytest.mark.parametrize("link", [None, 1, 3, 99])
+    def test_an_edited_run_link_is_found(
+        self, ledger: Ledger, store: Store, link: int | None
+    ) -> None:
+        """The unhashed link to the run's previous event must match the hashed run and seq:
+        cut, pointed at the wrong event of the run, at another run's event or nowhere."""
+        done = history(ledger)[0]
+        store.raw("UPDATE events SET run_prev = ? WHERE position = 5", (link,), bypass=True)
+        result = ledger.verify()
+        assert (result.ok, result.checked, result.first_bad_position) == (False, 4, 5)
+        assert "link" in (result.reason or "")
+        # Reading never loops or leaks another run's events, whatever the link says.
+        assert all(e.run_id == done for e in ledger.get_run_events(done))
+
+    def test_run_events_follow_the_links(self, ledger: Ledger) -> None:
+        """Interleaved runs: each run's events, in order, and only those."""
+        first, second = start(ledger), start(ledger)
+        for n in range(3):
+            ledger.record_provider_call(first, {"n": n})
+            ledger.record_provider_call(second, {"n": n})
+        ledger.record_cache_usage(
+            provider="p", model="m", input_tokens=1, cache_read_tokens=0, run_id=second
+        )
+        events = ledger.get_run_events(second)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert [e.position for e in events] == [2, 4, 6, 8, 9]
+        assert [e.position for e in ledger.query_events(run_id=first)] == [1, 3, 5, 7]
+        assert [e.position for e in ledger.query_events(run_id=second, after_position=4)] == [
+            6,
+            8,
+            9,
+        ]
+        assert ledger.query_events(run_id="01NOSUCHRUN") == ()
+
     def test_an_edited_payload_still_reads(self, ledger: Ledger, store: Store) -> None:
         """A payload that is no longer a JSON object reads as {} and fails verification."""
         history(ledger)
@@ -156,11 +190,43 @@ class TestSchemaVersions:
         with store.open(clock) as ledger:
             run_ids = history(ledger)
             runs = [ledger.get_run(r) for r in run_ids]
+            events = [ledger.get_run_events(r) for r in run_ids]
         original = projections(store)
+        downgrade_run_links(store)
         for table in ("runs", "run_rollup", "cache_usage", "usage_rollup"):
             store.raw(f"DROP TABLE {table}")
         store.raw("DELETE FROM schema_migrations WHERE version > 1")
         with store.open(clock) as ledger:
             assert ledger.schema_version == LATEST
             assert [ledger.get_run(r) for r in run_ids] == runs
+            assert [ledger.get_run_events(r) for r in run_ids] == events
             assert projections(store) == original
+            assert ledger.verify().ok
+
+    def test_version_2_ledger_gains_run_links(self, store: Store, clock: FakeClock) -> None:
+        """A version-2 ledger (with the (run_id, seq) index) is linked and re-projected."""
+        with store.open(clock) as ledger:
+            run_ids = history(ledger)
+            events = [ledger.get_run_events(r) for r in run_ids]
+        original = projections(store)
+        links = store.raw("SELECT position, run_prev FROM events ORDER BY position")
+        downgrade_run_links(store)
+        store.raw("DELETE FROM schema_migrations WHERE version > 2")
+        with store.open(clock) as ledger:
+            assert ledger.schema_version == LATEST
+            assert store.raw("SELECT position, run_prev FROM events ORDER BY position") == links
+            assert [ledger.get_run_events(r) for r in run_ids] == events
+            assert projections(store) == original
+            assert ledger.verify().ok
+            ledger.record_provider_call(run_ids[-1], {"after": "migration"})
+            assert len(ledger.get_run_events(run_ids[-1])) == len(events[-1]) + 1
+        with pytest.raises(Exception, match="append-only"):
+            store.raw("UPDATE events SET payload = '{}' WHERE position = 1")
+
+
+def downgrade_run_links(store: Store) -> None:
+    """Undo migration 3 by hand: the events index back, the run links gone."""
+    store.raw("DROP INDEX IF EXISTS events_run")
+    store.raw("CREATE UNIQUE INDEX events_run ON events (run_id, seq) WHERE run_id IS NOT NULL")
+    store.raw("ALTER TABLE events DROP COLUMN run_prev")
+    store.raw("ALTER TABLE runs DROP COLUMN last_position")

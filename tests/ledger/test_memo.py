@@ -56,13 +56,13 @@ class TestSeal:
     def test_same_hashes(self) -> None:
         """Runs, run-less records, a repeated run id and a non-ASCII payload."""
         rows = [
-            (1, "01A", 1, "run.started", 10, '{"a":1}'),
-            (2, None, None, "cache.usage", 11, '{"b":"ü"}'),
-            (3, "01A", 2, "run.completed", 12, "{}"),
+            (1, "01A", 1, "run.started", 10, '{"a":1}', None),
+            (2, None, None, "cache.usage", 11, '{"b":"ü"}', None),
+            (3, "01A", 2, "run.completed", 12, "{}", 1),
         ]
         digest = "sha256:" + "0" * 64
         expected = []
         for row in rows:
-            digest = chain(digest, event_json(*row))
+            digest = chain(digest, event_json(*row[:6]))
             expected.append((*row, digest))
         assert seal("sha256:" + "0" * 64, rows) == expected

@@ -86,11 +86,13 @@ def chain(previous: str, canonical_event: str) -> str:
 
 def seal(
     previous: str,
-    events: Iterable[tuple[int, str | None, int | None, str, int, str]],
-) -> list[tuple[int, str | None, int | None, str, int, str, str]]:
-    """Chain ``(position, run_id, seq, type, timestamp, payload)`` rows after ``previous``.
+    events: Iterable[tuple[int, str | None, int | None, str, int, str, int | None]],
+) -> list[tuple[int, str | None, int | None, str, int, str, int | None, str]]:
+    """Chain ``(position, run_id, seq, type, timestamp, payload, link)`` rows after ``previous``.
 
-    Each row comes back with its hash appended; the same hashes as ``chain`` over
+    Each row comes back with its hash appended; ``link`` (the position of the run's
+    previous event) is passed through unhashed: it is derived from the hashed run id and
+    sequence, and ``verify`` checks it against them. The same hashes as ``chain`` over
     ``event_json``, in one loop: the append path seals every event, so the per-event
     function calls and the JSON encoding of run ids and types (repeated within a run) are
     worth saving.
@@ -98,7 +100,7 @@ def seal(
     sha256 = hashlib.sha256
     names: dict[str, str] = {}
     sealed = []
-    for position, run_id, seq, type_, timestamp, payload in events:
+    for position, run_id, seq, type_, timestamp, payload, link in events:
         if run_id is None:
             rid = "null"
         elif (known := names.get(run_id)) is not None:
@@ -114,5 +116,5 @@ def seal(
             f'"seq":{sq},"timestamp":{timestamp},"type":{kind}}}'
         )
         previous = _TAG + sha256(text.encode()).hexdigest()
-        sealed.append((position, run_id, seq, type_, timestamp, payload, previous))
+        sealed.append((position, run_id, seq, type_, timestamp, payload, link, previous))
     return sealed

@@ -62,11 +62,7 @@ def _event_log(tx: Tx) -> None:
     # (most of them) skip the index entirely.
     tx.run("CREATE UNIQUE INDEX events_run ON events (run_id, seq) WHERE run_id IS NOT NULL")
     if tx.dialect == "sqlite":
-        for op in ("UPDATE", "DELETE"):
-            tx.run(
-                f"""CREATE TRIGGER events_no_{op.lower()} BEFORE {op} ON events
-                BEGIN SELECT RAISE(ABORT, 'ledger events are append-only: {op} refused'); END"""
-            )
+        _sqlite_guards(tx)
         return
     tx.run(
         """CREATE FUNCTION racs_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -83,6 +79,40 @@ def _event_log(tx: Tx) -> None:
         """CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
         FOR EACH STATEMENT EXECUTE FUNCTION racs_ledger_append_only()"""
     )
+
+
+def _sqlite_guards(tx: Tx) -> None:
+    for op in ("UPDATE", "DELETE"):
+        tx.run(
+            f"""CREATE TRIGGER events_no_{op.lower()} BEFORE {op} ON events
+            BEGIN SELECT RAISE(ABORT, 'ledger events are append-only: {op} refused'); END"""
+        )
+
+
+def _run_links(tx: Tx) -> None:
+    # Replaces the (run_id, seq) index, which every append paid for, by a link from each
+    # event to its run's previous one and the run's newest position (filled by the rebuild).
+    tx.run("ALTER TABLE events ADD COLUMN run_prev BIGINT")
+    tx.run("ALTER TABLE runs ADD COLUMN last_position BIGINT")
+    if count_events(tx):
+        # Events are append-only; this one derived column is filled in with the guard down,
+        # inside the migration's transaction.
+        if tx.dialect == "sqlite":
+            tx.run("DROP TRIGGER events_no_update")
+        else:
+            tx.run("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
+        tx.run(
+            """UPDATE events SET run_prev = (
+                SELECT p.position FROM events p
+                WHERE p.run_id = events.run_id AND p.seq = events.seq - 1
+            ) WHERE run_id IS NOT NULL AND seq > 1"""
+        )
+        if tx.dialect == "sqlite":
+            tx.run("DROP TRIGGER events_no_delete")
+            _sqlite_guards(tx)
+        else:
+            tx.run("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
+    tx.run("DROP INDEX events_run")
 
 
 def _projections(tx: Tx) -> None:
@@ -210,6 +240,7 @@ def _projections(tx: Tx) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event_log", _event_log),
     Migration(2, "projections", _projections, rebuilds_projections=True),
+    Migration(3, "run_links", _run_links, rebuilds_projections=True),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -16,10 +16,11 @@ from functools import lru_cache
 from typing import Any, Final
 
 import psycopg
+import psycopg.errors
 from psycopg import conninfo
 from psycopg import sql as pg_sql
 
-from racs.errors import ERR_CLOSED, ERR_STORAGE, RacsError
+from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
 from racs.ledger.backend import Backend, Row, T, Tx
 
 _LOCK_NAMESPACE: Final = "racs.ledger:"
@@ -31,6 +32,16 @@ _COPY_FROM: Final = 64
 def _pg(sql: str) -> str:
     # The ledger's SQL is written with "?" placeholders and never contains "%".
     return sql.replace("?", "%s")
+
+
+@contextmanager
+def _duplicates_refused() -> Iterator[None]:
+    # A duplicate key is the caller's conflict, not a storage fault (the transaction is
+    # rolled back by the backend either way).
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        raise RacsError(ERR_CONFLICT, f"duplicate key: {exc}") from exc
 
 
 class _PostgresTx:
@@ -51,7 +62,8 @@ class _PostgresTx:
         self._cur.execute(_pg(sql) if params else sql, params or None)
 
     def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._cur.executemany(_pg(sql), rows)
+        with _duplicates_refused():
+            self._cur.executemany(_pg(sql), rows)
 
     def insert_many(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -60,7 +72,10 @@ class _PostgresTx:
             marks = ", ".join("?" * len(columns))
             self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
             return
-        with self._cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        with (
+            _duplicates_refused(),
+            self._cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 

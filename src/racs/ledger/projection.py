@@ -63,6 +63,7 @@ RUN_COLUMNS: Final = (
     "event_count",
     "latency_bucket",
     "ttft_bucket",
+    "last_position",
 )
 
 _ROW: Final = attrgetter(*RUN_COLUMNS)
@@ -225,6 +226,8 @@ class RunState:
     event_count: int
     latency_bucket: int | None
     ttft_bucket: int | None
+    last_position: int | None
+    """The run's newest event, where the walk through its events (``run_prev``) starts."""
 
     @classmethod
     def from_row(cls, row: Iterable[Any]) -> RunState:
@@ -334,6 +337,7 @@ def _started(run_id: str, timestamp: int, p: Mapping[str, Any]) -> RunState:
     state.event_count = 0
     state.latency_bucket = None
     state.ttft_bucket = None
+    state.last_position = None
     return state
 
 
@@ -418,6 +422,7 @@ class Projector:
                 fold(state, type_, timestamp, payload)
         if seq is not None:
             state.event_count = seq
+            state.last_position = position
         self.touched.add(run_id)
 
     def inserted_rows(self) -> list[tuple[Any, ...]]:

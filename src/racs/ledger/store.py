@@ -35,6 +35,10 @@ from racs.ledger.projection import (
 )
 
 EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "hash")
+# ``run_prev`` links each event of a run to the run's previous one (NULL for the first):
+# a run's events are found by walking back from ``runs.last_position``, which costs the
+# append nothing, where an index on (run_id, seq) cost every append a second B-tree write.
+_EVENT_INSERT_COLUMNS: Final = (*EVENT_COLUMNS[:-1], "run_prev", "hash")
 PROJECTION_TABLES: Final = ("runs", "run_rollup", "cache_usage", "usage_rollup")
 CHUNK: Final = 10_000
 # Open runs remembered between appends: enough for many concurrent runs of one process,
@@ -43,6 +47,14 @@ MEMO_RUNS: Final = 4096
 
 _RUN_SELECT: Final = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 _EVENT_SELECT: Final = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+# The positions of one run's events, newest first. Each step must go to a smaller
+# position, so a link edited to point forward ends the walk instead of looping.
+RUN_POSITIONS: Final = """WITH RECURSIVE walk(position) AS (
+    SELECT last_position FROM runs WHERE run_id = ?
+    UNION ALL
+    SELECT e.run_prev FROM events e JOIN walk w ON e.position = w.position
+    WHERE e.run_prev < w.position
+) SELECT position FROM walk"""
 # Only what events can change: an index whose columns are not SET is left alone, so a
 # completion rewrites two index pages instead of seven.
 _RUN_UPDATE: Final = (
@@ -166,13 +178,16 @@ def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
     head = memo.get("head")
     first, digest = chain_head(tx) if head is None else head
     remembered: dict[str, RunState] = memo.setdefault("runs", {})
-    states = _states(tx, remembered, events)
+    # A lone start (every start_run call) skips the lookup: the runs primary key refuses
+    # an id that exists, which the backend reports as ERR_CONFLICT.
+    lone_start = len(events) == 1 and events[0].type == RUN_STARTED
+    states: dict[str, RunState] = {} if lone_start else _states(tx, remembered, events)
     projector = Projector(states)
     fold = projector.apply
-    rows: list[tuple[int, str | None, int | None, str, int, str]] = []
+    rows: list[tuple[int, str | None, int | None, str, int, str, int | None]] = []
     position = first
     for type_, run_id, ts, payload, payload_json in events:
-        seq = None
+        seq = link = None
         if run_id is not None:
             state = states.get(run_id)
             if type_ == RUN_STARTED:
@@ -188,15 +203,30 @@ def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
                         f"run {run_id!r} already ended ({state.status}): {type_} refused",
                     )
                 seq = state.event_count + 1
+                link = state.last_position
         position += 1
-        rows.append((position, run_id, seq, type_, ts, payload_json))
+        rows.append((position, run_id, seq, type_, ts, payload_json, link))
         fold(position, run_id, seq, type_, ts, payload)
     sealed = seal(digest, rows)
-    tx.insert_many("events", EVENT_COLUMNS, sealed)
-    _write_projection(tx, projector)
+    tx.insert_many("events", _EVENT_INSERT_COLUMNS, sealed)
+    try:
+        _write_projection(tx, projector)
+    except RacsError as exc:
+        if exc.code == ERR_CONFLICT and lone_start:
+            raise RacsError(ERR_CONFLICT, f"run {events[0].run_id!r} already exists") from None
+        raise
     memo["head"] = (position, sealed[-1][-1])
     _remember(remembered, projector)
     return list(range(first + 1, position + 1))
+
+
+# The first event whose run link disagrees with the hashed run id and sequence.
+_BROKEN_LINK: Final = """SELECT e.position FROM events e
+    LEFT JOIN events p ON p.position = e.run_prev
+    WHERE (e.run_id IS NULL AND e.run_prev IS NOT NULL)
+       OR (e.seq = 1 AND e.run_prev IS NOT NULL)
+       OR (e.seq > 1 AND (p.position IS NULL OR p.run_id <> e.run_id OR p.seq <> e.seq - 1))
+    ORDER BY e.position LIMIT 1"""
 
 
 def _payload(text: str) -> Mapping[str, Any]:
@@ -268,6 +298,15 @@ def verify(tx: Tx) -> VerifyResult:
                 )
             expected += 1
     checked = expected - 1
+    broken = tx.rows(_BROKEN_LINK)
+    if broken:
+        position = broken[0][0]
+        return VerifyResult(
+            False,
+            position - 1,
+            position,
+            "the link to the run's previous event does not match its run and sequence",
+        )
     return VerifyResult(True, checked, head_hash=digest if checked else None)
 
 
@@ -278,7 +317,10 @@ def _event(row: Row) -> Event:
 
 def run_events(tx: Tx, run_id: str) -> tuple[Event, ...]:
     """Every event of one run in sequence order (empty for an unknown run)."""
-    rows = tx.rows(f"{_EVENT_SELECT} WHERE run_id = ? ORDER BY seq", (run_id,))
+    rows = tx.rows(
+        f"{_EVENT_SELECT} WHERE position IN ({RUN_POSITIONS}) AND run_id = ? ORDER BY position",
+        (run_id, run_id),
+    )
     return tuple(_event(row) for row in rows)
 
 
@@ -296,7 +338,7 @@ def query_events(
     where, params = conditions(
         ("position > ?", after_position or 0),
         ("type = ?", type_),
-        ("run_id = ?", run_id),
+        (f"position IN ({RUN_POSITIONS}) AND run_id = ?", run_id and (run_id, run_id)),
         ("ts >= ?", since),
         ("ts <= ?", until),
     )
