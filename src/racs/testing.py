@@ -158,6 +158,25 @@ def gemini_response(model: str = "gemini-2.5-flash", usage: Any = None) -> dict[
     }
 
 
+def gemini_chunks(model: str = "gemini-2.5-flash", usage: Any = None) -> list[dict[str, Any]]:
+    """The chunks of a streamed Gemini response: running counts first, the full usage last."""
+    full = dict(GEMINI_USAGE if usage is None else usage)
+    partial = {"promptTokenCount": full.get("promptTokenCount", 0)}
+    first = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "o"}]}}],
+        "usageMetadata": partial,
+        "modelVersion": model,
+    }
+    last = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "k"}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": full,
+        "modelVersion": model,
+    }
+    return [first, last]
+
+
 def bedrock_converse(usage: Any = None) -> dict[str, Any]:
     """A recorded-shape Bedrock Converse response."""
     return {
@@ -230,7 +249,7 @@ class StubServer:
         return [r.body for r in self.requests if path_part in r.path]
 
     def _answer(self, received: Received) -> tuple[int, Any, str]:
-        """(status, payload, kind) with kind ``json`` or ``sse``."""
+        """(status, payload, kind) with kind ``json`` or one of the ``_sse`` kinds."""
         body = received.body if isinstance(received.body, Mapping) else {}
         path = received.path.split("?", 1)[0]
         if self.fail_next is not None:
@@ -258,6 +277,9 @@ class StubServer:
         match = re.search(r"/models/([^/:]+):generateContent$", path)
         if match:
             return 200, gemini_response(match.group(1), usage.get("gemini")), "json"
+        match = re.search(r"/models/([^/:]+):streamGenerateContent$", path)
+        if match:
+            return 200, gemini_chunks(match.group(1), usage.get("gemini")), "sse-bare"
         if path.endswith("/cachedContents"):
             n = len(self.bodies("/cachedContents"))
             return 200, {"name": f"cachedContents/stub-{n}", "model": body.get("model")}, "json"
@@ -289,7 +311,7 @@ class StubServer:
                     data = json.dumps(payload).encode()
                     content_type = "application/json"
                 else:
-                    data = b"".join(_sse(payload, named=kind == "sse-named"))
+                    data = b"".join(_sse(payload, kind))
                     content_type = "text/event-stream"
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -300,11 +322,13 @@ class StubServer:
         return Handler
 
 
-def _sse(events: list[dict[str, Any]], *, named: bool) -> Iterator[bytes]:
+def _sse(events: list[dict[str, Any]], kind: str) -> Iterator[bytes]:
+    # "sse-named": Anthropic's named events; "sse": OpenAI's, ended by [DONE]; "sse-bare":
+    # Gemini's, data lines only.
     for event in events:
-        head = f"event: {event['type']}\n" if named else ""
+        head = f"event: {event['type']}\n" if kind == "sse-named" else ""
         yield f"{head}data: {json.dumps(event)}\n\n".encode()
-    if not named:
+    if kind == "sse":
         yield b"data: [DONE]\n\n"
 
 

@@ -62,6 +62,26 @@ class TestGemini:
             "gemini-2.5-flash",
         )
 
+    def test_sdk_stream(self, stub: StubServer, engine: racs.Racs) -> None:
+        """generate_content_stream over SSE: the chunks' last usage is the call's usage."""
+        client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=stub.url))
+        req = gemini_request()
+        plan = engine.plan(gemini.segments_from(req))
+        out = gemini.apply(plan, req, cached_content_name="cachedContents/live")
+        chunks = list(client.models.generate_content_stream(**out))
+        assert len(chunks) == 2
+        sent = stub.bodies(":streamGenerateContent")[0]
+        assert sent["cachedContent"] == "cachedContents/live"
+        usage = gemini.usage_from(iter(chunks))
+        assert (usage.input_tokens, usage.cache_read_tokens, usage.model) == (
+            5000,
+            4096,
+            "gemini-2.5-flash",
+        )
+        # The first chunk alone carries only the running prompt count.
+        early = gemini.usage_from(chunks[0])
+        assert (early.input_tokens, early.cache_read_tokens) == (5000, 0)
+
     def test_no_name_leaves_the_request_alone(self, engine: racs.Racs) -> None:
         """Without a resource name the copy is unchanged."""
         req = gemini_request()
