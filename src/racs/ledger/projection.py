@@ -88,20 +88,6 @@ _FIXED_RUN_COLUMNS: Final = frozenset(
 MUTABLE_RUN_COLUMNS: Final = tuple(c for c in RUN_COLUMNS if c not in _FIXED_RUN_COLUMNS)
 _MUTABLE_ROW: Final = attrgetter(*MUTABLE_RUN_COLUMNS, "run_id")
 
-# The metrics a completion may carry, in the order of RUN_COLUMNS.
-METRICS: Final = (
-    "latency_ms",
-    "ttft_ms",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cost_usd",
-    "cache_read_tokens",
-    "cache_write_tokens_5m",
-    "cache_write_tokens_30m",
-    "cache_write_tokens_1h",
-)
-
 ROLLUP_KEY: Final = ("workspace_id", "hour_start", "provider", "model")
 ROLLUP_VALUES: Final = (
     "started",
@@ -311,6 +297,7 @@ class RunState:
 
 
 def _started(run_id: str, timestamp: int, p: Mapping[str, Any]) -> RunState:
+    # Every slot assigned by name, no loops: this runs once for every run appended.
     state = RunState.__new__(RunState)
     state.run_id = run_id
     state.workspace_id = p["workspace_id"]
@@ -324,35 +311,43 @@ def _started(run_id: str, timestamp: int, p: Mapping[str, Any]) -> RunState:
     state.policy_override = int(bool(p.get("policy_override")))
     state.status = "started"
     state.started_at = timestamp
-    state.ended_at = None
-    for name in METRICS:
-        setattr(state, name, None)
+    state.ended_at = state.latency_ms = state.ttft_ms = None
+    state.input_tokens = state.output_tokens = state.total_tokens = None
+    state.cost_usd = state.cache_read_tokens = None
+    state.cache_write_tokens_5m = state.cache_write_tokens_30m = None
+    state.cache_write_tokens_1h = None
     state.prefix_key = p.get("prefix_key")
     state.plan_id = p.get("plan_id")
-    state.error_code = None
-    state.error_message = None
+    state.error_code = state.error_message = None
     state.retries = 0
     metadata = p.get("metadata")
     state.metadata = canonical_json(metadata) if metadata else "{}"
     state.event_count = 0
-    state.latency_bucket = None
-    state.ttft_bucket = None
-    state.last_position = None
+    state.latency_bucket = state.ttft_bucket = state.last_position = None
     return state
 
 
 def _ended(state: RunState, type_: str, timestamp: int, p: Mapping[str, Any]) -> None:
+    get = p.get
     state.status = "completed" if type_ == RUN_COMPLETED else "failed"
     state.ended_at = timestamp
-    for name in METRICS:
-        setattr(state, name, p.get(name))
-    state.latency_bucket = value_bucket(state.latency_ms)
-    state.ttft_bucket = value_bucket(state.ttft_ms)
-    error = p.get("error")
+    state.latency_ms = latency = get("latency_ms")
+    state.ttft_ms = ttft = get("ttft_ms")
+    state.input_tokens = get("input_tokens")
+    state.output_tokens = get("output_tokens")
+    state.total_tokens = get("total_tokens")
+    state.cost_usd = get("cost_usd")
+    state.cache_read_tokens = get("cache_read_tokens")
+    state.cache_write_tokens_5m = get("cache_write_tokens_5m")
+    state.cache_write_tokens_30m = get("cache_write_tokens_30m")
+    state.cache_write_tokens_1h = get("cache_write_tokens_1h")
+    state.latency_bucket = value_bucket(latency)
+    state.ttft_bucket = value_bucket(ttft)
+    error = get("error")
     if isinstance(error, Mapping):
         state.error_code = error.get("code")
         state.error_message = error.get("message")
-    extra = p.get("metadata")
+    extra = get("metadata")
     if extra:
         state.metadata = canonical_json({**json.loads(state.metadata), **extra})
 
