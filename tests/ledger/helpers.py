@@ -162,6 +162,9 @@ def projections(store: Store) -> dict[str, list[Any]]:
         "run_rollup": [
             tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rollup
         ],
+        "run_histogram": store.raw(
+            "SELECT * FROM run_histogram ORDER BY metric, bucket, day_start, workspace_id"
+        ),
         "cache_usage": store.raw("SELECT * FROM cache_usage ORDER BY position"),
         "usage_rollup": store.raw(
             "SELECT * FROM usage_rollup ORDER BY group_key, provider, "

@@ -193,7 +193,7 @@ class TestSchemaVersions:
             events = [ledger.get_run_events(r) for r in run_ids]
         original = projections(store)
         downgrade_run_links(store)
-        for table in ("runs", "run_rollup", "cache_usage", "usage_rollup"):
+        for table in ("runs", "run_rollup", "run_histogram", "cache_usage", "usage_rollup"):
             store.raw(f"DROP TABLE {table}")
         store.raw("DELETE FROM schema_migrations WHERE version > 1")
         with store.open(clock) as ledger:
@@ -204,13 +204,15 @@ class TestSchemaVersions:
             assert ledger.verify().ok
 
     def test_version_2_ledger_gains_run_links(self, store: Store, clock: FakeClock) -> None:
-        """A version-2 ledger (with the (run_id, seq) index) is linked and re-projected."""
+        """A version-2 ledger (with the (run_id, seq) index, no histograms) is linked and
+        re-projected."""
         with store.open(clock) as ledger:
             run_ids = history(ledger)
             events = [ledger.get_run_events(r) for r in run_ids]
         original = projections(store)
         links = store.raw("SELECT position, run_prev FROM events ORDER BY position")
         downgrade_run_links(store)
+        store.raw("DROP TABLE run_histogram")
         store.raw("DELETE FROM schema_migrations WHERE version > 2")
         with store.open(clock) as ledger:
             assert ledger.schema_version == LATEST

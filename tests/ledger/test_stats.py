@@ -194,28 +194,35 @@ class TestUsageStats:
         assert stats.to_dict()["latency_ms"] == {"count": 0, "p50": None, "p95": None}
 
     def test_percentiles_match_a_sort(self, ledger: Ledger, clock: FakeClock) -> None:
-        """400 random latencies across buckets and hours: each filter equals sorting by hand."""
+        """400 random latencies across buckets, hours and 8 days: each filter and window
+        (whole days from the histogram, partial days at the edges) equals sorting by hand."""
         rnd = random.Random(5)
         runs = []
+        step = 29 * 60_000
         for i in range(400):
-            _at(clock, T0 + i * 60_000)
+            _at(clock, T0 + i * step)
             workspace = f"ws_{i % 3}"
             latency = round(rnd.lognormvariate(6, 1.2), 3)
             ttft = float(rnd.randint(0, 50))  # many ties, including zero
             run_id = start(ledger, workspace_id=workspace)
             ledger.complete_run(run_id, latency_ms=latency, ttft_ms=ttft)
-            runs.append((T0 + i * 60_000, workspace, latency, ttft))
+            runs.append((T0 + i * step, workspace, latency, ttft))
 
         def nearest_rank(values: list[float], p: int) -> float:
             ordered = sorted(values)
             return ordered[math.ceil(p * len(ordered) / 100) - 1]
 
-        since, until = T0 + 37 * 60_000 + 5, T0 + 301 * 60_000
+        since, until = T0 + 37 * step + 5, T0 + 301 * step
+        day = 86_400_000
         for ws, lo, hi in [
             (None, None, None),
             ("ws_1", None, None),
             (None, since, until),
             ("ws_2", since, until),
+            (None, since, None),
+            ("ws_0", None, until),
+            (None, T0 + day + 5, T0 + day + 9 * HOUR),  # inside one day: edges only
+            (None, T0 + 2 * day, T0 + 4 * day - 1),  # whole days only
         ]:
             chosen = [
                 r

@@ -237,10 +237,25 @@ def _projections(tx: Tx) -> None:
     )
 
 
+def _run_histograms(tx: Tx) -> None:
+    tx.run(
+        f"""CREATE TABLE run_histogram (
+            metric TEXT NOT NULL,
+            bucket INTEGER NOT NULL,
+            day_start BIGINT NOT NULL,
+            workspace_id {_key_text(tx)} NOT NULL,
+            runs BIGINT NOT NULL,
+            PRIMARY KEY (metric, bucket, day_start, workspace_id)
+        )"""
+        + _clustered(tx)
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event_log", _event_log),
     Migration(2, "projections", _projections, rebuilds_projections=True),
     Migration(3, "run_links", _run_links, rebuilds_projections=True),
+    Migration(4, "run_histograms", _run_histograms, rebuilds_projections=True),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -29,6 +29,7 @@ from racs.ledger.model import (
 )
 
 HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 86_400_000
 
 RUN_COLUMNS: Final = (
     "run_id",
@@ -145,9 +146,15 @@ USAGE_ROLLUP_VALUES: Final = (
     "uncached_tokens",
 )
 
+# Runs per value bucket of a duration metric, per day and workspace of the run's start:
+# percentiles count whole days here and only the partial days at a window's edges in runs.
+HISTOGRAM_KEY: Final = ("metric", "bucket", "day_start", "workspace_id")
+HISTOGRAM_VALUES: Final = ("runs",)
+
 _STATUS_INDEX: Final = {status: i for i, status in enumerate(RUN_STATUSES)}
 
 RollupKey = tuple[str, int, str, str]
+HistogramKey = tuple[str, int, int, str]
 
 
 def uncached(input_tokens: int, read: int, write_5m: int, write_30m: int, write_1h: int) -> int:
@@ -257,6 +264,17 @@ class RunState:
             uncached(inp, read, w5m, w30m, w1h),
         )
         return key, values
+
+    def histogram_keys(self) -> list[HistogramKey]:
+        """The histogram cells this run counts in (one per measured duration metric)."""
+        keys: list[HistogramKey] = []
+        if self.latency_bucket is not None or self.ttft_bucket is not None:
+            day = self.started_at - self.started_at % DAY_MS
+            if self.latency_bucket is not None:
+                keys.append(("latency", self.latency_bucket, day, self.workspace_id))
+            if self.ttft_bucket is not None:
+                keys.append(("ttft", self.ttft_bucket, day, self.workspace_id))
+        return keys
 
     def to_run(self) -> Run:
         """The public, immutable view."""
@@ -387,6 +405,7 @@ class Projector:
     def __init__(self, states: dict[str, RunState]) -> None:
         self.states = states
         self._before = {run_id: s.contribution() for run_id, s in states.items()}
+        self._cells_before = {run_id: s.histogram_keys() for run_id, s in states.items()}
         self.new_runs: set[str] = set()
         self.touched: set[str] = set()
         self.usage_rows: list[tuple[Any, ...]] = []
@@ -465,6 +484,17 @@ class Projector:
             acc = totals.get(key)
             totals[key] = sums if acc is None else tuple(map(add, acc, sums))
         return [(*key, *values) for key, values in sorted(totals.items())]
+
+    def histogram_deltas(self) -> list[tuple[Any, ...]]:
+        """Per histogram cell, the change of its run count (HISTOGRAM_* order, zeros left out)."""
+        deltas: dict[HistogramKey, int] = {}
+        before = self._cells_before
+        for run_id in self.touched:
+            for key in self.states[run_id].histogram_keys():
+                deltas[key] = deltas.get(key, 0) + 1
+            for key in before.get(run_id, ()):
+                deltas[key] = deltas.get(key, 0) - 1
+        return [(*key, n) for key, n in sorted(deltas.items()) if n]
 
     def rollup_deltas(self) -> list[tuple[Any, ...]]:
         """Per roll-up key, the change of its sums (keys whose sums did not move are left out)."""

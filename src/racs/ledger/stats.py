@@ -3,7 +3,8 @@
 Run statistics read the hourly roll-up for whole hours inside the window and the runs
 themselves for the partial hours at its edges, so a window over a million runs sums a few
 thousand roll-up rows. Percentiles are exact (nearest rank: the value at rank
-``ceil(p/100 * n)`` of the sorted values), read from the value-ordered metric indexes.
+``ceil(p/100 * n)`` of the sorted values): a daily histogram of value buckets locates the
+bucket of each rank, and only that bucket's values are read and sorted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final
 
 from racs.errors import invalid
 from racs.ledger import validate as v
-from racs.ledger.backend import Row, Tx
+from racs.ledger.backend import Tx
 from racs.ledger.model import (
     CacheUsageTotal,
     Percentiles,
@@ -22,7 +23,7 @@ from racs.ledger.model import (
     UsageBreakdown,
     UsageStats,
 )
-from racs.ledger.projection import HOUR_MS, ROLLUP_VALUES, USAGE_ROLLUP_VALUES
+from racs.ledger.projection import DAY_MS, HOUR_MS, ROLLUP_VALUES, USAGE_ROLLUP_VALUES
 from racs.ledger.store import conditions
 
 _PRICE_KEYS: Final = (
@@ -177,12 +178,12 @@ def _totals(
 
 
 def _split(
-    since: int | None, until: int | None
+    since: int | None, until: int | None, unit: int = HOUR_MS
 ) -> tuple[tuple[int | None, int | None] | None, list[tuple[int, int]]]:
-    """Split [since, until] into the whole roll-up hours [lo, hi) inside it (None when
+    """Split [since, until] into the whole ``unit`` periods [lo, hi) inside it (None when
     there is none; either bound None when open) and the partial ranges at its edges."""
-    lo = None if since is None else -(-since // HOUR_MS) * HOUR_MS
-    hi = None if until is None else (until + 1) // HOUR_MS * HOUR_MS
+    lo = None if since is None else -(-since // unit) * unit
+    hi = None if until is None else (until + 1) // unit * unit
     if since is not None and until is not None and lo is not None and hi is not None and lo >= hi:
         return None, [(since, until)]
     edges = []
@@ -226,14 +227,53 @@ def _run_sums(
     return by_model
 
 
-def _locate(buckets: list[Row], rank: int) -> tuple[int, int]:
+def _locate(buckets: list[tuple[int, int]], rank: int) -> tuple[int, int]:
     """The bucket holding the value of ``rank`` (1-based) and how many values lie below it."""
     below = 0
     for bucket, count in buckets:
-        if below + int(count) >= rank:
-            return int(bucket), below
-        below += int(count)
+        if below + count >= rank:
+            return bucket, below
+        below += count
     raise ValueError(f"rank {rank} is beyond {below} values")
+
+
+def _bucket_counts(
+    tx: Tx, metric: str, workspace_id: str | None, since: int | None, until: int | None
+) -> list[tuple[int, int]]:
+    """Runs per value bucket of ``metric`` among the runs started in [since, until].
+
+    Whole days come from the histogram; the partial days at the edges are counted in the
+    bucket index, one range per bucket the histogram knows (every measured run is in it).
+    """
+    counts: dict[int, int] = {}
+
+    def gather(sql: str, params: list[Any]) -> None:
+        for bucket, n in tx.rows(sql, params):
+            counts[int(bucket)] = counts.get(int(bucket), 0) + int(n)
+
+    days, edges = _split(since, until, DAY_MS)
+    if days is not None:
+        where, params = conditions(
+            ("metric = ?", metric),
+            ("day_start >= ?", days[0]),
+            ("day_start < ?", days[1]),
+            ("workspace_id = ?", workspace_id),
+        )
+        gather(f"SELECT bucket, SUM(runs) FROM run_histogram WHERE {where} GROUP BY bucket", params)
+    for start, end in edges:
+        # COALESCE keeps the planner on the bucket index (bucket, then start time).
+        where, params = conditions(
+            ("r.started_at >= ?", start),
+            ("r.started_at <= ?", end),
+            ("COALESCE(r.workspace_id, '') = ?", workspace_id),
+        )
+        gather(
+            f"SELECT b.bucket, COUNT(*) FROM "
+            f"(SELECT DISTINCT bucket FROM run_histogram WHERE metric = ?) b "
+            f"JOIN runs r ON r.{metric}_bucket = b.bucket WHERE {where} GROUP BY b.bucket",
+            [metric, *params],
+        )
+    return sorted(counts.items())
 
 
 def _percentiles(
@@ -241,31 +281,26 @@ def _percentiles(
 ) -> Percentiles:
     """Nearest-rank p50 and p95 of ``metric`` (latency or ttft) over the window's runs.
 
-    Counting per value bucket finds the bucket of each rank; only that bucket is sorted.
+    The bucket counts find the bucket of each rank; only that bucket's values are sorted.
     """
+    buckets = _bucket_counts(tx, metric, workspace_id, since, until)
+    n = sum(count for _, count in buckets)
+    if not n:
+        return Percentiles()
     # "+ 0" and COALESCE keep the planner off the start-time and workspace indexes: the
-    # bucket index holds every column needed, so scanning it beats a lookup per run.
+    # bucket index holds every column needed, so reading one bucket of it is cheapest.
     where, params = conditions(
-        (f"{metric}_bucket IS NOT NULL", ()),
         ("started_at + 0 >= ?", since),
         ("started_at + 0 <= ?", until),
         ("COALESCE(workspace_id, '') = ?", workspace_id),
     )
-    buckets = tx.rows(
-        f"SELECT {metric}_bucket, COUNT(*) FROM runs WHERE {where} "
-        f"GROUP BY {metric}_bucket ORDER BY {metric}_bucket",
-        params,
-    )
-    n = sum(int(count) for _, count in buckets)
-    if not n:
-        return Percentiles()
     found: list[float] = []
     for rank in (-(-50 * n // 100), -(-95 * n // 100)):  # ceil(p/100 * n), in integers
         bucket, below = _locate(buckets, rank)
         row = tx.rows(
-            f"SELECT {metric}_ms FROM runs WHERE {where} AND {metric}_bucket = ? "
+            f"SELECT {metric}_ms FROM runs WHERE {metric}_bucket = ? AND {where} "
             f"ORDER BY {metric}_ms LIMIT 1 OFFSET ?",
-            [*params, bucket, rank - below - 1],
+            [bucket, *params, rank - below - 1],
         )
         found.append(float(row[0][0]))
     return Percentiles(n, found[0], found[1])

@@ -23,6 +23,8 @@ from racs.ledger.events import PendingEvent
 from racs.ledger.hashing import GENESIS, chain, event_json, seal
 from racs.ledger.model import CACHE_USAGE, RUN_STARTED, Event, Run, RunPage, VerifyResult
 from racs.ledger.projection import (
+    HISTOGRAM_KEY,
+    HISTOGRAM_VALUES,
     MUTABLE_RUN_COLUMNS,
     ROLLUP_KEY,
     ROLLUP_VALUES,
@@ -39,7 +41,7 @@ EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "h
 # a run's events are found by walking back from ``runs.last_position``, which costs the
 # append nothing, where an index on (run_id, seq) cost every append a second B-tree write.
 _EVENT_INSERT_COLUMNS: Final = (*EVENT_COLUMNS[:-1], "run_prev", "hash")
-PROJECTION_TABLES: Final = ("runs", "run_rollup", "cache_usage", "usage_rollup")
+PROJECTION_TABLES: Final = ("runs", "run_rollup", "run_histogram", "cache_usage", "usage_rollup")
 CHUNK: Final = 10_000
 # Open runs remembered between appends: enough for many concurrent runs of one process,
 # small enough that memory stays flat however many runs pass through.
@@ -74,6 +76,7 @@ def _upsert_adding(table: str, key: tuple[str, ...], values: tuple[str, ...]) ->
 
 _ROLLUP_UPSERT: Final = _upsert_adding("run_rollup", ROLLUP_KEY, ROLLUP_VALUES)
 _USAGE_ROLLUP_UPSERT: Final = _upsert_adding("usage_rollup", USAGE_ROLLUP_KEY, USAGE_ROLLUP_VALUES)
+_HISTOGRAM_UPSERT: Final = _upsert_adding("run_histogram", HISTOGRAM_KEY, HISTOGRAM_VALUES)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -129,6 +132,9 @@ def _write_projection(tx: Tx, projector: Projector) -> None:
     deltas = projector.rollup_deltas()
     if deltas:
         tx.run_many(_ROLLUP_UPSERT, deltas)
+    cells = projector.histogram_deltas()
+    if cells:
+        tx.run_many(_HISTOGRAM_UPSERT, cells)
     if projector.usage_rows:
         tx.insert_many("cache_usage", USAGE_COLUMNS, projector.usage_rows)
         tx.run_many(_USAGE_ROLLUP_UPSERT, projector.usage_rollup_deltas())
