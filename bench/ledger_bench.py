@@ -7,7 +7,9 @@
 Targets (ledger issue): SQLite >= 200,000 events/s through the batch API, >= 10,000 runs/s
 through single start_run + complete_run calls, get_usage_stats over 1,000,000 runs <= 150 ms,
 a query_runs page <= 10 ms, memory flat over 10,000,000 appended events. PostgreSQL reports
-the same figures. Nothing here asserts: the figures are printed for a human to read.
+the same figures. For SQLite the single-call figure is followed by its floor: the exact
+statements the ledger sent, replayed by a bare loop with no ledger logic. Nothing here
+asserts: the figures are printed for a human to read.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import os
 import random
 import resource
 import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from racs.ledger import Batch, Ledger, create_ledger
@@ -217,20 +220,81 @@ def bench_batches(fresh: Callable[[], str], events: int) -> None:
             print(f"    {name:28s} {done / elapsed:>10,.0f} events/s")
 
 
+def single_runs(ledger: Ledger, runs: int) -> float:
+    """Seconds for ``runs`` single start_run + complete_run calls."""
+    start = time.perf_counter()
+    for i in range(runs):
+        run_id = ledger.start_run(
+            workspace_id=f"ws{i % 10}",
+            agent_id="agent",
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+        )
+        ledger.complete_run(run_id, latency_ms=800.0, input_tokens=1000, cache_read_tokens=800)
+    return time.perf_counter() - start
+
+
 def bench_single(fresh: Callable[[], str], runs: int) -> None:
     with create_ledger(fresh(), clock=StepClock(1)) as ledger:
-        start = time.perf_counter()
-        for i in range(runs):
-            run_id = ledger.start_run(
-                workspace_id=f"ws{i % 10}",
-                agent_id="agent",
-                provider="anthropic",
-                model="claude-sonnet-4-5",
-            )
-            ledger.complete_run(run_id, latency_ms=800.0, input_tokens=1000, cache_read_tokens=800)
-        elapsed = time.perf_counter() - start
+        elapsed = single_runs(ledger, runs)
     print(
         f"  single calls, {runs:,} runs (start_run + complete_run, 2 commits each): "
+        f"{runs / elapsed:,.0f} runs/s"
+    )
+
+
+class _Recording(sqlite3.Connection):
+    """A connection that logs every statement and its parameters, in order."""
+
+    log: ClassVar[list[tuple[str, Any, bool]]] = []
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        self.log.append((sql, parameters, False))
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        rows = list(parameters)
+        self.log.append((sql, rows, True))
+        return super().executemany(sql, rows)
+
+
+def bench_sql_floor(fresh: Callable[[], str], runs: int) -> None:
+    """The single-call figure's floor: the ledger's exact SQL, replayed with no Python logic.
+
+    The statements (and parameters) the ledger sent for ``runs`` single-call runs are
+    recorded, then sent again by a bare loop to a fresh file; what the ledger adds on top
+    (validation, JSON, hashing, the fold) is the difference between the two figures.
+    """
+    real_connect = sqlite3.connect
+
+    def recording(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        return real_connect(*args, factory=_Recording, **kwargs)
+
+    _Recording.log = log = []
+    sqlite3.connect = recording  # type: ignore[assignment]
+    try:
+        with create_ledger(fresh(), clock=StepClock(1)) as ledger:
+            setup = len(log)
+            single_runs(ledger, runs)
+    finally:
+        sqlite3.connect = real_connect  # type: ignore[assignment]
+    target = fresh()
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    conn = real_connect(target, isolation_level=None)
+    try:
+        start = 0.0
+        for i, (sql, params, many) in enumerate(log):
+            if i == setup:
+                start = time.perf_counter()
+            if many:
+                conn.executemany(sql, params)
+            else:
+                conn.execute(sql, params).fetchall()
+        elapsed = time.perf_counter() - start
+    finally:
+        conn.close()
+    print(
+        f"  the same SQL replayed by a bare loop ({len(log) - setup:,} statements): "
         f"{runs / elapsed:,.0f} runs/s"
     )
 
@@ -390,6 +454,8 @@ def main() -> None:
             bench_batches(fresh, args.batch_events // scale)
             single = args.single_runs if kind == "sqlite" else args.pg_single_runs
             bench_single(fresh, single // scale)
+            if kind == "sqlite":
+                bench_sql_floor(fresh, single // scale)
             bench_queries(fresh, args.stats_runs // scale)
             bench_usage_totals(fresh, args.batch_events // scale)
             memory = args.memory_events if kind == "sqlite" else args.pg_memory_events
