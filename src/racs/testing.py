@@ -1,8 +1,9 @@
 """Test helpers shipped to users: canned provider responses and a local stub server.
 
 The stub speaks just enough of the Anthropic, OpenAI, Gemini and Bedrock HTTP APIs for the
-official SDKs to complete a call against it, answering with recorded-shape responses that
-carry cache usage. It records every request body and refuses (HTTP 400, like the real
+official SDKs to complete a call against it, streamed or not (server-sent events, and
+AWS's binary event stream for ``converse_stream``), answering with recorded-shape
+responses that carry cache usage. It records every request body and refuses (HTTP 400, like the real
 APIs) a body with more than four cache markers or with both ``prompt_cache_options`` and
 ``prompt_cache_retention``, so a test sees exactly what a provider would have rejected::
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -187,6 +189,39 @@ def bedrock_converse(usage: Any = None) -> dict[str, Any]:
     }
 
 
+def bedrock_stream_events(usage: Any = None) -> list[dict[str, Any]]:
+    """The events of a Bedrock ConverseStream response (usage in the last, ``metadata``)."""
+    return [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "ok"}}},
+        {"contentBlockStop": {"contentBlockIndex": 0}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {
+            "metadata": {
+                "usage": dict(BEDROCK_USAGE if usage is None else usage),
+                "metrics": {"latencyMs": 12},
+            }
+        },
+    ]
+
+
+def _eventstream_message(event_type: str, payload: Any) -> bytes:
+    """One message of AWS's binary event stream: prelude, string headers, JSON payload, CRCs."""
+    headers = b""
+    for name, value in (
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ):
+        raw = value.encode()
+        headers += bytes([len(name)]) + name.encode() + b"\x07" + len(raw).to_bytes(2, "big") + raw
+    body = json.dumps(payload).encode()
+    total = 12 + len(headers) + len(body) + 4
+    prelude = total.to_bytes(4, "big") + len(headers).to_bytes(4, "big")
+    message = prelude + zlib.crc32(prelude).to_bytes(4, "big") + headers + body
+    return message + zlib.crc32(message).to_bytes(4, "big")
+
+
 def count_markers(body: Any) -> int:
     """Cache markers in a request body: ``cache_control``, ``cachePoint`` and
     ``prompt_cache_breakpoint`` wherever they sit (top-level automatic one included)."""
@@ -285,6 +320,8 @@ class StubServer:
             return 200, {"name": f"cachedContents/stub-{n}", "model": body.get("model")}, "json"
         if re.search(r"/model/[^/]+/converse$", path):
             return 200, bedrock_converse(usage.get("bedrock")), "json"
+        if re.search(r"/model/[^/]+/converse-stream$", path):
+            return 200, bedrock_stream_events(usage.get("bedrock")), "eventstream"
         return 404, _error(f"no stub route for {path}"), "json"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -310,6 +347,13 @@ class StubServer:
                 if kind == "json":
                     data = json.dumps(payload).encode()
                     content_type = "application/json"
+                elif kind == "eventstream":
+                    data = b"".join(
+                        _eventstream_message(name, body)
+                        for event in payload
+                        for name, body in event.items()
+                    )
+                    content_type = "application/vnd.amazon.eventstream"
                 else:
                     data = b"".join(_sse(payload, kind))
                     content_type = "text/event-stream"

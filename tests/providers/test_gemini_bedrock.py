@@ -158,6 +158,39 @@ class TestBedrock:
             200,
         )
 
+    def test_sdk_converse_stream(self, stub: StubServer, engine: racs.Racs) -> None:
+        """converse_stream over AWS's binary event stream: usage from the metadata event,
+        whether the host collected the events first or hands over the live response."""
+        client = boto3.client(
+            "bedrock-runtime",
+            endpoint_url=stub.url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        req = bedrock_request()
+        plan = engine.plan(bedrock.segments_from(req))
+        out = bedrock.apply(plan, req)
+        events = list(client.converse_stream(**out)["stream"])
+        assert [next(iter(e)) for e in events] == [
+            "messageStart",
+            "contentBlockDelta",
+            "contentBlockStop",
+            "messageStop",
+            "metadata",
+        ]
+        body = stub.bodies("/converse-stream")[0]
+        assert body["system"][-1] == {"cachePoint": {"type": "default"}}
+        collected = bedrock.usage_from({"stream": events}, model=plan.model)
+        live = bedrock.usage_from(client.converse_stream(**out), model=plan.model)
+        for usage in (collected, live):
+            assert (
+                usage.input_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens_5m,
+                usage.cache_write_tokens_1h,
+            ) == (2312, 2000, 100, 200)
+
     def test_one_hour_and_budget(self) -> None:
         """ttl 1h is written; three host points leave room for only the deepest new one."""
         req = bedrock_request()
