@@ -293,6 +293,7 @@ def bench_sql_floor(fresh: Callable[[], str], runs: int) -> None:
         elapsed = time.perf_counter() - start
     finally:
         conn.close()
+        _Recording.log = []  # the statements would otherwise weigh on the memory figures
     print(
         f"  the same SQL replayed by a bare loop ({len(log) - setup:,} statements): "
         f"{runs / elapsed:,.0f} runs/s"
