@@ -341,10 +341,12 @@ def query_events(
     limit: int,
 ) -> tuple[Event, ...]:
     """Events in position order matching every given filter, at most ``limit``."""
+    # A run's events are reached through its links; the run_id test guards the walk.
+    of_run = None if run_id is None else (run_id, run_id)
     where, params = conditions(
         ("position > ?", after_position or 0),
         ("type = ?", type_),
-        (f"position IN ({RUN_POSITIONS}) AND run_id = ?", run_id and (run_id, run_id)),
+        (f"position IN ({RUN_POSITIONS}) AND run_id = ?", of_run),
         ("ts >= ?", since),
         ("ts <= ?", until),
     )
