@@ -99,6 +99,7 @@ def _run_links(tx: Tx) -> None:
         # inside the migration's transaction.
         if tx.dialect == "sqlite":
             tx.run("DROP TRIGGER events_no_update")
+            tx.run("DROP TRIGGER events_no_delete")
         else:
             tx.run("ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
         tx.run(
@@ -108,7 +109,6 @@ def _run_links(tx: Tx) -> None:
             ) WHERE run_id IS NOT NULL AND seq > 1"""
         )
         if tx.dialect == "sqlite":
-            tx.run("DROP TRIGGER events_no_delete")
             _sqlite_guards(tx)
         else:
             tx.run("ALTER TABLE events ENABLE TRIGGER events_no_update_delete")
