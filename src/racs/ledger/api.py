@@ -8,6 +8,7 @@ call leaves the ledger untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +21,7 @@ from racs.errors import ERR_CLOSED, ERR_STORAGE, RacsError, invalid
 from racs.ledger import events as ev
 from racs.ledger import store
 from racs.ledger import validate as v
-from racs.ledger.backend import Backend
+from racs.ledger.backend import Backend, Tx
 from racs.ledger.ids import UlidFactory
 from racs.ledger.migrations import migrate
 from racs.ledger.model import (
@@ -68,6 +69,10 @@ class _Recorder(Generic[R]):
     def _submit(self, event: ev.PendingEvent) -> R:
         raise NotImplementedError
 
+    def _start(self, event: ev.PendingEvent, *, chosen_id: bool) -> None:
+        # A generated run id cannot collide, so its start has nothing to report back.
+        self._submit(event)
+
     def _now(self) -> int:
         now = self._clock()
         if type(now) is int:
@@ -95,7 +100,7 @@ class _Recorder(Generic[R]):
         """Start a run and return its id (a ULID unless ``run_id`` is given)."""
         now = self._now()
         rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
-        self._submit(
+        self._start(
             ev.run_started(
                 rid,
                 now,
@@ -110,7 +115,8 @@ class _Recorder(Generic[R]):
                 metadata=metadata,
                 prefix_key=prefix_key,
                 plan_id=plan_id,
-            )
+            ),
+            chosen_id=run_id is not None,
         )
         return rid
 
@@ -302,10 +308,18 @@ class Ledger(_Recorder[int]):
         return self._backend.description
 
     def _append(self, pending: Sequence[ev.PendingEvent]) -> list[int]:
-        return self._backend.write(lambda tx: store.append(tx, pending))
+        positions = self._backend.append(pending)
+        if positions is None:  # only when not waiting; kept for the type checker
+            raise RacsError(ERR_STORAGE, f"the ledger {self.location} returned no positions")
+        return positions
 
     def _submit(self, event: ev.PendingEvent) -> int:
         return self._append([event])[0]
+
+    def _start(self, event: ev.PendingEvent, *, chosen_id: bool) -> None:
+        # A start returns the run id, not a position: once durable it need not wait to be
+        # chained, unless a run id chosen by the caller may already exist.
+        self._backend.append([event], wait=chosen_id)
 
     def batch(self) -> Batch:
         """A batch of calls appended as one transaction (use ``with ledger.batch() as b:``)."""
@@ -464,8 +478,28 @@ class Ledger(_Recorder[int]):
     # Integrity -----------------------------------------------------------------------
 
     def verify(self) -> VerifyResult:
-        """Recompute the hash chain over every event; report the first position that differs."""
-        return self._backend.read(store.verify)
+        """Recompute the hash chain over every event; report the first position that differs.
+
+        ``pending`` counts events acknowledged but not yet chained (PostgreSQL's intake
+        queue) in the same snapshot: they are durable and join the chain within a batch.
+        """
+        backend = self._backend
+
+        def check(tx: Tx) -> VerifyResult:
+            result = store.verify(tx)
+            waiting = backend.pending(tx)
+            return dataclasses.replace(result, pending=waiting) if waiting else result
+
+        return backend.read(check)
+
+    def seal_pending(self) -> int:
+        """Chain the events other writers acknowledged but left unchained (a writer died
+        before its sequencer turn); returns how many this call chained.
+
+        Any append does this too. 0 when another sequencer holds the turn, and always on
+        SQLite, where every append is chained at once.
+        """
+        return self._backend.seal_pending()
 
     def rebuild(self) -> int:
         """Recreate every projection from the events alone, in one transaction.

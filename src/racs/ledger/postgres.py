@@ -1,15 +1,23 @@
 """The PostgreSQL backend, for ledgers shared by many hosts.
 
 The ledger lives in the connection's current schema (choose one with
-``?options=-csearch_path%3Dmy_schema`` in the URL; it is created if missing). Chain appends
-are serialized by a transaction-scoped advisory lock keyed on that schema, so the chain
-head is read and extended by one writer at a time. A commit is durable as PostgreSQL's
-own ``synchronous_commit`` makes it.
+``?options=-csearch_path%3Dmy_schema`` in the URL; it is created if missing).
+
+Appends scale with writers (see sequencer.py): a call that finds the schema's sequencer
+turn free (a session advisory lock) chains its events at once, together with whatever is
+queued; otherwise it queues them in ``ledger_intake``, whose commit makes them durable, and
+waits to hear the sequencer announce their positions. A start_run does not wait (its run
+id is its answer); reads through the same ledger wait for it, so a caller always sees its
+own writes. The holder of the turn keeps it while the queue refills (up to ``TURN_S``),
+then hands it over; a dead holder's session ends and with it the turn, which the next
+waiting writer takes within ``POLL_S``. Migrations and rebuilds take the same lock per
+transaction. A commit is durable as PostgreSQL's own ``synchronous_commit`` makes it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,10 +30,29 @@ from psycopg import sql as pg_sql
 
 from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
 from racs.ledger.backend import Backend, Row, T, Tx
+from racs.ledger.events import PendingEvent
+from racs.ledger.sequencer import (
+    INTAKE_INSERT,
+    PENDING_EVENTS,
+    announced,
+    intake_row,
+    seal_batch,
+    take_refusal,
+)
 
 _LOCK_NAMESPACE: Final = "racs.ledger:"
 # COPY costs extra round trips; a pipelined INSERT wins until a batch has this many rows.
 _COPY_FROM: Final = 64
+# How long a sequencer keeps its turn while the queue keeps refilling: many batches per
+# turn, without holding up its own caller for long.
+TURN_S: Final = 0.1
+# A waiting writer hears every batch announced; after this long without hearing its own,
+# it tries the turn (the sequencer may have died, its session and turn ending with it).
+POLL_S: Final = 0.05
+# How long a call waits for its events to be chained before it reports the delay.
+WAIT_S: Final = 30.0
+# Submissions this large wait for the turn and are chained directly rather than queued.
+DIRECT_EVENTS: Final = 64
 
 
 @lru_cache(maxsize=512)
@@ -95,6 +122,13 @@ class PostgresBackend(Backend):
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
         self._lock_key = 0  # per schema: ledgers in different schemas never wait on each other
+        self._channel = ""
+        # Submissions this connection queued without waiting (starts), not yet seen chained:
+        # reads wait for them, so a caller always sees its own writes.
+        self._unchained: set[int] = set()
+        self._awaiting: int | None = None
+        self._outcome: int | RacsError | None = None
+        self._heard = False
         with self._translated():
             self._connection()
 
@@ -112,9 +146,10 @@ class PostgresBackend(Backend):
         conn = self._conn
         if conn is None or conn.closed or conn.broken:
             # A dropped connection is replaced on next use rather than failing forever.
+            self._unchained.clear()  # still durable; chained by whichever sequencer runs
             conn = psycopg.connect(self._url, autocommit=True)
             try:
-                self._lock_key = self._prepare(conn)
+                self._lock_key, self._channel = self._prepare(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -122,8 +157,8 @@ class PostgresBackend(Backend):
         return conn
 
     @staticmethod
-    def _prepare(conn: psycopg.Connection[Any]) -> int:
-        """Create the search path's schema if missing; the advisory lock key of the schema."""
+    def _prepare(conn: psycopg.Connection[Any]) -> tuple[int, str]:
+        """Create the search path's schema if missing; the schema's lock key and channel."""
         schemas = conn.execute("SELECT current_schemas(false)").fetchone()
         search_path = conn.execute("SHOW search_path").fetchone()
         if schemas is not None and not schemas[0] and search_path is not None:
@@ -131,22 +166,212 @@ class PostgresBackend(Backend):
             conn.execute(
                 pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(first))
             )
-        key = conn.execute("SELECT hashtext(%s || current_schema())", (_LOCK_NAMESPACE,)).fetchone()
-        return int(key[0]) if key is not None and key[0] is not None else 0
+        row = conn.execute(
+            "SELECT hashtext(%s || current_schema()), md5(current_schema())", (_LOCK_NAMESPACE,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return 0, "racs_ledger"
+        # A full digest: two schemas sharing a lock key only wait on each other, but sharing
+        # a channel they would read each other's announcements.
+        return int(row[0]), f"racs_ledger_{row[1]}"
 
     def write(self, fn: Callable[[Tx], T]) -> T:
         with self._lock, self._translated():
             conn = self._connection()
             with conn.transaction(), conn.cursor() as cur:
+                # Conflicts with the sequencer's session lock on the same key.
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
                 return fn(_PostgresTx(cur))
 
     def read(self, fn: Callable[[Tx], T]) -> T:
         with self._lock, self._translated():
             conn = self._connection()
+            if self._unchained:
+                self._await_unchained(conn)
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 return fn(_PostgresTx(cur))
+
+    # Appending: the intake queue and the sequencer turn ---------------------------------
+
+    def append(self, events: Sequence[PendingEvent], *, wait: bool = True) -> list[int] | None:
+        with self._lock, self._translated():
+            conn = self._connection()
+            if self._try_turn(conn) or (len(events) >= DIRECT_EVENTS and self._take_turn(conn)):
+                # The turn is ours: chain the queue and these events in one transaction.
+                own, _ = self._sequence(conn, events)
+                if isinstance(own, RacsError):
+                    raise own
+                return own
+            if not wait:
+                self._unchained.add(self._enqueue(conn, events, listen=False))
+                # The sequencer may have checked the queue just before this commit and be
+                # about to hand over: whoever holds the turn after the commit chains it.
+                if self._try_turn(conn):
+                    self._sequence(conn)
+                return None
+            intake = self._enqueue(conn, events, listen=True)
+            try:
+                first = self._await(conn, intake)
+            finally:
+                conn.execute(pg_sql.SQL("UNLISTEN {}").format(pg_sql.Identifier(self._channel)))
+            return list(range(first, first + len(events)))
+
+    def _enqueue(
+        self, conn: psycopg.Connection[Any], events: Sequence[PendingEvent], *, listen: bool
+    ) -> int:
+        """Queue one submission; its commit is the events' durability. Returns its id."""
+        values = [pg_sql.Literal(column) for column in intake_row(events)]
+        query = pg_sql.SQL(_pg_literal(INTAKE_INSERT)).format(*values)
+        with conn.cursor() as cur:
+            if listen:
+                # One round trip and one transaction: the announcement of this submission
+                # cannot precede the LISTEN, which takes effect at the same commit. Only a
+                # waiting call listens: an idle listener would hold back every NOTIFY.
+                listen_sql = pg_sql.SQL("LISTEN {}; ").format(pg_sql.Identifier(self._channel))
+                cur.execute(listen_sql + query)
+                cur.nextset()
+            else:
+                cur.execute(query)
+            row = cur.fetchone()
+        if row is None:
+            raise RacsError(ERR_STORAGE, f"PostgreSQL ledger {self.description}: no intake id")
+        return int(row[0])
+
+    def _try_turn(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()
+        return bool(row and row[0])
+
+    def _take_turn(self, conn: psycopg.Connection[Any]) -> bool:
+        conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_key,))
+        return True
+
+    def _sequence(
+        self,
+        conn: psycopg.Connection[Any],
+        own: Sequence[PendingEvent] | None = None,
+        *,
+        drain: bool = False,
+    ) -> tuple[list[int] | RacsError | None, int]:
+        """Chain batches while holding the turn, then hand it over.
+
+        Returns ``own``'s outcome (chained after everything queued before it, this
+        connection's earlier submissions included) and how many events were chained.
+        Keeps the turn while the queue refills, for at most ``TURN_S`` unless ``drain``.
+        After releasing it, looks at the queue once more: a writer whose submission
+        committed while the turn was held found it taken, and counts on this look.
+        """
+        result: list[int] | RacsError | None = None
+        chained = 0
+        while True:
+            memo: dict[str, Any] = {}
+            deadline = time.monotonic() + TURN_S
+            try:
+                while True:
+                    with conn.transaction(), conn.cursor() as cur:
+                        sealed = seal_batch(_PostgresTx(cur), memo, self._channel, own)
+                    if sealed.own is not None:
+                        result, own = sealed.own, None
+                        self._unchained.clear()
+                    chained += sealed.events
+                    for intake, outcome in sealed.outcomes.items():
+                        self._learn(intake, outcome)
+                    if own is None and (
+                        not sealed.outcomes or (not drain and time.monotonic() > deadline)
+                    ):
+                        break
+            finally:
+                if not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key,))
+            row = conn.execute(_RECHECK, (self._lock_key,)).fetchone()
+            if not (row and row[0]):
+                return result, chained
+
+    def _learn(self, intake: int, outcome: int | RacsError | None) -> None:
+        self._unchained.discard(intake)
+        if intake == self._awaiting:
+            self._outcome = outcome
+            self._heard = True
+            # Batches take the oldest submissions first, and this connection's earlier
+            # ones were committed before this one was written: they are chained too.
+            self._unchained.clear()
+
+    def _await(self, conn: psycopg.Connection[Any], intake: int) -> int:
+        """The first position of a queued submission once chained; raises its refusal."""
+        self._awaiting, self._outcome, self._heard = intake, None, False
+        try:
+            deadline = time.monotonic() + WAIT_S
+            while not self._heard:
+                # Right after the commit, then whenever the sequencer has been silent for
+                # POLL_S (it died: its session, and so its turn, ended with it).
+                if self._try_turn(conn):
+                    self._sequence(conn)
+                    continue
+                if time.monotonic() > deadline:
+                    raise RacsError(
+                        ERR_STORAGE,
+                        f"PostgreSQL ledger {self.description}: submission {intake} is durable "
+                        f"but was not chained within {WAIT_S:.0f} s (is a sequencer stuck?); "
+                        "it will be chained, do not resend it",
+                    )
+                self._listen(conn, POLL_S)
+            outcome = self._outcome
+        finally:
+            self._awaiting = None
+        if isinstance(outcome, int):
+            return outcome
+        with conn.transaction(), conn.cursor() as cur:
+            refusal = take_refusal(_PostgresTx(cur), intake)
+        raise (
+            refusal
+            or outcome
+            or RacsError(
+                ERR_STORAGE, f"PostgreSQL ledger {self.description}: submission {intake} refused"
+            )
+        )
+
+    def _listen(self, conn: psycopg.Connection[Any], timeout: float) -> None:
+        """Read announcements until the awaited submission's or ``timeout`` seconds pass."""
+        end = time.monotonic() + timeout
+        while not self._heard:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            for notify in conn.notifies(timeout=left, stop_after=1):
+                if notify.channel == self._channel:
+                    for intake, first in announced(notify.payload):
+                        self._learn(intake, first)
+
+    def _await_unchained(self, conn: psycopg.Connection[Any]) -> None:
+        """Wait until this connection's unwaited submissions have left the queue."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            rows = conn.execute(
+                "SELECT id FROM ledger_intake WHERE id = ANY(%s)", (list(self._unchained),)
+            ).fetchall()
+            self._unchained = {row[0] for row in rows}
+            if not self._unchained:
+                return
+            if self._try_turn(conn):
+                self._sequence(conn)
+            elif time.monotonic() > deadline:
+                raise RacsError(
+                    ERR_STORAGE,
+                    f"PostgreSQL ledger {self.description}: {len(self._unchained)} durable "
+                    f"submission(s) not chained within {WAIT_S:.0f} s (is a sequencer stuck?)",
+                )
+            else:
+                time.sleep(0.001)
+
+    def seal_pending(self) -> int:
+        with self._lock, self._translated():
+            conn = self._connection()
+            if not self._try_turn(conn):
+                return 0
+            return self._sequence(conn, drain=True)[1]
+
+    def pending(self, tx: Tx) -> int:
+        return int(tx.rows(PENDING_EVENTS)[0][0])
 
     def close(self) -> None:
         with self._lock:
@@ -155,6 +380,20 @@ class PostgresBackend(Backend):
             if conn is not None:
                 with self._translated():
                     conn.close()
+
+
+# After handing the turn over: take it back if the queue is not empty. A separate statement
+# from the unlock, so its snapshot includes every submission committed before the unlock.
+_RECHECK: Final = (
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM ledger_intake) "
+    "THEN pg_try_advisory_lock(%s) ELSE false END"
+)
+
+
+def _pg_literal(sql: str) -> str:
+    # INTAKE_INSERT with composable placeholders, its values sent as literals so that the
+    # LISTEN can travel in the same simple-protocol query.
+    return sql.replace("?", "{}")
 
 
 def _redacted(url: str) -> str:

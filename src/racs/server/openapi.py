@@ -291,6 +291,7 @@ SCHEMAS: Final[dict[str, Any]] = {
             "firstBadPosition": {"type": "integer", "nullable": True},
             "reason": _STR_NULL,
             "headHash": _STR_NULL,
+            "pending": _INT,
         },
         ("ok",),
     ),
