@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Final
@@ -27,13 +27,19 @@ import psycopg
 import psycopg.errors
 from psycopg import conninfo
 from psycopg import sql as pg_sql
+from psycopg.pq import TransactionStatus
 
 from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
 from racs.ledger.backend import Backend, Row, T, Tx
 from racs.ledger.events import PendingEvent
 from racs.ledger.sequencer import (
+    BATCH_SUBMISSIONS,
+    CHAIN_HEAD,
     INTAKE_INSERT,
+    INTAKE_TAKE,
     PENDING_EVENTS,
+    QUEUED_RUNS,
+    Taken,
     announced,
     intake_row,
     seal_batch,
@@ -76,8 +82,13 @@ class _PostgresTx:
 
     dialect = "postgres"
 
-    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
+    def __init__(
+        self, cur: psycopg.Cursor[Any], types: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         self._cur = cur
+        # Column types per table: inserts then go as one statement over arrays, which can
+        # join a pipeline (COPY cannot) and costs one statement however many rows.
+        self._types = types
         # Other hosts write without telling us: nothing is remembered between transactions.
         self.memo: dict[str, Any] = {}
 
@@ -95,6 +106,13 @@ class _PostgresTx:
     def insert_many(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
+        types = None if self._types is None else self._types.get(table)
+        if types is not None:
+            self._cur.execute(
+                _unnest_insert(table, tuple(columns), tuple(types[c] for c in columns)),
+                _arrays(rows, columns, types),
+            )
+            return
         if len(rows) < _COPY_FROM:
             marks = ", ".join("?" * len(columns))
             self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
@@ -129,6 +147,8 @@ class PostgresBackend(Backend):
         self._awaiting: int | None = None
         self._outcome: int | RacsError | None = None
         self._heard = False
+        self._contended = False
+        self._types: Mapping[str, Mapping[str, str]] | None = None
         with self._translated():
             self._connection()
 
@@ -197,50 +217,70 @@ class PostgresBackend(Backend):
     def append(self, events: Sequence[PendingEvent], *, wait: bool = True) -> list[int] | None:
         with self._lock, self._translated():
             conn = self._connection()
-            if self._try_turn(conn) or (len(events) >= DIRECT_EVENTS and self._take_turn(conn)):
+            # Trying the turn first pays off unless other writers keep it busy.
+            first_try = not self._contended and self._try_turn(conn)
+            if first_try or (len(events) >= DIRECT_EVENTS and self._take_turn(conn)):
                 # The turn is ours: chain the queue and these events in one transaction.
                 own, _ = self._sequence(conn, events)
                 if isinstance(own, RacsError):
                     raise own
                 return own
             if not wait:
-                self._unchained.add(self._enqueue(conn, events, listen=False))
-                # The sequencer may have checked the queue just before this commit and be
-                # about to hand over: whoever holds the turn after the commit chains it.
-                if self._try_turn(conn):
+                intake, turn = self._enqueue(conn, events, wait=False)
+                self._unchained.add(intake)
+                if turn:
                     self._sequence(conn)
                 return None
-            intake = self._enqueue(conn, events, listen=True)
+            intake, turn = self._enqueue(conn, events, wait=True)
             try:
-                first = self._await(conn, intake)
+                first = self._await(conn, intake, turn)
             finally:
                 conn.execute(pg_sql.SQL("UNLISTEN {}").format(pg_sql.Identifier(self._channel)))
             return list(range(first, first + len(events)))
 
     def _enqueue(
-        self, conn: psycopg.Connection[Any], events: Sequence[PendingEvent], *, listen: bool
-    ) -> int:
-        """Queue one submission; its commit is the events' durability. Returns its id."""
-        values = [pg_sql.Literal(column) for column in intake_row(events)]
-        query = pg_sql.SQL(_pg_literal(INTAKE_INSERT)).format(*values)
-        with conn.cursor() as cur:
-            if listen:
-                # One round trip and one transaction: the announcement of this submission
-                # cannot precede the LISTEN, which takes effect at the same commit. Only a
-                # waiting call listens: an idle listener would hold back every NOTIFY.
-                listen_sql = pg_sql.SQL("LISTEN {}; ").format(pg_sql.Identifier(self._channel))
-                cur.execute(listen_sql + query)
-                cur.nextset()
-            else:
-                cur.execute(query)
-            row = cur.fetchone()
-        if row is None:
-            raise RacsError(ERR_STORAGE, f"PostgreSQL ledger {self.description}: no intake id")
-        return int(row[0])
+        self, conn: psycopg.Connection[Any], events: Sequence[PendingEvent], *, wait: bool
+    ) -> tuple[int, bool]:
+        """Queue one submission, then try the turn; its id and whether the turn was taken.
 
-    def _try_turn(self, conn: psycopg.Connection[Any]) -> bool:
+        One round trip: the values travel as literals, so the statements share one
+        simple-protocol query. The turn is tried after the commit: a sequencer that looked
+        at the queue just before it may be handing over, and whoever holds the turn after
+        the commit chains the submission. An unwaited submission is acknowledged by its
+        commit, so that commit is synchronous. A waited one is acknowledged only once
+        chained, by a synchronous commit whose WAL flush covers this earlier insert: its
+        own commit need not wait for the disk. It listens, in the same transaction, so the
+        announcement cannot come unheard (only while waiting: an idle listener would hold
+        back every NOTIFY).
+        """
+        values = [pg_sql.Literal(column) for column in intake_row(events)]
+        statements: list[pg_sql.Composable] = [pg_sql.SQL("BEGIN")]
+        if wait:
+            statements.append(pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(self._channel)))
+            statements.append(pg_sql.SQL("SET LOCAL synchronous_commit TO off"))
+        statements.append(pg_sql.SQL(_pg_literal(INTAKE_INSERT)).format(*values))
+        statements.append(pg_sql.SQL("COMMIT"))
+        statements.append(pg_sql.SQL("SELECT pg_try_advisory_lock({})").format(self._lock_key))
+        results = []
+        with conn.cursor() as cur:
+            cur.execute(pg_sql.SQL("; ").join(statements))
+            while True:
+                if cur.description is not None:
+                    results.append(cur.fetchone())
+                if not cur.nextset():
+                    break
+        intake, turn = results[0], results[-1]
+        if intake is None or turn is None:
+            raise RacsError(ERR_STORAGE, f"PostgreSQL ledger {self.description}: no intake id")
+        self._contended = not turn[0]
+        return int(intake[0]), bool(turn[0])
+
+    def _try_turn(self, conn: psycopg.Connection[Any], *, after_commit: bool = False) -> bool:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()
-        return bool(row and row[0])
+        taken = bool(row and row[0])
+        if after_commit or not taken:
+            self._contended = not taken
+        return taken
 
     def _take_turn(self, conn: psycopg.Connection[Any]) -> bool:
         conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_key,))
@@ -263,29 +303,61 @@ class PostgresBackend(Backend):
         """
         result: list[int] | RacsError | None = None
         chained = 0
-        while True:
-            memo: dict[str, Any] = {}
-            deadline = time.monotonic() + TURN_S
-            try:
-                while True:
-                    with conn.transaction(), conn.cursor() as cur:
-                        sealed = seal_batch(_PostgresTx(cur), memo, self._channel, own)
-                    if sealed.own is not None:
-                        result, own = sealed.own, None
-                        self._unchained.clear()
-                    chained += sealed.events
-                    for intake, outcome in sealed.outcomes.items():
-                        self._learn(intake, outcome)
-                    if own is None and (
-                        not sealed.outcomes or (not drain and time.monotonic() > deadline)
-                    ):
-                        break
-            finally:
-                if not conn.broken:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key,))
-            row = conn.execute(_RECHECK, (self._lock_key,)).fetchone()
-            if not (row and row[0]):
-                return result, chained
+        key = (self._lock_key,)
+        own_runs = sorted({e.run_id for e in own or () if e.run_id is not None})
+        deadline = time.monotonic() + TURN_S
+        holding = True
+        try:
+            while True:
+                # Two round trips a batch: the reads, then the writes, the announcement, the
+                # commit and, when the turn ends, the hand-over and the look at the queue.
+                with conn.pipeline() as pipe:
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                    head = conn.execute(CHAIN_HEAD)
+                    runs = conn.execute(_pg(QUEUED_RUNS), (BATCH_SUBMISSIONS, own_runs))
+                    take = conn.execute(_pg(INTAKE_TAKE), (BATCH_SUBMISSIONS,))
+                    taken = Taken.of(head.fetchall(), runs.fetchall(), take.fetchall())
+                    with conn.cursor() as cur:
+                        sealed = seal_batch(
+                            _PostgresTx(cur, self._column_types(conn)), taken, self._channel, own
+                        )
+                        cur.execute("COMMIT")
+                        last = (own is None or sealed.own is not None) and (
+                            not taken.queued or (not drain and time.monotonic() > deadline)
+                        )
+                        if last:
+                            cur.execute("SELECT pg_advisory_unlock(%s)", key)
+                            again = conn.execute(_RECHECK, key).fetchone()
+                        else:
+                            pipe.sync()
+                if sealed.own is not None:
+                    result, own = sealed.own, None
+                    self._unchained.clear()
+                chained += sealed.events
+                for intake, outcome in sealed.outcomes.items():
+                    self._learn(intake, outcome)
+                if last:
+                    holding = bool(again and again[0])
+                    if not holding:
+                        return result, chained
+                    deadline = time.monotonic() + TURN_S
+        except BaseException:
+            if not conn.broken:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                if holding:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", key)
+            raise
+
+    def _column_types(self, conn: psycopg.Connection[Any]) -> Mapping[str, Mapping[str, str]]:
+        """The SQL types of the columns of the tables a batch inserts into (read once)."""
+        if self._types is None:
+            rows = conn.execute(_COLUMN_TYPES, (list(_ARRAY_TABLES),)).fetchall()
+            types: dict[str, dict[str, str]] = {}
+            for table, column, type_ in rows:
+                types.setdefault(table, {})[column] = type_
+            self._types = types
+        return self._types
 
     def _learn(self, intake: int, outcome: int | RacsError | None) -> None:
         self._unchained.discard(intake)
@@ -296,15 +368,19 @@ class PostgresBackend(Backend):
             # ones were committed before this one was written: they are chained too.
             self._unchained.clear()
 
-    def _await(self, conn: psycopg.Connection[Any], intake: int) -> int:
-        """The first position of a queued submission once chained; raises its refusal."""
+    def _await(self, conn: psycopg.Connection[Any], intake: int, turn: bool) -> int:
+        """The first position of a queued submission once chained; raises its refusal.
+
+        ``turn``: the sequencer turn was taken right after the submission's commit.
+        """
         self._awaiting, self._outcome, self._heard = intake, None, False
         try:
             deadline = time.monotonic() + WAIT_S
             while not self._heard:
-                # Right after the commit, then whenever the sequencer has been silent for
-                # POLL_S (it died: its session, and so its turn, ended with it).
-                if self._try_turn(conn):
+                # Whenever the sequencer has been silent for POLL_S, try the turn: it died,
+                # and its session, and so its turn, ended with it.
+                if turn or self._try_turn(conn, after_commit=True):
+                    turn = False
                     self._sequence(conn)
                     continue
                 if time.monotonic() > deadline:
@@ -388,6 +464,40 @@ _RECHECK: Final = (
     "SELECT CASE WHEN EXISTS (SELECT 1 FROM ledger_intake) "
     "THEN pg_try_advisory_lock(%s) ELSE false END"
 )
+
+
+_ARRAY_TABLES: Final = ("events", "runs", "cache_usage")
+_COLUMN_TYPES: Final = """SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    WHERE c.oid = ANY(SELECT to_regclass(t) FROM unnest(%s::text[]) t)
+      AND a.attnum > 0 AND NOT a.attisdropped"""
+# psycopg dumps a list as an array of one type: numbers are made uniform first.
+_UNIFORM: Final[dict[str, Callable[[Any], Any]]] = {
+    "bigint": int,
+    "integer": int,
+    "smallint": int,
+    "double precision": float,
+}
+
+
+@lru_cache(maxsize=64)
+def _unnest_insert(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    # Binary parameters: psycopg escapes text arrays element by element in Python.
+    arrays = ", ".join(f"%b::{type_}[]" for type_ in types)
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+
+
+def _arrays(
+    rows: Sequence[Sequence[Any]], columns: Sequence[str], types: Mapping[str, str]
+) -> list[list[Any]]:
+    """The rows as one list per column, each of a single Python type."""
+    arrays = []
+    for column, values in zip(columns, zip(*rows, strict=True), strict=True):
+        uniform = _UNIFORM.get(types[column])
+        arrays.append(
+            list(values) if uniform is None else [None if v is None else uniform(v) for v in values]
+        )
+    return arrays
 
 
 def _pg_literal(sql: str) -> str:

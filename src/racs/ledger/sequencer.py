@@ -4,8 +4,8 @@ Writers append each submission (the events of one call or one batch, in order) t
 ``ledger_intake`` without any lock; their own commit makes the events durable, and that is
 when a call is acknowledged. One sequencer at a time, whichever connection holds the
 schema's session advisory lock, moves the oldest queued submissions into the chain: it
-numbers, checks, seals and projects them exactly as a direct append does, deletes them from
-the queue, records refusals and announces every outcome with NOTIFY, all in one transaction.
+takes them off the queue, numbers, checks, seals and projects them exactly as a direct
+append does, records refusals and announces every outcome with NOTIFY, all in one transaction.
 A sequencer killed mid-batch therefore leaves the queue as it was, and the next one seals it.
 
 Each submission stays all or nothing: it is first placed on copies of the run states it
@@ -20,18 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from racs.errors import RacsError
-from racs.ledger.backend import Tx
+from racs.ledger.backend import Row, Tx
 from racs.ledger.events import PendingEvent
-from racs.ledger.hashing import seal
-from racs.ledger.projection import Projector, RunState
-from racs.ledger.store import (
-    EventRow,
-    chain_head,
-    load_states,
-    place,
-    remember,
-    write_events,
-)
+from racs.ledger.hashing import GENESIS, seal
+from racs.ledger.projection import RUN_COLUMNS, Projector, RunState
+from racs.ledger.store import EventRow, place, write_events
 
 # Submissions sealed per transaction: enough that a batch amortises its commit over many
 # writers, small enough that one batch stays a few milliseconds of work.
@@ -43,10 +36,20 @@ REFUSED: Final = "!"
 INTAKE_INSERT: Final = (
     "INSERT INTO ledger_intake (types, run_ids, stamps, payloads) VALUES (?, ?, ?, ?) RETURNING id"
 )
-_INTAKE_TAKE: Final = (
-    "SELECT id, types, run_ids, stamps, payloads FROM ledger_intake ORDER BY id LIMIT ?"
-)
 PENDING_EVENTS: Final = "SELECT COALESCE(SUM(cardinality(types)), 0) FROM ledger_intake"
+
+# A batch reads in one round trip, in one REPEATABLE READ snapshot, so that the runs read
+# are those of the submissions taken: the chain head, the stored runs the oldest ``?``
+# submissions and the sequencer's own (an array) name, and those submissions, taken off
+# the queue (the sequencer lock keeps it to one taker).
+CHAIN_HEAD: Final = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+QUEUED_RUNS: Final = f"""SELECT {", ".join(RUN_COLUMNS)} FROM runs WHERE run_id IN (
+    SELECT unnest(run_ids) FROM (SELECT run_ids FROM ledger_intake ORDER BY id LIMIT ?) q
+    UNION ALL SELECT unnest(?::text[])
+)"""
+INTAKE_TAKE: Final = """DELETE FROM ledger_intake WHERE id IN (
+    SELECT id FROM ledger_intake ORDER BY id LIMIT ?
+) RETURNING id, types, run_ids, stamps, payloads"""
 
 
 def intake_row(events: Sequence[PendingEvent]) -> tuple[list[Any], ...]:
@@ -66,6 +69,24 @@ def _submission(
         PendingEvent(type_, run_id, ts, json.loads(text), text)
         for type_, run_id, ts, text in zip(types, run_ids, stamps, payloads, strict=True)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a batch read: the chain head, the stored runs named, the queued submissions."""
+
+    head: tuple[int, str]
+    states: dict[str, RunState]
+    queued: list[tuple[int, list[PendingEvent]]]
+
+    @classmethod
+    def of(cls, head: Sequence[Row], runs: Sequence[Row], intake: Sequence[Row]) -> Taken:
+        """From the rows of CHAIN_HEAD, QUEUED_RUNS and INTAKE_TAKE."""
+        return cls(
+            (0, GENESIS) if not head else (head[0][0], head[0][1]),
+            {row[0]: RunState.from_row(row) for row in runs},
+            [(intake_id, _submission(*columns)) for intake_id, *columns in sorted(intake)],
+        )
 
 
 @dataclass(slots=True)
@@ -92,31 +113,25 @@ def _trial(states: Mapping[str, RunState], events: Sequence[PendingEvent]) -> Pr
 
 def seal_batch(
     tx: Tx,
-    memo: dict[str, Any],
+    taken: Taken,
     channel: str,
     own: Sequence[PendingEvent] | None = None,
     limit: int = BATCH_SUBMISSIONS,
 ) -> Sealed:
-    """Chain the oldest ``limit`` queued submissions, then ``own``, in one transaction.
+    """Chain what a batch took (``limit`` at most), then ``own``: writes, no reads.
 
     ``own`` joins only a batch that empties the queue: what its writer queued earlier is
-    in the queue, and must be chained first. Must run under the sequencer lock. ``memo``
-    carries the chain head and open runs from one batch to the next while the lock is held
-    (start afresh after a failed batch).
+    in the queue, and must be chained first. Runs in the batch's transaction, under the
+    sequencer lock; the caller commits.
     """
-    queued = [
-        (intake, _submission(*columns)) for intake, *columns in tx.rows(_INTAKE_TAKE, (limit,))
-    ]
-    submissions: list[tuple[int | None, Sequence[PendingEvent]]] = list(queued)
-    if own and len(queued) < limit:
+    submissions: list[tuple[int | None, Sequence[PendingEvent]]] = list(taken.queued)
+    if own and len(taken.queued) < limit:
         submissions.append((None, own))
     result = Sealed()
     if not submissions:
         return result
-    head = memo.get("head")
-    first, digest = chain_head(tx) if head is None else head
-    remembered: dict[str, RunState] = memo.setdefault("runs", {})
-    states = load_states(tx, remembered, [e for _, events in submissions for e in events])
+    first, digest = taken.head
+    states = taken.states
     projector = Projector(states)
     rows: list[EventRow] = []
     position = first
@@ -141,16 +156,12 @@ def seal_batch(
         else:
             result.outcomes[intake] = outcome
     if rows:
-        sealed = seal(digest, rows)
-        write_events(tx, sealed, projector)
-        memo["head"] = (position, sealed[-1][-1])
-        remember(remembered, projector)
+        write_events(tx, seal(digest, rows), projector)
     result.events = len(rows)
-    if queued:
-        tx.run("DELETE FROM ledger_intake WHERE id = ANY(?)", ([i for i, _ in queued],))
+    if taken.queued:
         _record_refusals(tx, result.outcomes)
         for payload in announcements(result.outcomes):
-            tx.rows("SELECT pg_notify(?, ?)", (channel, payload))
+            tx.run("SELECT pg_notify(?, ?)", (channel, payload))
     return result
 
 
@@ -161,9 +172,8 @@ def _record_refusals(tx: Tx, outcomes: Mapping[int, int | RacsError]) -> None:
         if isinstance(exc, RacsError)
     ]
     if refused:
-        # A waiting writer takes its refusal away; one that did not wait (or died) leaves
-        # it here for an hour.
-        tx.run("DELETE FROM ledger_refusals WHERE refused_at < now() - interval '1 hour'")
+        # The waiting writer takes its refusal away. Only a writer that died waiting leaves
+        # one behind: unwaited submissions (starts of generated run ids) are never refused.
         tx.run_many("INSERT INTO ledger_refusals (intake, code, message) VALUES (?, ?, ?)", refused)
 
 
