@@ -358,7 +358,10 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     if ns.json:
         _dump(result.to_dict())
     elif result.ok:
-        sys.stdout.write(f"ok: {result.checked} event(s) verified, head {result.head_hash}\n")
+        waiting = f", {result.pending} pending (durable, not yet chained)" if result.pending else ""
+        sys.stdout.write(
+            f"ok: {result.checked} event(s) verified, head {result.head_hash}{waiting}\n"
+        )
     else:
         sys.stdout.write(
             f"BROKEN: first bad position {result.first_bad_position}: {result.reason} "

@@ -382,7 +382,9 @@ class PostgresBackend(Backend):
                 if turn or self._try_turn(conn, after_commit=True):
                     turn = False
                     self._sequence(conn)
-                    continue
+                    if self._heard:
+                        break
+                    # Chained by an earlier holder: its announcement is read just below.
                 if time.monotonic() > deadline:
                     raise RacsError(
                         ERR_STORAGE,
