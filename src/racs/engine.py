@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -38,8 +39,9 @@ from .model import (
     UsageRecorded,
 )
 from .profiles import SHIPPED_PROFILES, merge_profile
+from .state import takk
 from .state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
-from .usage import UsageBook
+from .usage import UsageBook, usd_of
 
 log = logging.getLogger("racs")
 
@@ -122,7 +124,7 @@ class Racs:
         self._prefixes: dict[str, _PrefixInfo] = {}
         self._keepwarm = KeepWarm()
         self._resources = Resources()
-        self._drift = DriftTracker(max_lineages=max(10_000, max_prefixes))
+        self._drift = DriftTracker(max_lineages=max_prefixes)
         self._usage = UsageBook(self._pricing, self._known_profile, max_usage_keys)
         self._state = state
         self._ledger = ledger
@@ -327,8 +329,8 @@ class Racs:
             )
             self._bookkeep(plan, prompt, profile, pricing, tracked, now, events)
             listening = bool(self._listeners)
-            if listening:
-                events.insert(0, PlanCreated(plan, now))
+            if listening:  # after drift and resource events, in @takk/racs's order
+                events.append(PlanCreated(plan, now))
         if listening or events:
             self._emit(events)
         return plan
@@ -379,6 +381,25 @@ class Racs:
         events: list[TelemetryEvent],
     ) -> None:
         key = plan.prefix_key
+        lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
+        fingerprint = Fingerprint(
+            key,
+            prompt.provider,
+            prompt.model,
+            prompt.agent_id,
+            prompt.boundary,
+            tuple(SegPrint(s.id, s.digest, s.stability, s.tokens) for s in prompt.segments),
+            tuple(d.segment_id for d in plan.directives if isinstance(d, BreakpointDirective)),
+        )
+        report, evicted = self._drift.observe(lineage, fingerprint, now)
+        if report is not None:
+            events.append(PrefixDrifted(report))
+        if evicted:
+            events.append(
+                LimitReached(
+                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
+                )
+            )
         shortest: tuple[str | float, float] | None = None
         for directive in plan.directives:
             if isinstance(directive, ResourceDirective):
@@ -400,7 +421,8 @@ class Racs:
                                 key, plan.provider, plan.model, plan.agent_id, usd
                             ):
                                 events.append(_ledger_limit(now))
-                events.append(ResourceAction(directive, now))
+                if tracked:  # past the prefix cap there is no resource bookkeeping to mirror
+                    events.append(ResourceAction(directive, now))
                 if shortest is None or ttl_s < shortest[1]:
                     shortest = (directive.ttl_seconds, ttl_s)
             elif directive.kind == "breakpoint":
@@ -413,25 +435,6 @@ class Racs:
             last_write = record.last_write_at if record is not None else now
             self._keepwarm.track(
                 key, plan.provider, plan.model, shortest[0], shortest[1], last_write
-            )
-        lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
-        fingerprint = Fingerprint(
-            key,
-            prompt.provider,
-            prompt.model,
-            prompt.agent_id,
-            prompt.boundary,
-            tuple(SegPrint(s.id, s.digest, s.stability, s.tokens) for s in prompt.segments),
-            tuple(d.segment_id for d in plan.directives if isinstance(d, BreakpointDirective)),
-        )
-        report, evicted = self._drift.observe(lineage, fingerprint, now)
-        if report is not None:
-            events.append(PrefixDrifted(report))
-        if evicted:
-            events.append(
-                LimitReached(
-                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
-                )
             )
 
     # --- accounting -----------------------------------------------------------------
@@ -467,13 +470,14 @@ class Racs:
             if self._usage.add(u, key):
                 events.append(_ledger_limit(now))
             if self._listeners:
-                events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, now))
+                stamp = u.timestamp if u.timestamp is not None else now
+                events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, stamp))
         if events:
             self._emit(events)
 
     def stats(
         self,
-        prefix_key: str | None = None,
+        prefix_key: str | Mapping[str, Any] | None = None,
         provider: str | None = None,
         *,
         model: str | None = None,
@@ -483,9 +487,15 @@ class Racs:
     ) -> LedgerStats:
         """Totals and per-prefix stats (sorted by prefix key) under the filters.
 
-        ``since``/``until`` (a time window) need a durable ledger behind the engine.
+        The filters may also come as one mapping, ``stats({"prefixKey": ...})`` as in
+        @takk/racs. ``since``/``until`` (a time window) need a durable ledger.
         """
         self._check_open()
+        if isinstance(prefix_key, Mapping):
+            given = (provider, model, agent_id, since, until)
+            opts = _filter_options("stats", prefix_key, given, _STATS_OPTIONS)
+            return self.stats(**opts)
+        _check_filter(prefix_key, provider)
         if self._ledger is not None:
             from .ledgerstats import ledger_stats
 
@@ -545,13 +555,20 @@ class Racs:
         with self._lock:
             return self._drift.latest(limit)
 
-    def invalidate(self, prefix_key: str | None = None, provider: str | None = None) -> int:
+    def invalidate(
+        self, prefix_key: str | Mapping[str, Any] | None = None, provider: str | None = None
+    ) -> int:
         """Forget fingerprints, keep-warm entries and resources of matching prefixes.
 
         Emits a ``resource.action`` delete per resource; returns the number of distinct
-        prefixes cleared. Accounting and drift history stay.
+        prefixes cleared. Accounting and drift history stay. The filter may also come as
+        one mapping, ``invalidate({"prefixKey": ...})`` as in @takk/racs.
         """
         self._check_open()
+        if isinstance(prefix_key, Mapping):
+            opts = _filter_options("invalidate", prefix_key, (provider,), _INVALIDATE_OPTIONS)
+            return self.invalidate(**opts)
+        _check_filter(prefix_key, provider)
         if provider is not None and provider not in PROVIDERS:
             raise invalid(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
         events: list[TelemetryEvent] = []
@@ -678,15 +695,29 @@ class Racs:
             "drifts": self._drift.load_reports,
             "prefixes": prefixes,
         }
+        raw: Mapping[str, Callable[[], Any]]
+        if takk.is_takk_layout(data):  # written by @takk/racs: convert section by section
+            raw = takk.sections(data, self._price_tokens)
+        else:
+            raw = {name: functools.partial(data.__getitem__, name) for name in data}
         for name, load in sections.items():
-            if name not in data:
+            if name not in raw:
                 continue
             try:
-                load(data[name])
+                load(raw[name]())
             except Exception as exc:  # a corrupt section degrades to empty, never raises
                 log.warning(
                     "racs: snapshot section %r is corrupt (%s); starting it empty", name, exc
                 )
+
+    def _price_tokens(
+        self, provider: str, model: str, read: float, writes: dict[str, float]
+    ) -> tuple[float, float] | None:
+        """Saved USD and write spend of restored token totals, None without pricing."""
+        pricing = self._pricing.get(model)
+        if pricing is None:
+            return None
+        return usd_of(read, writes, pricing, self._known_profile(provider, model))
 
     def flush(self) -> None:
         """Save a snapshot through the state backend (no-op without one)."""
@@ -759,6 +790,45 @@ def _ledger_limit(now: float) -> LimitReached:
     return LimitReached(
         "ledger", "usage aggregate cap reached; the least recently used prefix was evicted", now
     )
+
+
+_INVALIDATE_OPTIONS: Final = {
+    "prefixKey": "prefix_key",
+    "prefix_key": "prefix_key",
+    "provider": "provider",
+}
+_STATS_OPTIONS: Final = {
+    **_INVALIDATE_OPTIONS,
+    "model": "model",
+    "agentId": "agent_id",
+    "agent_id": "agent_id",
+    "since": "since",
+    "until": "until",
+}
+
+
+def _filter_options(
+    method: str, options: Mapping[str, Any], others: tuple[Any, ...], known: Mapping[str, str]
+) -> dict[str, Any]:
+    """One mapping of filter options (either spelling), the @takk/racs calling style."""
+    if any(other is not None for other in others):
+        raise invalid(f"{method}: pass the filter either as one mapping or as arguments")
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        name = known.get(key) if isinstance(key, str) else None
+        if name is None:
+            names = ", ".join(k for k in known if "_" not in k)
+            raise invalid(f"{method}: unknown option {key!r}; expected {names}")
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _check_filter(prefix_key: object, provider: object) -> None:
+    if prefix_key is not None and not isinstance(prefix_key, str):
+        raise invalid(f"prefix_key must be a string, got {type(prefix_key).__name__}")
+    if provider is not None and not isinstance(provider, str):
+        raise invalid(f"provider must be a string, got {type(provider).__name__}")
 
 
 def _matches(pattern: str, model: str) -> bool:

@@ -347,8 +347,8 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
             continue  # a profile's identity is not overridable
         where = f"{name}.{key}"
         if value is None:
-            out[field_name] = None
-        elif field_name == "family":
+            continue  # an explicit null leaves the value below it, as @takk/racs merges
+        if field_name == "family":
             if value not in FAMILIES:
                 raise invalid(f"{where} must be one of {', '.join(FAMILIES)}, got {value!r}")
             out[field_name] = value

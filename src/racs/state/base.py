@@ -41,16 +41,16 @@ def encode(snapshot: dict[str, Any]) -> str:
 
 
 def decode(text: str | bytes | None, where: str) -> dict[str, Any] | None:
-    """Parse a stored snapshot; unparseable text degrades to no snapshot, never raises."""
+    """Parse a stored snapshot; text that is not JSON raises ERR_STATE_IO (as in @takk/racs),
+    JSON that is not an object degrades to no snapshot."""
     import logging
 
     if text is None:
         return None
     try:
         value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        logging.getLogger("racs").warning("racs: snapshot at %s is not JSON; starting empty", where)
-        return None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RacsError(ERR_STATE_IO, f"snapshot at {where} is not JSON: {exc}") from None
     if not isinstance(value, dict):
         logging.getLogger("racs").warning(
             "racs: snapshot at %s is not an object; starting empty", where
