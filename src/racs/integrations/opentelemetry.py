@@ -7,8 +7,9 @@ attributes are never touched):
   ``gen_ai.usage.cache_read.input_tokens`` and ``gen_ai.usage.cache_creation.input_tokens``;
 - OpenLLMetry: ``gen_ai.usage.cache_read_input_tokens`` /
   ``gen_ai.usage.cache_creation_input_tokens`` (or ``cache_write_input_tokens``) are
-  EXCLUDED from the input count for Anthropic (added) and included for everyone else; ``gen_ai.usage.prompt_tokens`` is its
-  older input count; ``gen_ai.usage.cached_tokens`` is inclusive;
+  EXCLUDED from the input count for Anthropic (added) and included for everyone else;
+  ``gen_ai.usage.prompt_tokens`` is its older input count; ``gen_ai.usage.cached_tokens``
+  is inclusive;
 - OpenInference: ``llm.token_count.prompt`` INCLUDES
   ``llm.token_count.prompt_details.cache_read`` / ``cache_write``.
 
