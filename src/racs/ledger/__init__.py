@@ -1,7 +1,14 @@
 """The run ledger: an append-only, hash-chained event store of agent runs (see ledger.md)."""
 
 from racs.ledger.aio import AsyncBatch, AsyncLedger, create_async_ledger
-from racs.ledger.api import Batch, Instant, Ledger, create_ledger, default_ledger_path
+from racs.ledger.api import (
+    Batch,
+    Instant,
+    Ledger,
+    create_ledger,
+    default_ledger_path,
+    get_default_ledger_path,
+)
 from racs.ledger.model import (
     CacheUsageTotal,
     Event,
@@ -36,4 +43,5 @@ __all__ = [
     "create_async_ledger",
     "create_ledger",
     "default_ledger_path",
+    "get_default_ledger_path",
 ]

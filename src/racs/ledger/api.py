@@ -55,6 +55,69 @@ def default_ledger_path() -> Path:
     return Path.home() / ".racs" / "ledger.db"
 
 
+def get_default_ledger_path() -> str:
+    """``default_ledger_path()`` as a string, under the @relayplane/ledger seed's name."""
+    return str(default_ledger_path())
+
+
+_START_DEFAULTS: Final[Mapping[str, Any]] = {
+    "workspace_id": None,
+    "agent_id": None,
+    "provider": None,
+    "model": None,
+    "auth_type": "api",
+    "execution_mode": "interactive",
+    "compliance_mode": "recommended",
+    "policy_override": False,
+    "metadata": None,
+    "prefix_key": None,
+    "plan_id": None,
+    "run_id": None,
+}
+_COMPLETE_DEFAULTS: Final[Mapping[str, Any]] = {
+    "status": "completed",
+    "latency_ms": None,
+    "ttft_ms": None,
+    "input_tokens": None,
+    "output_tokens": None,
+    "total_tokens": None,
+    "cost_usd": None,
+    "cache_read_tokens": None,
+    "cache_write_tokens_5m": None,
+    "cache_write_tokens_30m": None,
+    "cache_write_tokens_1h": None,
+    "error": None,
+    "metadata": None,
+}
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def _options(
+    method: str,
+    options: object,
+    given: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One mapping of fields (snake_case or camelCase), the seed's calling style."""
+    if not isinstance(options, Mapping):
+        raise invalid(f"{method}: options must be a mapping of fields")
+    if any(given.get(name, default) != default for name, default in defaults.items()):
+        raise invalid(f"{method}: pass the fields either as one mapping or as keywords")
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        name = _snake(key) if isinstance(key, str) else None
+        if name is not None and name not in defaults:  # cacheWriteTokens5m and its tiers
+            name = name[:-2] + "_" + name[-2:] if name[-2:] in ("5m", "1h") else name
+            name = name[:-3] + "_" + name[-3:] if name.endswith("30m") else name
+        if name is None or name not in defaults:
+            raise invalid(f"{method}: unknown field {key!r}")
+        out[name] = value
+    return out
+
+
 def _wall_clock() -> int:
     return time.time_ns() // 1_000_000
 
@@ -78,11 +141,13 @@ class _Recorder(Generic[R]):
 
     def start_run(
         self,
+        options: Mapping[str, Any] | None = None,
+        /,
         *,
-        workspace_id: str,
-        agent_id: str,
-        provider: str,
-        model: str,
+        workspace_id: str | None = None,
+        agent_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
         auth_type: str = "api",
         execution_mode: str = "interactive",
         compliance_mode: str = "recommended",
@@ -92,7 +157,28 @@ class _Recorder(Generic[R]):
         plan_id: str | None = None,
         run_id: str | None = None,
     ) -> str:
-        """Start a run and return its id (a ULID unless ``run_id`` is given)."""
+        """Start a run and return its id (a ULID unless ``run_id`` is given).
+
+        The fields come as keywords or, in the @relayplane/ledger seed's style, as one
+        mapping ``start_run({"workspace_id": ..., ...})`` (snake_case or camelCase keys);
+        ``workspace_id``, ``agent_id``, ``provider`` and ``model`` are required either way.
+        """
+        if options is not None:
+            given = {
+                "workspace_id": workspace_id,
+                "agent_id": agent_id,
+                "provider": provider,
+                "model": model,
+                "auth_type": auth_type,
+                "execution_mode": execution_mode,
+                "compliance_mode": compliance_mode,
+                "policy_override": policy_override,
+                "metadata": metadata,
+                "prefix_key": prefix_key,
+                "plan_id": plan_id,
+                "run_id": run_id,
+            }
+            return self.start_run(**_options("start_run", options, given, _START_DEFAULTS))
         now = self._now()
         rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
         self._submit(
@@ -117,6 +203,8 @@ class _Recorder(Generic[R]):
     def complete_run(
         self,
         run_id: str,
+        options: Mapping[str, Any] | None = None,
+        /,
         *,
         status: str = "completed",
         latency_ms: float | None = None,
@@ -135,7 +223,27 @@ class _Recorder(Generic[R]):
         """End a run as ``completed`` or ``failed`` (with ``error`` code and message).
 
         ``cache_write_tokens_30m`` counts cache writes billed on the 30-minute tier (OpenAI).
+        The fields may also come as one mapping, ``complete_run(run_id, {...})`` (the seed's
+        style).
         """
+        if options is not None:
+            given = {
+                "status": status,
+                "latency_ms": latency_ms,
+                "ttft_ms": ttft_ms,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": total_tokens,
+                "cost_usd": cost_usd,
+                "cache_read_tokens": cache_read_tokens,
+                "cache_write_tokens_5m": cache_write_tokens_5m,
+                "cache_write_tokens_30m": cache_write_tokens_30m,
+                "cache_write_tokens_1h": cache_write_tokens_1h,
+                "error": error,
+                "metadata": metadata,
+            }
+            fields = _options("complete_run", options, given, _COMPLETE_DEFAULTS)
+            return self.complete_run(run_id, **fields)
         metrics = {
             "latency_ms": latency_ms,
             "ttft_ms": ttft_ms,
@@ -547,17 +655,26 @@ def open_backend(target: str) -> Backend:
 
 
 def create_ledger(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     *,
     url: str | None = None,
     clock: Callable[[], int] | None = None,
+    db_path: str | os.PathLike[str] | None = None,
 ) -> Ledger:
     """Open a ledger, creating and migrating its schema (and parent directories) as needed.
 
     Where: ``url``, else ``path`` (a ``postgresql://`` string selects PostgreSQL), else the
     ``RACS_LEDGER`` environment variable, else ``~/.racs/ledger.db``. ``clock`` returns ms
-    since the epoch and stamps every event (default: the wall clock).
+    since the epoch and stamps every event (default: the wall clock). The seed's spellings
+    work too: ``create_ledger(db_path=...)`` and ``create_ledger({"dbPath": ...})``.
     """
+    if isinstance(path, Mapping):
+        seed = _options("create_ledger", path, {}, {"db_path": None, "url": None})
+        path, url = seed.get("db_path"), seed.get("url", url)
+    if db_path is not None:
+        if path is not None:
+            raise invalid("create_ledger: give either path or db_path, not both")
+        path = db_path
     if url is not None:
         target = v.text("url", url)
     elif path is not None:
