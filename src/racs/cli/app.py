@@ -67,6 +67,7 @@ examples:
   racs inspect --state ~/.racs/state.json --watch
   racs ledger stats --workspace simulate
   racs models --provider anthropic
+  racs help simulate
 """
 
 
@@ -84,7 +85,7 @@ def build_parser() -> Parser:
         epilog=_EPILOG,
         formatter_class=_formatter,
     )
-    parser.add_argument("--version", action="version", version=f"racs {__version__}")
+    parser.add_argument("-v", "--version", action="version", version=f"racs {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="show the Python traceback of a failure"
     )
@@ -124,6 +125,11 @@ def run(argv: Sequence[str]) -> int:
     head = [a for a in args if a != "--debug"] if debug else args
     if head and head[0] == "serve":
         return _serve(head[1:])
+    # The reference's words: `racs help [COMMAND]` and `racs version`.
+    if head[:1] == ["version"] and len(head) == 1:
+        args = ["--version"]
+    elif head[:1] == ["help"]:
+        args = [*head[1:], "--help"]
     parser = build_parser()
     ns = parser.parse_args(args)
     handler: Handler | None = getattr(ns, "handler", None)
