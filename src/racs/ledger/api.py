@@ -179,6 +179,11 @@ class _Recorder(Generic[R]):
                 "run_id": run_id,
             }
             return self.start_run(**_options("start_run", options, given, _START_DEFAULTS))
+        required = {"workspace_id": workspace_id, "agent_id": agent_id}
+        required.update(provider=provider, model=model)
+        missing = [name for name, value in required.items() if value is None]
+        if missing:
+            raise invalid(f"start_run: missing required field(s): {', '.join(missing)}")
         now = self._now()
         rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
         self._submit(
