@@ -10,6 +10,7 @@ model neither knows stays token-only and is listed by ``unpriced()``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -18,9 +19,21 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .accounting import Rates, rates_of
+from .catalog import default_catalog
 from .model import Pricing, ProviderProfile
+from .profiles import SHIPPED_PROFILES
 
 ProfileOf = Callable[[str, str], ProviderProfile | None]
+
+
+@functools.lru_cache(maxsize=4096)
+def default_profile_of(provider: str, model: str) -> ProviderProfile | None:
+    """The shipped profile refined by the shipped catalog; ``None`` for an unknown provider."""
+    base = SHIPPED_PROFILES.get(provider)
+    if base is None:
+        return None
+    return default_catalog().refine(base, model)
+
 
 # racs provider ids -> genai-prices provider ids (None: let the database infer it).
 _DB_PROVIDER: Final[dict[str, str | None]] = {
@@ -104,7 +117,7 @@ class PriceBook:
         database: bool = True,
     ) -> None:
         self.pricing: dict[str, Pricing] = dict(pricing or {})
-        self._profile_of = profile_of
+        self._profile_of = profile_of if profile_of is not None else default_profile_of
         self._db: _Database | None = _Database() if database and database_available() else None
         self._card_rates: dict[tuple[str, str], Rates] = {}
         self._db_cache: dict[tuple[str, str, int], Any] = {}
@@ -118,7 +131,7 @@ class PriceBook:
 
     def profile(self, provider: str, model: str) -> ProviderProfile | None:
         """The model's effective profile (for the missing-price rule)."""
-        return self._profile_of(provider, model) if self._profile_of is not None else None
+        return self._profile_of(provider, model)
 
     def rates(
         self,
