@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 
 from .errors import invalid
 from .model import CacheUsage, Pricing, ProviderProfile, camel
-from .tiers import TIER, TIERS
+from .tiers import TIERS
 
 MTOK: Final = 1e6
 
@@ -241,12 +241,6 @@ def storage_usd(tokens: float, seconds: float, per_mtok_hour: float | None) -> f
     if not per_mtok_hour:
         return 0.0
     return tokens / MTOK * (seconds / 3600) * per_mtok_hour
-
-
-def tier_seconds_ms(tier: str) -> float:
-    """A tier's lifetime in milliseconds (unknown tiers live 5 minutes)."""
-    t = TIER.get(tier)
-    return float((t.seconds if t is not None else TIER["5m"].seconds) * 1000)
 
 
 # --- price cards ---------------------------------------------------------------------
