@@ -169,18 +169,18 @@ class TestInspectFidelity:
         assert proc.stdout == f"no state found at {path}\n"
 
     def test_reference_snapshot_with_pricing(self, racs: Runner, tmp_path: Path) -> None:
-        """`--pricing` prices a @takk/racs snapshot's tokens: 3000/1e6 x (3 - 0.3) =
-        0.0081 USD saved, nothing written."""
+        """`--pricing` prices a @takk/racs snapshot's tokens with the given card:
+        3000/1e6 x (10 - 1) = 0.027 USD saved; nothing is written."""
         pricing = tmp_path / "pricing.json"
         pricing.write_text(
-            json.dumps({"claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3}})
+            json.dumps({"claude-sonnet-4-5": {"inputPerMTok": 10, "cacheReadPerMTok": 1}})
         )
+        before = _fixture().read_bytes()
         proc = racs("inspect", "--state", str(_fixture()), "--pricing", str(pricing))
         assert proc.returncode == 0, proc.stderr
-        assert "usage: 1 calls, hit ratio 99.8%, net $0.0081" in proc.stdout
+        assert "usage: 1 calls, hit ratio 99.8%, net $0.0270" in proc.stdout
         assert "e0bcfd67b75932a1" in proc.stdout
-        bare = racs("inspect", "--state", str(_fixture()))
-        assert "usage: 1 calls, hit ratio 99.8%, net -" in bare.stdout
+        assert _fixture().read_bytes() == before
 
     def test_bad_pricing_file_exits_2(self, racs: Runner, tmp_path: Path) -> None:
         """An invalid pricing file: exit 2 naming it."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..accounting import hit_ratio
 from ..model import PROVIDERS
 from ..simulate import (
     DEMO_PRICING_NOTE,
@@ -17,7 +18,6 @@ from ..simulate import (
     Simulation,
     run_simulation,
 )
-from ..usage import hit_ratio
 from .app import EXIT_OK, CliError
 from .ledgers import open_ledger
 from .render import Progress, percent, table, tokens, usd
@@ -141,6 +141,7 @@ class _LedgerSink:
             ttft_ms=rec.ttft_ms,
             cache_read_tokens=int(u.cache_read_tokens),
             cache_write_tokens_5m=int(u.cache_write_tokens_5m),
+            cache_write_tokens_30m=int(u.cache_write_tokens_30m),
             cache_write_tokens_1h=int(u.cache_write_tokens_1h),
         )
 

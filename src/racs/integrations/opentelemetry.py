@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from ..catalog import reported_write_tier
 from ..engine import Racs
 from ..model import PROVIDERS, CacheUsage
 
@@ -160,7 +161,7 @@ def usage_from_span(
         read = _num(attrs, _CACHED_OLD) or 0
     else:
         return None
-    tier_30m = provider == "openai"  # GPT-5.6+ writes are the 30-minute tier
+    tier_30m = reported_write_tier(provider, model or "unknown") == "30m"
     end_ns = getattr(span, "end_time", None) if not isinstance(span, Mapping) else None
     return CacheUsage(
         provider=provider,
