@@ -24,6 +24,13 @@ class TestTopLevelWords:
         assert proc.returncode == 0, proc.stderr
         assert "COMMAND" in proc.stdout and "exit codes" in proc.stdout
 
+    def test_help_word_with_a_command(self, racs: Runner) -> None:
+        """`racs help simulate` and `racs help serve` show that command's help."""
+        simulate = racs("help", "simulate")
+        assert simulate.returncode == 0 and "--calls" in simulate.stdout
+        serve = racs("help", "serve")
+        assert serve.returncode == 0 and "--port" in serve.stdout
+
     @pytest.mark.parametrize("word", ["version", "-v", "--version"])
     def test_version_words(self, racs: Runner, word: str) -> None:
         """`racs version`, `racs -v` and `racs --version` print the version, exit 0."""

@@ -123,13 +123,13 @@ def run(argv: Sequence[str]) -> int:
     args = list(argv)
     debug = "--debug" in args[: args.index("serve")] if "serve" in args else False
     head = [a for a in args if a != "--debug"] if debug else args
-    if head and head[0] == "serve":
-        return _serve(head[1:])
     # The reference's words: `racs help [COMMAND]` and `racs version`.
     if head[:1] == ["version"] and len(head) == 1:
-        args = ["--version"]
+        args = head = ["--version"]
     elif head[:1] == ["help"]:
-        args = [*head[1:], "--help"]
+        args = head = [*head[1:], "--help"]
+    if head and head[0] == "serve":
+        return _serve(head[1:])
     parser = build_parser()
     ns = parser.parse_args(args)
     handler: Handler | None = getattr(ns, "handler", None)
