@@ -15,6 +15,7 @@ from . import planner as _planner
 from .accounting import Tokens, cost_of, parse_pricing_table, storage_usd
 from .drift import DriftTracker, Fingerprint, SegPrint
 from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
+from .filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
 from .inputs import Prompt, parse_prompt, parse_usage, profile_overrides
 from .keepwarm import KeepWarm, ResourceRecord, Resources
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
@@ -498,9 +499,9 @@ class Racs:
         self._check_open()
         if isinstance(prefix_key, Mapping):
             given = (provider, model, agent_id, since, until)
-            opts = _filter_options("stats", prefix_key, given, _STATS_OPTIONS)
+            opts = filter_options("stats", prefix_key, given, STATS_OPTIONS)
             return self.stats(**opts)
-        _check_filter(prefix_key, provider)
+        check_filter(prefix_key, provider)
         if self._ledger is not None:
             from .ledgerstats import ledger_stats
 
@@ -570,9 +571,9 @@ class Racs:
         """
         self._check_open()
         if isinstance(prefix_key, Mapping):
-            opts = _filter_options("invalidate", prefix_key, (provider,), _INVALIDATE_OPTIONS)
+            opts = filter_options("invalidate", prefix_key, (provider,), INVALIDATE_OPTIONS)
             return self.invalidate(**opts)
-        _check_filter(prefix_key, provider)
+        check_filter(prefix_key, provider)
         if provider is not None and provider not in PROVIDERS:
             raise invalid(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
         events: list[TelemetryEvent] = []
@@ -796,45 +797,6 @@ def _ledger_limit(now: float) -> LimitReached:
     return LimitReached(
         "ledger", "usage aggregate cap reached; the least recently used prefix was evicted", now
     )
-
-
-_INVALIDATE_OPTIONS: Final = {
-    "prefixKey": "prefix_key",
-    "prefix_key": "prefix_key",
-    "provider": "provider",
-}
-_STATS_OPTIONS: Final = {
-    **_INVALIDATE_OPTIONS,
-    "model": "model",
-    "agentId": "agent_id",
-    "agent_id": "agent_id",
-    "since": "since",
-    "until": "until",
-}
-
-
-def _filter_options(
-    method: str, options: Mapping[str, Any], others: tuple[Any, ...], known: Mapping[str, str]
-) -> dict[str, Any]:
-    """One mapping of filter options (either spelling), the @takk/racs calling style."""
-    if any(other is not None for other in others):
-        raise invalid(f"{method}: pass the filter either as one mapping or as arguments")
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        name = known.get(key) if isinstance(key, str) else None
-        if name is None:
-            names = ", ".join(k for k in known if "_" not in k)
-            raise invalid(f"{method}: unknown option {key!r}; expected {names}")
-        if value is not None:
-            out[name] = value
-    return out
-
-
-def _check_filter(prefix_key: object, provider: object) -> None:
-    if prefix_key is not None and not isinstance(prefix_key, str):
-        raise invalid(f"prefix_key must be a string, got {type(prefix_key).__name__}")
-    if provider is not None and not isinstance(provider, str):
-        raise invalid(f"provider must be a string, got {type(provider).__name__}")
 
 
 def _matches(pattern: str, model: str) -> bool:

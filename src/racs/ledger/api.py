@@ -38,6 +38,7 @@ from racs.ledger.model import (
     UsageStats,
     VerifyResult,
 )
+from racs.ledger.seed import COMPLETE_DEFAULTS, START_DEFAULTS, seed_options
 from racs.ledger.stats import UsageFilter, cache_usage_totals, usage_stats
 from racs.prices import PriceBook, price_book
 
@@ -59,64 +60,6 @@ def default_ledger_path() -> Path:
 def get_default_ledger_path() -> str:
     """``default_ledger_path()`` as a string, under the @relayplane/ledger seed's name."""
     return str(default_ledger_path())
-
-
-_START_DEFAULTS: Final[Mapping[str, Any]] = {
-    "workspace_id": None,
-    "agent_id": None,
-    "provider": None,
-    "model": None,
-    "auth_type": "api",
-    "execution_mode": "interactive",
-    "compliance_mode": "recommended",
-    "policy_override": False,
-    "metadata": None,
-    "prefix_key": None,
-    "plan_id": None,
-    "run_id": None,
-}
-_COMPLETE_DEFAULTS: Final[Mapping[str, Any]] = {
-    "status": "completed",
-    "latency_ms": None,
-    "ttft_ms": None,
-    "input_tokens": None,
-    "output_tokens": None,
-    "total_tokens": None,
-    "cost_usd": None,
-    "cache_read_tokens": None,
-    "cache_write_tokens_5m": None,
-    "cache_write_tokens_30m": None,
-    "cache_write_tokens_1h": None,
-    "error": None,
-    "metadata": None,
-}
-
-
-def _snake(key: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
-
-
-def _options(
-    method: str,
-    options: object,
-    given: Mapping[str, Any],
-    defaults: Mapping[str, Any],
-) -> dict[str, Any]:
-    """One mapping of fields (snake_case or camelCase), the seed's calling style."""
-    if not isinstance(options, Mapping):
-        raise invalid(f"{method}: options must be a mapping of fields")
-    if any(given.get(name, default) != default for name, default in defaults.items()):
-        raise invalid(f"{method}: pass the fields either as one mapping or as keywords")
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        name = _snake(key) if isinstance(key, str) else None
-        if name is not None and name not in defaults:  # cacheWriteTokens5m and its tiers
-            name = name[:-2] + "_" + name[-2:] if name[-2:] in ("5m", "1h") else name
-            name = name[:-3] + "_" + name[-3:] if name.endswith("30m") else name
-        if name is None or name not in defaults:
-            raise invalid(f"{method}: unknown field {key!r}")
-        out[name] = value
-    return out
 
 
 def _wall_clock() -> int:
@@ -179,7 +122,7 @@ class _Recorder(Generic[R]):
                 "plan_id": plan_id,
                 "run_id": run_id,
             }
-            return self.start_run(**_options("start_run", options, given, _START_DEFAULTS))
+            return self.start_run(**seed_options("start_run", options, given, START_DEFAULTS))
         required = {"workspace_id": workspace_id, "agent_id": agent_id}
         required.update(provider=provider, model=model)
         missing = [name for name, value in required.items() if value is None]
@@ -248,7 +191,7 @@ class _Recorder(Generic[R]):
                 "error": error,
                 "metadata": metadata,
             }
-            fields = _options("complete_run", options, given, _COMPLETE_DEFAULTS)
+            fields = seed_options("complete_run", options, given, COMPLETE_DEFAULTS)
             return self.complete_run(run_id, **fields)
         metrics = {
             "latency_ms": latency_ms,
@@ -680,7 +623,7 @@ def create_ledger(
     work too: ``create_ledger(db_path=...)`` and ``create_ledger({"dbPath": ...})``.
     """
     if isinstance(path, Mapping):
-        seed = _options("create_ledger", path, {}, {"db_path": None, "url": None})
+        seed = seed_options("create_ledger", path, {}, {"db_path": None, "url": None})
         path, url = seed.get("db_path"), seed.get("url", url)
     if db_path is not None:
         if path is not None:
