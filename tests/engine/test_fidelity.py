@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import racs
 from racs.model import TelemetryEvent
@@ -94,7 +96,13 @@ class TestAsciiPatterns:
 
     def test_digit_is_ascii(self) -> None:
         """Arabic-Indic digits are not `\\d` in JavaScript: no 'today' next to a number."""
-        assert self._codes("today is ١٢ days away") == []
+        assert self._codes("today is \u0661\u0662 days away") == []
+
+    def test_today_window_counts_utf16_units(self) -> None:
+        """The 32-character window of the 'today' pattern counts UTF-16 units, as
+        JavaScript does: 20 emoji are 40 units, too far from the digit."""
+        assert self._codes("today " + "😀" * 20 + "5") == []
+        assert self._codes("today " + "😀" * 12 + "5") == ["timestamp-in-stable"]
 
     def test_hex_run_boundary_is_ascii(self) -> None:
         """`é` is not a word character in JavaScript, so the run is a hex run (found before
@@ -104,6 +112,55 @@ class TestAsciiPatterns:
         (finding,) = engine.lint(plan_input([seg("s", content=content, tokens=2000)]))
         assert finding.code == "identifier-in-stable"
         assert "(hex run," in finding.message
+
+
+def _as_javascript_sees_it(text: str) -> str:
+    """Every non-ASCII character as JavaScript's ASCII regexes see it: a non-word,
+    non-digit character, one per UTF-16 code unit ("!" matches no lint class)."""
+    return "".join(c if c.isascii() else "!" * (2 if ord(c) > 0xFFFF else 1) for c in text)
+
+
+_PIECES = st.sampled_from(
+    [
+        "today",
+        "Current Time",
+        " ",
+        "\n",
+        "-",
+        ":",
+        "T",
+        "Z",
+        "2026",
+        "01",
+        "1767225600",
+        "176722560012",
+        "deadbeef",
+        "0123456789abcdef",
+        "é",
+        "订",
+        "\u0661",  # ARABIC-INDIC DIGIT ONE
+        "\u0662\u0660\u0662\u0666",  # 2026 in Arabic-Indic digits
+        "\u212a",  # Kelvin sign: folds to "k" only under Unicode case rules
+        "😀",
+        "A1b2C3d4",
+        "uuid-4",
+    ]
+)
+
+
+class TestAsciiInvariant:
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(_PIECES, min_size=1, max_size=40).map("".join))
+    def test_non_ascii_characters_act_as_javascript_sees_them(self, text: str) -> None:
+        """Findings depend on non-ASCII characters only as JavaScript's regexes see them:
+        replacing each by "!" per UTF-16 unit changes nothing."""
+        engine = racs.create_racs()
+
+        def findings(content: str) -> list[tuple[str, str]]:
+            out = engine.lint(plan_input([seg("s", content=content, tokens=2000)]))
+            return [(f.code, f.message) for f in out]
+
+        assert findings(text) == findings(_as_javascript_sees_it(text))
 
 
 class TestTelemetry:
