@@ -52,12 +52,13 @@ class TestPlan:
 
 class TestLint:
     def test_lint_returns_findings(self, client: httpx.Client) -> None:
-        """POST /lint returns {"findings": [...]} and creates no plan."""
+        """POST /lint returns a bare array of findings, as @takk/racs does, and creates no
+        plan."""
         data = plan_input()
         data["segments"].reverse()  # volatile turn first: segment-order + volatile-early
         r = client.post("/lint", json=data)
         assert r.status_code == 200
-        codes = [f["code"] for f in r.json()["findings"]]
+        codes = [f["code"] for f in r.json()]
         assert codes[:2] == ["segment-order", "volatile-early"]
         assert client.get("/healthz").json()["plansCreated"] == 0
 
@@ -138,16 +139,27 @@ class TestKeepWarm:
         with server.client() as c:
             key = c.post("/plan", json=plan_input()).json()["prefixKey"]
             now = time.time() * 1000
-            assert c.get("/schedule").json() == {"entries": []}
-            due = c.get("/schedule", params={"now": int(now + 280_000)}).json()["entries"]
+            assert c.get("/schedule").json() == []  # a bare array, as in @takk/racs
+            due = c.get("/schedule", params={"now": int(now + 280_000)}).json()
             assert [e["prefixKey"] for e in due] == [key]
             assert due[0]["ttl"] == "5m"
             r = c.post("/refreshed", json={"prefixKey": key, "now": int(now + 280_000)})
             assert r.json() == {"ok": True, "refreshed": True}
-            assert c.get("/schedule", params={"now": int(now + 290_000)}).json()["entries"] == []
+            assert c.get("/schedule", params={"now": int(now + 290_000)}).json() == []
             assert c.post("/refreshed", json={"prefixKey": "nope"}).json()["refreshed"] is False
             assert c.post("/invalidate", json={"prefixKey": key}).json() == {"invalidated": 1}
             assert c.post("/invalidate", json={}).json() == {"invalidated": 0}
+
+    def test_invalidate_with_an_empty_body_clears_everything(self, client: httpx.Client) -> None:
+        """An empty JSON body is no filter (the @takk/racs behaviour): 200, every prefix
+        cleared; an empty body that is not declared JSON is still 415."""
+        json_type = {"Content-Type": "application/json"}
+        assert client.post("/invalidate", headers=json_type).json() == {"invalidated": 0}
+        client.post("/plan", json=plan_input("a", system="One. " * 900))
+        client.post("/plan", json=plan_input("b", system="Two. " * 900))
+        r = client.post("/invalidate", content=b"", headers=json_type)
+        assert r.status_code == 200 and r.json() == {"invalidated": 2}
+        assert client.post("/invalidate").status_code == 415
 
     def test_invalidate_by_provider(self, client: httpx.Client) -> None:
         """/invalidate with only a provider clears that provider's prefixes."""

@@ -59,7 +59,8 @@ class StatsHistory:
     async def _run(self) -> None:
         while True:
             try:
-                self.sample()
+                # In a thread: the engine's lock may be held by a call waiting on a ledger.
+                await asyncio.to_thread(self.sample)
             except Exception as exc:  # a failed sample must not end the series
                 log.warning("racs server: stats sample failed: %s", exc)
             await asyncio.sleep(self.interval)

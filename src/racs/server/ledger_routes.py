@@ -4,6 +4,10 @@ usage statistics and the chain check.
 Bodies and queries arrive in camelCase and are handed to the ledger's Python API in
 snake_case; each call is checked against the method's signature first, so an unknown or
 missing field is a 400 naming it rather than a TypeError deep inside.
+
+Every ledger call runs in the thread pool: a verify or a stats query over a large ledger
+takes seconds, and the ledger's lock would otherwise stall the event loop for everyone,
+health checks included.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -123,16 +128,24 @@ def routes(ledger: Any, pricing: Mapping[str, Any] | None = None) -> list[BaseRo
 
     async def start(request: Request) -> Response:
         lg = need()
-        data = await read_object(request)
-        run_id = _call(lg.start_run, **_fields(data))
-        return JSONBody(camelize(_run_or_404(lg, str(run_id))), status_code=201)
+        fields = _fields(await read_object(request))
+
+        def work() -> Any:
+            run_id = _call(lg.start_run, **fields)
+            return camelize(_run_or_404(lg, str(run_id)))
+
+        return JSONBody(await run_in_threadpool(work), status_code=201)
 
     async def complete(request: Request) -> Response:
         lg = need()
         run_id = request.path_params["run_id"]
-        data = await read_object(request)
-        _call(lg.complete_run, run_id, **_fields(data))
-        return JSONBody(camelize(_run_or_404(lg, run_id)))
+        fields = _fields(await read_object(request))
+
+        def work() -> Any:
+            _call(lg.complete_run, run_id, **fields)
+            return camelize(_run_or_404(lg, run_id))
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def append(request: Request) -> Response:
         lg = need()
@@ -143,32 +156,52 @@ def routes(ledger: Any, pricing: Mapping[str, Any] | None = None) -> list[BaseRo
         if method_name is None:
             kinds = ", ".join(k for k in EVENT_METHODS if "." not in k)
             raise invalid(f"type must be one of {kinds}, got {kind!r}")
-        _call(getattr(lg, method_name), run_id, **_fields(data))
-        return JSONBody(camelize(_run_or_404(lg, run_id)))
+        fields = _fields(data)
+
+        def work() -> Any:
+            _call(getattr(lg, method_name), run_id, **fields)
+            return camelize(_run_or_404(lg, run_id))
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def list_runs(request: Request) -> Response:
         lg = need()
-        page = _call(lg.query_runs, **_query(request))
-        if isinstance(page, list | tuple):
-            page = {"items": page, "next_cursor": None}
-        return JSONBody(camelize(page))
+        query = _query(request)
+
+        def work() -> Any:
+            page = _call(lg.query_runs, **query)
+            if isinstance(page, list | tuple):
+                page = {"items": page, "next_cursor": None}
+            return camelize(page)
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def show_run(request: Request) -> Response:
         lg = need()
-        return JSONBody(camelize(_run_or_404(lg, request.path_params["run_id"])))
+        run_id = request.path_params["run_id"]
+        return JSONBody(await run_in_threadpool(lambda: camelize(_run_or_404(lg, run_id))))
 
     async def run_events(request: Request) -> Response:
         lg = need()
         run_id = request.path_params["run_id"]
-        _run_or_404(lg, run_id)
-        return JSONBody({"items": camelize(_call(lg.get_run_events, run_id))})
+
+        def work() -> Any:
+            _run_or_404(lg, run_id)
+            return {"items": camelize(_call(lg.get_run_events, run_id))}
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def events(request: Request) -> Response:
         lg = need()
-        result = _call(lg.query_events, **_query(request))
-        if isinstance(result, list | tuple):
-            result = {"items": result}
-        return JSONBody(camelize(result))
+        query = _query(request)
+
+        def work() -> Any:
+            result = _call(lg.query_events, **query)
+            if isinstance(result, list | tuple):
+                result = {"items": result}
+            return camelize(result)
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def stats(request: Request) -> Response:
         lg = need()
@@ -176,11 +209,15 @@ def routes(ledger: Any, pricing: Mapping[str, Any] | None = None) -> list[BaseRo
         unknown = sorted(set(query) - _STATS_PARAMS)
         if unknown:
             raise invalid(f"unknown query parameter {unknown[0]!r}")
-        return JSONBody(camelize(_call(lg.get_usage_stats, pricing=priced, **query)))
+        return JSONBody(
+            await run_in_threadpool(
+                lambda: camelize(_call(lg.get_usage_stats, pricing=priced, **query))
+            )
+        )
 
     async def verify(request: Request) -> Response:
         lg = need()
-        return JSONBody(camelize(lg.verify()))
+        return JSONBody(await run_in_threadpool(lambda: camelize(lg.verify())))
 
     return [
         Route("/ledger/runs", start, methods=["POST"]),

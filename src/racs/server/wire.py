@@ -14,7 +14,10 @@ from starlette.requests import Request
 from ..errors import RacsError, invalid
 from ..inputs import number
 from ..model import camel
-from .errors import ERR_INVALID_JSON
+from .errors import ERR_INVALID_JSON, ERR_PAYLOAD_TOO_LARGE, ERR_UNSUPPORTED_MEDIA_TYPE
+
+MAX_BODY_BYTES: Final = 1_048_576
+"""Largest accepted request body (1 MB); one byte more is 413."""
 
 OPAQUE_KEYS: Final = frozenset({"metadata", "payload"})
 """Caller-owned JSON whose keys the server passes through untouched."""
@@ -27,9 +30,43 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON; malformed JSON (or NaN/Infinity) is ERR_INVALID_JSON."""
-    body = await request.body()
+def is_json_media_type(header: str) -> bool:
+    """True for ``application/json``, with or without parameters such as charset."""
+    return header.split(";", 1)[0].strip().lower() == "application/json"
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body of a JSON request: 415 unless application/json, 413 past the limit.
+
+    The limit is checked while the body streams in, so a liar's Content-Length or an
+    endless chunked body costs at most the limit in memory.
+    """
+    if not is_json_media_type(request.headers.get("content-type", "")):
+        raise RacsError(ERR_UNSUPPORTED_MEDIA_TYPE, "request body must be application/json")
+    limit: int = getattr(request.app.state, "max_body", MAX_BODY_BYTES)
+    too_large = RacsError(ERR_PAYLOAD_TOO_LARGE, f"request body exceeds {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, empty: Any = None) -> Any:
+    """The request body as JSON; malformed JSON (or NaN/Infinity) is ERR_INVALID_JSON.
+
+    ``empty``, when given, is the value of an empty body (still application/json: a
+    body-less cross-site form post must not reach the engine).
+    """
+    body = await read_body(request)
+    if empty is not None and not body.strip():
+        return empty
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
@@ -38,9 +75,9 @@ async def read_json(request: Request) -> Any:
         raise RacsError(ERR_INVALID_JSON, f"malformed JSON: {exc}") from None
 
 
-async def read_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object."""
-    data = await read_json(request)
+async def read_object(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body is ``{}`` when ``empty_ok``)."""
+    data = await read_json(request, empty={} if empty_ok else None)
     if not isinstance(data, dict):
         raise invalid(f"request body must be a JSON object, got {_json_type(data)}")
     return data
