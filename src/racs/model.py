@@ -50,6 +50,7 @@ LINT_CODES: Final = (
     "identifier-in-stable",
     "below-minimum",
     "breakpoint-after-volatile",
+    "lookback-miss",
     "write-premium-trap",
 )
 

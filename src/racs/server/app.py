@@ -37,9 +37,9 @@ from .history import DEFAULT_INTERVAL, StatsHistory
 from .openapi import openapi_document
 from .persist import StateSaver
 from .security import SecurityMiddleware
+from .shapes import Health, Invalidated, Ok, Refreshed
 from .wire import MAX_BODY_BYTES, optional_str, optional_time, query_int, read_json, read_object
 
-_OK = {"ok": True}
 T = TypeVar("T")
 
 
@@ -54,7 +54,7 @@ def _engine_routes(
         return await run_in_threadpool(fn, *args) if offload else fn(*args)
 
     async def healthz(request: Request) -> Response:
-        body: dict[str, Any] = {
+        body: Health = {
             "ok": True,
             "version": __version__,
             "plansCreated": engine.plans_created,
@@ -77,7 +77,8 @@ def _engine_routes(
 
     async def usage(request: Request) -> Response:
         await call(engine.record, await read_json(request))
-        return JSONBody(_OK)
+        ok: Ok = {"ok": True}
+        return JSONBody(ok)
 
     async def stats(request: Request) -> Response:
         q = request.query_params
@@ -108,14 +109,16 @@ def _engine_routes(
         if not isinstance(prefix_key, str) or not prefix_key:
             raise invalid("prefixKey must be a non-empty string")
         slid = await call(engine.mark_refreshed, prefix_key, optional_time(data, "now"))
-        return JSONBody({"ok": True, "refreshed": slid})
+        body: Refreshed = {"ok": True, "refreshed": slid}
+        return JSONBody(body)
 
     async def invalidate(request: Request) -> Response:
         # An empty body is no filter, as in @takk/racs: everything is cleared.
         data = await read_object(request, empty_ok=True)
         prefix_key = optional_str(data, "prefixKey") or None
         count = await call(engine.invalidate, prefix_key, optional_str(data, "provider") or None)
-        return JSONBody({"invalidated": count})
+        body: Invalidated = {"invalidated": count}
+        return JSONBody(body)
 
     async def drifts(request: Request) -> Response:
         reports = await call(engine.drifts, query_int(request, "limit"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -45,10 +45,12 @@ EVENT_METHODS: Final[dict[str, str]] = {
 """Event kinds a client may append to a run (short names and the stored type names)."""
 
 _INT_PARAMS: Final = frozenset({"limit", "since", "until", "after_position"})
-_QUERY_ALIASES: Final = {"after": "after_position"}
+QUERY_ALIASES: Final = {"after": "after_position"}
+"""Query names that differ from the ledger's parameter names."""
 _STATS_PARAMS: Final = frozenset({"workspace_id", "since", "until"})
 _BOOL_PARAMS: Final = frozenset({"auth_risk", "policy_override"})
-_RESERVED: Final = frozenset({"self", "run_id"})
+RESERVED: Final = frozenset({"self", "run_id"})
+"""Parameters a client cannot set in a body (the run id comes from the path)."""
 
 
 def _call(method: Callable[..., Any], /, *args: Any, **fields: Any) -> Any:
@@ -85,7 +87,7 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
     """Body fields as snake_case keyword arguments; the run id comes from the path only."""
     fields = {snake(k): v for k, v in data.items()}
     for name in fields:
-        if name in _RESERVED:
+        if name in RESERVED:
             raise invalid(f"field {name!r} is not accepted in the body")
     return fields
 
@@ -97,7 +99,7 @@ def _query(request: Request, exclude: frozenset[str] = frozenset()) -> dict[str,
         if key in exclude:
             continue
         name = snake(key)
-        name = _QUERY_ALIASES.get(name, name)
+        name = QUERY_ALIASES.get(name, name)
         if name in _INT_PARAMS:
             out[name] = query_int(request, key)
         elif name in _BOOL_PARAMS:
@@ -105,6 +107,20 @@ def _query(request: Request, exclude: frozenset[str] = frozenset()) -> dict[str,
         else:
             out[name] = request.query_params.get(key)
     return {k: v for k, v in out.items() if v is not None and v != ""}
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(**endpoints: Endpoint) -> Endpoint:
+    """One endpoint per path, dispatching on the method, so a 405 lists every method the
+    path has (two routes on one path would each list only their own)."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return endpoint
 
 
 def _run_or_404(ledger: Any, run_id: str) -> Any:
@@ -220,12 +236,14 @@ def routes(ledger: Any, pricing: Mapping[str, Any] | None = None) -> list[BaseRo
         return JSONBody(await run_in_threadpool(lambda: camelize(lg.verify())))
 
     return [
-        Route("/ledger/runs", start, methods=["POST"]),
-        Route("/ledger/runs", list_runs, methods=["GET"]),
+        Route("/ledger/runs", _by_method(GET=list_runs, POST=start), methods=["GET", "POST"]),
         Route("/ledger/runs/{run_id}", show_run, methods=["GET"]),
         Route("/ledger/runs/{run_id}/complete", complete, methods=["POST"]),
-        Route("/ledger/runs/{run_id}/events", append, methods=["POST"]),
-        Route("/ledger/runs/{run_id}/events", run_events, methods=["GET"]),
+        Route(
+            "/ledger/runs/{run_id}/events",
+            _by_method(GET=run_events, POST=append),
+            methods=["GET", "POST"],
+        ),
         Route("/ledger/events", events, methods=["GET"]),
         Route("/ledger/stats", stats, methods=["GET"]),
         Route("/ledger/verify", verify, methods=["GET"]),

@@ -18,6 +18,8 @@ from .errors import ERR_INVALID_JSON, ERR_PAYLOAD_TOO_LARGE, ERR_UNSUPPORTED_MED
 
 MAX_BODY_BYTES: Final = 1_048_576
 """Largest accepted request body (1 MB); one byte more is 413."""
+QUERY_INT_MAX: Final = 10**18 - 1
+"""Largest integer query value (18 digits)."""
 
 OPAQUE_KEYS: Final = frozenset({"metadata", "payload"})
 """Caller-owned JSON whose keys the server passes through untouched."""
@@ -109,11 +111,11 @@ def optional_time(data: Mapping[str, Any], name: str) -> float | None:
 
 
 def query_int(request: Request, name: str, *, minimum: int = 0) -> int | None:
-    """An integer query parameter (absent -> None)."""
+    """An integer query parameter (absent -> None; present but empty is refused)."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(QUERY_INT_MAX)):
         raise invalid(f"query parameter {name} must be an integer >= {minimum}")
     value = int(raw)
     if value < minimum:
@@ -122,9 +124,9 @@ def query_int(request: Request, name: str, *, minimum: int = 0) -> int | None:
 
 
 def query_bool(request: Request, name: str) -> bool | None:
-    """A boolean query parameter: true/false/1/0 (absent -> None)."""
+    """A boolean query parameter: true/false/1/0 (absent -> None; empty is refused)."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     lowered = raw.lower()
     if lowered in ("true", "1"):
