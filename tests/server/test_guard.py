@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from racs.server.guard import Limits
+from racs.server.wire import MAX_BODY_BYTES
 
-from .conftest import free_port
+from .conftest import free_port, plan_input
 from .test_cli import _wait_up
 
 FD_LIMIT = 256
@@ -173,6 +174,21 @@ class TestSlowHeaders:
                 while chunk := conn.recv(65536):
                     answer += chunk
             assert answer.startswith(b"HTTP/1.1 431 ")
+
+    def test_a_large_body_is_not_counted_as_headers(self) -> None:
+        """A 1 MB body arriving in the same reads as its headers is served: only bytes
+        before the end of the headers count toward the 64 KiB."""
+        with _serve() as served:
+            body = plan_input(system="s" * 1_000_000)
+            r = httpx.post(served.url + "/plan", json=body, timeout=30)
+            assert r.status_code == 200, r.text
+            big = httpx.post(
+                served.url + "/lint",
+                content=b'{"x": "' + b"y" * (MAX_BODY_BYTES + 1) + b'"}',
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
+            assert big.status_code == 413
 
 
 class TestLimits:

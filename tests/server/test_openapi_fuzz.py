@@ -26,7 +26,7 @@ from racs.server import openapi_document
 
 from .conftest import Served, open_ledger, start_server
 
-schema = schemathesis.openapi.from_dict(openapi_document())
+schema = schemathesis.openapi.from_dict(openapi_document(ledger=True))
 
 TRIED: Counter[str] = Counter()
 
@@ -56,3 +56,9 @@ def test_api_conforms_and_never_fails(case: schemathesis.Case, live: Served) -> 
     mode = case.meta.generation.mode.value if case.meta is not None else "explicit"
     TRIED[mode] += 1
     case.call_and_validate(base_url=live.url, checks=CHECKS)
+
+
+def test_the_fuzzed_document_is_the_published_one(live: Served) -> None:
+    """The document driving the fuzzing is the one this server publishes."""
+    with live.client() as c:
+        assert c.get("/openapi.json").json() == openapi_document(ledger=True)

@@ -157,7 +157,7 @@ def create_app(
     and leaves ``app.state.shutdown_failed`` set, for the caller's exit status.
     """
     history = StatsHistory(engine, history_interval)
-    document = openapi_document(token is not None)
+    document = openapi_document(token is not None, ledger=engine.ledger is not None)
     started = time.monotonic()
 
     @contextlib.asynccontextmanager

@@ -56,6 +56,7 @@ def uvicorn_settings(limits: Limits) -> dict[str, Any]:
         # in flight are bounded anyway: one task per connection, pipelined ones queue.
         "limit_concurrency": None,
         "backlog": min(2048, cap),
+        "ws": "none",  # no websocket routes: an Upgrade is not another way in
     }
 
 
@@ -70,6 +71,7 @@ def guarded_protocol(
 
         _deadline: asyncio.TimerHandle | None = None
         _header_bytes = 0
+        _reading_headers = True
         _opened = 0.0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -85,16 +87,17 @@ def guarded_protocol(
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self._waiting():
+            super().data_received(data)
+            # Counted after parsing: only bytes of a request whose headers have not ended
+            # yet (a body arriving in the same read as its headers is not header bytes).
+            if self._reading_headers and self._waiting() and not self.transport.is_closing():
                 self._header_bytes += len(data)
                 if self._header_bytes > max_header_bytes:
                     self._refuse_431()
-                    return
-            super().data_received(data)
 
         def on_headers_complete(self) -> None:
             self._disarm()
-            self._header_bytes = 0
+            self._reading_headers = False
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:
@@ -109,6 +112,7 @@ def guarded_protocol(
         def _arm(self) -> None:
             self._disarm()
             self._header_bytes = 0
+            self._reading_headers = True
             self._deadline = self.loop.call_later(header_timeout, self._expire)
 
         def _disarm(self) -> None:

@@ -181,9 +181,22 @@ def _response_defs() -> dict[str, Any]:
     return result
 
 
-def _request_defs() -> dict[str, Any]:
+LEDGER_USAGE_COUNTS: Final = (
+    "inputTokens",
+    "cacheReadTokens",
+    "cacheWriteTokens5m",
+    "cacheWriteTokens30m",
+    "cacheWriteTokens1h",
+)
+"""CacheUsage counts a ledger stores as whole numbers: integers when the engine has one."""
+
+
+def _request_defs(ledger: bool) -> dict[str, Any]:
     defs = _defs(REQUEST_TYPES, "validation")
     _apply_rules(defs, REQUEST_RULES)
+    if ledger:
+        for name in LEDGER_USAGE_COUNTS:
+            _refine(defs["CacheUsage"]["properties"][name], {"type": "integer"})
     # The segment must carry text to hash or a hash (an empty hash counts as none).
     defs["PromptSegment"]["anyOf"] = [
         {"required": ["content"], "properties": {"content": {"type": "string"}}},
@@ -301,6 +314,25 @@ def _ledger_request_defs() -> tuple[dict[str, Any], list[str]]:
         _ledger_body_rules(defs, title, method, status)
         if "type" in defs[title]["properties"]:
             defs[title]["properties"]["type"].pop("title", None)
+    # The ledger records an error (a code and a message) only for a failed run.
+    _refine(
+        defs["RunComplete"]["properties"]["error"],
+        {
+            "properties": {
+                "code": {"type": "string", **_TEXT},
+                "message": {"type": "string", **_TEXT},
+            },
+            "required": ["code", "message"],
+        },
+    )
+    defs["RunComplete"]["if"] = {
+        "required": ["error"],
+        "properties": {"error": {"type": "object"}},
+    }
+    defs["RunComplete"]["then"] = {
+        "required": ["status"],
+        "properties": {"status": {"const": "failed"}},
+    }
     return defs, event_names
 
 
@@ -535,10 +567,10 @@ def _paths(event_kinds: list[str]) -> dict[str, Any]:
 
 
 @functools.cache
-def _document() -> dict[str, Any]:
+def _document(ledger: bool) -> dict[str, Any]:
     ledger_defs, event_kinds = _ledger_request_defs()
     schemas = {**_response_defs()}
-    for name, schema in (*_request_defs().items(), *ledger_defs.items()):
+    for name, schema in (*_request_defs(ledger).items(), *ledger_defs.items()):
         if name in schemas and schemas[name] != schema:
             raise AssertionError(f"schema {name} differs between requests and responses")
         schemas[name] = schema
@@ -557,9 +589,11 @@ def _document() -> dict[str, Any]:
     }
 
 
-def openapi_document(with_token: bool = False) -> dict[str, Any]:
-    """The OpenAPI document of this server (bearer security declared when it has a token)."""
-    doc = {**_document(), "components": {**_document()["components"]}}
+def openapi_document(with_token: bool = False, *, ledger: bool = False) -> dict[str, Any]:
+    """The OpenAPI document of a server: bearer security declared when it has a token,
+    whole-number usage counts when its engine records into a ledger."""
+    base = _document(ledger)
+    doc = {**base, "components": {**base["components"]}}
     if with_token:
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         doc["security"] = [{"bearer": []}]
