@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -62,3 +63,30 @@ def test_the_fuzzed_document_is_the_published_one(live: Served) -> None:
     """The document driving the fuzzing is the one this server publishes."""
     with live.client() as c:
         assert c.get("/openapi.json").json() == openapi_document(ledger=True)
+
+
+TOKEN = "fuzz-token"
+token_schema = schemathesis.openapi.from_dict(openapi_document(True, ledger=True))
+
+
+@pytest.fixture(scope="module")
+def live_with_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A server with a bearer token and a SQLite ledger."""
+    ledger = open_ledger(tmp_path_factory.mktemp("ledger") / "ledger.db")
+    served, stop = start_server(engine=create_racs(ledger=ledger), ledger=ledger, token=TOKEN)
+    yield served
+    stop()
+
+
+@token_schema.parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+def test_with_a_token_every_operation_but_health_needs_it(
+    case: schemathesis.Case, live_with_token: Served
+) -> None:
+    """With a token, the document's security matches the server: each operation that
+    declares the bearer refuses a request without it, /healthz answers without it."""
+    case.call_and_validate(
+        base_url=live_with_token.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        checks=[*CHECKS, ignored_auth],
+    )

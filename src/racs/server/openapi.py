@@ -11,6 +11,7 @@ the test suite checks each of those rules still names a real field.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import operator
@@ -28,6 +29,7 @@ from ..ledger.validate import MAX_ID_LENGTH
 from ..model import camel
 from . import shapes
 from .ledger_routes import EVENT_METHODS, QUERY_ALIASES, RESERVED
+from .security import PUBLIC_PATHS
 from .wire import MAX_BODY_BYTES, QUERY_INT_MAX
 
 REF: Final = "#/components/schemas/{model}"
@@ -592,9 +594,10 @@ def _document(ledger: bool) -> dict[str, Any]:
 def openapi_document(with_token: bool = False, *, ledger: bool = False) -> dict[str, Any]:
     """The OpenAPI document of a server: bearer security declared when it has a token,
     whole-number usage counts when its engine records into a ledger."""
-    base = _document(ledger)
-    doc = {**base, "components": {**base["components"]}}
+    doc = copy.deepcopy(_document(ledger))
     if with_token:
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         doc["security"] = [{"bearer": []}]
+        for path in PUBLIC_PATHS & doc["paths"].keys():
+            doc["paths"][path]["get"]["security"] = []  # served without the bearer
     return doc
