@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import threading
 import time
@@ -56,12 +55,11 @@ class StateSaver:
         A failure is logged, never raised: the service keeps running and tries again.
         """
         with self._lock:  # reentrant: cover() holds it while it saves
-            snapshot = self.engine.snapshot()
-            counter = snapshot["data"]["planCounter"]
-            reserved = max(self.reserved, counter + self.block)
-            marked = copy.copy(snapshot)
-            marked["data"] = {**snapshot["data"], "planCounter": reserved}
             try:
+                snapshot = self.engine.snapshot()
+                counter = snapshot["data"]["planCounter"]
+                reserved = max(self.reserved, counter + self.block)
+                marked = {**snapshot, "data": {**snapshot["data"], "planCounter": reserved}}
                 self.state.save(marked)
             except Exception as exc:
                 self.failures += 1
