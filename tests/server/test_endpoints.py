@@ -13,7 +13,7 @@ from starlette.routing import Route
 from racs.ledger import Ledger
 from racs.model import LINT_CODES, CacheUsage, camel
 from racs.server import create_app, openapi_document
-from racs.server.openapi import REQUEST_RULES, RESPONSE_RULES
+from racs.server.schemas import REQUEST_RULES, RESPONSE_RULES
 
 from .conftest import Served, plan_input
 
