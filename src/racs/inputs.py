@@ -13,6 +13,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any, Final
 
 from .errors import invalid
+from .limits import MAX_INSTANT_MS, MAX_NUMBER
 from .model import (
     FAMILIES,
     PROVIDERS,
@@ -119,7 +120,10 @@ def _field(obj: Any, snake: str, camel_name: str | None = None) -> Any:
 
 
 def number(value: Any, name: str, *, optional: bool = False) -> float | None:
-    """A finite number >= 0 (bools refused), or ``None`` when optional and absent."""
+    """A number from 0 to MAX_NUMBER (bools refused), or ``None`` when optional and absent.
+
+    The bound keeps every sum the engine keeps finite (see ``racs.limits``).
+    """
     if value is None:
         if optional:
             return None
@@ -129,9 +133,9 @@ def number(value: Any, name: str, *, optional: bool = False) -> float | None:
     try:
         as_float = float(value)
     except OverflowError:
-        raise invalid(f"{name} must be a finite number >= 0, got an overflowing integer") from None
-    if not math.isfinite(as_float) or as_float < 0:
-        raise invalid(f"{name} must be a finite number >= 0, got {value!r}")
+        as_float = math.inf
+    if not 0 <= as_float <= MAX_NUMBER:  # NaN and infinities fail too
+        raise invalid(f"{name} must be a finite number from 0 to {MAX_NUMBER} (2**53 - 1)")
     return value
 
 
@@ -288,10 +292,17 @@ def parse_usage(raw: Any) -> CacheUsage:
         )
         or 0,
         prefix_key=prefix_key or None,
-        timestamp=number(_field(src, "timestamp"), "usage.timestamp", optional=True),
+        timestamp=_timestamp(_field(src, "timestamp")),
         agent_id=agent_id or None,
         run_id=run_id or None,
     )
+
+
+def _timestamp(value: Any) -> float | None:
+    ms = number(value, "usage.timestamp", optional=True)
+    if ms is not None and ms > MAX_INSTANT_MS:
+        raise invalid(f"usage.timestamp must be ms since the epoch up to {MAX_INSTANT_MS}")
+    return ms
 
 
 _PRICING_FIELDS: Final = tuple(f.name for f in fields(Pricing))

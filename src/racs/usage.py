@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .model import CacheUsage, LedgerStats, PrefixStats, Pricing, ProviderProfile
 from .planner import read_multiplier, write_multiplier
+
+_MAX_LOADED: Final = 1e300
 
 
 def hit_ratio(read: float, writes: float, uncached: float) -> float:
@@ -255,6 +257,10 @@ class UsageBook:
                 value = d[f]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ValueError(f"bad {f}")
+                # Sums grow by at most about 2**87 per record (bounded inputs): from below
+                # 1e300 they cannot reach infinity, which would make every later save fail.
+                if not 0 <= value <= _MAX_LOADED:
+                    raise ValueError(f"{f} out of range")
                 setattr(agg, f, int(value) if f in ("calls", "hits") else value)
             restored[agg.key] = agg
         self.aggregates = restored

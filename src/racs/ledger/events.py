@@ -26,6 +26,7 @@ from racs.ledger.model import (
     RUN_ROUTED,
     RUN_STARTED,
 )
+from racs.limits import MAX_PAYLOAD_CHARS
 
 
 class PendingEvent(NamedTuple):
@@ -46,7 +47,13 @@ def _event(
     type_: str, run_id: str | None, timestamp: int, payload: Mapping[str, Any], field: str
 ) -> PendingEvent:
     # ``field`` names the only caller-supplied free-form part that can fail to encode.
-    return PendingEvent(type_, run_id, timestamp, payload, canonical_json(payload, field))
+    text = canonical_json(payload, field)
+    if len(text) > MAX_PAYLOAD_CHARS:
+        raise invalid(
+            f"{field}: the event payload is {len(text)} characters of JSON, more than the "
+            f"{MAX_PAYLOAD_CHARS} one event may carry"
+        )
+    return PendingEvent(type_, run_id, timestamp, payload, text)
 
 
 def run_started(
@@ -77,7 +84,7 @@ def run_started(
         "policy_override": v.flag("policy_override", policy_override),
     }
     if metadata is not None:
-        payload["metadata"] = dict(v.mapping("metadata", metadata))
+        payload["metadata"] = dict(v.shallow("metadata", v.mapping("metadata", metadata)))
     if prefix_key is not None:
         payload["prefix_key"] = v.text("prefix_key", prefix_key)
     if plan_id is not None:
@@ -124,7 +131,7 @@ def run_ended(
             raise invalid("error is only recorded for status 'failed'")
         payload["error"] = _error(error)
     if metadata is not None:
-        payload["metadata"] = dict(v.mapping("metadata", metadata))
+        payload["metadata"] = dict(v.shallow("metadata", v.mapping("metadata", metadata)))
     type_ = RUN_COMPLETED if state == "completed" else RUN_FAILED
     return _event(type_, rid, timestamp, payload, "metadata")
 
@@ -140,7 +147,7 @@ def run_record(type_: str, run_id: object, timestamp: int, payload: object) -> P
     """An audit event whose payload is the caller's mapping (auth, routing, call, retry)."""
     rid = v.identifier("run_id", run_id)
     field = "decision" if type_ == RUN_ROUTED else "payload"
-    return _event(type_, rid, timestamp, v.mapping(field, payload), field)
+    return _event(type_, rid, timestamp, v.shallow(field, v.mapping(field, payload)), field)
 
 
 def policy_evaluated(
@@ -150,7 +157,7 @@ def policy_evaluated(
     rid = v.identifier("run_id", run_id)
     if isinstance(decisions, str | bytes) or not isinstance(decisions, Sequence):
         raise invalid(f"decisions must be a list, got {type(decisions).__name__}")
-    payload: dict[str, Any] = {"decisions": list(decisions)}
+    payload: dict[str, Any] = {"decisions": v.shallow("decisions", list(decisions))}
     if policy_override is not None:
         payload["policy_override"] = v.flag("policy_override", policy_override)
     return _event(RUN_POLICY_EVALUATED, rid, timestamp, payload, "decisions")
@@ -189,7 +196,8 @@ def cache_usage(
         )
     if usage_timestamp is not None:
         if isinstance(usage_timestamp, int | float) and not isinstance(usage_timestamp, bool):
-            payload["timestamp"] = int(v.amount("timestamp", usage_timestamp))
+            ms = int(v.amount("timestamp", usage_timestamp))
+            payload["timestamp"] = v.in_time_range("timestamp", ms)
         else:
             payload["timestamp"] = v.instant("timestamp", usage_timestamp)
     for name, value in (
