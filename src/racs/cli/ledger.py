@@ -395,7 +395,7 @@ class _ledger:
         self.target: str | None = ns.ledger
 
     def __enter__(self) -> Any:
-        self.ledger = open_ledger(self.target)
+        self.ledger = open_ledger(self.target, must_exist=True)
         return self.ledger
 
     def __exit__(self, *exc: object) -> None:

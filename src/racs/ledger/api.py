@@ -8,6 +8,7 @@ call leaves the ledger untouched.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, TypeVar
 
-from racs.errors import ERR_CLOSED, ERR_STORAGE, RacsError, invalid
+from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError, invalid
 from racs.ledger import events as ev
 from racs.ledger import store
 from racs.ledger import validate as v
@@ -91,28 +92,52 @@ class _Recorder(Generic[R]):
         prefix_key: str | None = None,
         plan_id: str | None = None,
         run_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
-        """Start a run and return its id (a ULID unless ``run_id`` is given)."""
+        """Start a run and return its id (a ULID unless ``run_id`` is given).
+
+        With ``idempotency_key`` (unique per workspace) a retried call returns the run the
+        first call started instead of starting another; the run id is then derived from
+        the workspace and the key (see ``idempotent_run_id``). Reusing a key for a run with
+        different fields is ERR_CONFLICT. In a batch, a key already used fails the commit.
+        """
         now = self._now()
-        rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
-        self._submit(
-            ev.run_started(
-                rid,
-                now,
-                workspace_id=workspace_id,
-                agent_id=agent_id,
-                provider=provider,
-                model=model,
-                auth_type=auth_type,
-                execution_mode=execution_mode,
-                compliance_mode=compliance_mode,
-                policy_override=policy_override,
-                metadata=metadata,
-                prefix_key=prefix_key,
-                plan_id=plan_id,
+        if idempotency_key is not None:
+            if run_id is not None:
+                raise invalid("give run_id or idempotency_key, not both")
+            rid = idempotent_run_id(
+                v.identifier("workspace_id", workspace_id),
+                v.identifier("idempotency_key", idempotency_key),
             )
+        else:
+            rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
+        event = ev.run_started(
+            rid,
+            now,
+            workspace_id=workspace_id,
+            agent_id=agent_id,
+            provider=provider,
+            model=model,
+            auth_type=auth_type,
+            execution_mode=execution_mode,
+            compliance_mode=compliance_mode,
+            policy_override=policy_override,
+            metadata=metadata,
+            prefix_key=prefix_key,
+            plan_id=plan_id,
+            idempotency_key=idempotency_key,
         )
+        try:
+            self._submit(event)
+        except RacsError as exc:
+            if idempotency_key is None or exc.code != ERR_CONFLICT:
+                raise
+            self._replayed(rid, event)
         return rid
+
+    def _replayed(self, run_id: str, event: ev.PendingEvent) -> None:
+        """Accept a start whose idempotency key already started ``run_id``, or raise."""
+        raise RacsError(ERR_CONFLICT, f"run {run_id!r} already exists")
 
     def complete_run(
         self,
@@ -307,6 +332,29 @@ class Ledger(_Recorder[int]):
     def _submit(self, event: ev.PendingEvent) -> int:
         return self._append([event])[0]
 
+    def _replayed(self, run_id: str, event: ev.PendingEvent) -> None:
+        run = self.get_run(run_id)
+        if run is None:  # pragma: no cover - a conflict names a run that exists
+            raise RacsError(ERR_CONFLICT, f"run {run_id!r} could not be started")
+        p = event.payload
+        same = (
+            run.workspace_id == p["workspace_id"]
+            and run.agent_id == p["agent_id"]
+            and run.provider == p["provider"]
+            and run.model == p["model"]
+            and run.auth_type == p["auth_type"]
+            and run.execution_mode == p["execution_mode"]
+            and run.compliance_mode == p["compliance_mode"]
+            and run.prefix_key == p.get("prefix_key")
+            and run.plan_id == p.get("plan_id")
+        )
+        if not same:
+            raise RacsError(
+                ERR_CONFLICT,
+                f"idempotency key {p['idempotency_key']!r} already started run {run_id!r} "
+                "with different fields",
+            )
+
     def batch(self) -> Batch:
         """A batch of calls appended as one transaction (use ``with ledger.batch() as b:``)."""
         return Batch(self)
@@ -490,6 +538,16 @@ class Ledger(_Recorder[int]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def idempotent_run_id(workspace_id: str, key: str) -> str:
+    """The run id a start with idempotency ``key`` gets in ``workspace_id``.
+
+    A digest, so every process and host derives the same id and the runs primary key
+    itself refuses the duplicate, with no lookup table to keep in step.
+    """
+    digest = hashlib.sha256(f"{workspace_id}\n{key}".encode()).hexdigest()
+    return "idem-" + digest[:32]
 
 
 def _optional_id(field: str, value: object) -> str | None:

@@ -71,6 +71,7 @@ def run_started(
     metadata: object,
     prefix_key: object,
     plan_id: object,
+    idempotency_key: object = None,
 ) -> PendingEvent:
     """``run.started``; the run id is checked by the caller (generated or validated)."""
     payload: dict[str, Any] = {
@@ -89,6 +90,8 @@ def run_started(
         payload["prefix_key"] = v.text("prefix_key", prefix_key)
     if plan_id is not None:
         payload["plan_id"] = v.text("plan_id", plan_id)
+    if idempotency_key is not None:
+        payload["idempotency_key"] = v.identifier("idempotency_key", idempotency_key)
     return _event(RUN_STARTED, run_id, timestamp, payload, "metadata")
 
 

@@ -124,7 +124,13 @@ def routes(ledger: Any, pricing: Mapping[str, Any] | None = None) -> list[BaseRo
     async def start(request: Request) -> Response:
         lg = need()
         data = await read_object(request)
-        run_id = _call(lg.start_run, **_fields(data))
+        fields = _fields(data)
+        key = request.headers.get("idempotency-key")
+        # The header and the body field are two spellings of one key: a retry that
+        # carries both must not be able to name two runs.
+        if key is not None and fields.setdefault("idempotency_key", key) != key:
+            raise invalid("the Idempotency-Key header and idempotencyKey field differ")
+        run_id = _call(lg.start_run, **fields)
         return JSONBody(camelize(_run_or_404(lg, str(run_id))), status_code=201)
 
     async def complete(request: Request) -> Response:
