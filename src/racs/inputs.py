@@ -13,7 +13,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any, Final
 
 from .errors import invalid
-from .limits import MAX_INSTANT_MS, MAX_NUMBER
+from .limits import MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS
 from .model import (
     FAMILIES,
     PROVIDERS,
@@ -268,24 +268,24 @@ def parse_usage(raw: Any) -> CacheUsage:
     return CacheUsage(
         provider=provider or "",
         model=model or "",
-        input_tokens=number(_field(src, "input_tokens", "inputTokens"), "usage.inputTokens") or 0,
-        cache_read_tokens=number(
+        input_tokens=_tokens(_field(src, "input_tokens", "inputTokens"), "usage.inputTokens") or 0,
+        cache_read_tokens=_tokens(
             _field(src, "cache_read_tokens", "cacheReadTokens"), "usage.cacheReadTokens"
         )
         or 0,
-        cache_write_tokens_5m=number(
+        cache_write_tokens_5m=_tokens(
             _field(src, "cache_write_tokens_5m", "cacheWriteTokens5m"),
             "usage.cacheWriteTokens5m",
             optional=True,
         )
         or 0,
-        cache_write_tokens_1h=number(
+        cache_write_tokens_1h=_tokens(
             _field(src, "cache_write_tokens_1h", "cacheWriteTokens1h"),
             "usage.cacheWriteTokens1h",
             optional=True,
         )
         or 0,
-        cache_write_tokens_30m=number(
+        cache_write_tokens_30m=_tokens(
             _field(src, "cache_write_tokens_30m", "cacheWriteTokens30m"),
             "usage.cacheWriteTokens30m",
             optional=True,
@@ -296,6 +296,15 @@ def parse_usage(raw: Any) -> CacheUsage:
         agent_id=agent_id or None,
         run_id=run_id or None,
     )
+
+
+def _tokens(value: Any, name: str, *, optional: bool = False) -> float | None:
+    # The ledger's bound for token counts, so a usage record the engine takes is one a
+    # ledger behind it takes too.
+    tokens = number(value, name, optional=optional)
+    if tokens is not None and tokens > MAX_TOKENS:
+        raise invalid(f"{name} must be a token count from 0 to {MAX_TOKENS} (2**32 - 1)")
+    return tokens
 
 
 def _timestamp(value: Any) -> float | None:

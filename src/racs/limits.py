@@ -2,7 +2,8 @@
 
 Numbers: a count, amount or duration is at most ``MAX_NUMBER`` (2**53 - 1, the largest
 integer a JSON reader in any language keeps exactly), so sums of them stay finite in a
-float: the engine's aggregates would need 2**900 records to overflow. Times are ms since
+float: the engine's aggregates would need 2**900 records to overflow. Token counts are at
+most ``MAX_TOKENS`` (2**32 - 1), which keeps 64-bit sums of them exact. Times are ms since
 the epoch from 1970-01-01 to 9999-12-31. Free-form JSON (metadata, payloads, snapshots)
 nests at most ``MAX_DEPTH`` containers deep.
 """
@@ -14,6 +15,13 @@ from typing import Any, Final
 
 MAX_NUMBER: Final = 2**53 - 1
 """The largest count, amount or duration accepted anywhere."""
+MAX_TOKENS: Final = 2**32 - 1
+"""The largest token count one usage record or run may carry (4,294,967,295).
+
+Far above any real call, and low enough that the ledger's 64-bit sums cannot overflow:
+that takes 2**31 maximal records in one hour, hundreds of times what one ledger can
+append in an hour, and so rebuilds and statistics never meet a sum they cannot hold.
+"""
 MAX_INSTANT_MS: Final = 253_402_300_799_999
 """9999-12-31T23:59:59.999Z: the latest time accepted (the earliest is the epoch)."""
 MAX_DEPTH: Final = 32

@@ -128,7 +128,7 @@ def run_ended(
         if name in ("latency_ms", "ttft_ms", "cost_usd"):
             payload[name] = v.amount(name, value)
         else:
-            payload[name] = v.count(name, value)
+            payload[name] = v.tokens(name, value)
     if error is not None:
         if state != "failed":
             raise invalid("error is only recorded for status 'failed'")
@@ -186,15 +186,15 @@ def cache_usage(
     payload: dict[str, Any] = {
         "provider": v.identifier("provider", provider),
         "model": v.identifier("model", model),
-        "input_tokens": v.count("input_tokens", input_tokens),
-        "cache_read_tokens": v.count("cache_read_tokens", cache_read_tokens),
-        "cache_write_tokens_5m": v.count("cache_write_tokens_5m", cache_write_tokens_5m),
-        "cache_write_tokens_1h": v.count("cache_write_tokens_1h", cache_write_tokens_1h),
+        "input_tokens": v.tokens("input_tokens", input_tokens),
+        "cache_read_tokens": v.tokens("cache_read_tokens", cache_read_tokens),
+        "cache_write_tokens_5m": v.tokens("cache_write_tokens_5m", cache_write_tokens_5m),
+        "cache_write_tokens_1h": v.tokens("cache_write_tokens_1h", cache_write_tokens_1h),
     }
     # Only when non-zero: a record without the 30-minute tier keeps the payload (and so
     # the hash) it had before the tier existed.
     if cache_write_tokens_30m != 0:
-        payload["cache_write_tokens_30m"] = v.count(
+        payload["cache_write_tokens_30m"] = v.tokens(
             "cache_write_tokens_30m", cache_write_tokens_30m
         )
     if usage_timestamp is not None:

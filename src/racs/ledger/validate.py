@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from racs.errors import invalid
-from racs.limits import MAX_DEPTH, MAX_INSTANT_MS, MAX_NUMBER, depth_exceeds
+from racs.limits import MAX_DEPTH, MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS, depth_exceeds
 
 MAX_ID_LENGTH: Final = 200
 _DAY_MS: Final = 86_400_000
@@ -54,6 +54,16 @@ def flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise invalid(f"{field} must be a bool, got {value!r}")
     return value
+
+
+def tokens(field: str, value: object) -> int:
+    """A token count: a whole number from 0 to MAX_TOKENS (see ``racs.limits``)."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
+        return value
+    result = count(field, value)
+    if result > MAX_TOKENS:
+        raise invalid(f"{field} must be a whole number from 0 to {MAX_TOKENS} (2**32 - 1)")
+    return result
 
 
 def count(field: str, value: object) -> int:
