@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +21,8 @@ from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError, invali
 from racs.ledger import events as ev
 from racs.ledger import store
 from racs.ledger import validate as v
+from racs.ledger.anchor import Anchor, make_anchor
+from racs.ledger.audit import verify_evidence
 from racs.ledger.backend import Backend
 from racs.ledger.ids import UlidFactory
 from racs.ledger.migrations import migrate
@@ -511,9 +513,37 @@ class Ledger(_Recorder[int]):
 
     # Integrity -----------------------------------------------------------------------
 
-    def verify(self) -> VerifyResult:
-        """Recompute the hash chain over every event; report the first position that differs."""
-        return self._backend.read(store.verify)
+    def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyResult:
+        """Check the ledger's evidence; report the first thing that does not match.
+
+        In order: the hash chain over every event (and the run links), the storage (SQLite's
+        integrity check) and the append-only guard, each of ``anchors`` (the ledger must
+        still extend it: see ``racs.ledger.anchor``), and the projections, replayed from
+        the events and compared row by row. All in one consistent snapshot.
+        """
+        wanted = tuple(anchors)
+        for anchor in wanted:
+            if not isinstance(anchor, Anchor):
+                raise invalid(f"anchors must be Anchor values, got {type(anchor).__name__}")
+        return self._backend.read(lambda tx: verify_evidence(tx, wanted))
+
+    def anchor(self, key: bytes | None = None) -> Anchor:
+        """The head of a verified chain as an anchor to keep elsewhere (HMAC with ``key``).
+
+        Raises ERR_CONFLICT, anchoring nothing, when the chain does not verify or the
+        ledger is empty.
+        """
+        now = self._now()
+        result = self._backend.read(store.verify)
+        if not result.ok:
+            raise RacsError(
+                ERR_CONFLICT,
+                f"the ledger does not verify (position {result.first_bad_position}: "
+                f"{result.reason}); refusing to anchor it",
+            )
+        if not result.checked or result.head_hash is None:
+            raise RacsError(ERR_CONFLICT, "the ledger is empty: there is no head to anchor")
+        return make_anchor(result.checked, result.head_hash, now, key)
 
     def rebuild(self) -> int:
         """Recreate every projection from the events alone, in one transaction.
