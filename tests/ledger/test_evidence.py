@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,3 +195,41 @@ def test_verify_changes_nothing(tmp_path: Path) -> None:
         first = ledger.verify()
         assert first.ok and ledger.verify() == first
     assert content(path) == before
+
+
+def test_single_page_damage_is_found_or_harmless(tmp_path: Path, capsys: Any) -> None:
+    """Every third page of a small ledger, zeroed, filled with garbage or with one byte
+    flipped: verify() fails, or nothing a reader sees changed (a byte in free space)."""
+    pristine = tmp_path / "pristine.db"
+    with create_ledger(pristine, clock=FakeClock()) as ledger:
+        for n in range(60):
+            run_id = start(ledger, metadata={"n": n})
+            ledger.record_cache_usage(
+                provider="p", model="m", input_tokens=n, cache_read_tokens=n, run_id=run_id
+            )
+            ledger.complete_run(run_id, input_tokens=n, cost_usd=n / 7, latency_ms=n)
+    reference = content(pristine)
+    page_size = 4096
+    pages = pristine.stat().st_size // page_size
+    outcomes: dict[str, int] = {"detected": 0, "harmless": 0, "missed": 0}
+    for page in range(1, pages + 1, 3):
+        for mode in ("zero", "garbage", "flip"):
+            case = tmp_path / "case.db"
+            shutil.copy(pristine, case)
+            corrupt_page(case, page, page_size, mode, page)
+            if detected(lambda path=case: _verify(path)):
+                outcomes["detected"] += 1
+            elif content(case) == reference:
+                outcomes["harmless"] += 1
+            else:
+                outcomes["missed"] += 1
+    with capsys.disabled():
+        tried = sum(outcomes.values())
+        print(f"\nsingle-page damage: {tried} tried, {outcomes}")
+    assert outcomes["missed"] == 0
+    assert outcomes["detected"] >= tried * 2 // 3
+
+
+def _verify(path: Path) -> Any:
+    with create_ledger(path) as ledger:
+        return ledger.verify()
