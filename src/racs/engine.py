@@ -711,8 +711,11 @@ class Racs:
             try:
                 load(raw[name]())
             except Exception as exc:  # a corrupt section degrades to empty, never raises
+                # The kind of fault only: the message may quote the damaged file's text.
                 log.warning(
-                    "racs: snapshot section %r is corrupt (%s); starting it empty", name, exc
+                    "racs: snapshot section %r is corrupt (%s); starting it empty",
+                    name,
+                    type(exc).__name__,
                 )
 
     def _price_tokens(

@@ -660,6 +660,12 @@ def _resource_tokens(engine: Racs, key: str) -> float:
     return 0.0
 
 
+MAX_CALLS: Final = 100_000
+"""Calls per prompt at most: about ten minutes and 1.5 GB of ledger for all four families."""
+MAX_INTERVAL_S: Final = 86_400
+"""A day between calls at most, so simulated time stays within the ledger's time range."""
+
+
 def run_simulation(
     *,
     calls: int = 200,
@@ -675,10 +681,10 @@ def run_simulation(
     With a ``ledger``, the engines are backed by it, so every usage record is appended
     as a ``cache.usage`` event; ``sink`` receives each call (e.g. to record runs).
     """
-    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
-        raise invalid("calls must be an integer >= 1")
-    if not (math.isfinite(interval_seconds) and interval_seconds > 0):
-        raise invalid("interval must be a number of seconds > 0")
+    if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= MAX_CALLS:
+        raise invalid(f"calls must be an integer from 1 to {MAX_CALLS}")
+    if not (math.isfinite(interval_seconds) and 0 < interval_seconds <= MAX_INTERVAL_S):
+        raise invalid(f"interval must be a number of seconds > 0 and <= {MAX_INTERVAL_S}")
     chosen = list(DEMO_PROVIDERS) if providers is None else list(providers)
     demos = [demo_provider(p) for p in chosen]
     sim = Simulation(calls=calls, seed=seed, interval_seconds=interval_seconds)

@@ -13,6 +13,7 @@ from ..model import PROVIDERS
 from ..simulate import (
     DEMO_PRICING_NOTE,
     DEMO_PROVIDERS,
+    MAX_CALLS,
     CallRecord,
     ProviderResult,
     Simulation,
@@ -42,8 +43,8 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if not 1 <= value <= MAX_CALLS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CALLS}, got {text}")
     return value
 
 
@@ -80,7 +81,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         type=_positive_int,
         default=200,
         metavar="N",
-        help="calls per prompt (default 200)",
+        help=f"calls per prompt (default 200, at most {MAX_CALLS})",
     )
     p.add_argument("--seed", type=_seed, default=7, metavar="S", help="seed (default 7)")
     p.add_argument(

@@ -1,6 +1,7 @@
 """The run ledger: an append-only, hash-chained event store of agent runs (see ledger.md)."""
 
 from racs.ledger.aio import AsyncBatch, AsyncLedger, create_async_ledger
+from racs.ledger.anchor import Anchor, parse_anchor
 from racs.ledger.api import (
     Batch,
     Instant,
@@ -24,6 +25,7 @@ from racs.ledger.model import (
 )
 
 __all__ = [
+    "Anchor",
     "AsyncBatch",
     "AsyncLedger",
     "Batch",
@@ -44,4 +46,5 @@ __all__ = [
     "create_ledger",
     "default_ledger_path",
     "get_default_ledger_path",
+    "parse_anchor",
 ]

@@ -25,6 +25,7 @@ START_DEFAULTS: Final[Mapping[str, Any]] = {
     "prefix_key": None,
     "plan_id": None,
     "run_id": None,
+    "idempotency_key": None,
 }
 COMPLETE_DEFAULTS: Final[Mapping[str, Any]] = {
     "status": "completed",

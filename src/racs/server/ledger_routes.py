@@ -145,7 +145,13 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
 
     async def start(request: Request) -> Response:
         lg = need()
-        fields = _fields(await read_object(request))
+        data = await read_object(request)
+        fields = _fields(data)
+        key = request.headers.get("idempotency-key")
+        # The header and the body field are two spellings of one key: a retry that
+        # carries both must not be able to name two runs.
+        if key is not None and fields.setdefault("idempotency_key", key) != key:
+            raise invalid("the Idempotency-Key header and idempotencyKey field differ")
 
         def work() -> Any:
             run_id = _call(lg.start_run, **fields)

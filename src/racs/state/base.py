@@ -6,6 +6,7 @@ import json
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ..errors import ERR_STATE_IO, RacsError
+from ..limits import MAX_DEPTH, depth_exceeds
 
 SNAPSHOT_VERSION: Final = 1
 
@@ -51,6 +52,15 @@ def decode(text: str | bytes | None, where: str) -> dict[str, Any] | None:
         value = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RacsError(ERR_STATE_IO, f"snapshot at {where} is not JSON: {exc}") from None
+    except RecursionError:
+        too_deep = True  # nested deeper than the parser's stack: certainly not a snapshot
+    else:
+        too_deep = depth_exceeds(value)
+    if too_deep:
+        logging.getLogger("racs").warning(
+            "racs: snapshot at %s nests more than %d levels deep; starting empty", where, MAX_DEPTH
+        )
+        return None
     if not isinstance(value, dict):
         logging.getLogger("racs").warning(
             "racs: snapshot at %s is not an object; starting empty", where
