@@ -17,6 +17,7 @@ from ..errors import RacsError
 
 DEFAULT_PORT = 4378
 DEFAULT_HOST = "127.0.0.1"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "valkey://", "valkeys://")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +36,12 @@ def _parser() -> _Parser:
     p.add_argument(
         "--token", default=None, help="bearer token every request must carry (default: $RACS_TOKEN)"
     )
-    p.add_argument("--state", default=None, metavar="PATH", help="engine snapshot file")
+    p.add_argument(
+        "--state",
+        default=None,
+        metavar="PATH|URL",
+        help="engine snapshot file, or a redis:// URL to share one state with other replicas",
+    )
     p.add_argument(
         "--ledger",
         default=None,
@@ -101,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     """The engine (with its snapshot restored) and the ledger the flags ask for."""
-    from .. import create_racs, file_state
+    from .. import create_racs, file_state, redis_state
 
     ledger = None
     if args.ledger:
@@ -110,7 +116,11 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
         target: str = args.ledger
         ledger = create_ledger(url=target) if "://" in target else create_ledger(target)
     try:
-        state = file_state(args.state) if args.state else None
+        state: Any = None
+        if args.state and args.state.startswith(REDIS_SCHEMES):
+            state = redis_state(args.state)
+        elif args.state:
+            state = file_state(args.state)
         engine = create_racs(seed=args.seed, state=state, ledger=ledger)
     except BaseException:
         if ledger is not None:

@@ -1,0 +1,115 @@
+"""Writes waiting for the shared state: usage increments, drift reports, offline resources.
+
+The outbox is what makes an outage lossless. Increments merge per key in the open batch;
+a batch that was sent once is frozen under its id and resent as is, so a reply lost in
+transit never counts twice (the server remembers applied ids). Bounded: past the caps the
+oldest waiting items are dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+
+from ..model import DriftReport
+from ..usage import FIELDS, Aggregate
+
+log = logging.getLogger("racs")
+
+MAX_BATCHES = 10_000
+MAX_KEYS = 10_000
+MAX_REPORTS = 200
+MAX_RESOURCES = 10_000
+
+
+@dataclass(slots=True)
+class Batch:
+    """Increments and reports sent together, applied at most once under ``batch_id``."""
+
+    batch_id: str = ""
+    usage: dict[str, Aggregate] = field(default_factory=dict)
+    reports: list[str] = field(default_factory=list)
+
+    def args(self, ring: int) -> list[str]:
+        """The APPLY script's arguments after ``ns`` and the marker TTL."""
+        out = [str(ring), str(len(self.reports)), *self.reports, str(len(FIELDS)), *FIELDS]
+        for agg in self.usage.values():
+            out += [agg.key, agg.provider, agg.model, agg.agent_id or "", "1" if agg.priced else ""]
+            out += [_num(getattr(agg, f)) for f in FIELDS]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineResource:
+    """A resource this host created or refreshed while the fleet was away."""
+
+    key: str
+    provider: str
+    model: str
+    ttl_seconds: float
+    last_write_at: float
+    tokens: float
+
+
+class Outbox:
+    """The open batch, the frozen (sent, unconfirmed) batches and offline resources."""
+
+    def __init__(self) -> None:
+        self.open = Batch()
+        self.frozen: deque[Batch] = deque()
+        self.resources: dict[str, OfflineResource] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.open.usage or self.open.reports or self.frozen or self.resources)
+
+    def add_usage(self, delta: Aggregate) -> None:
+        """Merge one aggregate's increments into the open batch."""
+        usage = self.open.usage
+        agg = usage.get(delta.key)
+        if agg is None:
+            if len(usage) >= MAX_KEYS:
+                self.freeze()
+                usage = self.open.usage
+            usage[delta.key] = delta
+            return
+        for f in FIELDS:
+            setattr(agg, f, getattr(agg, f) + getattr(delta, f))
+        agg.priced = agg.priced or delta.priced
+        if agg.agent_id is None:
+            agg.agent_id = delta.agent_id
+
+    def add_report(self, report: DriftReport) -> None:
+        """Queue a drift report for the fleet's ring."""
+        reports = self.open.reports
+        reports.append(json.dumps(report.to_dict(), separators=(",", ":")))
+        if len(reports) > MAX_REPORTS:
+            del reports[0]
+
+    def add_resource(self, resource: OfflineResource) -> None:
+        """Remember a resource created offline, to publish when the fleet is back."""
+        self.resources.pop(resource.key, None)
+        self.resources[resource.key] = resource
+        if len(self.resources) > MAX_RESOURCES:
+            del self.resources[next(iter(self.resources))]
+
+    def freeze(self) -> None:
+        """Give the open batch an id and queue it for sending; its content is final now."""
+        batch = self.open
+        if not batch.usage and not batch.reports:
+            return
+        batch.batch_id = secrets.token_hex(12)
+        self.frozen.append(batch)
+        self.open = Batch()
+        if len(self.frozen) > MAX_BATCHES:
+            self.frozen.popleft()
+            log.warning("racs: shared state outbox full; the oldest usage batch was dropped")
+
+
+def _num(x: float) -> str:
+    """Exact decimal text of a count or amount (repr round-trips a float)."""
+    if isinstance(x, int) or float(x).is_integer():
+        return str(int(x))
+    return repr(float(x))
