@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -801,14 +802,23 @@ class Racs:
                 )
 
     def flush(self) -> None:
-        """Save a snapshot through the state backend (no-op without one)."""
+        """Save a snapshot through the state backend (no-op without one); with a shared
+        backend, send what it still holds for the fleet instead."""
         if self._state is None or self._closed:
+            return
+        if self._shared is not None:
+            events: list[TelemetryEvent] = []
+            self._shared.push(events)
+            self._emit(events)
             return
         self._state.save(self.snapshot())
 
     async def aflush(self) -> None:
         """``flush`` for asyncio hosts (and asynchronous key-value clients)."""
         if self._state is None or self._closed:
+            return
+        if self._shared is not None:
+            await asyncio.to_thread(self.flush)
             return
         await self._state.asave(self.snapshot())
 

@@ -342,19 +342,15 @@ class RedisState:
         """Run ``call`` against Redis; None (and degraded mode) when it fails."""
         from redis.exceptions import RedisError
 
-        if self._down and time.monotonic() < self._retry_at:
-            return None
         try:
-            result = call()
+            if self._down:
+                if time.monotonic() < self._retry_at:
+                    return None
+                self._recover(events)  # replay the outbox first: the fleet is whole again
+            return call()
         except RedisError as exc:
             self._degrade(exc, events)
             return None
-        if self._down:
-            try:
-                self._recover(events)
-            except RedisError as exc:  # the call went through; the replay waits for later
-                self._degrade(exc, events)
-        return result
 
     def _degrade(self, exc: Exception, events: list[TelemetryEvent]) -> None:
         with self._lock:
