@@ -162,20 +162,21 @@ class TestClaims:
     def test_an_unnamed_create_claim_lapses(self, prefix: str, clock: FakeClock) -> None:
         """With create_claim_seconds=10, a create whose host never published the cache
         name passes to another host after 10 s; a published name keeps it."""
-        a = host(prefix, clock, create_claim_seconds=10)
-        b = host(prefix, clock, create_claim_seconds=10)
+        state_a = racs.redis_state(REDIS_URL, prefix=prefix, create_claim_seconds=10)
+        state_b = racs.redis_state(REDIS_URL, prefix=prefix, create_claim_seconds=10)
+        a = racs.create_racs(state=state_a, clock=clock)
+        b = racs.create_racs(state=state_b, clock=clock)
         plan = a.plan(gemini())
         assert action(plan) == "create"
         clock.advance(9.999)
         assert action(b.plan(gemini())) == "reuse"
         clock.advance(0.001)
         assert action(b.plan(gemini())) == "create"  # a never confirmed: b takes over
-        state = b._state
-        assert state.publish_resource_name(plan.prefix_key, "cachedContents/abc") is True
+        assert state_b.publish_resource_name(plan.prefix_key, "cachedContents/abc") is True
         clock.advance(60)
         assert action(a.plan(gemini())) == "reuse"
         directive = a.plan(gemini()).directives[0]
-        assert a._state.resource_name(directive) == "cachedContents/abc"
+        assert state_a.resource_name(directive) == "cachedContents/abc"
 
     def test_plan_ids_never_repeat_across_hosts_and_restarts(self, prefix: str) -> None:
         """Plan numbers come from one counter: 3 on A, 2 on B, then a restarted host
@@ -250,10 +251,11 @@ class TestSharedMemories:
 
     def test_lineage_fields_for_learned_cadences(self, prefix: str) -> None:
         """A generic per-lineage hash: one host writes, another reads."""
-        a, b = host(prefix), host(prefix)
-        assert a._state.update_lineage_fields("agent-1", {"cadence": 42.5, "n": "3"}) is True
-        assert b._state.lineage_fields("agent-1") == {"cadence": "42.5", "n": "3"}
-        assert b._state.lineage_fields("nobody") == {}
+        a = racs.redis_state(REDIS_URL, prefix=prefix)
+        b = racs.redis_state(REDIS_URL, prefix=prefix)
+        assert a.update_lineage_fields("agent-1", {"cadence": 42.5, "n": "3"}) is True
+        assert b.lineage_fields("agent-1") == {"cadence": "42.5", "n": "3"}
+        assert b.lineage_fields("nobody") == {}
 
 
 class TestProcesses:
@@ -330,7 +332,8 @@ class TestOutage:
         state.degraded event; plan ids take the host-scoped form."""
         with TcpProxy(target=None) as closed:  # bound then closed: nothing listens there
             url = f"redis://127.0.0.1:{closed.port}/0"
-        engine = racs.create_racs(state=racs.redis_state(url, retry_seconds=3600), clock=clock)
+        state = racs.redis_state(url, retry_seconds=3600)
+        engine = racs.create_racs(state=state, clock=clock)
         events: list[Any] = []
         engine.on(events.append)
         with caplog.at_level(logging.WARNING, logger="racs"):
@@ -344,7 +347,6 @@ class TestOutage:
             assert engine.invalidate() == 1
             engine.close()
         assert (action(first), action(second)) == ("create", "reuse")
-        state = engine._state
         assert first.plan_id == f"rx-{state.host_id}.1-" + first.plan_id.rsplit("-", 1)[1]
         degraded = [e for e in events if e.type == "state.degraded"]
         assert len(degraded) == 1 and degraded[0].backend == "redis"
@@ -359,9 +361,8 @@ class TestOutage:
         port = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
         with TcpProxy(target=port) as proxy:
             url = f"redis://127.0.0.1:{proxy.port}/0"
-            engine = racs.create_racs(
-                state=racs.redis_state(url, prefix=prefix, retry_seconds=0.01), clock=clock
-            )
+            state = racs.redis_state(url, prefix=prefix, retry_seconds=0.01)
+            engine = racs.create_racs(state=state, clock=clock)
             events: list[str] = []
             engine.on(lambda e: events.append(e.type) if e.type.startswith("state.") else None)
             for _ in range(3):
@@ -373,7 +374,7 @@ class TestOutage:
             assert action(offline) == "create" and "." in offline.plan_id.split("-")[1]
             assert events == ["state.degraded"]
             proxy.start()
-            wait_for(lambda: (engine.flush(), engine._state.degraded)[1] is False, "recovery")
+            wait_for(lambda: engine.flush() or not state.degraded, "recovery")
             assert events == ["state.degraded", "state.restored"]
             engine.close()
         fleet = host(prefix, clock)
@@ -381,12 +382,40 @@ class TestOutage:
         assert (stats.calls, stats.read_tokens) == (5, 5000)
         assert action(fleet.plan(gemini())) == "reuse"
 
+    def test_offline_touch_and_invalidate_are_replayed(
+        self, client: Any, prefix: str, clock: FakeClock
+    ) -> None:
+        """A host cut off from Redis touches one cache and invalidates Gemini; when Redis
+        returns both reach the fleet: the touched entry's window slid (+200 s, so due at
+        +470 s), the Gemini resource is gone and the next plan creates it again."""
+        direct = host(prefix, clock)
+        key = direct.plan(claude("s")).prefix_key
+        direct.plan(gemini())
+        port = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+        with TcpProxy(target=port) as proxy:
+            url = f"redis://127.0.0.1:{proxy.port}/0"
+            state = racs.redis_state(url, prefix=prefix, retry_seconds=0.01)
+            cut_off = racs.create_racs(state=state, clock=clock)
+            cut_off.plan(claude("other", agent="agent-2"))  # connected once
+            proxy.stop()
+            assert cut_off.mark_refreshed(key, T0 + 200_000) is False  # not in its memory
+            assert cut_off.invalidate(provider="google") == 0
+            assert state.degraded
+            proxy.start()
+            wait_for(lambda: cut_off.flush() or not state.degraded, "recovery")
+            cut_off.close()
+        assert direct.schedule(T0 + 469_999) == ()
+        assert [e.prefix_key for e in direct.schedule(T0 + 470_000)] == [key]
+        assert action(direct.plan(gemini())) == "create"
+
 
 class TestLocalEngineUnchanged:
-    def test_snapshot_backends_are_not_shared(self) -> None:
-        """memory/file/kv states keep the single-process path: no shared backend."""
-        engine = racs.create_racs(state=racs.memory_state())
-        assert engine._shared is None
+    def test_snapshot_backends_keep_the_local_path(self) -> None:
+        """memory/file/kv states are not shared backends; a shared one is."""
+        from racs.state.shared import shared_backend
+
+        assert shared_backend(racs.memory_state()) is None
+        assert shared_backend(racs.redis_state(REDIS_URL)) is not None
 
     def test_async_client_refused(self) -> None:
         """The shared state needs a synchronous client."""
@@ -395,3 +424,22 @@ class TestLocalEngineUnchanged:
         with pytest.raises(racs.RacsError) as err:
             racs.redis_state(aioredis.Redis.from_url(REDIS_URL))
         assert err.value.code == "ERR_INVALID_INPUT"
+
+
+class TestOutbox:
+    def test_a_batch_sent_twice_counts_once(self, client: Any, prefix: str) -> None:
+        """A reply lost in transit makes the host resend the same frozen batch: the server
+        remembers applied batch ids, so 1 call with 300 read tokens stays 1 call."""
+        from racs.state.outbox import Outbox
+        from racs.usage import Aggregate
+
+        state = racs.redis_state(REDIS_URL, prefix=prefix)
+        outbox = Outbox()
+        outbox.add_usage(Aggregate("P", "anthropic", "claude-sonnet-4-5", calls=1, read=300))
+        outbox.freeze()
+        batch = outbox.frozen[0]
+        keys = [prefix + "batch:" + batch.batch_id, prefix + "useidx", prefix + "drifts"]
+        args = [prefix, "60", *batch.args(200)]
+        assert [state._eval("apply", keys, args) for _ in range(2)] == [1, 0]
+        stats = host(prefix).stats()
+        assert (stats.calls, stats.read_tokens) == (1, 300)

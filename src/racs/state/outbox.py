@@ -1,4 +1,4 @@
-"""Writes waiting for the shared state: usage increments, drift reports, offline resources.
+"""Writes waiting for the shared state: usage, drift reports, offline resources and touches.
 
 The outbox is what makes an outage lossless. Increments merge per key in the open batch;
 a batch that was sent once is frozen under its id and resent as is, so a reply lost in
@@ -61,9 +61,18 @@ class Outbox:
         self.open = Batch()
         self.frozen: deque[Batch] = deque()
         self.resources: dict[str, OfflineResource] = {}
+        self.slides: dict[str, float] = {}
+        self.invalidations: list[tuple[str, str]] = []
 
     def __bool__(self) -> bool:
-        return bool(self.open.usage or self.open.reports or self.frozen or self.resources)
+        return bool(
+            self.open.usage
+            or self.open.reports
+            or self.frozen
+            or self.resources
+            or self.slides
+            or self.invalidations
+        )
 
     def add_usage(self, delta: Aggregate) -> None:
         """Merge one aggregate's increments into the open batch."""
@@ -94,6 +103,23 @@ class Outbox:
         self.resources[resource.key] = resource
         if len(self.resources) > MAX_RESOURCES:
             del self.resources[next(iter(self.resources))]
+
+    def add_slide(self, prefix_key: str, at: float) -> None:
+        """Remember a keep-warm touch made offline (the latest per prefix wins)."""
+        self.slides[prefix_key] = max(at, self.slides.get(prefix_key, at))
+        if len(self.slides) > MAX_RESOURCES:
+            del self.slides[next(iter(self.slides))]
+
+    def add_invalidation(self, prefix_key: str | None, provider: str | None) -> None:
+        """Remember an invalidation made offline; it forgets offline resources it matches."""
+        for key, r in list(self.resources.items()):
+            if (prefix_key is None or key == prefix_key) and (
+                provider is None or r.provider == provider
+            ):
+                del self.resources[key]
+        self.invalidations.append((prefix_key or "", provider or ""))
+        if len(self.invalidations) > MAX_REPORTS:
+            del self.invalidations[0]
 
     def freeze(self) -> None:
         """Give the open batch an id and queue it for sending; its content is final now."""

@@ -218,11 +218,10 @@ class RedisState:
 
     def slide(self, prefix_key: str, at: float, now: float, events: list[TelemetryEvent]) -> bool:
         """Restart the fleet's keep-warm window and resource record of ``prefix_key``."""
-        ns = self.prefix
-        keys = [ns + "kw:" + prefix_key, ns + "kwdue", ns + "res:" + prefix_key, ns + "residx"]
-        slid = self._attempt(
-            lambda: self._eval("slide", keys, [_num(at), prefix_key, _num(now)]), events
-        )
+        slid = self._attempt(lambda: self._slide(prefix_key, at, now), events)
+        if slid is None:
+            with self._lock:
+                self._outbox.add_slide(prefix_key, at)
         return bool(slid)
 
     def drifts(self, limit: int | None, events: list[TelemetryEvent]) -> list[DriftReport] | None:
@@ -238,11 +237,10 @@ class RedisState:
         self, prefix_key: str | None, provider: str | None, events: list[TelemetryEvent]
     ) -> tuple[set[str], list[tuple[str, float]]] | None:
         """Clear matching prefixes fleet-wide and bump the generation every host checks."""
-        ns = self.prefix
-        keys = [ns + "kwdue", ns + "residx", ns + "linidx", ns + "gen", ns + "inv"]
-        args = [prefix_key or "", provider or "", ns, str(INVALIDATION_LOG)]
-        reply = self._attempt(lambda: self._eval("invalidate", keys, args), events)
+        reply = self._attempt(lambda: self._invalidate(prefix_key or "", provider or ""), events)
         if reply is None:
+            with self._lock:
+                self._outbox.add_invalidation(prefix_key, provider)
             return None
         _gen, matched, deleted = reply
         return (
@@ -325,6 +323,17 @@ class RedisState:
         return self._down
 
     # --- internals ------------------------------------------------------------------
+    def _slide(self, prefix_key: str, at: float, now: float) -> Any:
+        ns = self.prefix
+        keys = [ns + "kw:" + prefix_key, ns + "kwdue", ns + "res:" + prefix_key, ns + "residx"]
+        return self._eval("slide", keys, [_num(at), prefix_key, _num(now)])
+
+    def _invalidate(self, prefix_key: str, provider: str) -> Any:
+        ns = self.prefix
+        keys = [ns + "kwdue", ns + "residx", ns + "linidx", ns + "gen", ns + "inv"]
+        args = [prefix_key, provider, ns, str(INVALIDATION_LOG)]
+        return self._eval("invalidate", keys, args)
+
     def _eval(self, name: str, keys: list[str], args: list[str]) -> Any:
         from redis.exceptions import NoScriptError
 
@@ -376,11 +385,15 @@ class RedisState:
             events.append(StateRestored("redis", detail, self._clock()))
 
     def _send_outbox(self) -> tuple[int, int, int]:
-        """Send frozen batches in order, then offline resources; counts of each sent."""
+        """Send offline invalidations, frozen batches in order, offline resources, then
+        offline touches; the counts of batches, reports and resources sent."""
         batches = reports = published = 0
         ns = self.prefix
         with self._lock:
             outbox = self._outbox
+            while outbox.invalidations:
+                self._invalidate(*outbox.invalidations[0])
+                del outbox.invalidations[0]
             outbox.freeze()
             while outbox.frozen:
                 batch = outbox.frozen[0]
@@ -397,6 +410,10 @@ class RedisState:
                 self._eval("publish", [ns + "res:" + r.key, ns + "residx"], args)
                 del outbox.resources[r.key]
                 published += 1
+            while outbox.slides:
+                key, at = next(iter(outbox.slides.items()))
+                self._slide(key, at, self._clock())
+                del outbox.slides[key]
         return batches, reports, published
 
     def _fleet_book(self) -> UsageBook:
