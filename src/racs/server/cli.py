@@ -43,6 +43,12 @@ def _parser() -> _Parser:
         help="engine snapshot file, or a redis:// URL to share one state with other replicas",
     )
     p.add_argument(
+        "--state-prefix",
+        default="racs:",
+        metavar="PREFIX",
+        help="key prefix of the shared state on Redis (default racs:)",
+    )
+    p.add_argument(
         "--ledger",
         default=None,
         metavar="PATH|URL",
@@ -118,7 +124,7 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     try:
         state: Any = None
         if args.state and args.state.startswith(REDIS_SCHEMES):
-            state = redis_state(args.state)
+            state = redis_state(args.state, prefix=args.state_prefix)
         elif args.state:
             state = file_state(args.state)
         engine = create_racs(seed=args.seed, state=state, ledger=ledger)
