@@ -429,7 +429,8 @@ class TestLocalEngineUnchanged:
 class TestOutbox:
     def test_a_batch_sent_twice_counts_once(self, client: Any, prefix: str) -> None:
         """A reply lost in transit makes the host resend the same frozen batch: the server
-        remembers applied batch ids, so 1 call with 300 read tokens stays 1 call."""
+        keeps the host's highest applied batch number, so 1 call with 300 read tokens stays
+        1 call; the host's next batch counts again (2 calls, 600 tokens)."""
         from racs.state.outbox import Outbox
         from racs.usage import Aggregate
 
@@ -437,9 +438,15 @@ class TestOutbox:
         outbox = Outbox()
         outbox.add_usage(Aggregate("P", "anthropic", "claude-sonnet-4-5", calls=1, read=300))
         outbox.freeze()
-        batch = outbox.frozen[0]
-        keys = [prefix + "batch:" + batch.batch_id, prefix + "useidx", prefix + "drifts"]
-        args = [prefix, "60", *batch.args(200)]
-        assert [state._eval("apply", keys, args) for _ in range(2)] == [1, 0]
-        stats = host(prefix).stats()
-        assert (stats.calls, stats.read_tokens) == (1, 300)
+        outbox.add_usage(Aggregate("P", "anthropic", "claude-sonnet-4-5", calls=1, read=300))
+        outbox.freeze()
+        first, second = outbox.frozen
+        keys = [prefix + "seq:" + state.host_id, prefix + "useidx", prefix + "drifts"]
+
+        def apply(batch: Any) -> Any:
+            return state._eval("apply", keys, [prefix, str(batch.seq), *batch.args(200)])
+
+        assert [apply(first), apply(first)] == [1, 0]
+        assert (host(prefix).stats().calls, host(prefix).stats().read_tokens) == (1, 300)
+        assert [apply(second), apply(first)] == [1, 0]
+        assert (host(prefix).stats().calls, host(prefix).stats().read_tokens) == (2, 600)

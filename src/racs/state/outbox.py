@@ -1,8 +1,9 @@
 """Writes waiting for the shared state: usage, drift reports, offline resources and touches.
 
 The outbox is what makes an outage lossless. Increments merge per key in the open batch;
-a batch that was sent once is frozen under its id and resent as is, so a reply lost in
-transit never counts twice (the server remembers applied ids). Bounded: past the caps the
+a batch is frozen under the next number of this host before it is sent, and resent as is
+until it is confirmed, in order, so a reply lost in transit never counts twice (the
+server keeps each host's highest applied number). Bounded: past the caps the
 oldest waiting items are dropped with a warning.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -27,9 +27,9 @@ MAX_RESOURCES = 10_000
 
 @dataclass(slots=True)
 class Batch:
-    """Increments and reports sent together, applied at most once under ``batch_id``."""
+    """Increments and reports sent together, applied at most once under number ``seq``."""
 
-    batch_id: str = ""
+    seq: int = 0
     usage: dict[str, Aggregate] = field(default_factory=dict)
     reports: list[str] = field(default_factory=list)
 
@@ -60,6 +60,7 @@ class Outbox:
     def __init__(self) -> None:
         self.open = Batch()
         self.frozen: deque[Batch] = deque()
+        self.seq = 0
         self.resources: dict[str, OfflineResource] = {}
         self.slides: dict[str, float] = {}
         self.invalidations: list[tuple[str, str]] = []
@@ -126,7 +127,8 @@ class Outbox:
         batch = self.open
         if not batch.usage and not batch.reports:
             return
-        batch.batch_id = secrets.token_hex(12)
+        self.seq += 1
+        batch.seq = self.seq
         self.frozen.append(batch)
         self.open = Batch()
         if len(self.frozen) > MAX_BATCHES:

@@ -8,7 +8,8 @@ generation, ``inv`` invalidation log, ``lin:<lineage>`` fingerprint, ``linidx`` 
 "provider<US>prefix key", ``res:<key>`` resource record, ``residx`` key -> expiry,
 ``kw:<key>`` keep-warm entry, ``kwdue`` key -> refresh time, ``lease:<key>:<lastWrite>``
 touch lease, ``use:<key>`` usage aggregate, ``useidx`` aggregate keys, ``drifts`` reports,
-``batch:<id>`` applied increment batches, ``cad:<lineage>`` per-lineage fields.
+``seq:<host>`` a host's last applied increment batch, ``linexp`` lineage -> expiry,
+``cad:<lineage>`` per-lineage fields.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 from typing import Final
 
 PLAN: Final = r"""
--- KEYS: 1 n, 2 gen, 3 lin:<lineage>, 4 linidx, 5 res:<key>, 6 residx, 7 kw:<key>, 8 kwdue
+-- KEYS: 1 n, 2 gen, 3 lin:<lineage>, 4 linidx, 5 res:<key>, 6 residx, 7 kw:<key>, 8 kwdue,
+--       9 linexp
 -- ARGV: 1 now, 2 lineage, 3 prefix key, 4 provider, 5 model, 6 fingerprint, 7 lineage ttl ms,
 --       8 resource ttl s ('' = none), 9 resource tokens, 10 keep-warm ttl label ('' = none),
 --       11 keep-warm ttl s, 12 create claim ms (0 = a create never lapses unnamed)
@@ -26,6 +28,12 @@ local gen = redis.call('GET', KEYS[2]) or '0'
 local prev = redis.call('GET', KEYS[3]) or ''
 redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[4] .. '\31' .. ARGV[3])
+redis.call('ZADD', KEYS[9], now + tonumber(ARGV[7]), ARGV[2])
+-- a few index entries of expired lineages go per plan: the index stays as small as the set
+for _, l in ipairs(redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 8)) do
+  redis.call('HDEL', KEYS[4], l)
+  redis.call('ZREM', KEYS[9], l)
+end
 local action = ''
 local write = ARGV[1]
 if ARGV[8] ~= '' then
@@ -150,6 +158,7 @@ for i = 1, #lins, 2 do
     if alive then matched[k] = true end
     redis.call('DEL', ns .. 'lin:' .. l)
     redis.call('HDEL', KEYS[3], l)
+    redis.call('ZREM', ns .. 'linexp', l)
   end
 end
 local gen = redis.call('INCR', KEYS[4])
@@ -161,11 +170,14 @@ return {gen, keys, deleted}
 """
 
 APPLY: Final = r"""
--- Usage increments, applied at most once per batch id (a replay after a lost reply is a
--- no-op). KEYS: 1 batch:<id>, 2 useidx, 3 drifts; ARGV: 1 ns, 2 marker ttl s,
--- 3 drift ring size, 4 number of reports R, 5..4+R reports, then F = number of fields,
--- F field names, then rows of (key, provider, model, agent id, priced, F values).
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+-- Usage increments, applied at most once: a host numbers its batches and sends them in
+-- order, so a batch at or below the host's high-water mark was applied already (a resend
+-- after a lost reply is a no-op). KEYS: 1 seq:<host>, 2 useidx, 3 drifts; ARGV: 1 ns,
+-- 2 batch number, 3 drift ring size, 4 number of reports R, 5..4+R reports, then
+-- F = number of fields, F field names, then rows of (key, provider, model, agent id,
+-- priced, F values).
+if tonumber(ARGV[2]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', 604800)
 local ns = ARGV[1]
 local r = tonumber(ARGV[4])
 for i = 5, 4 + r do redis.call('LPUSH', KEYS[3], ARGV[i]) end

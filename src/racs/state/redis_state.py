@@ -53,7 +53,6 @@ T = TypeVar("T")
 
 DEFAULT_PREFIX: Final = "racs:"
 INVALIDATION_LOG: Final = 1000
-BATCH_MARKER_SECONDS: Final = 7 * 86400
 MAX_BACKOFF: Final = 30.0
 
 
@@ -157,6 +156,7 @@ class RedisState:
             ns + "residx",
             ns + "kw:" + key,
             ns + "kwdue",
+            ns + "linexp",
         ]
         reply = self._attempt(lambda: self._eval("plan", keys, args), events)
         if reply is None:
@@ -397,8 +397,8 @@ class RedisState:
             outbox.freeze()
             while outbox.frozen:
                 batch = outbox.frozen[0]
-                keys = [ns + "batch:" + batch.batch_id, ns + "useidx", ns + "drifts"]
-                self._eval("apply", keys, [ns, str(BATCH_MARKER_SECONDS), *batch.args(self._ring)])
+                keys = [ns + "seq:" + self.host_id, ns + "useidx", ns + "drifts"]
+                self._eval("apply", keys, [ns, str(batch.seq), *batch.args(self._ring)])
                 outbox.frozen.popleft()
                 batches += 1 if batch.usage else 0
                 reports += len(batch.reports)
