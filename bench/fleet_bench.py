@@ -91,6 +91,19 @@ def run(mode: str, processes: int, url: str, seconds: float) -> tuple[float, flo
     return total / wall, per_plan
 
 
+def _ping_us(url: str, count: int = 2000) -> float:
+    """The floor under every shared-state call on this machine: one bare round trip."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    samples = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        client.ping()
+        samples.append((time.perf_counter() - t0) * 1e6)
+    return statistics.median(samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -101,6 +114,7 @@ def main() -> None:
     parser.add_argument("--processes", default="1,4,16")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; {args.rounds} rounds of {args.seconds:g} s each, medians")
+    print(f"Redis round trip (PING, one process): median {_ping_us(args.url):.0f} us")
     for n in (int(x) for x in args.processes.split(",")):
         for mode in ("local", "redis"):
             rounds = [run(mode, n, args.url, args.seconds) for _ in range(args.rounds)]
