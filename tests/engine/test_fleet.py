@@ -207,6 +207,35 @@ class TestSharedMemories:
             20,
         )
 
+    def test_fleet_stats_match_one_engine(self, prefix: str) -> None:
+        """The same records spread over two hosts give what one local engine reports:
+        tokens and calls exactly, dollars to 1e-12, the unpriced model named."""
+        pricing = {"claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3}}
+        records = [usage("P", read=8000, write=2000, uncached=100) for _ in range(3)]
+        records += [{**usage("Q", read=500), "model": "no-price-model"}]
+        local = racs.create_racs(pricing=pricing)
+        hosts = [
+            racs.create_racs(state=racs.redis_state(REDIS_URL, prefix=prefix), pricing=pricing)
+            for _ in range(2)
+        ]
+        for i, record in enumerate(records):
+            local.record(record)
+            hosts[i % 2].record(record)
+        want, got = local.stats(), hosts[0].stats()
+        assert got.unpriced_models == want.unpriced_models == ("no-price-model",)
+        for a, b in zip([want, *want.prefixes], [got, *got.prefixes], strict=True):
+            assert (b.calls, b.hits, b.read_tokens, b.write_tokens, b.uncached_tokens) == (
+                a.calls,
+                a.hits,
+                a.read_tokens,
+                a.write_tokens,
+                a.uncached_tokens,
+            )
+            assert (b.saved_usd is None) == (a.saved_usd is None)
+            if a.saved_usd is not None:
+                assert b.saved_usd == pytest.approx(a.saved_usd, abs=1e-12)
+                assert b.net_usd == pytest.approx(a.net_usd, abs=1e-12)
+
     def test_drift_lineage_spans_hosts(self, prefix: str) -> None:
         """Agent lineage planned v1 on A then v2 on B: one report (2,000 tokens lost),
         visible from either host."""

@@ -23,6 +23,8 @@ MAX_BATCHES = 10_000
 MAX_KEYS = 10_000
 MAX_REPORTS = 200
 MAX_RESOURCES = 10_000
+UNPRICED = "unpriced:"
+"""Hash field prefix naming a model no price covers (one field per model)."""
 
 
 @dataclass(slots=True)
@@ -38,6 +40,7 @@ class Batch:
         out = [str(ring), str(len(self.reports)), *self.reports, str(len(FIELDS)), *FIELDS]
         for agg in self.usage.values():
             out += [agg.key, agg.provider, agg.model, agg.agent_id or "", "1" if agg.priced else ""]
+            out.append("\x1f".join(sorted(agg.unpriced)))
             out += [_num(getattr(agg, f)) for f in FIELDS]
         return out
 
@@ -88,6 +91,7 @@ class Outbox:
         for f in FIELDS:
             setattr(agg, f, getattr(agg, f) + getattr(delta, f))
         agg.priced = agg.priced or delta.priced
+        agg.unpriced |= delta.unpriced
         if agg.agent_id is None:
             agg.agent_id = delta.agent_id
 

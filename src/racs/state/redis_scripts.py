@@ -175,7 +175,7 @@ APPLY: Final = r"""
 -- after a lost reply is a no-op). KEYS: 1 seq:<host>, 2 useidx, 3 drifts; ARGV: 1 ns,
 -- 2 batch number, 3 drift ring size, 4 number of reports R, 5..4+R reports, then
 -- F = number of fields, F field names, then rows of (key, provider, model, agent id,
--- priced, F values).
+-- priced, unpriced models joined by US, F values).
 if tonumber(ARGV[2]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', 604800)
 local ns = ARGV[1]
@@ -191,8 +191,9 @@ while i <= #ARGV do
   redis.call('HSETNX', k, 'model', ARGV[i + 2])
   if ARGV[i + 3] ~= '' then redis.call('HSETNX', k, 'agentId', ARGV[i + 3]) end
   if ARGV[i + 4] == '1' then redis.call('HSET', k, 'priced', '1') end
+  for m in string.gmatch(ARGV[i + 5], '[^\31]+') do redis.call('HSET', k, 'unpriced:' .. m, '1') end
   for j = 0, f - 1 do
-    local v = ARGV[i + 5 + j]
+    local v = ARGV[i + 6 + j]
     if v ~= '0' then
       local name = ARGV[first + j]
       if name == 'calls' or name == 'hits' then
@@ -203,7 +204,7 @@ while i <= #ARGV do
     end
   end
   redis.call('SADD', KEYS[2], ARGV[i])
-  i = i + 5 + f
+  i = i + 6 + f
 end
 return 1
 """

@@ -35,16 +35,15 @@ from ..keys import base36, fnv1a64_int, plan_id
 from ..model import (
     DriftReport,
     LedgerStats,
-    Pricing,
-    ProviderProfile,
     RefreshEntry,
     StateDegraded,
     StateRestored,
     TelemetryEvent,
 )
+from ..prices import PriceBook
 from ..usage import FIELDS, Aggregate, UsageBook
 from . import redis_scripts
-from .outbox import OfflineResource, Outbox
+from .outbox import UNPRICED, OfflineResource, Outbox
 from .shared import PlanReply, PlanRound, ResourceAction, drift_of
 
 log = logging.getLogger("racs")
@@ -110,23 +109,17 @@ class RedisState:
         self._gen: int | None = None
         self._offline_plans = 0
         self._clock: Callable[[], float] = lambda: time.time_ns() // 1_000_000
-        self._pricing: dict[str, Pricing] = {}
-        self._profile_of: Callable[[str, str], ProviderProfile | None] = lambda p, m: None
+        self._prices = PriceBook()
 
     # --- binding to an engine -------------------------------------------------------
     def usage_book(
-        self,
-        pricing: dict[str, Pricing],
-        profile_of: Callable[[str, str], ProviderProfile | None],
-        max_keys: int,
-        clock: Callable[[], float] | None = None,
+        self, prices: PriceBook, max_keys: int, clock: Callable[[], float] | None = None
     ) -> UsageBook:
         """The engine's usage book: its aggregates stay local, its increments go out."""
-        self._pricing = pricing
-        self._profile_of = profile_of
+        self._prices = prices
         if clock is not None:
             self._clock = clock
-        return _FleetBook(self, pricing, profile_of, max_keys)
+        return _FleetBook(self, prices, max_keys)
 
     # --- the engine's calls ---------------------------------------------------------
     def plan_round(self, request: PlanRound, seed: int, events: list[TelemetryEvent]) -> PlanReply:
@@ -423,6 +416,7 @@ class RedisState:
         for m in members:
             pipe.hgetall(ns + "use:" + m)
         rows = []
+        unpriced: dict[str, set[str]] = {}
         for key, raw in zip(members, pipe.execute(), strict=True):
             h = {_text(k): _text(v) for k, v in raw.items()}
             if not h:
@@ -437,8 +431,11 @@ class RedisState:
             for f in FIELDS:
                 row[f] = _number(h.get(f, "0"))
             rows.append(row)
-        book = UsageBook(self._pricing, self._profile_of, max(1, len(rows)))
+            unpriced[key] = {f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)}
+        book = UsageBook(self._prices, max(1, len(rows)))
         book.load(rows)
+        for key, agg in book.aggregates.items():
+            agg.unpriced = unpriced[key]
         return book
 
     def _catch_up(self, gen: int, events: list[TelemetryEvent]) -> tuple[Any, ...]:
@@ -484,20 +481,14 @@ class RedisState:
 class _FleetBook(UsageBook):
     """The engine's usage book: local aggregates as before, each change queued as a delta."""
 
-    def __init__(
-        self,
-        backend: RedisState,
-        pricing: dict[str, Pricing],
-        profile_of: Callable[[str, str], ProviderProfile | None],
-        max_keys: int,
-    ) -> None:
-        super().__init__(pricing, profile_of, max_keys)
+    def __init__(self, backend: RedisState, prices: PriceBook, max_keys: int) -> None:
+        super().__init__(prices, max_keys)
         self._backend = backend
 
     def add(self, u: Any, key: str) -> bool:
         """Account locally and queue the same record's increments."""
         evicted = super().add(u, key)
-        scratch = UsageBook(self.pricing, self.profile_of, 1)
+        scratch = UsageBook(self.prices, 1)
         scratch.add(u, key)
         self._backend.queue_usage(scratch.aggregates[key])
         return evicted
@@ -507,7 +498,7 @@ class _FleetBook(UsageBook):
     ) -> bool:
         """Account storage locally and queue the same charge."""
         evicted = super().add_storage(key, provider, model, agent_id, usd)
-        scratch = UsageBook(self.pricing, self.profile_of, 1)
+        scratch = UsageBook(self.prices, 1)
         scratch.add_storage(key, provider, model, agent_id, usd)
         self._backend.queue_usage(scratch.aggregates[key])
         return evicted

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..drift import Fingerprint
-from ..model import DriftReport, LedgerStats, Pricing, ProviderProfile, RefreshEntry, TelemetryEvent
+from ..model import DriftReport, LedgerStats, RefreshEntry, TelemetryEvent
+from ..prices import PriceBook
 from ..usage import UsageBook
 
 ResourceAction = Literal["create", "reuse", "refresh"]
@@ -70,11 +71,7 @@ class SharedState(Protocol):
     is_shared: bool
 
     def usage_book(
-        self,
-        pricing: dict[str, Pricing],
-        profile_of: Callable[[str, str], ProviderProfile | None],
-        max_keys: int,
-        clock: Callable[[], float] | None = None,
+        self, prices: PriceBook, max_keys: int, clock: Callable[[], float] | None = None
     ) -> UsageBook:
         """The engine's usage book: local aggregates that also queue fleet increments."""
 
@@ -130,7 +127,8 @@ def keepwarm_ttl(directives: tuple[Any, ...]) -> tuple[str | float, float] | Non
 
     A keep-warm entry follows its shortest-lived cache (engine.md section 6).
     """
-    from ..model import TTL_SECONDS, ResourceDirective
+    from ..model import ResourceDirective
+    from ..tiers import seconds_of
 
     shortest: tuple[str | float, float] | None = None
     for directive in directives:
@@ -141,7 +139,7 @@ def keepwarm_ttl(directives: tuple[Any, ...]) -> tuple[str | float, float] | Non
             seconds = float(directive.ttl_seconds)
         elif directive.kind == "breakpoint":
             label = directive.ttl
-            seconds = float(TTL_SECONDS.get(directive.ttl, 300))
+            seconds = float(seconds_of(directive.ttl))
         else:
             continue
         if shortest is None or seconds < shortest[1]:
