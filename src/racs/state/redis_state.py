@@ -20,6 +20,8 @@ emits ``state.restored``. Nothing here raises into the host's call path.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import logging
 import secrets
@@ -100,7 +102,6 @@ class RedisState:
         self._retry = float(retry_seconds)
         self._ring = drift_ring
         self._owns_client = owns_client
-        self._shas: dict[str, str] = {}
         self._lock = threading.RLock()
         self._outbox = Outbox()
         self._down = False
@@ -330,14 +331,12 @@ class RedisState:
     def _eval(self, name: str, keys: list[str], args: list[str]) -> Any:
         from redis.exceptions import NoScriptError
 
-        sha = self._shas.get(name)
-        if sha is not None:
-            try:
-                return self.client.evalsha(sha, len(keys), *keys, *args)
-            except NoScriptError:  # Redis restarted or flushed its script cache
-                pass
-        sha = _text(self.client.script_load(getattr(redis_scripts, name.upper())))
-        self._shas[name] = sha
+        source = getattr(redis_scripts, name.upper())
+        sha = _sha1(source)
+        try:
+            return self.client.evalsha(sha, len(keys), *keys, *args)
+        except NoScriptError:  # first use on this server, or it restarted or was flushed
+            self.client.script_load(source)
         return self.client.evalsha(sha, len(keys), *keys, *args)
 
     def _attempt(self, call: Callable[[], T], events: list[TelemetryEvent]) -> T | None:
@@ -547,6 +546,12 @@ def _num(x: float) -> str:
     if isinstance(x, int) or float(x).is_integer():
         return str(int(x))
     return repr(float(x))
+
+
+@functools.cache
+def _sha1(source: str) -> str:
+    """The name Redis gives a script: EVALSHA works without loading when another host did."""
+    return hashlib.sha1(source.encode()).hexdigest()
 
 
 def _number(text: str) -> float:
