@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import racs
 from racs.model import ResourceDirective
@@ -235,6 +237,49 @@ class TestSharedMemories:
             if a.saved_usd is not None:
                 assert b.saved_usd == pytest.approx(a.saved_usd, abs=1e-12)
                 assert b.net_usd == pytest.approx(a.net_usd, abs=1e-12)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.lists(
+            st.tuples(
+                st.integers(0, 2),  # which of three hosts records it
+                st.sampled_from(["A", "B", "C"]),  # prefix key
+                st.integers(0, 10**6),  # read
+                st.integers(0, 10**6),  # written 5m
+                st.integers(0, 10**6),  # uncached
+            ),
+            max_size=30,
+        )
+    )
+    def test_any_split_adds_up_exactly(self, client: Any, records: list[Any]) -> None:
+        """Invariant: however records are spread over hosts, the fleet's calls, hits and
+        token totals per prefix equal one engine's that saw them all."""
+        prefix = f"racs-test-{uuid.uuid4().hex[:12]}:"
+        try:
+            local = racs.create_racs()
+            hosts = [host(prefix) for _ in range(3)]
+            for which, key, read, write, uncached in records:
+                local.record(usage(key, read, write, uncached))
+                hosts[which].record(usage(key, read, write, uncached))
+
+            def table(stats: racs.LedgerStats) -> list[tuple[Any, ...]]:
+                return [
+                    (
+                        p.prefix_key,
+                        p.calls,
+                        p.hits,
+                        p.read_tokens,
+                        p.write_tokens,
+                        p.uncached_tokens,
+                    )
+                    for p in stats.prefixes
+                ]
+
+            assert table(host(prefix).stats()) == table(local.stats())
+        finally:
+            keys = list(client.scan_iter(match=prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
 
     def test_drift_lineage_spans_hosts(self, prefix: str) -> None:
         """Agent lineage planned v1 on A then v2 on B: one report (2,000 tokens lost),
