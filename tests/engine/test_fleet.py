@@ -491,6 +491,22 @@ class TestLocalEngineUnchanged:
         assert shared_backend(racs.memory_state()) is None
         assert shared_backend(racs.redis_state(REDIS_URL)) is not None
 
+    @pytest.mark.parametrize(
+        ("args", "options"),
+        [
+            (("http://127.0.0.1:6379",), {}),
+            ((REDIS_URL,), {"prefix": ""}),
+            ((REDIS_URL,), {"lease_seconds": 0}),
+            ((REDIS_URL,), {"retry_seconds": True}),
+            ((object(),), {}),
+        ],
+    )
+    def test_bad_options_are_invalid_input(self, args: Any, options: Any) -> None:
+        """A bad URL, an empty prefix, a non-positive duration or a non-client: one error."""
+        with pytest.raises(racs.RacsError) as err:
+            racs.redis_state(*args, **options)
+        assert err.value.code == "ERR_INVALID_INPUT"
+
     def test_async_client_refused(self) -> None:
         """The shared state needs a synchronous client."""
         import redis.asyncio as aioredis
