@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..model import DriftReport
-from ..usage import FIELDS, Aggregate
+from ..model import CacheUsage, DriftReport
+from ..prices import PriceBook
+from ..usage import FIELDS, Aggregate, UsageBook
+from .redis_codec import num
 
 log = logging.getLogger("racs")
 
@@ -41,7 +44,7 @@ class Batch:
         for agg in self.usage.values():
             out += [agg.key, agg.provider, agg.model, agg.agent_id or "", "1" if agg.priced else ""]
             out.append("\x1f".join(sorted(agg.unpriced)))
-            out += [_num(getattr(agg, f)) for f in FIELDS]
+            out += [num(getattr(agg, f)) for f in FIELDS]
         return out
 
 
@@ -140,8 +143,30 @@ class Outbox:
             log.warning("racs: shared state outbox full; the oldest usage batch was dropped")
 
 
-def _num(x: float) -> str:
-    """Exact decimal text of a count or amount (repr round-trips a float)."""
-    if isinstance(x, int) or float(x).is_integer():
-        return str(int(x))
-    return repr(float(x))
+class QueueingBook(UsageBook):
+    """A usage book that keeps its aggregates as before and hands each change, as an exact
+    delta of its own, to ``queue`` (the shared state's outbox)."""
+
+    def __init__(
+        self, prices: PriceBook, max_keys: int, queue: Callable[[Aggregate], None]
+    ) -> None:
+        super().__init__(prices, max_keys)
+        self._queue = queue
+
+    def add(self, u: CacheUsage, key: str) -> bool:
+        """Account locally and queue the same record's increments."""
+        evicted = super().add(u, key)
+        scratch = UsageBook(self.prices, 1)
+        scratch.add(u, key)
+        self._queue(scratch.aggregates[key])
+        return evicted
+
+    def add_storage(
+        self, key: str, provider: str, model: str, agent_id: str | None, usd: float
+    ) -> bool:
+        """Account storage locally and queue the same charge."""
+        evicted = super().add_storage(key, provider, model, agent_id, usd)
+        scratch = UsageBook(self.prices, 1)
+        scratch.add_storage(key, provider, model, agent_id, usd)
+        self._queue(scratch.aggregates[key])
+        return evicted

@@ -14,7 +14,16 @@ touch lease, ``use:<key>`` usage aggregate, ``useidx`` aggregate keys, ``drifts`
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from typing import Final
+
+
+@functools.cache
+def sha1(source: str) -> str:
+    """The name Redis gives a script: EVALSHA works without loading when another host did."""
+    return hashlib.sha1(source.encode()).hexdigest()
+
 
 PLAN: Final = r"""
 -- KEYS: 1 n, 2 gen, 3 lin:<lineage>, 4 linidx, 5 res:<key>, 6 residx, 7 kw:<key>, 8 kwdue,

@@ -20,8 +20,6 @@ emits ``state.restored``. Nothing here raises into the host's call path.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import json
 import logging
 import secrets
@@ -30,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
-from ..drift import DriftTracker, Fingerprint, SegPrint
+from ..drift import DriftTracker
 from ..errors import ERR_INVALID_INPUT, RacsError
 from ..keepwarm import WarmEntry
 from ..keys import base36, fnv1a64_int, plan_id
@@ -44,9 +42,11 @@ from ..model import (
 )
 from ..prices import PriceBook
 from ..usage import FIELDS, Aggregate, UsageBook
+from . import redis_codec as codec
 from . import redis_scripts
-from .outbox import UNPRICED, OfflineResource, Outbox
-from .shared import PlanReply, PlanRound, ResourceAction, drift_of
+from .kv import _is_async_client
+from .outbox import UNPRICED, OfflineResource, Outbox, QueueingBook
+from .shared import PlanReply, PlanRound, drift_of
 
 log = logging.getLogger("racs")
 
@@ -89,7 +89,7 @@ class RedisState:
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise RacsError(ERR_INVALID_INPUT, f"redis_state {name} must be a number > 0")
-        if _is_async(client):
+        if _is_async_client(client):
             raise RacsError(
                 ERR_INVALID_INPUT, "redis_state needs a synchronous client (redis.Redis)"
             )
@@ -120,7 +120,7 @@ class RedisState:
         self._prices = prices
         if clock is not None:
             self._clock = clock
-        return _FleetBook(self, prices, max_keys)
+        return QueueingBook(prices, max_keys, self.queue_usage)
 
     # --- the engine's calls ---------------------------------------------------------
     def plan_round(self, request: PlanRound, seed: int, events: list[TelemetryEvent]) -> PlanReply:
@@ -128,17 +128,17 @@ class RedisState:
         ns, key, lineage = self.prefix, request.prefix_key, request.lineage
         keepwarm = request.keepwarm
         args = [
-            _num(request.now),
+            codec.num(request.now),
             lineage,
             key,
             request.provider,
             request.model,
-            _encode_fingerprint(request.fingerprint),
+            codec.encode_fingerprint(request.fingerprint),
             self._lineage_ms,
-            "" if request.resource_ttl is None else _num(request.resource_ttl),
-            _num(request.resource_tokens),
+            "" if request.resource_ttl is None else codec.num(request.resource_ttl),
+            codec.num(request.resource_tokens),
             "" if keepwarm is None else json.dumps(keepwarm[0]),
-            "" if keepwarm is None else _num(keepwarm[1]),
+            "" if keepwarm is None else codec.num(keepwarm[1]),
             self._claim_ms,
         ]
         keys = [
@@ -155,13 +155,13 @@ class RedisState:
         reply = self._attempt(lambda: self._eval("plan", keys, args), events)
         if reply is None:
             return self._offline_round(request, seed)
-        n, gen, prev, action, write = (_text(x) for x in reply)
+        n, gen, prev, action, write = (codec.text(x) for x in reply)
         forget = self._catch_up(int(gen), events)
         return PlanReply(
             plan_id=plan_id(seed, int(n)),
-            previous=_decode_fingerprint(prev) if prev else None,
-            resource_action=_action(action),
-            resource_last_write=_number(write) if action else None,
+            previous=codec.decode_fingerprint(prev) if prev else None,
+            resource_action=codec.action(action),
+            resource_last_write=codec.number(write) if action else None,
             forget=forget,
             fleet=True,
         )
@@ -197,15 +197,17 @@ class RedisState:
 
     def due(self, now: float, events: list[TelemetryEvent]) -> list[RefreshEntry] | None:
         """Due entries whose touch lease this host holds: one host per touch."""
-        args = [_num(now), self.prefix, self.host_id, self._lease_ms]
+        args = [codec.num(now), self.prefix, self.host_id, self._lease_ms]
         rows = self._attempt(lambda: self._eval("schedule", [self.prefix + "kwdue"], args), events)
         if rows is None:
             return None
         entries = []
         for row in rows:
-            key, provider, model, ttl, seconds, write = (_text(x) for x in row)
+            key, provider, model, ttl, seconds, write = (codec.text(x) for x in row)
             label = json.loads(ttl)
-            warm = WarmEntry(key, provider, model, label, _number(seconds), _number(write))
+            warm = WarmEntry(
+                key, provider, model, label, codec.number(seconds), codec.number(write)
+            )
             entries.append(warm.public())
         entries.sort(key=lambda e: (e.refresh_at, e.prefix_key))
         return entries
@@ -224,7 +226,7 @@ class RedisState:
         if raw is None:
             return None
         tracker = DriftTracker(ring=self._ring)
-        tracker.load_reports([json.loads(_text(x)) for x in reversed(raw)])
+        tracker.load_reports([json.loads(codec.text(x)) for x in reversed(raw)])
         return list(tracker.latest(limit))
 
     def invalidate(
@@ -238,8 +240,8 @@ class RedisState:
             return None
         _gen, matched, deleted = reply
         return (
-            {_text(k) for k in matched},
-            [(_text(k), float(_text(ttl))) for k, ttl in deleted],
+            {codec.text(k) for k in matched},
+            [(codec.text(k), float(codec.text(ttl))) for k, ttl in deleted],
         )
 
     # --- per-lineage fields and resource names ---------------------------------------
@@ -248,14 +250,14 @@ class RedisState:
         raw = self._attempt(lambda: self.client.hgetall(self.prefix + "cad:" + lineage), [])
         if raw is None:
             return None
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {codec.text(k): codec.text(v) for k, v in raw.items()}
 
     def update_lineage_fields(self, lineage: str, fields: Mapping[str, str | float]) -> bool:
         """Set fields of the lineage's hash (it expires with the lineage); False if away."""
         if not fields:
             return True
         key = self.prefix + "cad:" + lineage
-        mapping = {k: v if isinstance(v, str) else _num(v) for k, v in fields.items()}
+        mapping = {k: v if isinstance(v, str) else codec.num(v) for k, v in fields.items()}
 
         def write() -> bool:
             pipe = self.client.pipeline(transaction=False)
@@ -286,7 +288,7 @@ class RedisState:
         """
         key = directive if isinstance(directive, str) else directive.resource_key
         raw = self._attempt(lambda: self.client.hget(self.prefix + "res:" + key, "name"), [])
-        return None if raw is None else _text(raw)
+        return None if raw is None else codec.text(raw)
 
     # --- the snapshot backend contract ---------------------------------------------
     def load(self) -> dict[str, Any] | None:
@@ -320,7 +322,7 @@ class RedisState:
     def _slide(self, prefix_key: str, at: float, now: float) -> Any:
         ns = self.prefix
         keys = [ns + "kw:" + prefix_key, ns + "kwdue", ns + "res:" + prefix_key, ns + "residx"]
-        return self._eval("slide", keys, [_num(at), prefix_key, _num(now)])
+        return self._eval("slide", keys, [codec.num(at), prefix_key, codec.num(now)])
 
     def _invalidate(self, prefix_key: str, provider: str) -> Any:
         ns = self.prefix
@@ -332,7 +334,7 @@ class RedisState:
         from redis.exceptions import NoScriptError
 
         source = getattr(redis_scripts, name.upper())
-        sha = _sha1(source)
+        sha = redis_scripts.sha1(source)
         try:
             return self.client.evalsha(sha, len(keys), *keys, *args)
         except NoScriptError:  # first use on this server, or it restarted or was flushed
@@ -394,11 +396,11 @@ class RedisState:
                 outbox.frozen.popleft()
                 batches += 1 if batch.usage else 0
                 reports += len(batch.reports)
-            now = _num(self._clock())
+            now = codec.num(self._clock())
             while outbox.resources:
                 r = next(iter(outbox.resources.values()))
-                args = [now, r.key, r.provider, r.model, _num(r.ttl_seconds)]
-                args += [_num(r.last_write_at), _num(r.tokens)]
+                args = [now, r.key, r.provider, r.model, codec.num(r.ttl_seconds)]
+                args += [codec.num(r.last_write_at), codec.num(r.tokens)]
                 self._eval("publish", [ns + "res:" + r.key, ns + "residx"], args)
                 del outbox.resources[r.key]
                 published += 1
@@ -410,14 +412,14 @@ class RedisState:
 
     def _fleet_book(self) -> UsageBook:
         ns = self.prefix
-        members = sorted(_text(m) for m in self.client.smembers(ns + "useidx"))
+        members = sorted(codec.text(m) for m in self.client.smembers(ns + "useidx"))
         pipe = self.client.pipeline(transaction=False)
         for m in members:
             pipe.hgetall(ns + "use:" + m)
         rows = []
         unpriced: dict[str, set[str]] = {}
         for key, raw in zip(members, pipe.execute(), strict=True):
-            h = {_text(k): _text(v) for k, v in raw.items()}
+            h = {codec.text(k): codec.text(v) for k, v in raw.items()}
             if not h:
                 continue
             row: dict[str, Any] = {
@@ -428,7 +430,7 @@ class RedisState:
                 "priced": h.get("priced") == "1",
             }
             for f in FIELDS:
-                row[f] = _number(h.get(f, "0"))
+                row[f] = codec.number(h.get(f, "0"))
             rows.append(row)
             unpriced[key] = {f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)}
         book = UsageBook(self._prices, max(1, len(rows)))
@@ -444,7 +446,7 @@ class RedisState:
             return ()
         count = gen - last
         raw = self._attempt(lambda: self.client.lrange(self.prefix + "inv", 0, count - 1), events)
-        entries = [_text(x).split("\x1f") for x in raw or ()]
+        entries = [codec.text(x).split("\x1f") for x in raw or ()]
         fresh = [(pk or None, prov or None) for g, pk, prov in entries if int(g) > last]
         if len(fresh) < count:  # the log was trimmed (or unreadable): forget everything
             return ((None, None),)
@@ -475,94 +477,6 @@ class RedisState:
         """Queue one record's (or storage charge's) exact increments for the fleet."""
         with self._lock:
             self._outbox.add_usage(delta)
-
-
-class _FleetBook(UsageBook):
-    """The engine's usage book: local aggregates as before, each change queued as a delta."""
-
-    def __init__(self, backend: RedisState, prices: PriceBook, max_keys: int) -> None:
-        super().__init__(prices, max_keys)
-        self._backend = backend
-
-    def add(self, u: Any, key: str) -> bool:
-        """Account locally and queue the same record's increments."""
-        evicted = super().add(u, key)
-        scratch = UsageBook(self.prices, 1)
-        scratch.add(u, key)
-        self._backend.queue_usage(scratch.aggregates[key])
-        return evicted
-
-    def add_storage(
-        self, key: str, provider: str, model: str, agent_id: str | None, usd: float
-    ) -> bool:
-        """Account storage locally and queue the same charge."""
-        evicted = super().add_storage(key, provider, model, agent_id, usd)
-        scratch = UsageBook(self.prices, 1)
-        scratch.add_storage(key, provider, model, agent_id, usd)
-        self._backend.queue_usage(scratch.aggregates[key])
-        return evicted
-
-
-def _encode_fingerprint(fp: Fingerprint) -> str:
-    segs = [[s.id, s.digest, s.stability, s.tokens] for s in fp.segments]
-    data = [fp.prefix_key, fp.provider, fp.model, fp.agent_id, fp.boundary, segs, list(fp.marked)]
-    return json.dumps(data, separators=(",", ":"))
-
-
-def _decode_fingerprint(text: str) -> Fingerprint | None:
-    try:
-        key, provider, model, agent, boundary, segs, marked = json.loads(text)
-        return Fingerprint(
-            str(key),
-            str(provider),
-            str(model),
-            None if agent is None else str(agent),
-            int(boundary),
-            tuple(
-                SegPrint(str(s[0]), None if s[1] is None else str(s[1]), str(s[2]), float(s[3]))
-                for s in segs
-            ),
-            tuple(str(m) for m in marked),
-        )
-    except (ValueError, TypeError, IndexError):
-        log.warning("racs: a shared lineage fingerprint is unreadable; treated as absent")
-        return None
-
-
-def _action(text: str) -> ResourceAction | None:
-    actions: dict[str, ResourceAction] = {
-        "create": "create",
-        "reuse": "reuse",
-        "refresh": "refresh",
-    }
-    return actions.get(text)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _num(x: float) -> str:
-    if isinstance(x, int) or float(x).is_integer():
-        return str(int(x))
-    return repr(float(x))
-
-
-@functools.cache
-def _sha1(source: str) -> str:
-    """The name Redis gives a script: EVALSHA works without loading when another host did."""
-    return hashlib.sha1(source.encode()).hexdigest()
-
-
-def _number(text: str) -> float:
-    """A number Redis kept as text: an int when integral, as the local book keeps it."""
-    value = float(text)
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-
-def _is_async(client: Any) -> bool:
-    module = type(client).__module__
-    return ".asyncio" in module or module.endswith("aio")
 
 
 def redis_state(
