@@ -16,6 +16,7 @@ import uvicorn
 
 from ..errors import RacsError
 from ..keys import KEY_SCHEMES
+from ..state.shared import shared_backend
 from .guard import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEP_ALIVE,
@@ -27,6 +28,7 @@ from .persist import DEFAULT_SAVE_INTERVAL, StateSaver
 
 DEFAULT_PORT = 4378
 DEFAULT_HOST = "127.0.0.1"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "valkey://", "valkeys://")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +47,18 @@ def _parser() -> _Parser:
     p.add_argument(
         "--token", default=None, help="bearer token every request must carry (default: $RACS_TOKEN)"
     )
-    p.add_argument("--state", default=None, metavar="PATH", help="engine snapshot file")
+    p.add_argument(
+        "--state",
+        default=None,
+        metavar="PATH|URL",
+        help="engine snapshot file, or a redis:// URL to share one state with other replicas",
+    )
+    p.add_argument(
+        "--state-prefix",
+        default="racs:",
+        metavar="PREFIX",
+        help="key prefix of the shared state on Redis (default racs:)",
+    )
     p.add_argument(
         "--ledger",
         default=None,
@@ -144,7 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"racs serve: {exc.message}\n")
         return 2
     limits = Limits(args.header_timeout, args.keep_alive, args.max_connections)
-    saver = StateSaver(engine, state, args.save_interval) if state is not None else None
+    # A shared (Redis) state keeps every entry as it changes and numbers plans with an
+    # atomic counter: there is no snapshot to save periodically.
+    snapshots = state is not None and shared_backend(state) is None
+    saver = StateSaver(engine, state, args.save_interval) if snapshots else None
     return _serve(engine, ledger, args, token, limits, saver)
 
 
@@ -167,7 +183,7 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The engine (with its snapshot restored), the ledger and the state backend."""
-    from .. import create_racs, file_state
+    from .. import create_racs, file_state, redis_state
 
     ledger = None
     if args.ledger:
@@ -176,7 +192,11 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         target: str = args.ledger
         ledger = create_ledger(url=target) if "://" in target else create_ledger(target)
     try:
-        state = file_state(args.state) if args.state else None
+        state: Any = None
+        if args.state and args.state.startswith(REDIS_SCHEMES):
+            state = redis_state(args.state, prefix=args.state_prefix)
+        elif args.state:
+            state = file_state(args.state)
         engine = create_racs(seed=args.seed, state=state, ledger=ledger, key_scheme=args.key_scheme)
     except BaseException:
         if ledger is not None:
