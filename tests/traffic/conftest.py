@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from racs.prices import PriceBook, database_available
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "traffic" / "claude-code"
 
 
@@ -18,3 +20,11 @@ def transcripts() -> Path:
             pytest.fail(f"CI needs the shared transcripts at {SHARED}")
         pytest.skip(f"no shared transcripts at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def prices() -> PriceBook:
+    """The pinned genai-prices database (the ``prices`` extra, part of ``test``)."""
+    if not database_available():
+        pytest.fail("the test extra installs genai-prices; dollars cannot be checked")
+    return PriceBook()

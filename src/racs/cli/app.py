@@ -76,7 +76,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> Parser:
     """The full argument parser, every subcommand included."""
-    from . import analyze, inspect, ledger, models, simulate
+    from . import analyze, inspect, ledger, models, report, simulate
 
     parser = Parser(
         prog="racs",
@@ -94,6 +94,7 @@ def build_parser() -> Parser:
     inspect.register(commands, _formatter)
     ledger.register(commands, _formatter)
     models.register(commands, _formatter)
+    report.register(commands, _formatter)
     commands.add_parser(
         "serve",
         help="the HTTP service (needs the server extra: pip install 'racs[server]')",

@@ -11,6 +11,12 @@ from .model import Request
 from .problems import Problems
 
 
+def discover_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Every file ``read`` would open under ``paths`` (for sizing a progress bar)."""
+    found = [Path(p) for p in paths]
+    return [f for g in claude_code.discover([p for p in found if p.exists()]) for f in g.files]
+
+
 def read(
     paths: Iterable[str | Path],
     problems: Problems,
