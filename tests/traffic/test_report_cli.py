@@ -54,12 +54,12 @@ class TestTerminal:
         self, tmp_path: Path, transcripts: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         bad = tmp_path / "bad.jsonl"
-        bad.write_text('{"type":"assistant","message":{"usage":\n')
+        bad.write_text('{"type":"user"}\n{"type":"assistant","message":{"usage":\n')
         assert main(["report", str(transcripts / "short.jsonl"), str(bad)]) == 0
         out = capsys.readouterr().out
         assert out.startswith("1 requests in 1 sessions")
         assert "Unreadable input: 1" in out
-        assert f"{bad}:1: unreadable line (JSONDecodeError)" in out
+        assert f"{bad}:2: unreadable line (JSONDecodeError)" in out
 
     def test_bad_option_exits_2(self, capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit) as exc:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..accounting import Cost, Tokens
+
+_TOKEN_FIELDS = tuple(f.name for f in fields(Tokens))
+_COST_FIELDS = tuple(f.name for f in fields(Cost))
 
 
 @dataclass(slots=True)
@@ -13,28 +17,58 @@ class Bucket:
     """Requests, tokens and dollars of one session, model, day, ... (or of everything)."""
 
     requests: int = 0
-    tokens: Tokens = field(default_factory=Tokens)
-    cost: Cost = field(default_factory=Cost)
-    """Dollars of the priced requests only (see ``unpriced``)."""
     unpriced: int = 0
     """Requests whose model has no price: counted in tokens, not in dollars."""
     read_back: float = 0.0
     """Written tokens a later request of the same stream read before they expired."""
     first_ms: float | None = None
     last_ms: float | None = None
+    # Plain lists: adding a request to eight buckets is the report's inner loop.
+    _tokens: list[float] = field(default_factory=lambda: [0.0] * len(_TOKEN_FIELDS))
+    _cost: list[float] = field(default_factory=lambda: [0.0] * len(_COST_FIELDS))
 
-    def add(self, tokens: Tokens, cost: Cost | None, timestamp_ms: float) -> None:
-        """Count one request."""
+    @property
+    def tokens(self) -> Tokens:
+        """Tokens by class, summed."""
+        return Tokens(*self._tokens)
+
+    @property
+    def cost(self) -> Cost:
+        """Dollars of the priced requests only (see ``unpriced``)."""
+        return Cost(*self._cost)
+
+    def add(
+        self, tokens: Sequence[float], cost: Sequence[float] | None, timestamp_ms: float
+    ) -> None:
+        """Count one request: its token classes and dollars in field order."""
         self.requests += 1
-        self.tokens = self.tokens + tokens
+        acc = self._tokens
+        for i, v in enumerate(tokens):
+            acc[i] += v
         if cost is None:
             self.unpriced += 1
         else:
-            self.cost = self.cost + cost
+            acc = self._cost
+            for i, v in enumerate(cost):
+                acc[i] += v
         if self.first_ms is None or timestamp_ms < self.first_ms:
             self.first_ms = timestamp_ms
         if self.last_ms is None or timestamp_ms > self.last_ms:
             self.last_ms = timestamp_ms
+
+    def merge(self, other: Bucket) -> None:
+        """Add everything ``other`` counted."""
+        self.requests += other.requests
+        self.unpriced += other.unpriced
+        self.read_back += other.read_back
+        for i, v in enumerate(other._tokens):
+            self._tokens[i] += v
+        for i, v in enumerate(other._cost):
+            self._cost[i] += v
+        for ms in (other.first_ms, other.last_ms):
+            if ms is not None:
+                self.first_ms = ms if self.first_ms is None else min(self.first_ms, ms)
+                self.last_ms = ms if self.last_ms is None else max(self.last_ms, ms)
 
     @property
     def hit_ratio(self) -> float | None:
@@ -79,3 +113,9 @@ class Bucket:
             "firstMs": self.first_ms,
             "lastMs": self.last_ms,
         }
+
+
+def as_row(obj: Tokens | Cost) -> tuple[float, ...]:
+    """A ``Tokens`` or ``Cost`` as the tuple ``Bucket.add`` takes."""
+    names = _TOKEN_FIELDS if isinstance(obj, Tokens) else _COST_FIELDS
+    return tuple(getattr(obj, n) for n in names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Iterable
@@ -9,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from ..accounting import Cost, Rates, cost_of
+from ..accounting import Rates, cost_of
 from ..prices import PriceBook
 from ..traffic.model import Request
 from ..traffic.problems import Problems
-from .buckets import Bucket
+from .buckets import Bucket, as_row
 from .findings import Finding
 from .walk import Gaps, Walker
 
@@ -78,20 +79,26 @@ class Report:
     sources: list[str] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_of_hour(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d")
+
+
 def day_of(ms: float) -> str:
     """The UTC date of a timestamp, ``YYYY-MM-DD``."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+    return _day_of_hour(int(ms // HOUR_MS))
 
 
-def _keys(r: Request) -> dict[str, str]:
-    return {
-        "session": r.session,
-        "stream": r.stream,
-        "agent": r.agent or MAIN_AGENT,
-        "model": r.model,
-        "project": r.project or NO_VALUE,
-        "day": day_of(r.timestamp_ms),
-    }
+def _keys(r: Request) -> tuple[str, ...]:
+    """The request's value in each of ``DIMENSIONS``, in that order."""
+    return (
+        r.session,
+        r.stream,
+        r.agent or MAIN_AGENT,
+        r.model,
+        r.project or NO_VALUE,
+        day_of(r.timestamp_ms),
+    )
 
 
 class ReportBuilder:
@@ -107,7 +114,7 @@ class ReportBuilder:
         self.causes: dict[str, CauseSum] = {}
         self._heap: list[tuple[float, int, Finding]] = []
         self._tie = itertools.count()
-        self._walker = Walker(self._rates, self._minimum)
+        self._walker = Walker(self._minimum)
 
     def _rates(self, r: Request) -> Rates | None:
         return self.prices.rates(
@@ -120,10 +127,11 @@ class ReportBuilder:
 
     def _buckets(self, r: Request) -> list[Bucket]:
         out = [self.total]
-        for dim, value in _keys(r).items():
-            bucket = self.by[dim].get(value)
+        for dim, value in zip(DIMENSIONS, _keys(r), strict=True):
+            table = self.by[dim]
+            bucket = table.get(value)
             if bucket is None:
-                bucket = self.by[dim][value] = Bucket()
+                bucket = table[value] = Bucket()
             out.append(bucket)
         hour = int(r.timestamp_ms // HOUR_MS * HOUR_MS)
         bucket = self.hourly.get(hour)
@@ -137,14 +145,15 @@ class ReportBuilder:
         if not self.filters.admits(r):
             return
         rates = self._rates(r)
-        cost: Cost | None = cost_of(r.tokens, rates) if rates is not None else None
+        cost = as_row(cost_of(r.tokens, rates)) if rates is not None else None
+        tokens = as_row(r.tokens)
         for bucket in self._buckets(r):
-            bucket.add(r.tokens, cost, r.timestamp_ms)
-        step = self._walker.step(r)
+            bucket.add(tokens, cost, r.timestamp_ms)
+        step = self._walker.step(r, rates)
         if step.read_back is not None:
-            writer, tokens = step.read_back
+            writer, back = step.read_back
             for bucket in self._buckets_of(writer):
-                bucket.read_back += tokens
+                bucket.read_back += back
         if step.finding is not None:
             self._keep(step.finding)
 
@@ -156,7 +165,7 @@ class ReportBuilder:
     def _buckets_of(self, r: Request) -> list[Bucket]:
         # The writer was added before, so every one of its buckets exists already.
         out = [self.total]
-        out.extend(self.by[dim][value] for dim, value in _keys(r).items())
+        out.extend(self.by[dim][v] for dim, v in zip(DIMENSIONS, _keys(r), strict=True))
         out.append(self.hourly[int(r.timestamp_ms // HOUR_MS * HOUR_MS)])
         return out
 

@@ -45,12 +45,7 @@ def _series(report: Report) -> tuple[list[tuple[int, Bucket]], int]:
     days: dict[int, Bucket] = {}
     for hour, b in hours:
         day = hour // DAY_MS * DAY_MS
-        d = days.setdefault(day, Bucket())
-        d.requests += b.requests
-        d.tokens = d.tokens + b.tokens
-        d.cost = d.cost + b.cost
-        d.unpriced += b.unpriced
-        d.read_back += b.read_back
+        days.setdefault(day, Bucket()).merge(b)
     return sorted(days.items()), DAY_MS
 
 

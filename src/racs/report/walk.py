@@ -35,7 +35,6 @@ from .findings import (
 GAP_EDGES_S: Final = (30, 60, 120, 300, 600, 1800, 3600, 7200)
 """Upper edges of the gap histogram's bins (seconds); the last bin is open."""
 
-RatesOf = Callable[[Request], Rates | None]
 MinimumOf = Callable[[Request], int | None]
 
 
@@ -90,20 +89,19 @@ class Step:
 class Walker:
     """Feeds requests in time order per stream; yields findings and read-backs."""
 
-    def __init__(self, rates_of: RatesOf, minimum_of: MinimumOf) -> None:
-        self._rates_of = rates_of
+    def __init__(self, minimum_of: MinimumOf) -> None:
         self._minimum_of = minimum_of
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._last_model: dict[str, str] = {}
         self._tiers: dict[tuple[str, str], _TierLedger] = {}
         self.gaps = Gaps()
 
-    def step(self, r: Request) -> Step:
-        """Account one request of its stream (requests of a stream arrive in time order)."""
+    def step(self, r: Request, rates: Rates | None) -> Step:
+        """Account one request of its stream (requests of a stream arrive in time order)
+        priced at ``rates`` (``None``: unpriced)."""
         key = (r.stream, r.model)
         e = self._entries.get(key)
         before = self._last_model.get(r.stream)
-        rates = self._rates_of(r)
         out = Step()
         gap_s = (r.timestamp_ms - e.last_ms) / 1000 if e is not None else None
         if e is not None and gap_s is not None:
