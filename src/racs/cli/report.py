@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,8 +26,10 @@ from .render import ByteProgress
 
 _EXAMPLES = """\
 examples:
-  racs report                               # ~/.claude/projects (or $CLAUDE_CONFIG_DIR)
+  racs report                  # ~/.claude/projects, else the default run ledger
   racs report ~/.claude/projects --since 2026-02-01
+  racs simulate && racs report --ledger
+  racs report spans.jsonl litellm-spend.csv exchanges.jsonl postgresql://host/db
   racs report session.jsonl --json > report.json
   racs report ~/.claude/projects --html report.html --model opus
 
@@ -35,6 +38,13 @@ database, or --pricing FILE, which wins); 1h cache writes are priced at the 1h r
 Each request that paid to write what was already cached is a finding with a cause,
 a price (what it paid minus what reading would have cost) and one thing to do.
 Unreadable lines are counted and named; the rest of the report stands.
+
+Sources: Claude Code transcripts (folders or files; subagents and compactions are
+followed), a racs run ledger (SQLite file or postgresql:// URL), OTLP JSON GenAI
+spans, LiteLLM standard logging payloads (JSON lines) and spend-logs exports (JSON
+or CSV), and raw {request, response} JSON lines for Anthropic, OpenAI, Gemini and
+Bedrock. Without PATH: Claude Code's projects folder ($CLAUDE_CONFIG_DIR/projects or
+~/.claude/projects) when it exists, else the default run ledger.
 """
 
 
@@ -74,7 +84,14 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         "paths",
         nargs="*",
         metavar="PATH",
-        help="files or folders (default: Claude Code's projects folder)",
+        help="files, folders or ledger URLs (default: see below)",
+    )
+    p.add_argument(
+        "--ledger",
+        nargs="?",
+        const="",
+        metavar="PATH|URL",
+        help="also read a run ledger (without a value: RACS_LEDGER or ~/.racs/ledger.db)",
     )
     p.add_argument("--since", type=_moment, metavar="WHEN", help="from this ISO date/time")
     p.add_argument("--until", type=_moment, metavar="WHEN", help="before this ISO date/time")
@@ -93,30 +110,61 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     p.set_defaults(handler=run)
 
 
+def _default_ledger() -> str:
+    from ..ledger.api import ENV_VAR, default_ledger_path
+
+    return os.environ.get(ENV_VAR) or str(default_ledger_path())
+
+
+def _sources(paths: list[str], ledger: str | None) -> list[str]:
+    """What to read: the given paths (and ledger), else Claude Code's folder, else the
+    default ledger."""
+    sources = [str(Path(p).expanduser()) for p in paths]
+    if ledger is not None:
+        sources.append(ledger or _default_ledger())
+    if sources:
+        return sources
+    claude = claude_code.default_paths()[0]
+    if claude.exists():
+        return [str(claude)]
+    fallback = _default_ledger()
+    if fallback.startswith(("postgresql://", "postgres://")) or Path(fallback).exists():
+        return [fallback]
+    raise CliError(
+        f"nothing to read: no Claude Code transcripts at {claude} and no ledger at "
+        f"{fallback}; give files, folders or a ledger (try: racs simulate && racs report)"
+    )
+
+
+def _shown(source: str) -> str:
+    """A source as it may be printed (a URL loses its password)."""
+    if "://" in source and "@" in source:
+        scheme, rest = source.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return source
+
+
 def run(ns: argparse.Namespace) -> int:
     """Read, build, print (and write the page)."""
-    paths = [Path(p).expanduser() for p in ns.paths] or claude_code.default_paths()
-    if not ns.paths and not paths[0].exists():
-        raise CliError(f"no Claude Code transcripts at {paths[0]}; give files or folders to read")
+    sources = _sources(ns.paths, ns.ledger)
     pricing = load_pricing(ns.pricing)
     prices = PriceBook(pricing)
     filters = Filters(ns.since, ns.until, ns.project, ns.session, ns.model)
     problems = Problems()
-    files = discover_files(paths)
-    meter = ByteProgress(total_bytes(files), "reading")
+    meter = ByteProgress(total_bytes(discover_files(sources)), "reading")
     try:
         report = build_report(
-            read(paths, problems, meter),
+            read(sources, problems, meter),
             prices,
             problems,
             filters,
             top=ns.top,
-            sources=[str(p) for p in paths],
+            sources=[_shown(s) for s in sources],
         )
     finally:
         meter.close()
     if ns.html:
-        Path(ns.html).write_text(render_html(report), encoding="utf-8")
+        _write_atomically(Path(ns.html), render_html(report))
     if ns.json:
         sys.stdout.write(json.dumps(to_json(report), indent=2) + "\n")
     else:
@@ -124,3 +172,14 @@ def run(ns: argparse.Namespace) -> int:
         if ns.html:
             sys.stdout.write(f"\nWrote {ns.html}\n")
     return EXIT_OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: never half a page."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -103,7 +103,8 @@ class Walker:
         e = self._entries.get(key)
         before = self._last_model.get(r.stream)
         out = Step()
-        gap_s = (r.timestamp_ms - e.last_ms) / 1000 if e is not None else None
+        # A log a little out of order (batching exporters) counts as no gap, not a negative one.
+        gap_s = max(0.0, r.timestamp_ms - e.last_ms) / 1000 if e is not None else None
         if e is not None and gap_s is not None:
             self.gaps.add(gap_s, e.cached)
             self._tier_gap(key, e, gap_s, rates)

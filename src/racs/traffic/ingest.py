@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..accounting import cost_of
+from ..prices import PriceBook
 from .model import Request
 
 BATCH: Final = 500
@@ -53,8 +55,11 @@ class _Clock:
         return self.now
 
 
-def ingest(requests: Iterable[Request], open_ledger: Any) -> Ingested:
-    """Write ``requests`` through ``open_ledger(clock)`` (which returns a ``Ledger``)."""
+def ingest(
+    requests: Iterable[Request], open_ledger: Any, prices: PriceBook | None = None
+) -> Ingested:
+    """Write ``requests`` through ``open_ledger(clock)`` (which returns a ``Ledger``);
+    with ``prices``, each run records its dollars (``cost_usd``) as the report prices it."""
     clock = _Clock()
     added = already = 0
     with open_ledger(clock) as ledger:
@@ -64,7 +69,7 @@ def ingest(requests: Iterable[Request], open_ledger: Any) -> Ingested:
             nonlocal added
             with ledger.batch() as batch:
                 for rid, r in pending:
-                    _write(batch, clock, rid, r)
+                    _write(batch, clock, rid, r, _cost(r, prices))
             added += len(pending)
             pending.clear()
 
@@ -84,7 +89,16 @@ def ingest(requests: Iterable[Request], open_ledger: Any) -> Ingested:
     return Ingested(added, already)
 
 
-def _write(batch: Any, clock: _Clock, rid: str, r: Request) -> None:
+def _cost(r: Request, prices: PriceBook | None) -> float | None:
+    if prices is None:
+        return None
+    rates = prices.rates(
+        r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
+    )
+    return cost_of(r.tokens, rates).total if rates is not None else None
+
+
+def _write(batch: Any, clock: _Clock, rid: str, r: Request, cost_usd: float | None) -> None:
     clock.now = int(r.timestamp_ms)
     t = r.tokens
     meta = {
@@ -127,6 +141,7 @@ def _write(batch: Any, clock: _Clock, rid: str, r: Request) -> None:
         input_tokens=int(t.input),
         output_tokens=int(t.output),
         total_tokens=int(t.input + t.output),
+        cost_usd=cost_usd,
         cache_read_tokens=int(t.read),
         **writes,
     )

@@ -5,7 +5,9 @@ Events are read in position order, a page at a time. One request per call:
   output tokens (racs's call loop writes ``run.started``, ``cache.usage``, ``run.completed``);
 - a run that ends with token metrics but no usage record (``racs simulate``, LiteLLM, the
   HTTP run routes) is a request of its own;
-- a usage record without a run is a request of its own (no output tokens).
+- a usage record without a run is a request of its own (no output tokens), unless the
+  next run of the same provider, model and prefix key (or agent) ends with the very same
+  token counts: then both describe one call (``racs simulate`` writes both).
 Memory: the runs still open. Runs written by ``racs ingest`` carry the request's session,
 stream, kind and project in their metadata, so a report over the ledger matches one over
 the source it came from.
@@ -70,9 +72,31 @@ def read(target: str | Path, problems: Problems) -> Iterator[Request]:
         yield from _events(ledger, where, problems)
 
 
+_Held = tuple[int, int, Mapping[str, Any]]
+
+
+def _key(payload: Mapping[str, Any], started: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    src = started if started is not None else payload
+    return (src.get("provider"), src.get("model"), src.get("prefix_key") or src.get("agent_id"))
+
+
+def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    names = ("input_tokens", "cache_read_tokens", *(name for _, name in _WRITES))
+    return all((a.get(n) or 0) == (b.get(n) or 0) for n in names)
+
+
 def _events(ledger: Any, where: str, problems: Problems) -> Iterator[Request]:
     runs: dict[str, _Run] = {}
+    # The engine's usage record and the caller's run can describe one call without naming
+    # each other (racs simulate writes both): the last unlinked record per key is held
+    # until the next run ends, and merged into it when the token counts are the same.
+    held: dict[tuple[Any, ...], _Held] = {}
     after: int | None = None
+
+    def emit(item: _Held) -> Request | None:
+        position, stamp, payload = item
+        return _request(payload, {}, None, None, stamp, f"{where}#{position}", problems)
+
     while True:
         page = ledger.query_events(after_position=after, limit=PAGE)
         if not page:
@@ -87,14 +111,25 @@ def _events(ledger: Any, where: str, problems: Problems) -> Iterator[Request]:
                 if run is not None:
                     run.usage.append((e.position, e.timestamp, e.payload))
                     continue
-                found = _request(e.payload, {}, None, e.run_id, e.timestamp, at, problems)
-                if found is not None:
+                key = _key(e.payload)
+                previous = held.pop(key, None)
+                if previous is not None and (found := emit(previous)) is not None:
                     yield found
+                held[key] = (e.position, e.timestamp, e.payload)
             elif e.type in ("run.completed", "run.failed", "run.cancelled") and e.run_id:
                 run = runs.pop(e.run_id, None)
                 if run is None:
                     continue
+                if not run.usage and "input_tokens" in e.payload:
+                    key = _key(e.payload, run.started)
+                    twin = held.get(key)
+                    if twin is not None and _same_usage(twin[2], e.payload):
+                        del held[key]
+                        run.usage.append(twin)
                 yield from _ended(run, e.run_id, e.payload, e.timestamp, where, at, problems)
+    for item in held.values():
+        if (found := emit(item)) is not None:
+            yield found
     for rid, run in runs.items():  # runs never ended: their usage still happened
         yield from _ended(run, rid, {}, None, where, f"{where}#run:{rid}", problems)
 
@@ -168,9 +203,11 @@ def _request(
     agent = usage.get("agent_id") or started.get("agent_id")
     prefix = usage.get("prefix_key") or started.get("prefix_key")
     session = _text(meta.get("session")) or _text(workspace) or "(ledger)"
+    # An agent's calls to one provider form a stream (its prefix key changes when its
+    # prompt drifts, which is what the report must see); else the prefix key.
     stream = (
         _text(meta.get("stream"))
-        or (f"{session}/{agent}" if agent else None)
+        or (f"{session}/{agent}@{provider}" if agent else None)
         or _text(prefix)
         or f"{provider}:{model}"
     )

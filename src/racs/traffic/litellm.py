@@ -1,6 +1,6 @@
 """LiteLLM logs: the standard logging payload as JSON lines (what a custom callback
 writes), and rows of the spend-logs table exported as JSON or CSV. Usage goes through
-``racs.integrations.litellm.usage_from_litellm``, the same reading the live callback uses;
+``racs.integrations.litellm_usage.usage_from_litellm``, the same reading the live callback uses;
 responses LiteLLM served from its own cache (no provider call) are skipped."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..accounting import Tokens
-from ..integrations.litellm import usage_from_litellm
+from ..integrations.litellm_usage import usage_from_litellm
 from .lines import Meter
 from .model import Request
 from .problems import Problems

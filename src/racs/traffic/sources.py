@@ -54,6 +54,8 @@ def format_of(path: Path) -> str | None:
     """``claude-code``, ``ledger``, ``otlp``, ``litellm``, ``exchanges`` or ``None``."""
     if ledger.is_ledger(path):
         return "ledger"
+    if is_binary(path):
+        return None
     if path.parent.name == "subagents" and path.name.startswith("agent-"):
         return "claude-code"
     record = first_record(path)
@@ -84,6 +86,9 @@ def _plan(targets: Iterable[str | Path], problems: Problems) -> list[tuple[str, 
             problems.add(text, "no such file or folder")
             continue
         for f in _files_under(p) if p.is_dir() else [p]:
+            if ledger.is_ledger(f):
+                plan.append(("ledger", f))
+                continue
             if is_binary(f):
                 problems.add(str(f), "binary file skipped")
                 continue
