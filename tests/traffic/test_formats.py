@@ -140,11 +140,11 @@ class TestLiteLLM:
         f = tmp_path / "spend.csv"
         meta = json.dumps(
             {"additional_usage_values": {"prompt_tokens_details": {"cached_tokens": 3_072}}}
-        )
+        ).replace('"', '""')  # quoted as a CSV field
         f.write_text(
             "request_id,startTime,model,custom_llm_provider,prompt_tokens,completion_tokens,"
             "spend,session_id,metadata\n"
-            f'r1,2026-02-02T02:40:00Z,gpt-4o,openai,5000,20,0.01,s1,"{meta.replace(chr(34), chr(34) * 2)}"\n'
+            f'r1,2026-02-02T02:40:00Z,gpt-4o,openai,5000,20,0.01,s1,"{meta}"\n'
             "r2,2026-02-02T02:41:00Z,gpt-4o,openai,lots,20,0.01,s1,{}\n"
         )
         assert format_of(f) == "litellm"
@@ -214,7 +214,7 @@ class TestExchanges:
         assert [r.tokens for r in requests] == [Tokens(5, 0, 3_000, 0, 0, 9)] * 2
         first, second = requests
         assert first.blocks is not None and second.blocks is not None
-        assert [b.digest == c.digest for b, c in zip(first.blocks, second.blocks)] == [
+        assert [b.digest == c.digest for b, c in zip(first.blocks, second.blocks, strict=True)] == [
             True,
             False,
             True,
