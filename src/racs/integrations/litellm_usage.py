@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ..catalog import reported_write_tier
 from ..model import PROVIDERS, CacheUsage
 from ..providers._common import count, field, plain
 
@@ -78,7 +79,7 @@ def usage_from_litellm(
     )
     provider = provider_of(kwargs)
     model = field(response_obj, "model") or kwargs.get("model") or "unknown"
-    tier_30m = provider == "openai"
+    tier_30m = reported_write_tier(provider, str(model)) == "30m"
     total = count(field(usage, "prompt_tokens"))
     return CacheUsage(
         provider=provider,
