@@ -35,7 +35,7 @@ class TestTerminal:
     ) -> None:
         assert main(["report", str(transcripts)]) == 0
         out = capsys.readouterr().out
-        assert out.startswith("455 requests in 5 sessions")
+        assert out.startswith(f"Read: {transcripts}\n455 requests in 5 sessions")
         assert "Spend $29.8164" in out  # the five sessions' exact sum, rounded to 4 places
         for title in ("By model:", "By session:", "By day:", "What the misses cost, by cause:"):
             assert title in out
@@ -57,7 +57,7 @@ class TestTerminal:
         bad.write_text('{"type":"user"}\n{"type":"assistant","message":{"usage":\n')
         assert main(["report", str(transcripts / "short.jsonl"), str(bad)]) == 0
         out = capsys.readouterr().out
-        assert out.startswith("1 requests in 1 sessions")
+        assert "\n1 requests in 1 sessions" in out
         assert "Unreadable input: 1" in out
         assert f"{bad}:2: unreadable line (JSONDecodeError)" in out
 
@@ -116,3 +116,33 @@ class TestHtml:
                 assert requests == [page_file.as_uri()]
             finally:
                 browser.close()
+
+
+class TestDefaults:
+    def test_without_paths_claude_code_then_the_ledger(
+        self,
+        tmp_path: Path,
+        transcripts: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """No path: $CLAUDE_CONFIG_DIR/projects when it exists, else RACS_LEDGER; neither
+        is a one-line usage error (exit 2)."""
+        monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+        monkeypatch.setenv("RACS_LEDGER", str(tmp_path / "none.db"))
+        assert main(["report"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "nothing to read" in err
+        ledger = tmp_path / "l.db"
+        assert main(["ingest", str(transcripts / "short.jsonl"), "--ledger", str(ledger)]) == 0
+        monkeypatch.setenv("RACS_LEDGER", str(ledger))
+        capsys.readouterr()
+        assert main(["report"]) == 0
+        assert f"Read: {ledger}\n1 requests" in capsys.readouterr().out
+        projects = tmp_path / "claude" / "projects" / "-home-me-app"
+        projects.mkdir(parents=True)
+        (projects / "s.jsonl").write_bytes((transcripts / "short.jsonl").read_bytes())
+        assert main(["report", "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["sources"] == [str(tmp_path / "claude" / "projects")]
+        assert doc["total"]["requests"] == 1

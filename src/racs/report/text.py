@@ -48,6 +48,8 @@ def render(report: Report, limit: int = 10) -> str:
     """Totals, breakdowns (``limit`` rows each), causes, top findings, problems."""
     total = report.total
     out: list[str] = []
+    if report.sources:
+        out.append("Read: " + ", ".join(report.sources))
     if total.requests == 0:
         out.append("No requests found.")
     else:
