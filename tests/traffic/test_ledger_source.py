@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,14 @@ class TestLedgerShapes:
         create_ledger(str(db)).close()
         assert ledger_source.is_ledger(db)
         assert not ledger_source.is_ledger(tmp_path / "missing.db")
+
+    def test_another_sqlite_file_is_not_a_ledger_and_stays_untouched(self, tmp_path: Path) -> None:
+        """Opening it as a ledger would migrate it: it is named as unrecognised instead."""
+        other = tmp_path / "app.db"
+        with sqlite3.connect(other) as conn:
+            conn.execute("CREATE TABLE notes (body TEXT)")
+        before = other.read_bytes()
+        problems = Problems()
+        assert list(read([other], problems)) == []
+        assert problems.by_reason == {"binary file skipped": 1}
+        assert other.read_bytes() == before

@@ -15,6 +15,7 @@ the source it came from.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,26 @@ def is_ledger(target: str | Path) -> bool:
         return True
     try:
         with open(text, "rb") as f:
-            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+            if f.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+                return False
     except OSError:
         return False
+    return _has_ledger_tables(text)
+
+
+def _has_ledger_tables(path: str) -> bool:
+    """A racs ledger, not any SQLite file: opening one would migrate (write) it."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return {"events", "schema_migrations"} <= names
 
 
 @dataclass(slots=True)
