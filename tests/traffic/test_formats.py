@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from racs.accounting import Tokens
 from racs.prices import PriceBook
@@ -260,3 +262,75 @@ class TestDetection:
         requests, problems = _read(tmp_path)
         assert requests == []
         assert problems.by_reason == {"format not recognised": 1, "binary file skipped": 1}
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_keys = st.sampled_from(
+    [
+        "model",
+        "usage",
+        "messages",
+        "input",
+        "contents",
+        "system",
+        "tools",
+        "timestamp",
+        "prompt_tokens",
+        "completion_tokens",
+        "metadata",
+        "usage_object",
+        "startTime",
+        "attributes",
+        "spans",
+        "scopeSpans",
+        "resourceSpans",
+        "startTimeUnixNano",
+        "cache_hit",
+        "input_tokens",
+        "cache_read_input_tokens",
+        "usageMetadata",
+        "object",
+        "type",
+        "value",
+    ]
+)
+_shaped = st.recursive(
+    _json,
+    lambda inner: st.dictionaries(_keys, inner, max_size=5) | st.lists(inner, max_size=3),
+    max_leaves=20,
+)
+
+
+class TestNeverCrashes:
+    @settings(
+        max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        kind=st.sampled_from(["exchange", "otlp", "litellm", "spend"]),
+        body=st.dictionaries(_keys, _shaped, max_size=6),
+        other=st.dictionaries(_keys, _shaped, max_size=6),
+    )
+    def test_arbitrary_records_yield_requests_or_problems(
+        self, tmp_path: Path, kind: str, body: dict[str, Any], other: dict[str, Any]
+    ) -> None:
+        """Records shaped like each format, with arbitrary values anywhere."""
+        if kind == "exchange":
+            record: dict[str, Any] = {"request": body, "response": other, "timestamp": 1}
+        elif kind == "otlp":
+            record = {"resourceSpans": [{"scopeSpans": [{"spans": [body, other]}]}]}
+        elif kind == "litellm":
+            record = {**body, "call_type": "x", "response_cost": 0, "metadata": other}
+        else:
+            record = {**body, "request_id": "r", "spend": 0, "metadata": json.dumps(other)}
+        f = tmp_path / "fuzz.jsonl"
+        f.write_text(json.dumps(record) + "\n")
+        requests, problems = _read(f)
+        for r in requests:
+            assert r.tokens.input >= 0 and r.tokens.output >= 0
+        assert len(requests) + problems.total <= 2 or kind == "otlp"
