@@ -27,8 +27,12 @@ _EXAMPLES: Final = {
     "stats": "examples:\n  racs ledger stats\n  racs ledger stats --workspace simulate "
     "--since 2026-01-01 --until 2026-12-31 --json",
     "verify": "examples:\n  racs ledger verify\n"
-    "  racs ledger verify --ledger /srv/ledger.db --json\n\n"
-    "exit 1 when the hash chain is broken.",
+    "  racs ledger verify --ledger /srv/ledger.db --json\n"
+    "  racs ledger verify --anchor anchors/2026-11-30.json --key-file ~/.racs/anchor.key\n\n"
+    "exit 1 when the chain, the storage, a projection or an anchor does not match.",
+    "anchor": "examples:\n  racs ledger anchor > anchors/$(date +%F).json\n"
+    "  racs ledger anchor --key-file ~/.racs/anchor.key --output head.json\n\n"
+    "keep the anchor where the ledger's host cannot change it; verify --anchor checks it.",
     "export": "examples:\n  racs ledger export > events.jsonl\n"
     "  racs ledger export --output events.jsonl --type run.completed",
 }
@@ -38,7 +42,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     """Add the `ledger` subcommand and its actions."""
     p = commands.add_parser(
         "ledger",
-        help="read the run ledger: runs, show, events, stats, verify, export",
+        help="read the run ledger: runs, show, events, stats, verify, anchor, export",
         description="Read the run ledger (default RACS_LEDGER or ~/.racs/ledger.db, or "
         "--ledger PATH|URL): tables on a terminal, --json for machines.",
         epilog="examples:\n  racs ledger runs --workspace simulate\n  racs ledger stats\n"
@@ -101,13 +105,30 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     stats = action("stats", "usage statistics for a workspace and time window")
     stats.add_argument("--workspace", metavar="ID")
     stats.add_argument(
-        "--pricing", metavar="FILE", help="pricing table (JSON) for saved, cache-write and net USD"
+        "--pricing",
+        metavar="FILE",
+        help="pricing table (JSON) whose cards win over the bundled price database",
     )
     window(stats)
     stats.set_defaults(handler=cmd_stats)
 
-    verify = action("verify", "walk the hash chain and report the first broken position")
+    verify = action(
+        "verify", "check the chain, storage, projections and anchors; report the first fault"
+    )
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an anchor the ledger must still extend (repeatable)",
+    )
+    verify.add_argument("--key-file", metavar="FILE", help="key the anchors' MACs must match")
     verify.set_defaults(handler=cmd_verify)
+
+    anchor = action("anchor", "write the verified head (position, hash, time) as an anchor")
+    anchor.add_argument("--key-file", metavar="FILE", help="authenticate it (HMAC-SHA256)")
+    anchor.add_argument("--output", "-o", metavar="FILE", help="file to write (default stdout)")
+    anchor.set_defaults(handler=cmd_anchor)
 
     export = action("export", "write events as JSON lines")
     export.add_argument("--output", "-o", metavar="FILE", help="file to write (default stdout)")
@@ -119,7 +140,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 
 def _no_action(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     def handler(ns: argparse.Namespace) -> int:
-        p.error("choose an action: runs, show, events, stats, verify, export")
+        p.error("choose an action: runs, show, events, stats, verify, anchor, export")
 
     return handler
 
@@ -310,11 +331,16 @@ def cmd_stats(ns: argparse.Namespace) -> int:
         f"latency ms      p50 {cell(s.latency_ms.p50)}, p95 {cell(s.latency_ms.p95)}; "
         f"ttft ms p50 {cell(s.ttft_ms.p50)}, p95 {cell(s.ttft_ms.p95)}",
         f"cache           read {tokens(s.cache_read_tokens)}, write 5m "
-        f"{tokens(s.cache_write_tokens_5m)}, write 1h {tokens(s.cache_write_tokens_1h)}, "
+        f"{tokens(s.cache_write_tokens_5m)}, write 30m {tokens(s.cache_write_tokens_30m)}, "
+        f"write 1h {tokens(s.cache_write_tokens_1h)}, "
         f"uncached {tokens(s.uncached_tokens)}, hit ratio {percent(s.cache_hit_ratio)}",
         f"cache USD       saved {usd(s.saved_usd)}, writes {usd(s.cache_write_usd)}, "
         f"net {usd(s.net_usd)}",
     ]
+    if s.unpriced_models:
+        lines.append(
+            f"unpriced        {', '.join(s.unpriced_models)} (tokens only: pass --pricing)"
+        )
     for title, rows in (("by provider", s.by_provider), ("by model", s.by_model)):
         if rows:
             lines.append("")
@@ -330,6 +356,7 @@ def cmd_stats(ns: argparse.Namespace) -> int:
                         "cost",
                         "cache read",
                         "hit ratio",
+                        "cache net",
                     ],
                     [
                         [
@@ -341,6 +368,7 @@ def cmd_stats(ns: argparse.Namespace) -> int:
                             usd(b.cost_usd),
                             b.cache_read_tokens,
                             percent(b.cache_hit_ratio),
+                            usd(b.net_usd),
                         ]
                         for b in rows
                     ],
@@ -351,16 +379,43 @@ def cmd_stats(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _key(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        key = Path(path).expanduser().read_bytes().strip()
+    except OSError as exc:
+        raise CliError(f"key file {path}: cannot read ({exc.strerror})") from None
+    if not key:
+        raise CliError(f"key file {path}: empty")
+    return key
+
+
+def _anchors(paths: list[str], key: bytes | None) -> list[Any]:
+    from ..ledger import parse_anchor
+
+    anchors = []
+    for path in paths:
+        try:
+            text = Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise CliError(f"anchor file {path}: cannot read ({exc.strerror})") from None
+        anchors.append(parse_anchor(text, key, name=f"anchor file {path}"))
+    return anchors
+
+
 def cmd_verify(ns: argparse.Namespace) -> int:
-    """`racs ledger verify`: exit 1 on a broken chain."""
+    """`racs ledger verify`: exit 1 when any evidence does not match."""
+    anchors = _anchors(ns.anchor, _key(ns.key_file))
     with _ledger(ns) as ledger:
-        result = ledger.verify()
+        result = ledger.verify(anchors)
     if ns.json:
         _dump(result.to_dict())
     elif result.ok:
+        extends = f", extends {len(anchors)} anchor(s)" if anchors else ""
         waiting = f", {result.pending} pending (durable, not yet chained)" if result.pending else ""
         sys.stdout.write(
-            f"ok: {result.checked} event(s) verified, head {result.head_hash}{waiting}\n"
+            f"ok: {result.checked} event(s) verified, head {result.head_hash}{extends}{waiting}\n"
         )
     else:
         sys.stdout.write(
@@ -368,6 +423,20 @@ def cmd_verify(ns: argparse.Namespace) -> int:
             f"({result.checked} event(s) checked)\n"
         )
     return EXIT_OK if result.ok else EXIT_GATE
+
+
+def cmd_anchor(ns: argparse.Namespace) -> int:
+    """`racs ledger anchor`: the verified head as a JSON anchor document."""
+    key = _key(ns.key_file)
+    with _ledger(ns) as ledger:
+        text = ledger.anchor(key).to_json()
+    if ns.output is None:
+        sys.stdout.write(text)
+    else:
+        path = Path(ns.output).expanduser()
+        path.write_text(text, encoding="utf-8")
+        sys.stderr.write(f"racs: anchor written to {path}\n")
+    return EXIT_OK
 
 
 def cmd_export(ns: argparse.Namespace) -> int:
@@ -398,7 +467,7 @@ class _ledger:
         self.target: str | None = ns.ledger
 
     def __enter__(self) -> Any:
-        self.ledger = open_ledger(self.target)
+        self.ledger = open_ledger(self.target, must_exist=True)
         return self.ledger
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,1 @@
+"""Real traffic: importers that read what teams already log, as a stream of requests."""
