@@ -426,6 +426,20 @@ class TestOutage:
         assert len(degraded) == 1 and degraded[0].backend == "redis"
         assert caplog.text.count("Redis unreachable") == 1
 
+    def test_an_outage_seen_outside_the_engine_still_reaches_its_listeners(self) -> None:
+        """The first failed call is the host's own (a lineage read): the engine's next
+        call emits the state.degraded event all the same, once."""
+        with TcpProxy(target=None) as closed:
+            url = f"redis://127.0.0.1:{closed.port}/0"
+        state = racs.redis_state(url, retry_seconds=3600)
+        engine = racs.create_racs(state=state)
+        seen: list[str] = []
+        engine.on(lambda e: seen.append(e.type))
+        assert state.lineage_fields("agent-1") is None
+        engine.record(usage("P", read=1))
+        engine.record(usage("P", read=1))
+        assert seen == ["usage.recorded", "state.degraded", "usage.recorded"]
+
     def test_outage_reconciles_when_redis_returns(
         self, client: Any, prefix: str, clock: FakeClock
     ) -> None:
