@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import threading
@@ -12,9 +13,10 @@ from dataclasses import replace
 from typing import Any, Final
 
 from . import planner as _planner
-from .accounting import parse_pricing_table, storage_usd
+from .accounting import Tokens, cost_of, parse_pricing_table, storage_usd
 from .drift import DriftTracker, Fingerprint, SegPrint
 from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
+from .filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
 from .inputs import Prompt, parse_prompt, parse_usage, profile_overrides
 from .keepwarm import KeepWarm, ResourceRecord, Resources
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
@@ -40,6 +42,7 @@ from .model import (
 )
 from .prices import PriceBook
 from .profiles import SHIPPED_PROFILES, merge_profile
+from .state import takk
 from .state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
 from .state.shared import PlanRound, SharedState, keepwarm_ttl, shared_backend
 from .tiers import seconds_of
@@ -126,7 +129,7 @@ class Racs:
         self._prefixes: dict[str, _PrefixInfo] = {}
         self._keepwarm = KeepWarm()
         self._resources = Resources()
-        self._drift = DriftTracker(max_lineages=max(10_000, max_prefixes))
+        self._drift = DriftTracker(max_lineages=max_prefixes)
         self._prices = PriceBook(self._pricing, self._known_profile)
         self._usage = UsageBook(self._prices, max_usage_keys)
         # A shared backend (racs.redis_state) is consulted per call; see state/shared.py.
@@ -356,8 +359,8 @@ class Racs:
             )
             self._bookkeep(plan, prompt, profile, pricing, tracked, now, events)
             listening = bool(self._listeners)
-            if listening:
-                events.insert(0, PlanCreated(plan, now))
+            if listening:  # after drift and resource events, in @takk/racs's order
+                events.append(PlanCreated(plan, now))
         if self._shared is not None:
             self._shared.push(events)
         if listening or events:
@@ -466,6 +469,17 @@ class Racs:
         events: list[TelemetryEvent],
     ) -> None:
         key = plan.prefix_key
+        lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
+        fingerprint = _fingerprint(prompt, key, plan.directives)
+        report, evicted = self._drift.observe(lineage, fingerprint, now)
+        if report is not None:
+            events.append(PrefixDrifted(report))
+        if evicted:
+            events.append(
+                LimitReached(
+                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
+                )
+            )
         shortest: tuple[str | float, float] | None = None
         for directive in plan.directives:
             if isinstance(directive, ResourceDirective):
@@ -484,7 +498,8 @@ class Racs:
                             key, plan.provider, plan.model, plan.agent_id, usd
                         ):
                             events.append(_ledger_limit(now))
-                events.append(ResourceAction(directive, now))
+                if tracked:  # past the prefix cap there is no resource bookkeeping to mirror
+                    events.append(ResourceAction(directive, now))
                 if shortest is None or ttl_s < shortest[1]:
                     shortest = (directive.ttl_seconds, ttl_s)
             elif directive.kind == "breakpoint":
@@ -497,17 +512,6 @@ class Racs:
             last_write = record.last_write_at if record is not None else now
             self._keepwarm.track(
                 key, plan.provider, plan.model, shortest[0], shortest[1], last_write
-            )
-        lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
-        fingerprint = _fingerprint(prompt, key, plan.directives)
-        report, evicted = self._drift.observe(lineage, fingerprint, now)
-        if report is not None:
-            events.append(PrefixDrifted(report))
-        if evicted:
-            events.append(
-                LimitReached(
-                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
-                )
             )
 
     # --- accounting -----------------------------------------------------------------
@@ -543,7 +547,8 @@ class Racs:
             if self._usage.add(u, key):
                 events.append(_ledger_limit(now))
             if self._listeners:
-                events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, now))
+                stamp = u.timestamp if u.timestamp is not None else now
+                events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, stamp))
         if self._shared is not None:
             self._shared.push(events)
         if events:
@@ -551,7 +556,7 @@ class Racs:
 
     def stats(
         self,
-        prefix_key: str | None = None,
+        prefix_key: str | Mapping[str, Any] | None = None,
         provider: str | None = None,
         *,
         model: str | None = None,
@@ -561,9 +566,15 @@ class Racs:
     ) -> LedgerStats:
         """Totals and per-prefix stats (sorted by prefix key) under the filters.
 
-        ``since``/``until`` (a time window) need a durable ledger behind the engine.
+        The filters may also come as one mapping, ``stats({"prefixKey": ...})`` as in
+        @takk/racs. ``since``/``until`` (a time window) need a durable ledger.
         """
         self._check_open()
+        if isinstance(prefix_key, Mapping):
+            given = (provider, model, agent_id, since, until)
+            opts = filter_options("stats", prefix_key, given, STATS_OPTIONS)
+            return self.stats(**opts)
+        check_filter(prefix_key, provider)
         if self._ledger is not None:
             from .ledgerstats import ledger_stats
 
@@ -648,13 +659,20 @@ class Racs:
         with self._lock:
             return self._drift.latest(limit)
 
-    def invalidate(self, prefix_key: str | None = None, provider: str | None = None) -> int:
+    def invalidate(
+        self, prefix_key: str | Mapping[str, Any] | None = None, provider: str | None = None
+    ) -> int:
         """Forget fingerprints, keep-warm entries and resources of matching prefixes.
 
         Emits a ``resource.action`` delete per resource; returns the number of distinct
-        prefixes cleared. Accounting and drift history stay.
+        prefixes cleared. Accounting and drift history stay. The filter may also come as
+        one mapping, ``invalidate({"prefixKey": ...})`` as in @takk/racs.
         """
         self._check_open()
+        if isinstance(prefix_key, Mapping):
+            opts = filter_options("invalidate", prefix_key, (provider,), INVALIDATE_OPTIONS)
+            return self.invalidate(**opts)
+        check_filter(prefix_key, provider)
         if provider is not None and provider not in PROVIDERS:
             raise invalid(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
         events: list[TelemetryEvent] = []
@@ -793,15 +811,34 @@ class Racs:
             "drifts": self._drift.load_reports,
             "prefixes": prefixes,
         }
+        raw: Mapping[str, Callable[[], Any]]
+        if takk.is_takk_layout(data):  # written by @takk/racs: convert section by section
+            raw = takk.sections(data, self._price_tokens)
+        else:
+            raw = {name: functools.partial(data.__getitem__, name) for name in data}
         for name, load in sections.items():
-            if name not in data:
+            if name not in raw:
                 continue
             try:
-                load(data[name])
+                load(raw[name]())
             except Exception as exc:  # a corrupt section degrades to empty, never raises
+                # The kind of fault only: the message may quote the damaged file's text.
                 log.warning(
-                    "racs: snapshot section %r is corrupt (%s); starting it empty", name, exc
+                    "racs: snapshot section %r is corrupt (%s); starting it empty",
+                    name,
+                    type(exc).__name__,
                 )
+
+    def _price_tokens(
+        self, provider: str, model: str, read: float, writes: dict[str, float]
+    ) -> tuple[float, float] | None:
+        """Saved USD and write premium of restored token totals, None when unpriced."""
+        rates = self._prices.rates(provider, model)
+        if rates is None:
+            return None
+        tokens = Tokens(read=read, write_5m=writes.get("5m", 0), write_1h=writes.get("1h", 0))
+        cost = cost_of(tokens, rates)
+        return cost.saved, cost.write_premium
 
     def flush(self) -> None:
         """Save a snapshot through the state backend (no-op without one); with a shared

@@ -51,6 +51,7 @@ LINT_CODES: Final = (
     "identifier-in-stable",
     "below-minimum",
     "breakpoint-after-volatile",
+    "lookback-miss",
     "write-premium-trap",
 )
 
