@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -322,6 +323,33 @@ class TestSharedMemories:
         b.plan(claude("unrelated"))
         assert b.snapshot()["data"]["resources"] == []
         assert action(b.plan(gemini())) == "create"
+
+    def test_threads_of_two_hosts_lose_nothing(self, prefix: str) -> None:
+        """2 hosts x 4 threads x 50 plan+record: 400 distinct plan ids numbered 1..400 and
+        exactly 400 calls, 400 x 50 = 20,000 read tokens and 8 x (0 + ... + 49) = 9,800
+        uncached on the fleet."""
+        hosts = [host(prefix), host(prefix)]
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def work(n: int) -> None:
+            engine = hosts[n % 2]
+            local = []
+            for i in range(50):
+                plan = engine.plan(claude(f"sys {n % 3}", f"agent-{n}"))
+                engine.record(usage(plan.prefix_key, read=50, uncached=i))
+                local.append(plan.plan_id)
+            with lock:
+                ids.extend(local)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(int(i.split("-")[1]) for i in ids) == list(range(1, 401))
+        stats = hosts[0].stats()
+        assert (stats.calls, stats.read_tokens, stats.uncached_tokens) == (400, 20_000, 9_800)
 
     def test_lineage_fields_for_learned_cadences(self, prefix: str) -> None:
         """A generic per-lineage hash: one host writes, another reads."""
