@@ -558,6 +558,33 @@ class TestLocalEngineUnchanged:
         assert err.value.code == "ERR_INVALID_INPUT"
 
 
+class _RetryingClient:
+    """A redis.Redis whose every script call reaches the server twice: the first reply was
+    lost and the client retried (redis-py's default Retry does exactly this)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def evalsha(self, *args: Any) -> Any:
+        self._inner.evalsha(*args)
+        return self._inner.evalsha(*args)
+
+
+class TestClientRetries:
+    def test_a_retried_request_gets_the_same_answer(self, client: Any, prefix: str) -> None:
+        """Every script of host A runs twice: A still gets its create (the others reuse),
+        and its one record counts once (1 call, 700 read tokens)."""
+        a = racs.create_racs(state=racs.redis_state(_RetryingClient(client), prefix=prefix))
+        b = host(prefix)
+        assert [action(e.plan(gemini())) for e in (a, b)] == ["create", "reuse"]
+        a.record(usage("P", read=700))
+        stats = b.stats()
+        assert (stats.calls, stats.read_tokens) == (1, 700)
+
+
 class TestOutbox:
     def test_a_batch_sent_twice_counts_once(self, client: Any, prefix: str) -> None:
         """A reply lost in transit makes the host resend the same frozen batch: the server

@@ -20,6 +20,7 @@ emits ``state.restored``. Nothing here raises into the host's call path.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
@@ -111,6 +112,7 @@ class RedisState:
         self._loose: list[TelemetryEvent] = []
         """Events from calls outside the engine's, handed to the engine's next call."""
         self._offline_plans = 0
+        self._requests = itertools.count(1)
         self._clock: Callable[[], float] = lambda: time.time_ns() // 1_000_000
         self._prices: PriceBook | None = None  # the engine's, once it binds
 
@@ -142,6 +144,7 @@ class RedisState:
             "" if keepwarm is None else json.dumps(keepwarm[0]),
             "" if keepwarm is None else codec.num(keepwarm[1]),
             self._claim_ms,
+            f"{self.host_id}:{next(self._requests)}",
         ]
         keys = [
             ns + "n",
