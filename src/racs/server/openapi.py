@@ -8,6 +8,7 @@ import functools
 from typing import Any, Final
 
 from .. import __version__
+from ..ledger.validate import MAX_ID_LENGTH
 from .schemas import REF, component_schemas, ledger_query
 from .security import PUBLIC_PATHS
 from .wire import MAX_BODY_BYTES, QUERY_INT_MAX
@@ -157,7 +158,18 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
         },
         "/ledger/runs": {
             "post": _operation(
-                "Start a run", _ref("Run"), _LEDGER_POST, status="201", body=_ref("RunStart")
+                "Start a run (a retry with the same Idempotency-Key returns the same run)",
+                _ref("Run"),
+                _LEDGER_POST,
+                status="201",
+                body=_ref("RunStart"),
+                params=[
+                    _param(
+                        "Idempotency-Key",
+                        {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+                        "header",
+                    )
+                ],
             ),
             "get": _operation(
                 "List runs, newest first",
