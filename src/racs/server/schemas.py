@@ -208,6 +208,15 @@ def _request_defs(ledger: bool) -> dict[str, Any]:
         defs[name]["description"] = (
             defs[name].get("description", "") + " Other fields are ignored."
         ).strip()
+    # The engine's parsers read an optional field given as null as absent.
+    for schema in defs.values():
+        required = set(schema.get("required", ()))
+        for name, prop in schema.get("properties", {}).items():
+            if name not in required and not _allows_null(prop):
+                default = prop.pop("default", None)
+                schema["properties"][name] = {"anyOf": [prop, {"type": "null"}]}
+                if default is not None:
+                    schema["properties"][name]["default"] = default
     return defs
 
 
@@ -362,10 +371,11 @@ def _query_schema(name: str, annotation: Any, method_name: str) -> dict[str, Any
     if members == {bool}:
         return {"type": "boolean"}
     schema: dict[str, Any] = {"type": "string"}
+    # An empty query value is no filter.
     if name == "status":
-        schema["enum"] = list(ledger_model.RUN_STATUSES)
+        schema["enum"] = [*ledger_model.RUN_STATUSES, ""]
     elif name in LEDGER_CHOICES:
-        schema["enum"] = list(LEDGER_CHOICES[name])
+        schema["enum"] = [*LEDGER_CHOICES[name], ""]
     elif name in LEDGER_IDENTIFIERS:
         schema["maxLength"] = MAX_ID_LENGTH
     return schema
