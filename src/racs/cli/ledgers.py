@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from .app import CliError
@@ -12,7 +13,9 @@ def open_ledger(target: str | None, *, must_exist: bool = False) -> Any:
     """The ledger at ``target`` (a path or a postgresql:// URL), else the default one.
 
     ``must_exist`` (the read commands) refuses a SQLite file that is not there rather than
-    creating an empty ledger, so a mistyped path cannot pass for a clean one.
+    creating an empty ledger, so a mistyped path cannot pass for a clean one. With no path
+    named at all and no default ledger yet, the read commands show the demo ledger that
+    ``racs simulate`` writes (saying so on stderr), so the README's first command works.
     """
     try:
         from ..ledger import create_ledger
@@ -25,5 +28,13 @@ def open_ledger(target: str | None, *, must_exist: bool = False) -> Any:
     if path.startswith(("postgresql://", "postgres://")):
         return create_ledger(url=path)
     if must_exist and not os.path.isfile(os.path.expanduser(path)):
+        named = target is not None or os.environ.get(ENV_VAR)
+        if not named:
+            from .simulate import demo_ledger_path
+
+            demo = demo_ledger_path()
+            if demo.is_file():
+                sys.stderr.write(f"racs: no ledger at {path} yet; reading the demo ledger {demo}\n")
+                return create_ledger(demo)
         raise CliError(f"ledger {path}: no such file (nothing to read)")
     return create_ledger(path)
