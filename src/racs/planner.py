@@ -7,11 +7,10 @@ resource record's liveness) and applies the result to its memories.
 from __future__ import annotations
 
 import math
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, cast
 
 from .inputs import Prompt, Seg
 from .model import (
-    TTL_SECONDS,
     BreakEven,
     BreakpointDirective,
     CacheDirective,
@@ -22,6 +21,7 @@ from .model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
+from .tiers import TIER, TTL_SECONDS
 
 ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
 WITHIN_TTL_SECONDS: Final = {"5m": 240, "30m": 1500, "1h": 3300}
@@ -77,13 +77,8 @@ def read_multiplier(profile: ProviderProfile, pricing: Pricing | None) -> float 
 
 def write_price(pricing: Pricing, ttl: str) -> float | None:
     """The configured write price of a tier, USD per million tokens."""
-    if ttl == "5m":
-        return pricing.cache_write_5m_per_mtok
-    if ttl == "1h":
-        return pricing.cache_write_1h_per_mtok
-    if ttl == "30m":
-        return pricing.cache_write_30m_per_mtok
-    return None
+    tier = TIER.get(ttl)
+    return None if tier is None else cast(float | None, getattr(pricing, tier.price_field))
 
 
 def write_multiplier(profile: ProviderProfile, pricing: Pricing | None, ttl: str) -> float | None:
@@ -340,10 +335,20 @@ def plan_routing_key(prompt: Prompt, profile: ProviderProfile, prefix_key: str) 
     """Routing-key family (OpenAI, xAI, ...): one key, extended retention when useful."""
     interval = prompt.interval
     retention = None
-    if profile.supports_retention and interval is not None and interval > 3600:
-        retention = "24h"
+    options = profile.retention_options
     reasoning = f"route with prompt cache key {prefix_key} so identical prefixes share a cache"
-    if retention:
+    if options is not None and tuple(options) == ("24h",):
+        # Improvement: a model that accepts only extended retention (gpt-5.5) refuses
+        # in_memory, so 24h is sent whatever the cadence.
+        retention = "24h"
+        reasoning += f"; {profile.catalog_entry or profile.id} accepts only 24h retention"
+    elif (
+        profile.supports_retention
+        and (options is None or "24h" in options)
+        and interval is not None
+        and interval > 3600
+    ):
+        retention = "24h"
         reasoning += (
             f"; calls every {fmt(interval or 0)} s outlast in-memory retention, ask for 24h"
         )

@@ -10,7 +10,6 @@ model neither knows stays token-only and is listed by ``unpriced()``.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -18,21 +17,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from .accounting import Rates, rates_of
-from .catalog import default_catalog
+from .accounting import Rates, parse_pricing_table, rates_of
+from .catalog import default_profile_of
 from .model import Pricing, ProviderProfile
-from .profiles import SHIPPED_PROFILES
 
 ProfileOf = Callable[[str, str], ProviderProfile | None]
-
-
-@functools.lru_cache(maxsize=4096)
-def default_profile_of(provider: str, model: str) -> ProviderProfile | None:
-    """The shipped profile refined by the shipped catalog; ``None`` for an unknown provider."""
-    base = SHIPPED_PROFILES.get(provider)
-    if base is None:
-        return None
-    return default_catalog().refine(base, model)
 
 
 # racs provider ids -> genai-prices provider ids (None: let the database infer it).
@@ -210,3 +199,10 @@ class PriceBook:
             # breakpoints (GPT-5.6+) are billed at it, as their price pages say.
             card = replace(card, cache_write_30m_per_mtok=card.cache_write_5m_per_mtok)
         return rates_of(card, self.profile(provider, model), source="genai-prices")
+
+
+def price_book(pricing: PriceBook | Mapping[str, Any] | None) -> PriceBook:
+    """A price book from a user pricing table (validated), or the book itself."""
+    if isinstance(pricing, PriceBook):
+        return pricing
+    return PriceBook(parse_pricing_table(pricing))
