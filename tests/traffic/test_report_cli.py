@@ -109,6 +109,8 @@ class TestHtml:
                     == 455 - 9
                 )
                 assert page.locator("#chart-gaps line.ttl").count() == 2
+                assert page.locator("#chart-sessions rect.bar").count() == 5
+                assert page.locator("#chart-causes rect.bar").count() == 4
                 box = page.locator("#chart-spend").bounding_box()
                 assert box is not None and box["width"] > 600
                 assert page.locator("table").first.locator("tbody tr").count() == 5
