@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .accounting import Tokens, cost_of, rates_of, storage_usd
+from .accounting import Tokens, cost_of, hit_ratio, rates_of, storage_usd
 from .engine import Racs, create_racs
 from .errors import invalid
 from .model import (
@@ -36,7 +36,6 @@ from .model import (
 )
 from .tiers import DEFAULT_TIER, TIER, seconds_of
 from .tiers import known as known_tier
-from .usage import hit_ratio
 
 SIM_EPOCH_MS: Final = 1_767_225_600_000
 """2026-01-01T00:00:00Z: where the simulated clock starts."""

@@ -7,15 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .accounting import Tokens, cost_of
+from .accounting import Tokens, cost_of, hit_ratio
 from .model import CacheUsage, LedgerStats, PrefixStats
 from .prices import PriceBook
-
-
-def hit_ratio(read: float, writes: float, uncached: float) -> float:
-    """Normalized hit ratio: read / (read + writes + uncached), 0 when empty."""
-    denominator = read + writes + uncached
-    return read / denominator if denominator > 0 else 0.0
 
 
 @dataclass(slots=True)

@@ -62,6 +62,7 @@ exit codes: 0 success, 1 a gate failed (error findings, broken ledger chain),
 2 usage error (bad flag or value, unreadable or invalid file).
 
 examples:
+  racs report ~/.claude/projects
   racs analyze --input prompts.json
   racs simulate --calls 400 --interval 60 --provider anthropic
   racs inspect --state ~/.racs/state.json --watch
@@ -76,7 +77,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> Parser:
     """The full argument parser, every subcommand included."""
-    from . import analyze, inspect, ledger, models, simulate
+    from . import analyze, ingest, inspect, ledger, models, report, simulate
 
     parser = Parser(
         prog="racs",
@@ -94,6 +95,8 @@ def build_parser() -> Parser:
     inspect.register(commands, _formatter)
     ledger.register(commands, _formatter)
     models.register(commands, _formatter)
+    report.register(commands, _formatter)
+    ingest.register(commands, _formatter)
     commands.add_parser(
         "serve",
         help="the HTTP service (needs the server extra: pip install 'racs[server]')",
