@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from racs.accounting import Rates
-from racs.prices import default_profile_of
+from racs.catalog import default_profile_of
 from racs.replay.cache import EMPTY, State, serve, warm
 from racs.replay.costs import step_cost, unit_of
 from racs.replay.family import PESSIMISTIC, rules_for
