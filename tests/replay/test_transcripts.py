@@ -22,12 +22,13 @@ def result() -> Replay:
 
 def test_calibration_is_exact_outside_named_anomalies(result: Replay) -> None:
     """Replaying the recorded choices reproduces every recorded write; every request the
-    model cannot explain is named (13 of 455: 9 reads from outside the stream, 4 misses)."""
+    model cannot explain is named (13 of 455: 2 compactions, 7 reads from outside the
+    stream, 4 misses)."""
     cal = result.calibration
     assert result.requests == 455
     assert cal.error_tokens == 0 and cal.errors == []
     assert cal.exact + sum(cal.anomalies.values()) == cal.requests
-    assert sum(cal.anomalies.values()) == 13
+    assert cal.anomalies == {"compaction": 2, "external": 7, "miss": 4}
 
 
 def test_recorded_strategy_costs_what_was_billed(result: Replay) -> None:

@@ -118,11 +118,16 @@ def reconstruct(
         else:
             prefix = int(tok.read + tok.writes)
             shared = min(prev_prefix, prefix) if prev is not None else 0
-        predicted = _longest(state, req.timestamp_ms, shared)
         anomaly: str | None = None
         external = 0
+        if prev is not None and prefix < prev_prefix and req.blocks is None:
+            # A shrinking prompt is a compaction: it keeps only what it read (the system
+            # prompt), the rest is a new summary.
+            anomaly = "compaction"
+            shared = min(shared, read)
+        predicted = _longest(state, req.timestamp_ms, shared)
         if read < predicted:
-            anomaly = "compaction" if prefix < prev_prefix else "miss"
+            anomaly = anomaly or "miss"
             shared = read
             predicted = _longest(state, req.timestamp_ms, shared)
         if read > predicted:
