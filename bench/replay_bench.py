@@ -89,6 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     marks: list[float] = []
     start = time.perf_counter()
+    cpu = time.process_time()
     result = replay(
         traffic(args.requests, args.per_stream, marks),
         prices=PriceBook(CARD, database=False),
@@ -96,7 +97,11 @@ def main() -> None:
         keep_streams=False,
     )
     wall = time.perf_counter() - start
-    print(f"requests {result.requests}  streams {result.stream_count}  wall {wall:.1f} s")
+    cpu = time.process_time() - cpu
+    print(
+        f"requests {result.requests}  streams {result.stream_count}  "
+        f"wall {wall:.1f} s  cpu {cpu:.1f} s (one core)"
+    )
     print(f"  {result.requests / wall:,.0f} requests/s; optimum width at most {result.width}")
     print("  peak RSS (MiB) after each quarter: " + ", ".join(f"{m:.0f}" for m in marks))
     for setting in result.settings:

@@ -97,12 +97,15 @@ def prune(state: State, index: int, horizon: Horizon) -> State:
     if len(state) < 2:
         return state
     kept: list[Entry] = []
+    last = len(state) - 1
     for i, entry in enumerate(state):
-        death = min(entry[1], entry[2])
-        shadowed = any(
-            min(above[1], above[2]) >= death and horizon.intact(index, death, entry[0], above[0])
-            for above in state[i + 1 :]
-        )
-        if not shadowed:
-            kept.append(entry)
-    return tuple(kept)
+        if i < last:
+            death = min(entry[1], entry[2])
+            low = entry[0]
+            if any(
+                min(above[1], above[2]) >= death and horizon.intact(index, death, low, above[0])
+                for above in state[i + 1 :]
+            ):
+                continue
+        kept.append(entry)
+    return tuple(kept) if len(kept) != len(state) else state

@@ -7,6 +7,7 @@ in tokens at fixed rates), so both sides price a step identically.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from ..accounting import MTOK, Rates, Tokens, cost_of, storage_usd
@@ -34,6 +35,7 @@ class Unit(NamedTuple):
 ZERO_UNIT = Unit(0, 0, 0, 0, 0, 0, 0)
 
 
+@functools.lru_cache(maxsize=1024)
 def unit_of(rates: Rates | None) -> Unit:
     """Per-token prices (all zero for an unpriced model)."""
     if rates is None:

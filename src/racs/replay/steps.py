@@ -64,7 +64,9 @@ class Horizon:
         """True when no step after ``after`` up to ``until_ms`` cuts the prompt to a
         length in ``[low, high)`` (which would keep an entry of ``low`` tokens and lose
         one of ``high``)."""
-        for _, t, shared in self.after(after):
+        cuts = self.cuts
+        for k in range(bisect.bisect_right(self._index, after), len(cuts)):
+            _, t, shared = cuts[k]
             if t > until_ms:
                 return True
             if low <= shared < high:
