@@ -37,3 +37,18 @@ def test_a_1h_write_would_have_saved() -> None:
     assert quote.tier == "1h"
     assert quote.saved_usd == pytest.approx(0.12)
     assert quote.sentence() == "a 1h write here would have saved $0.12"
+
+
+def test_several_quotes_at_once_and_a_bad_index() -> None:
+    """The second request's best choice is its recorded 5m write (nothing follows it)."""
+    from racs.errors import RacsError
+    from racs.replay.quote import quotes
+
+    stream = [_req(0, 0, 100_000), _req(1200, 0, 100_000)]
+    book = PriceBook(CARD, database=False)
+    first, second = quotes(stream, [0, 1], book)
+    assert first.tier == "1h" and first.saved_usd == pytest.approx(0.12)
+    assert second.saved_usd == pytest.approx(0.075)  # no write: 100000 x (3.75 - 3) e-6
+    assert second.tier is None
+    with pytest.raises(RacsError):
+        quotes(stream, [2], book)

@@ -26,7 +26,8 @@ class Quote:
     saved_usd: float
     """What it would have saved against what the stream paid (0 when recorded is best)."""
     optimum_tier: str | None
-    """The tier the stream's hindsight optimum gives that request."""
+    """The tier the stream's hindsight optimum gives that request (``None`` also when
+    not asked for)."""
 
     def sentence(self) -> str:
         """The quote for a finding."""
@@ -57,12 +58,29 @@ class _OneChanged:
 
 
 def best_choice_savings(
-    stream: Sequence[Request], index: int, prices: PriceBook | None = None
+    stream: Sequence[Request],
+    index: int,
+    prices: PriceBook | None = None,
+    *,
+    with_optimum: bool = True,
 ) -> Quote:
     """For ``stream[index]`` (requests of one stream and model, in time order): the tier
     that would have cost least with every other request as recorded, and the saving."""
-    if not 0 <= index < len(stream):
-        raise invalid(f"request index {index} outside a stream of {len(stream)}")
+    return quotes(stream, [index], prices, with_optimum=with_optimum)[0]
+
+
+def quotes(
+    stream: Sequence[Request],
+    indices: Sequence[int],
+    prices: PriceBook | None = None,
+    *,
+    with_optimum: bool = False,
+) -> list[Quote]:
+    """``best_choice_savings`` for several requests of one stream, reconstructing it once
+    (``with_optimum`` also runs the stream's DP for ``Quote.optimum_tier``)."""
+    for index in indices:
+        if not 0 <= index < len(stream):
+            raise invalid(f"request index {index} outside a stream of {len(stream)}")
     first = stream[0]
     profile = default_profile_of(first.provider, first.model)
     if profile is None:
@@ -77,17 +95,22 @@ def best_choice_savings(
         ),
     )
     horizon = Horizon(steps)
-    recorded = steps[index].recorded
+    best_decisions = optimum(steps, rules).decisions if with_optimum else ()
 
-    def cost(decision: Decision) -> float:
-        total, _ = run("quote", rules.family, steps, rules, _OneChanged(index, decision), horizon)
+    def cost(index: int, decision: Decision) -> float:
+        strategy = _OneChanged(index, decision)
+        total, _ = run("quote", rules.family, steps, rules, strategy, horizon)
         return total.total
 
-    base = cost(recorded)
-    best_tier, best = recorded.tier, base
-    for tier in actions(rules):
-        c = cost(Decision(tier))
-        if c < best - 1e-12:
-            best_tier, best = tier, c
-    best_decisions = optimum(steps, rules).decisions
-    return Quote(best_tier, base - best, best_decisions[index].tier)
+    out = []
+    for index in indices:
+        recorded = steps[index].recorded
+        base = cost(index, recorded)
+        best_tier, best = recorded.tier, base
+        for tier in actions(rules):
+            c = cost(index, Decision(tier))
+            if c < best - 1e-12:
+                best_tier, best = tier, c
+        optimum_tier = best_decisions[index].tier if best_decisions else None
+        out.append(Quote(best_tier, base - best, optimum_tier))
+    return out
