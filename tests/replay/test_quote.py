@@ -40,7 +40,7 @@ def test_a_1h_write_would_have_saved() -> None:
 
 
 def test_several_quotes_at_once_and_a_bad_index() -> None:
-    """The second request's best choice is its recorded 5m write (nothing follows it)."""
+    """Nothing follows the second request, so not writing at all saves its write premium."""
     from racs.errors import RacsError
     from racs.replay.quote import quotes
 
