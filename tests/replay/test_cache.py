@@ -84,3 +84,28 @@ class TestRoutingKey:
             assert served.read == 4992
         _, late = serve(state, step(3601, 5000, 5000), "in_memory", OPENAI)
         assert late.read == 0
+
+
+class TestOtherFamilies:
+    def test_gpt_5_6_explicit_breakpoints_write_30m(self) -> None:
+        """GPT-5.6+: a breakpoint provider whose one tier is 30m, billed as a 30m write."""
+        rules = rules_for(default_profile_of("openai", "gpt-5.6"))
+        assert rules.family == "breakpoint" and rules.options == ("30m",)
+        state, served = serve(EMPTY, step(0, 5000, 0), "30m", rules)
+        assert served.rule is not None and served.rule.billed_as == "30m"
+        _, again = serve(state, step(1800, 5000, 5000), None, rules)
+        assert again.read == 5000
+
+    def test_gemini_explicit_cache_resends_the_prefix_and_reads_do_not_extend(self) -> None:
+        """An explicit 5m cached content: created from the whole prefix; read at 200 s;
+        the read does not refresh it, so at 301 s it is gone."""
+        from racs.replay.costs import storage_of
+
+        rules = rules_for(default_profile_of("google", "gemini-2.5-pro"))
+        state, created = serve(EMPTY, step(0, 5000, 0), "explicit-5m", rules)
+        assert (created.read, created.written) == (0, 5000)
+        assert storage_of(created) == 5000 * 300 / 3600  # token-hours for the whole TTL
+        state, read = serve(state, step(200, 5000, 5000), None, rules)
+        assert read.read == 5000
+        _, late = serve(state, step(301, 5000, 5000), None, rules)
+        assert late.read == 0
