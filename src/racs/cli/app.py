@@ -68,6 +68,7 @@ examples:
   racs inspect --state ~/.racs/state.json --watch
   racs ledger stats --workspace simulate
   racs models --provider anthropic
+  racs help simulate
 """
 
 
@@ -85,7 +86,7 @@ def build_parser() -> Parser:
         epilog=_EPILOG,
         formatter_class=_formatter,
     )
-    parser.add_argument("--version", action="version", version=f"racs {__version__}")
+    parser.add_argument("-v", "--version", action="version", version=f"racs {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="show the Python traceback of a failure"
     )
@@ -125,6 +126,11 @@ def run(argv: Sequence[str]) -> int:
     args = list(argv)
     debug = "--debug" in args[: args.index("serve")] if "serve" in args else False
     head = [a for a in args if a != "--debug"] if debug else args
+    # The reference's words: `racs help [COMMAND]` and `racs version`.
+    if head[:1] == ["version"] and len(head) == 1:
+        args = head = ["--version"]
+    elif head[:1] == ["help"]:
+        args = head = [*head[1:], "--help"]
     if head and head[0] == "serve":
         return _serve(head[1:])
     parser = build_parser()
