@@ -95,6 +95,31 @@ def excess_usd(tokens: Tokens, excess: float, rates: Rates | None) -> float | No
     return usd
 
 
+def action_of(cause: str, r: Request, usd: float | None, rates: Rates | None, **facts: Any) -> str:
+    """The cause's action, made concrete with this finding's numbers where they help."""
+    gap = facts.get("gap_s")
+    if cause == EXPIRY and isinstance(gap, int | float) and gap > 3600:
+        return "no tier outlives this pause: resume within the hour or accept the re-write"
+    if cause == EXPIRY and rates is not None and usd is not None and facts.get("ttl") == "5m":
+        cached = float(facts.get("cached") or 0)
+        extra = cached * (rates.write_1h - rates.write_5m) / MTOK
+        return (
+            f"write this stream at the 1h tier: on its {fmt_tokens(cached)}-token prefix "
+            f"that costs ${extra:.4f} more per write, against ${usd:.4f} lost here"
+        )
+    if cause == MODEL_SWITCH:
+        return (
+            f"keep {facts['before']} for this conversation, or send the {facts['after']} "
+            "call from a subagent with a cache of its own"
+        )
+    if cause == UNEXPLAINED:
+        return (
+            f"diff the prompt of {r.source} against the request before it: a change in the "
+            "tools, the system prompt or early messages (dates, ids) rewrites the prefix"
+        )
+    return ACTIONS[cause]
+
+
 def detail_of(cause: str, *, excess: float, gap_s: float | None, **facts: Any) -> str:
     """The numbers behind one finding, in a sentence."""
     n = fmt_tokens(excess)
