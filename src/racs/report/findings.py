@@ -114,8 +114,8 @@ def action_of(cause: str, r: Request, usd: float | None, rates: Rates | None, **
         )
     if cause == UNEXPLAINED:
         return (
-            f"diff the prompt of {r.source} against the request before it: a change in the "
-            "tools, the system prompt or early messages (dates, ids) rewrites the prefix"
+            "diff this prompt against the stream's previous one: a change in the tools, "
+            "the system prompt or early messages (dates, ids) rewrites the prefix"
         )
     return ACTIONS[cause]
 

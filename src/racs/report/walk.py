@@ -159,15 +159,14 @@ class Walker:
                 f"{duration(ledger.max_gap_s)}, {ledger.long_gaps} over 5m: 5m writes "
                 f"save ${ledger.premium_usd:.4f} and would re-write ${ledger.rewrite_usd:.4f}"
             )
+            action = (
+                ACTIONS[TIER_CHOICE]
+                if ledger.long_gaps == 0
+                else f"write at the 5m tier: {ledger.long_gaps} of the stream's gaps exceed "
+                f"five minutes; 5m writes plus the re-writes after them cost ${net:.4f} less"
+            )
             found.append(
-                Finding(
-                    TIER_CHOICE,
-                    net,
-                    int(ledger.writes_1h),
-                    ledger.request,
-                    detail,
-                    ACTIONS[TIER_CHOICE],
-                )
+                Finding(TIER_CHOICE, net, int(ledger.writes_1h), ledger.request, detail, action)
             )
         return found
 
