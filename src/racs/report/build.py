@@ -204,8 +204,15 @@ def build_report(
     filters: Filters | None = None,
     top: int = 50,
     sources: Iterable[str] = (),
+    hindsight: bool = False,
 ) -> Report:
-    """One pass over ``requests``: totals, breakdowns, findings."""
+    """One pass over ``requests``: totals, breakdowns, findings (with ``hindsight``, the
+    top findings quote what replaying their stream says the best choice would have saved)."""
     builder = ReportBuilder(prices, filters, top)
     builder.add_all(requests)
-    return builder.finish(problems, sources)
+    report = builder.finish(problems, sources)
+    if hindsight and report.findings:
+        from .hindsight import with_hindsight
+
+        report.findings = with_hindsight(report.findings, prices, builder.filters.admits)
+    return report

@@ -56,6 +56,8 @@ class Finding:
     request: Request
     detail: str
     action: str
+    quote: str | None = None
+    """Hindsight from replay: what the best choice would have saved (top findings only)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Wire form (see the report schema in the README)."""
@@ -73,6 +75,7 @@ class Finding:
             "source": r.source,
             "detail": self.detail,
             "action": self.action,
+            "quote": self.quote,
         }
 
 
