@@ -16,6 +16,7 @@ from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError,
 from .inputs import Prompt, parse_pricing_table, parse_prompt, parse_usage, profile_overrides
 from .keepwarm import KeepWarm, ResourceRecord, Resources
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
+from .learning.live import LearnedReuse, ledger_usages
 from .lint import Facts, FactsCache, analyze
 from .model import (
     PROVIDERS,
@@ -48,6 +49,8 @@ Tokenizer = Callable[[str], float]
 
 DEFAULT_SEED: Final = 7
 DEFAULT_MAX_PREFIXES: Final = 1000
+REUSE_POLICIES: Final = ("reference", "learned")
+"""``reference``: the spec's decision from the declared reuse; ``learned``: racs.learning."""
 
 
 def _wall_clock() -> float:
@@ -86,6 +89,7 @@ class Racs:
         ledger: Any = None,
         catalog: Any = None,
         facts_max_chars: int = 64_000_000,
+        reuse_policy: str = "reference",
         _snapshot: Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -104,6 +108,10 @@ class Racs:
             raise invalid("clock must be a callable returning milliseconds since the epoch")
         if tokenizer is not None and not callable(tokenizer):
             raise invalid("tokenizer must be a callable taking the segment text")
+        if reuse_policy not in REUSE_POLICIES:
+            raise invalid(
+                f"reuse_policy must be one of {', '.join(REUSE_POLICIES)}, got {reuse_policy!r}"
+            )
         self.seed = seed
         self.key_scheme = key_scheme
         self._clock: Callable[[], float] = clock or _wall_clock
@@ -127,6 +135,7 @@ class Racs:
         self._state = state
         self._ledger = ledger
         self._closed = False
+        self._learned = _learned_reuse(reuse_policy, ledger)
         if state is not None:
             if _snapshot is None and is_async_backend(state):
                 raise RacsError(
@@ -308,6 +317,11 @@ class Racs:
             outcome = _planner.plan_family(
                 prompt, profile, pricing, prefix_key, resource_state, anchor
             )
+            touches = None
+            if self._learned is not None:
+                outcome, touches = self._learned.plan(
+                    prompt, profile, pricing, prefix_key, outcome, now
+                )
             if outcome.findings:
                 findings.extend(outcome.findings)
             self._counter += 1
@@ -325,7 +339,7 @@ class Racs:
                 reasoning=outcome.reasoning,
                 agent_id=prompt.agent_id,
             )
-            self._bookkeep(plan, prompt, profile, pricing, tracked, now, events)
+            self._bookkeep(plan, prompt, profile, pricing, tracked, now, events, touches)
             listening = bool(self._listeners)
             if listening:
                 events.insert(0, PlanCreated(plan, now))
@@ -377,6 +391,7 @@ class Racs:
         tracked: bool,
         now: float,
         events: list[TelemetryEvent],
+        touches: int | None = None,
     ) -> None:
         key = plan.prefix_key
         shortest: tuple[str | float, float] | None = None
@@ -412,7 +427,7 @@ class Racs:
             record = self._resources.records.get(key)
             last_write = record.last_write_at if record is not None else now
             self._keepwarm.track(
-                key, plan.provider, plan.model, shortest[0], shortest[1], last_write
+                key, plan.provider, plan.model, shortest[0], shortest[1], last_write, touches
             )
         lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
         fingerprint = Fingerprint(
@@ -463,6 +478,8 @@ class Racs:
                     agent_id=u.agent_id,
                     run_id=u.run_id,
                 )
+            if self._learned is not None:
+                self._learned.record(u)
             key = u.prefix_key or f"{u.provider}:{u.model}"
             if self._usage.add(u, key):
                 events.append(_ledger_limit(now))
@@ -633,6 +650,7 @@ class Racs:
                         }
                         for k, i in self._prefixes.items()
                     ],
+                    **({} if self._learned is None else {"learning": self._learned.state()}),
                 },
             }
 
@@ -678,6 +696,8 @@ class Racs:
             "drifts": self._drift.load_reports,
             "prefixes": prefixes,
         }
+        if self._learned is not None and self._ledger is None:  # a ledger is rebuilt instead
+            sections["learning"] = self._learned.load
         for name, load in sections.items():
             if name not in data:
                 continue
@@ -753,6 +773,16 @@ class _Subscription:
 
     def __call__(self, event: TelemetryEvent) -> None:
         self.listener(event)
+
+
+def _learned_reuse(policy: str, ledger: Any) -> LearnedReuse | None:
+    """The learned-reuse memory when asked for, rebuilt from the ledger's usage if any."""
+    if policy != "learned":
+        return None
+    learned = LearnedReuse()
+    if ledger is not None:
+        learned.rebuild(ledger_usages(ledger))
+    return learned
 
 
 def _ledger_limit(now: float) -> LimitReached:

@@ -1,0 +1,174 @@
+"""The learned policy: pick the option of least expected cost under the learned gaps.
+
+Pure functions of what was learned (folded sums or bin weights) and the model's rates; no
+clock, no state. ``racs.learning.live`` feeds them from the engine, ``racs.learning.replay``
+from recorded traffic, so both decide with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from ..accounting import Rates
+from ..planner import fmt
+from .costs import INDICATORS, KEEPWARM_TOUCHES, BreakpointTable, resource_cost
+from .gaps import representative
+
+PRIOR_WEIGHT: Final = 3.0
+"""A declared reuse interval counts as this many gaps observed at that interval (never decays)."""
+WARM_GAPS: Final = 3
+"""Gaps a lineage must have shown before its own learning replaces the reference decision."""
+IN_MEMORY_RETENTION_S: Final = 300
+"""OpenAI keeps in-memory prefixes 5 to 10 minutes idle: the policy counts on the short end."""
+EXTENDED_RETENTION_S: Final = 24 * 3600
+RESOURCE_TTLS: Final = (300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
+"""Gemini cachedContents lifetimes the policy compares (seconds)."""
+_TIE: Final = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option's expected cost: tier (or ``none``), cost, keep-warm budget."""
+
+    name: str
+    cost: float
+    touches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What the policy chose and every option it weighed (in the order compared)."""
+
+    pick: Option
+    options: tuple[Option, ...]
+
+    @property
+    def tier(self) -> str | None:
+        """The chosen tier, ``None`` for no write."""
+        return None if self.pick.name == "none" else self.pick.name
+
+    def option(self, name: str) -> Option | None:
+        """The option called ``name``, if it was weighed."""
+        return next((o for o in self.options if o.name == name), None)
+
+
+def _cheapest(options: Sequence[Option]) -> Option:
+    """The first option within a relative tie of the minimum (options come in preference order)."""
+    low = min(o.cost for o in options)
+    return next(o for o in options if o.cost <= low + abs(low) * _TIE)
+
+
+def choose_tier(
+    table: BreakpointTable, sums: Sequence[float], prefix_tokens: float, written_tokens: float
+) -> Choice:
+    """Breakpoint tier and keep-warm budget of least expected cost.
+
+    Compared per option: this call (the part already cached read, ``written_tokens`` written
+    at the tier's price) plus the expected cost of the prefix at its next use under the
+    learned gaps; against no write, where both calls pay the input price. Ties go to the
+    shorter tier, then to no write.
+    """
+    rates = table.rates
+    total = sums[-1]
+    nk = len(KEEPWARM_TOUCHES)
+    reused = max(0.0, prefix_tokens - written_tokens)
+    options: list[Option] = []
+    for i, tier in enumerate(table.tiers):
+        seg = sums[i * nk : (i + 1) * nk]
+        low = min(seg)
+        touches = KEEPWARM_TOUCHES[seg.index(low)]
+        cost = (
+            reused * rates.read
+            + written_tokens * rates.write(tier)
+            + prefix_tokens * (low / total if total > 0 else rates.write(tier))
+        )
+        options.append(Option(tier, cost, touches))
+    options.append(Option("none", 2 * prefix_tokens * rates.input))
+    return Choice(_cheapest(options), tuple(options))
+
+
+def within(sums: Sequence[float]) -> tuple[float, ...]:
+    """Fractions of the learned gap weight inside 5m, 30m and 1h."""
+    total = sums[-1]
+    n = len(INDICATORS)
+    if total <= 0:
+        return (0.0,) * n
+    return tuple(s / total for s in sums[-1 - n : -1])
+
+
+def choose_resource_ttl(
+    rates: Rates,
+    weights: Mapping[int, float],
+    prefix_tokens: float,
+    ttls: Sequence[int] = RESOURCE_TTLS,
+) -> Choice:
+    """Gemini resource lifetime (``<seconds>s``) of least expected cost, or ``none`` when
+    storage does not pay for the reads."""
+    total = sum(weights.values())
+    gaps = [(representative(b), w / total) for b, w in weights.items()] if total > 0 else []
+    options = [
+        Option(f"{ttl}s", prefix_tokens * sum(p * resource_cost(rates, ttl, g) for g, p in gaps))
+        for ttl in ttls
+    ]
+    options.append(Option("none", prefix_tokens * rates.input))
+    return Choice(_cheapest(options), tuple(options))
+
+
+def extended_share(weights: Mapping[int, float]) -> float:
+    """Share of the learned gaps that outlast in-memory retention but not 24h retention."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    longer = sum(
+        w
+        for b, w in weights.items()
+        if IN_MEMORY_RETENTION_S < representative(b) <= EXTENDED_RETENTION_S
+    )
+    return longer / total
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the decision was learned from, for the plan's reasoning."""
+
+    scope: str
+    """``prefix`` (this exact prefix's own gaps) or ``stream`` (its lineage's)."""
+    gaps: int
+    weight: float
+    declared_s: float | None = None
+
+
+def describe(evidence: Evidence, shares: Sequence[float] = ()) -> str:
+    """The observations part of a learned reasoning."""
+    text = (
+        f"learned from {evidence.gaps} gap(s) between uses of this {evidence.scope} "
+        f"(decayed weight {evidence.weight:.3g}"
+    )
+    if evidence.declared_s is not None:
+        text += f", plus the declared {fmt(evidence.declared_s)} s counted as {fmt(PRIOR_WEIGHT)}"
+    text += ")"
+    if shares:
+        labels = ("5m", "30m", "1h")
+        text += ": " + ", ".join(
+            f"{s:.0%} within {lab}" for s, lab in zip(shares, labels, strict=False)
+        )
+    return text
+
+
+def money(value: float, priced: bool) -> str:
+    """A cost for prose: USD when the host priced the model, else input-token equivalents."""
+    if priced:
+        return f"{value / 1e6:.6g} USD"
+    return f"{value:.6g} input-token equivalents"
+
+
+def describe_options(choice: Choice, priced: bool, what: str) -> str:
+    """The expected-costs part of a learned reasoning."""
+    parts = []
+    for o in choice.options:
+        label = "no write" if o.name == "none" else o.name
+        extra = f" with up to {o.touches} keep-warm touch(es)" if o.touches else ""
+        parts.append(f"{label} {money(o.cost, priced)}{extra}")
+    return f"expected cost of {what}: " + "; ".join(parts)
