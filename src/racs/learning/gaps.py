@@ -51,7 +51,17 @@ class Cadence:
     reads a few numbers instead of the whole histogram.
     """
 
-    __slots__ = ("gaps", "hist", "last", "pending", "scale", "sums", "table")
+    __slots__ = (
+        "alive_until",
+        "gaps",
+        "hist",
+        "last",
+        "pending",
+        "scale",
+        "sums",
+        "table",
+        "written",
+    )
 
     def __init__(self) -> None:
         self.hist: dict[int, float] = {}
@@ -64,6 +74,10 @@ class Cadence:
         """Prefix key of a planned call whose usage has not been recorded yet."""
         self.sums: list[float] | None = None
         self.table: object = None
+        self.written = 0.0
+        """Prefix tokens of the lineage's last cache write."""
+        self.alive_until = 0.0
+        """Until when (ms) that write lives, keep-warm included."""
 
     def use(self, at_ms: float, row_of: RowOf | None = None) -> float | None:
         """A use at ``at_ms``: learn the gap since the last use; returns it (seconds).
@@ -120,11 +134,14 @@ class Cadence:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state: effective weights by bin, the gap count, the last use."""
-        return {
-            "h": {str(b): round(w, 9) for b, w in self.weights().items()},
+        out: dict[str, Any] = {
+            "h": {str(b): w for b, w in self.weights().items()},
             "n": self.gaps,
             "t": self.last,
         }
+        if self.alive_until:
+            out["w"] = [self.written, self.alive_until]
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Cadence:
@@ -145,4 +162,7 @@ class Cadence:
         c.gaps = n
         last = raw.get("t")
         c.last = None if last is None else float(last)
+        written = raw.get("w")
+        if written is not None:
+            c.written, c.alive_until = (float(x) for x in written)
         return c

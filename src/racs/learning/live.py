@@ -71,9 +71,6 @@ class LearnedReuse:
         self.max_lineages = max_lineages
         self._lineages: OrderedDict[str, Cadence] = OrderedDict()
         self._models: dict[tuple[str, str, int], _Model] = {}
-        # Per stream: prefix tokens of its last write and until when that entry lives (ms),
-        # to tell what this call must write; in memory only (a restart assumes nothing).
-        self._written: dict[str, tuple[float, float]] = {}
 
     def __len__(self) -> int:
         return len(self._lineages)
@@ -86,8 +83,7 @@ class LearnedReuse:
             found = Cadence()
             lineages[key] = found
             if len(lineages) > self.max_lineages:
-                old, _ = lineages.popitem(last=False)
-                self._written.pop(old, None)
+                lineages.popitem(last=False)
         else:
             lineages.move_to_end(key)
         return found
@@ -132,7 +128,7 @@ class LearnedReuse:
         elif stream.gaps >= WARM_GAPS:
             learner, scope = stream, "stream"
         else:
-            self._note_reference_write(skey, outcome, prompt.stable_tokens, now)
+            _note_reference_write(stream, outcome, prompt.stable_tokens, now)
             return apply.cold(outcome, stream.gaps), None
         declared = prompt.interval
         family = profile.family
@@ -140,7 +136,7 @@ class LearnedReuse:
             if not any(isinstance(d, BreakpointDirective) for d in outcome.directives):
                 return outcome, None  # below the minimum, no stable span: nothing to tier
             return self._breakpoint(
-                prompt, profile, m, table, learner, scope, declared, skey, outcome, now
+                prompt, profile, m, table, learner, scope, declared, stream, outcome, now
             )
         weights = learner.weights()
         if declared is not None:
@@ -158,12 +154,6 @@ class LearnedReuse:
             return apply.routing_plan(outcome, share > 0, share, observed, profile), None
         return outcome, None
 
-    def _note_reference_write(self, skey: str, outcome: Outcome, stable: float, now: float) -> None:
-        """Remember what a cold (reference) plan wrote, so the first learned one knows."""
-        ttls = [seconds_of(d.ttl) for d in outcome.directives if isinstance(d, BreakpointDirective)]
-        if ttls:
-            self._written[skey] = (stable, now + min(ttls) * 1000)
-
     def _breakpoint(
         self,
         prompt: Prompt,
@@ -173,7 +163,7 @@ class LearnedReuse:
         learner: Cadence,
         scope: str,
         declared: float | None,
-        skey: str,
+        stream: Cadence,
         outcome: Outcome,
         now: float,
     ) -> tuple[Outcome, int | None]:
@@ -182,16 +172,15 @@ class LearnedReuse:
             pw = PRIOR_WEIGHT * learner.scale
             sums = [s + pw * c for s, c in zip(sums, table.row_at(declared), strict=True)]
         stable = prompt.stable_tokens
-        last = self._written.get(skey)
         written = stable
-        if last is not None and now <= last[1] and stable >= last[0]:
-            written = stable - last[0]
+        if now <= stream.alive_until and stable >= stream.written:
+            written = stable - stream.written
         choice = choose_tier(table, sums, stable, written)
         tier = choice.tier
         if tier is not None:
             ttl = seconds_of(tier)
             alive = ttl + REFRESH_FRACTION * ttl * choice.pick.touches
-            self._written[skey] = (stable, now + alive * 1000)
+            stream.written, stream.alive_until = stable, now + alive * 1000
         evidence = Evidence(scope, learner.gaps, sums[-1] / learner.scale, declared)
         observed = describe(evidence, within(sums))
         planned = apply.breakpoint_plan(
@@ -236,7 +225,6 @@ class LearnedReuse:
         while len(restored) > self.max_lineages:
             restored.popitem(last=False)
         self._lineages = restored
-        self._written.clear()
 
 
 def ledger_usages(ledger: Any, page: int = 1000) -> Iterable[CacheUsage]:
@@ -259,3 +247,10 @@ def ledger_usages(ledger: Any, page: int = 1000) -> Iterable[CacheUsage]:
         if len(events) < page:
             return
         after = events[-1].position
+
+
+def _note_reference_write(stream: Cadence, outcome: Outcome, stable: float, now: float) -> None:
+    """Remember what a cold (reference) plan wrote, so the first learned one knows."""
+    ttls = [seconds_of(d.ttl) for d in outcome.directives if isinstance(d, BreakpointDirective)]
+    if ttls:
+        stream.written, stream.alive_until = stable, now + min(ttls) * 1000

@@ -103,16 +103,22 @@ def choose_resource_ttl(
     weights: Mapping[int, float],
     prefix_tokens: float,
     ttls: Sequence[int] = RESOURCE_TTLS,
+    implicit_s: float = 0,
 ) -> Choice:
     """Gemini resource lifetime (``<seconds>s``) of least expected cost, or ``none`` when
-    storage does not pay for the reads."""
+    storage does not pay for the reads.
+
+    ``implicit_s``: without a resource, a use within this many seconds still reads from the
+    provider's implicit cache (replay models Gemini's; the engine counts on none).
+    """
     total = sum(weights.values())
     gaps = [(representative(b), w / total) for b, w in weights.items()] if total > 0 else []
     options = [
         Option(f"{ttl}s", prefix_tokens * sum(p * resource_cost(rates, ttl, g) for g, p in gaps))
         for ttl in ttls
     ]
-    options.append(Option("none", prefix_tokens * rates.input))
+    implicit = sum(p * (rates.read if g <= implicit_s else rates.input) for g, p in gaps)
+    options.append(Option("none", prefix_tokens * (implicit if gaps else rates.input)))
     return Choice(_cheapest(options), tuple(options))
 
 
