@@ -9,7 +9,6 @@ import racs
 from racs.model import CachePlan
 
 
-
 class FakeClock:
     """A settable clock in milliseconds since the epoch."""
 
@@ -26,6 +25,7 @@ class FakeClock:
 def seg(id: str, role: str = "system", stability: str = "stable", **extra: Any) -> dict[str, Any]:
     """A hash-only segment."""
     return {"id": id, "role": role, "stability": stability, "contentHash": f"h-{id}", **extra}
+
 
 # Anthropic list prices of claude-sonnet-4-5 (USD per MTok): read 0.1x, 5m 1.25x, 1h 2x.
 SONNET = {
@@ -59,9 +59,7 @@ def prompt(
     return {"provider": provider, "model": model, "segments": segments, **extra}
 
 
-def run(
-    engine: racs.Racs, clock: FakeClock, gaps_s: Iterable[float], **kw: Any
-) -> list[CachePlan]:
+def run(engine: racs.Racs, clock: FakeClock, gaps_s: Iterable[float], **kw: Any) -> list[CachePlan]:
     """Plan once, then once after each gap; returns every plan."""
     plans = [engine.plan(prompt(**kw))]
     for gap in gaps_s:

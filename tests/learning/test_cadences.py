@@ -149,9 +149,7 @@ class TestOtherFamilies:
         self, clock: FakeClock, gap: float, retention: str | None
     ) -> None:
         """24h retention (free) exactly when gaps outlast in-memory retention."""
-        plans = run(
-            learned_engine(clock), clock, [gap] * 4, provider="openai", model="gpt-4.1"
-        )
+        plans = run(learned_engine(clock), clock, [gap] * 4, provider="openai", model="gpt-4.1")
         directive = plans[-1].directives[0]
         assert isinstance(directive, RoutingKeyDirective)
         assert directive.retention == retention

@@ -13,7 +13,8 @@ from typing import Any, Final
 
 BINS_PER_OCTAVE: Final = 12
 ANCHOR_S: Final = 300.0
-"""Bin edges are ``300 * 2**(b/12)`` s: the 5m TTL is an exact edge, 30m and 1h within 0.1%."""
+"""Bin edges are ``300 * 2**(b/12)`` s: the 5m TTL is an exact edge; 30m and 1h fall 0.1%
+above an edge (a gap of 3596-3600 s counts as outliving 1h)."""
 MIN_BIN: Final = -99
 """Everything up to about 1 s shares one bin."""
 MAX_BIN: Final = 111
@@ -21,6 +22,7 @@ MAX_BIN: Final = 111
 DECAY: Final = 0.95
 """Each new gap multiplies the weight of every older one by this (about 20 gaps of memory)."""
 _RENORMALIZE_AT: Final = 1e100
+_MIN_EDGE: Final = ANCHOR_S * 2.0 ** (MIN_BIN / BINS_PER_OCTAVE)
 
 Row = Sequence[float]
 RowOf = Callable[[int], Row]
@@ -28,7 +30,7 @@ RowOf = Callable[[int], Row]
 
 def bin_of(gap_s: float) -> int:
     """The bin holding a gap of ``gap_s`` seconds: bin b covers (edge(b-1), edge(b)]."""
-    if gap_s <= 0:
+    if gap_s <= _MIN_EDGE:
         return MIN_BIN
     b = math.ceil(BINS_PER_OCTAVE * math.log2(gap_s / ANCHOR_S))
     return MIN_BIN if b < MIN_BIN else (MAX_BIN if b > MAX_BIN else b)
