@@ -29,9 +29,7 @@ class Served(NamedTuple):
     """The rule of the write (``None``: nothing written)."""
 
 
-def serve(
-    state: State, step: Step, tier: str | None, rules: CacheRules
-) -> tuple[State, Served]:
+def serve(state: State, step: Step, tier: str | None, rules: CacheRules) -> tuple[State, Served]:
     """Apply one step with a decision tier; returns the new state and what it did."""
     t = step.t_ms
     shared = step.shared

@@ -55,9 +55,7 @@ class Horizon:
         width = 1
         while 2 * width <= len(level):
             prev = self.table[-1]
-            self.table.append(
-                [min(prev[i], prev[i + width]) for i in range(len(prev) - width)]
-            )
+            self.table.append([min(prev[i], prev[i + width]) for i in range(len(prev) - width)])
             width *= 2
 
     def intact(self, after: int, until_ms: float, tokens: int) -> bool:

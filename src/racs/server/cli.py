@@ -44,6 +44,12 @@ def _parser() -> _Parser:
     )
     p.add_argument("--seed", type=int, default=7, help="plan id seed (default 7)")
     p.add_argument(
+        "--learn",
+        action="store_true",
+        help="learned reuse: tiers, keep-warm, lifetimes and retention from each lineage's "
+        "observed gaps (rebuilt from the ledger on start)",
+    )
+    p.add_argument(
         "--cors-origin",
         default=None,
         metavar="ORIGIN",
@@ -111,7 +117,12 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
         ledger = create_ledger(url=target) if "://" in target else create_ledger(target)
     try:
         state = file_state(args.state) if args.state else None
-        engine = create_racs(seed=args.seed, state=state, ledger=ledger)
+        engine = create_racs(
+            seed=args.seed,
+            state=state,
+            ledger=ledger,
+            reuse_policy="learned" if args.learn else "reference",
+        )
     except BaseException:
         if ledger is not None:
             ledger.close()
