@@ -11,16 +11,16 @@ from dataclasses import replace
 from typing import Any, Final
 
 from . import planner as _planner
+from .accounting import parse_pricing_table, storage_usd
 from .drift import DriftTracker, Fingerprint, SegPrint
 from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
-from .inputs import Prompt, parse_pricing_table, parse_prompt, parse_usage, profile_overrides
+from .inputs import Prompt, parse_prompt, parse_usage, profile_overrides
 from .keepwarm import KeepWarm, ResourceRecord, Resources
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
 from .learning.live import LearnedReuse, ledger_usages
 from .lint import Facts, FactsCache, analyze
 from .model import (
     PROVIDERS,
-    TTL_SECONDS,
     BreakpointDirective,
     CachePlan,
     DriftReport,
@@ -38,8 +38,10 @@ from .model import (
     TelemetryEvent,
     UsageRecorded,
 )
+from .prices import PriceBook
 from .profiles import SHIPPED_PROFILES, merge_profile
 from .state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
+from .tiers import seconds_of
 from .usage import UsageBook
 
 log = logging.getLogger("racs")
@@ -131,7 +133,8 @@ class Racs:
         self._keepwarm = KeepWarm()
         self._resources = Resources()
         self._drift = DriftTracker(max_lineages=max(10_000, max_prefixes))
-        self._usage = UsageBook(self._pricing, self._known_profile, max_usage_keys)
+        self._prices = PriceBook(self._pricing, self._known_profile)
+        self._usage = UsageBook(self._prices, max_usage_keys)
         self._state = state
         self._ledger = ledger
         self._closed = False
@@ -220,8 +223,13 @@ class Racs:
 
     @property
     def pricing(self) -> Mapping[str, Pricing]:
-        """The pricing table the engine reports USD with."""
+        """The user's pricing table (cards that win over the bundled price database)."""
         return self._pricing
+
+    @property
+    def prices(self) -> PriceBook:
+        """The price book the engine reports USD with: the user's cards, then the database."""
+        return self._prices
 
     def now(self) -> float:
         """The engine clock, milliseconds since the epoch."""
@@ -403,24 +411,21 @@ class Racs:
                         self._resources.records[key] = ResourceRecord(
                             key, plan.provider, plan.model, ttl_s, now, plan.stable_tokens
                         )
-                    if pricing is not None:
-                        storage = (
-                            pricing.storage_per_mtok_hour
-                            if pricing.storage_per_mtok_hour is not None
-                            else profile.storage_per_mtok_hour
-                        )
-                        if storage is not None:
-                            usd = plan.stable_tokens * (ttl_s / 3600) * storage / 1e6
-                            if self._usage.add_storage(
-                                key, plan.provider, plan.model, plan.agent_id, usd
-                            ):
-                                events.append(_ledger_limit(now))
+                    rates = self._prices.rates(
+                        plan.provider, plan.model, timestamp_ms=now, input_tokens=plan.total_tokens
+                    )
+                    if rates is not None and rates.storage_per_mtok_hour is not None:
+                        usd = storage_usd(plan.stable_tokens, ttl_s, rates.storage_per_mtok_hour)
+                        if self._usage.add_storage(
+                            key, plan.provider, plan.model, plan.agent_id, usd
+                        ):
+                            events.append(_ledger_limit(now))
                 events.append(ResourceAction(directive, now))
                 if shortest is None or ttl_s < shortest[1]:
                     shortest = (directive.ttl_seconds, ttl_s)
             elif directive.kind == "breakpoint":
                 ttl_label = directive.ttl  # type: ignore[union-attr]
-                ttl_s = float(TTL_SECONDS.get(ttl_label, 300))
+                ttl_s = float(seconds_of(ttl_label))
                 if shortest is None or ttl_s < shortest[1]:
                     shortest = (ttl_label, ttl_s)
         if tracked and shortest is not None:
@@ -510,8 +515,7 @@ class Racs:
                 storage = {k: a.storage_spend_usd for k, a in self._usage.aggregates.items()}
             return ledger_stats(
                 self._ledger,
-                self._pricing,
-                self._known_profile,
+                self._prices,
                 storage if since is None and until is None else {},
                 prefix_key=prefix_key,
                 provider=provider,

@@ -18,12 +18,11 @@ from .model import (
     PROVIDERS,
     ROLES,
     STABILITIES,
-    TTL_SECONDS,
     CacheUsage,
     PlanInput,
-    Pricing,
     PromptSegment,
 )
+from .tiers import known as known_tier
 
 _ROLE_SET: Final = frozenset(ROLES)
 _STABILITY_SET: Final = frozenset(STABILITIES)
@@ -294,36 +293,6 @@ def parse_usage(raw: Any) -> CacheUsage:
     )
 
 
-_PRICING_FIELDS: Final = tuple(f.name for f in fields(Pricing))
-
-
-def parse_pricing(raw: Any, name: str = "pricing") -> Pricing:
-    """Validate one price card (dataclass or mapping, either spelling)."""
-    if isinstance(raw, Pricing):
-        return raw
-    if not isinstance(raw, Mapping):
-        raise invalid(f"{name} must be an object of USD-per-million-token prices")
-    from .model import camel
-
-    values: dict[str, Any] = {}
-    for fname in _PRICING_FIELDS:
-        values[fname] = number(
-            _field(raw, fname, camel(fname)), f"{name}.{camel(fname)}", optional=True
-        )
-    if values["input_per_mtok"] is None:
-        raise invalid(f"{name}.inputPerMTok is required")
-    return Pricing(**values)
-
-
-def parse_pricing_table(raw: Any) -> dict[str, Pricing]:
-    """Validate a pricing table: model id -> price card."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise invalid("pricing must map model ids to price cards")
-    return {str(model): parse_pricing(card, f"pricing[{model!r}]") for model, card in raw.items()}
-
-
 def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
     """Validate a partial profile (either spelling) into snake_case field overrides."""
     from .model import ProviderProfile, camel
@@ -356,7 +325,7 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise invalid(f"{where} must be an array of strings")
             for ttl in value:
-                if field_name == "ttls" and ttl not in TTL_SECONDS:
+                if field_name == "ttls" and not known_tier(ttl):
                     raise invalid(f"{where} has unknown TTL tier {ttl!r}")
             out[field_name] = tuple(str(v) for v in value)
         elif field_name in ("supports_retention", "bills_writes", "routing_key"):

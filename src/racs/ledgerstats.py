@@ -6,17 +6,20 @@ window, an agent or a model: the ledger sums the tokens, this module prices them
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from .model import LedgerStats, PrefixStats, Pricing, ProviderProfile
-from .usage import hit_ratio, totals, usd_of
+from .accounting import Cost, Tokens, cost_of
+from .ledger.model import CacheUsageTotal
+from .model import LedgerStats, PrefixStats
+from .prices import PriceBook
+from .usage import hit_ratio, totals
 
 
 def ledger_stats(
     ledger: Any,
-    pricing: Mapping[str, Pricing],
-    profile_of: Callable[[str, str], ProviderProfile | None],
+    prices: PriceBook,
     storage_usd: Mapping[str, float],
     *,
     prefix_key: str | None = None,
@@ -38,24 +41,14 @@ def ledger_stats(
         model=model,
         provider=provider,
         prefix_key=prefix_key,
+        by_day=True,
     )
     prefixes = []
-    for g in groups:
+    for g, cost in _merge_days(groups, prices):
         writes = g.cache_write_tokens_5m + g.cache_write_tokens_1h + g.cache_write_tokens_30m
-        price = pricing.get(g.model)
         saved = spend = storage = None
-        if price is not None:
-            profile = profile_of(g.provider, g.model)
-            saved, spend = usd_of(
-                g.cache_read_tokens,
-                {
-                    "5m": g.cache_write_tokens_5m,
-                    "1h": g.cache_write_tokens_1h,
-                    "30m": g.cache_write_tokens_30m,
-                },
-                price,
-                profile,
-            )
+        if cost is not None:
+            saved, spend = cost.saved, cost.write_premium
             storage = storage_usd.get(g.group_key, 0.0)
         prefixes.append(
             PrefixStats(
@@ -76,3 +69,45 @@ def ledger_stats(
         )
     prefixes.sort(key=lambda p: p.prefix_key)
     return totals(prefixes)
+
+
+def _merge_days(groups: list[Any], prices: PriceBook) -> list[tuple[CacheUsageTotal, Cost | None]]:
+    """One total per group key and model, each day priced at the prices then in force."""
+    merged: dict[tuple[str, str, str], tuple[CacheUsageTotal, Cost | None]] = {}
+    for g in groups:
+        rates = prices.rates(g.provider, g.model, timestamp_ms=g.day_start)
+        cost = None
+        if rates is not None:
+            cost = cost_of(
+                Tokens(
+                    read=g.cache_read_tokens,
+                    write_5m=g.cache_write_tokens_5m,
+                    write_30m=g.cache_write_tokens_30m,
+                    write_1h=g.cache_write_tokens_1h,
+                ),
+                rates,
+            )
+        key = (g.group_key, g.provider, g.model)
+        seen = merged.get(key)
+        if seen is not None:
+            total, before = seen
+            g = replace(
+                total,
+                **{f: getattr(total, f) + getattr(g, f) for f in _SUMMED},
+                day_start=None,
+            )
+            cost = before if cost is None else cost if before is None else before + cost
+        merged[key] = (replace(g, day_start=None), cost)
+    return list(merged.values())
+
+
+_SUMMED = (
+    "calls",
+    "hits",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens_5m",
+    "cache_write_tokens_1h",
+    "uncached_tokens",
+    "cache_write_tokens_30m",
+)

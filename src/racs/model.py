@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Final, Literal, TypeAlias
+from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
+
+from .tiers import TIER
 
 Role: TypeAlias = Literal["system", "tools", "documents", "history", "dynamic"]
 Stability: TypeAlias = Literal["stable", "semi", "volatile"]
@@ -38,7 +40,6 @@ PROVIDERS: Final = (
     "hermes",
     "custom",
 )
-TTL_SECONDS: Final[Mapping[str, int]] = {"5m": 300, "30m": 1800, "1h": 3600}
 """Seconds of each breakpoint TTL tier (the tier union is open: catalog entries add tiers)."""
 
 LINT_CODES: Final = (
@@ -210,13 +211,8 @@ class ProviderProfile(Wire):
 
     def write_multiplier(self, ttl: str) -> float | None:
         """The write multiplier of a TTL tier, ``None`` when unknown."""
-        if ttl == "5m":
-            return self.write_multiplier_5m
-        if ttl == "1h":
-            return self.write_multiplier_1h
-        if ttl == "30m":
-            return self.write_multiplier_30m
-        return None
+        tier = TIER.get(ttl)
+        return None if tier is None else cast(float | None, getattr(self, tier.profile_field))
 
 
 # --- plans ---------------------------------------------------------------------------
@@ -342,6 +338,8 @@ class LedgerStats(Wire):
     storage_spend_usd: float | None = None
     net_usd: float | None = None
     hits: int | None = None
+    unpriced_models: tuple[str, ...] = ()
+    """Models in these stats that no price card or price database covers (token-only)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,10 @@ resource record's liveness) and applies the result to its memories.
 from __future__ import annotations
 
 import math
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, cast
 
 from .inputs import Prompt, Seg
 from .model import (
-    TTL_SECONDS,
     BreakEven,
     BreakpointDirective,
     CacheDirective,
@@ -22,6 +21,7 @@ from .model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
+from .tiers import TIER, TTL_SECONDS
 
 ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
 WITHIN_TTL_SECONDS: Final = {"5m": 240, "30m": 1500, "1h": 3300}
@@ -77,13 +77,8 @@ def read_multiplier(profile: ProviderProfile, pricing: Pricing | None) -> float 
 
 def write_price(pricing: Pricing, ttl: str) -> float | None:
     """The configured write price of a tier, USD per million tokens."""
-    if ttl == "5m":
-        return pricing.cache_write_5m_per_mtok
-    if ttl == "1h":
-        return pricing.cache_write_1h_per_mtok
-    if ttl == "30m":
-        return pricing.cache_write_30m_per_mtok
-    return None
+    tier = TIER.get(ttl)
+    return None if tier is None else cast(float | None, getattr(pricing, tier.price_field))
 
 
 def write_multiplier(profile: ProviderProfile, pricing: Pricing | None, ttl: str) -> float | None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from .accounting import Rates, rates_of
+from .accounting import Rates, parse_pricing_table, rates_of
 from .catalog import default_catalog
 from .model import Pricing, ProviderProfile
 from .profiles import SHIPPED_PROFILES
@@ -210,3 +210,10 @@ class PriceBook:
             # breakpoints (GPT-5.6+) are billed at it, as their price pages say.
             card = replace(card, cache_write_30m_per_mtok=card.cache_write_5m_per_mtok)
         return rates_of(card, self.profile(provider, model), source="genai-prices")
+
+
+def price_book(pricing: PriceBook | Mapping[str, Any] | None) -> PriceBook:
+    """A price book from a user pricing table (validated), or the book itself."""
+    if isinstance(pricing, PriceBook):
+        return pricing
+    return PriceBook(parse_pricing_table(pricing))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from .accounting import Tokens, cost_of, rates_of, storage_usd
 from .engine import Racs, create_racs
 from .errors import invalid
 from .model import (
@@ -33,7 +34,9 @@ from .model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from .usage import hit_ratio, uncached_of, usd_of
+from .tiers import DEFAULT_TIER, TIER, seconds_of
+from .tiers import known as known_tier
+from .usage import hit_ratio
 
 SIM_EPOCH_MS: Final = 1_767_225_600_000
 """2026-01-01T00:00:00Z: where the simulated clock starts."""
@@ -263,8 +266,12 @@ def _resolve(segments: Sequence[Mapping[str, Any]]) -> list[_Seg]:
 @dataclass(slots=True)
 class _Served:
     read: int = 0
-    write_5m: int = 0
-    write_1h: int = 0
+    writes: dict[str, int] = field(default_factory=dict)
+    """Tokens written per tier."""
+
+    def usage_fields(self) -> dict[str, int]:
+        """``CacheUsage`` keyword arguments of the writes."""
+        return {TIER[t].usage_field: n for t, n in self.writes.items()}
 
 
 class BreakpointCache:
@@ -299,10 +306,8 @@ class BreakpointCache:
                 continue
             tokens = segs[i].cumulative - covered
             covered = segs[i].cumulative
-            if ttl == "1h":
-                served.write_1h += tokens
-            else:
-                served.write_5m += tokens
+            tier = ttl if known_tier(ttl) else DEFAULT_TIER
+            served.writes[tier] = served.writes.get(tier, 0) + tokens
             self.expires[segs[i].prefix_hash] = now_ms + _ttl_ms(ttl)
         return served
 
@@ -371,7 +376,7 @@ class ResourceCache:
 
 
 def _ttl_ms(ttl: str) -> int:
-    return {"5m": 300, "30m": 1800, "1h": 3600}.get(ttl, 300) * 1000
+    return seconds_of(ttl) * 1000
 
 
 # --- results -------------------------------------------------------------------------
@@ -503,7 +508,8 @@ def _simulate_variant(
     profile = engine.profile_of(demo.provider, demo.model)
     min_tokens = int(profile.min_cacheable_tokens or 0)
     pricing = engine.pricing[demo.model]
-    out_price = pricing.output_per_mtok or 0.0
+    rates = rates_of(pricing, profile)
+    out_price = rates.output or 0.0
     bp = BreakpointCache(min_tokens)
     pc = PrefixCache(max(min_tokens, demo.step_tokens), demo.step_tokens, demo.retention_seconds)
     rc = ResourceCache()
@@ -512,7 +518,7 @@ def _simulate_variant(
     # The engine keeps the latest 200 drift reports; count them all as they happen.
     drifted: list[DriftReport] = []
     engine.on(lambda e: drifted.append(e.report) if isinstance(e, PrefixDrifted) else None)
-    storage_price = pricing.storage_per_mtok_hour or profile.storage_per_mtok_hour or 0.0
+    storage_price = rates.storage_per_mtok_hour or 0.0
     interval_ms = round(interval_s * 1000)
     for i in range(calls):
         now = SIM_EPOCH_MS + i * interval_ms
@@ -537,7 +543,7 @@ def _simulate_variant(
         elif demo.family == "resource":
             served, directive = rc.serve(plan, now)
             if directive is not None and directive.action in ("create", "refresh"):
-                summary.storage_spend_usd += _storage_usd(
+                summary.storage_spend_usd += storage_usd(
                     plan.stable_tokens, directive.ttl_seconds, storage_price
                 )
         else:
@@ -547,27 +553,18 @@ def _simulate_variant(
             model=demo.model,
             input_tokens=segs[-1].cumulative,
             cache_read_tokens=served.read,
-            cache_write_tokens_5m=served.write_5m,
-            cache_write_tokens_1h=served.write_1h,
             prefix_key=plan.prefix_key,
             timestamp=now,
             agent_id=variant,
+            **served.usage_fields(),  # type: ignore[arg-type]  # tier fields: all int
         )
         engine.record(usage)
-        saved, spend = usd_of(
-            usage.cache_read_tokens,
-            {"5m": usage.cache_write_tokens_5m, "1h": usage.cache_write_tokens_1h},
-            pricing,
-            profile,
-        )
-        uncached = int(uncached_of(usage))
-        writes = served.write_5m + served.write_1h
-        read_price = pricing.cache_read_per_mtok
-        if read_price is None:
-            read_price = pricing.input_per_mtok
-        input_usd = (
-            (uncached + writes) * pricing.input_per_mtok + served.read * read_price
-        ) / 1e6 + spend
+        tokens = Tokens.of_usage(usage)
+        cost = cost_of(tokens, rates)
+        saved, spend = cost.saved, cost.write_premium
+        uncached = int(tokens.fresh)
+        writes = int(tokens.writes)
+        input_usd = cost.input
         rng = random.Random(f"{seed}:output:{i}")
         output_tokens = rng.randint(120, 480)
         summary.calls += 1
@@ -602,10 +599,6 @@ def _simulate_variant(
     return summary, plans, drifted, engine
 
 
-def _storage_usd(tokens: float, ttl_s: float, price: float) -> float:
-    return tokens * (ttl_s / 3600) * price / 1e6
-
-
 def _keep_warm(
     engine: Racs,
     clock: _Clock,
@@ -625,7 +618,7 @@ def _keep_warm(
             if rc.refresh(entry.prefix_key, ttl_s, t):
                 engine.mark_refreshed(entry.prefix_key, t)
                 tokens = _resource_tokens(engine, entry.prefix_key)
-                summary.storage_spend_usd += _storage_usd(tokens, ttl_s, storage_price)
+                summary.storage_spend_usd += storage_usd(tokens, ttl_s, storage_price)
         t += tick
 
 

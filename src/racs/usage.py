@@ -1,55 +1,21 @@
-"""Usage accounting: tokens under the all-in convention, hit ratio, and dollars."""
+"""The engine's usage memory: per-prefix token totals and dollars (priced by ``accounting``)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from .model import CacheUsage, LedgerStats, PrefixStats, Pricing, ProviderProfile
-from .planner import read_multiplier, write_multiplier
+from .accounting import Tokens, cost_of
+from .model import CacheUsage, LedgerStats, PrefixStats
+from .prices import PriceBook
 
 
 def hit_ratio(read: float, writes: float, uncached: float) -> float:
     """Normalized hit ratio: read / (read + writes + uncached), 0 when empty."""
     denominator = read + writes + uncached
     return read / denominator if denominator > 0 else 0.0
-
-
-def uncached_of(u: CacheUsage) -> float:
-    """Input tokens neither read from nor written to a cache."""
-    return max(
-        0,
-        u.input_tokens
-        - u.cache_read_tokens
-        - u.cache_write_tokens_5m
-        - u.cache_write_tokens_1h
-        - u.cache_write_tokens_30m,
-    )
-
-
-def usd_of(
-    read: float,
-    writes: dict[str, float],
-    pricing: Pricing,
-    profile: ProviderProfile | None,
-) -> tuple[float, float]:
-    """Saved USD of cache reads and write-premium spend for one batch of tokens."""
-    input_price = pricing.input_per_mtok
-    read_price = pricing.cache_read_per_mtok
-    if read_price is None:
-        r = read_multiplier(profile, pricing) if profile is not None else None
-        read_price = input_price * r if r is not None else input_price
-    saved = read / 1e6 * (input_price - read_price)
-    spend = 0.0
-    for ttl, tokens in writes.items():
-        if not tokens:
-            continue
-        w = write_multiplier(profile, pricing, ttl) if profile is not None else None
-        price = input_price * w if w is not None else input_price
-        spend += max(0.0, tokens / 1e6 * (price - input_price))
-    return saved, spend
 
 
 @dataclass(slots=True)
@@ -71,6 +37,8 @@ class Aggregate:
     saved_usd: float = 0.0
     write_spend_usd: float = 0.0
     storage_spend_usd: float = 0.0
+    unpriced: set[str] = field(default_factory=set)
+    """Models recorded under this key that no price covers."""
 
     @property
     def writes(self) -> float:
@@ -111,8 +79,11 @@ FIELDS = (
 )
 
 
-def totals(prefixes: Iterable[PrefixStats]) -> LedgerStats:
-    """Ledger-wide totals over per-prefix stats (USD only where pricing covered a model)."""
+def totals(prefixes: Iterable[PrefixStats], unpriced: Iterable[str] = ()) -> LedgerStats:
+    """Ledger-wide totals over per-prefix stats (USD only where pricing covered a model).
+
+    ``unpriced`` adds models known to be unpriced beyond the prefixes without USD.
+    """
     items = tuple(prefixes)
     read = sum(p.read_tokens for p in items)
     writes = sum(p.write_tokens for p in items)
@@ -133,20 +104,17 @@ def totals(prefixes: Iterable[PrefixStats]) -> LedgerStats:
         storage_spend_usd=storage if priced else None,
         net_usd=saved - spend - storage if priced else None,
         hits=sum(p.hits or 0 for p in items),
+        unpriced_models=tuple(
+            sorted({*unpriced, *(p.model for p in items if p.saved_usd is None and p.model)})
+        ),
     )
 
 
 class UsageBook:
     """Aggregates by key, bounded (LRU) unless a durable ledger keeps every record."""
 
-    def __init__(
-        self,
-        pricing: dict[str, Pricing],
-        profile_of: Callable[[str, str], ProviderProfile | None],
-        max_keys: int = 10_000,
-    ) -> None:
-        self.pricing = pricing
-        self.profile_of = profile_of
+    def __init__(self, prices: PriceBook, max_keys: int = 10_000) -> None:
+        self.prices = prices
         self.max_keys = max_keys
         self.aggregates: OrderedDict[str, Aggregate] = OrderedDict()
 
@@ -171,29 +139,25 @@ class UsageBook:
     def add(self, u: CacheUsage, key: str) -> bool:
         """Account one usage record; True when an old aggregate was evicted for room."""
         agg, evicted = self._get(key, u.provider, u.model, u.agent_id)
+        tokens = Tokens.of_usage(u)
         agg.calls += 1
-        if u.cache_read_tokens > 0:
+        if tokens.read > 0:
             agg.hits += 1
-        agg.read += u.cache_read_tokens
-        agg.write_5m += u.cache_write_tokens_5m
-        agg.write_1h += u.cache_write_tokens_1h
-        agg.write_30m += u.cache_write_tokens_30m
-        agg.uncached += uncached_of(u)
-        pricing = self.pricing.get(u.model)
-        if pricing is not None:
-            saved, spend = usd_of(
-                u.cache_read_tokens,
-                {
-                    "5m": u.cache_write_tokens_5m,
-                    "1h": u.cache_write_tokens_1h,
-                    "30m": u.cache_write_tokens_30m,
-                },
-                pricing,
-                self.profile_of(u.provider, u.model),
-            )
+        agg.read += tokens.read
+        agg.write_5m += tokens.write_5m
+        agg.write_1h += tokens.write_1h
+        agg.write_30m += tokens.write_30m
+        agg.uncached += tokens.fresh
+        # Aggregates are priced at the base tier (as the ledger's roll-ups must be): the
+        # traffic report and replay price long-context requests at their own tier.
+        rates = self.prices.rates(u.provider, u.model, timestamp_ms=u.timestamp)
+        if rates is None:
+            agg.unpriced.add(u.model)
+        else:
+            cost = cost_of(tokens, rates)
             agg.priced = True
-            agg.saved_usd += saved
-            agg.write_spend_usd += spend
+            agg.saved_usd += cost.saved
+            agg.write_spend_usd += cost.write_premium
         return evicted
 
     def add_storage(
@@ -213,16 +177,16 @@ class UsageBook:
         agent_id: str | None = None,
     ) -> LedgerStats:
         """Totals and per-prefix stats sorted by key, under the given filters."""
-        selected = [
-            a.public()
+        chosen = [
+            a
             for a in self.aggregates.values()
             if (prefix_key is None or a.key == prefix_key)
             and (provider is None or a.provider == provider)
             and (model is None or a.model == model)
             and (agent_id is None or a.agent_id == agent_id)
         ]
-        selected.sort(key=lambda p: p.prefix_key)
-        return totals(selected)
+        selected = sorted((a.public() for a in chosen), key=lambda p: p.prefix_key)
+        return totals(selected, (m for a in chosen for m in a.unpriced))
 
     def state(self) -> list[dict[str, Any]]:
         """JSON-ready aggregates."""

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..accounting import parse_pricing_table
 from ..engine import create_racs
 from ..errors import RacsError
-from ..inputs import parse_pricing_table, parse_prompt
+from ..inputs import parse_prompt
 from ..model import (
     BreakpointDirective,
     CacheDirective,

@@ -101,7 +101,9 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     stats = action("stats", "usage statistics for a workspace and time window")
     stats.add_argument("--workspace", metavar="ID")
     stats.add_argument(
-        "--pricing", metavar="FILE", help="pricing table (JSON) for saved, cache-write and net USD"
+        "--pricing",
+        metavar="FILE",
+        help="pricing table (JSON) whose cards win over the bundled price database",
     )
     window(stats)
     stats.set_defaults(handler=cmd_stats)
@@ -310,11 +312,16 @@ def cmd_stats(ns: argparse.Namespace) -> int:
         f"latency ms      p50 {cell(s.latency_ms.p50)}, p95 {cell(s.latency_ms.p95)}; "
         f"ttft ms p50 {cell(s.ttft_ms.p50)}, p95 {cell(s.ttft_ms.p95)}",
         f"cache           read {tokens(s.cache_read_tokens)}, write 5m "
-        f"{tokens(s.cache_write_tokens_5m)}, write 1h {tokens(s.cache_write_tokens_1h)}, "
+        f"{tokens(s.cache_write_tokens_5m)}, write 30m {tokens(s.cache_write_tokens_30m)}, "
+        f"write 1h {tokens(s.cache_write_tokens_1h)}, "
         f"uncached {tokens(s.uncached_tokens)}, hit ratio {percent(s.cache_hit_ratio)}",
         f"cache USD       saved {usd(s.saved_usd)}, writes {usd(s.cache_write_usd)}, "
         f"net {usd(s.net_usd)}",
     ]
+    if s.unpriced_models:
+        lines.append(
+            f"unpriced        {', '.join(s.unpriced_models)} (tokens only: pass --pricing)"
+        )
     for title, rows in (("by provider", s.by_provider), ("by model", s.by_model)):
         if rows:
             lines.append("")
@@ -330,6 +337,7 @@ def cmd_stats(ns: argparse.Namespace) -> int:
                         "cost",
                         "cache read",
                         "hit ratio",
+                        "cache net",
                     ],
                     [
                         [
@@ -341,6 +349,7 @@ def cmd_stats(ns: argparse.Namespace) -> int:
                             usd(b.cost_usd),
                             b.cache_read_tokens,
                             percent(b.cache_hit_ratio),
+                            usd(b.net_usd),
                         ]
                         for b in rows
                     ],

@@ -132,6 +132,7 @@ class _LedgerSink:
             ttft_ms=rec.ttft_ms,
             cache_read_tokens=int(u.cache_read_tokens),
             cache_write_tokens_5m=int(u.cache_write_tokens_5m),
+            cache_write_tokens_30m=int(u.cache_write_tokens_30m),
             cache_write_tokens_1h=int(u.cache_write_tokens_1h),
         )
 

@@ -38,7 +38,8 @@ from racs.ledger.model import (
     UsageStats,
     VerifyResult,
 )
-from racs.ledger.stats import UsageFilter, cache_usage_totals, parse_pricing, usage_stats
+from racs.ledger.stats import UsageFilter, cache_usage_totals, usage_stats
+from racs.prices import PriceBook, price_book
 
 Instant = int | datetime | date | str
 """A moment: ms since the epoch, a datetime (naive = UTC), a date or an ISO string."""
@@ -417,18 +418,20 @@ class Ledger(_Recorder[int]):
         since: Instant | None = None,
         until: Instant | None = None,
         *,
-        pricing: Mapping[str, Any] | None = None,
+        pricing: Mapping[str, Any] | PriceBook | None = None,
     ) -> UsageStats:
         """Usage statistics of the runs started in the window (see ``UsageStats``).
 
         ``pricing`` maps a model to its USD-per-million-token prices (``inputPerMTok``,
         ``cacheReadPerMTok``, ``cacheWrite5mPerMTok``, ``cacheWrite30mPerMTok``,
-        ``cacheWrite1hPerMTok``, or their
-        snake_case forms); with it, saved, cache-write and net USD are computed.
+        ``cacheWrite1hPerMTok``, either spelling) or is a ``racs.prices.PriceBook``. Saved,
+        cache-write and net USD follow ``racs.accounting``'s rule; a model without a card
+        is priced from the bundled price database when the ``prices`` extra is installed,
+        else it stays token-only.
         """
         ws = None if workspace_id is None else v.identifier("workspace_id", workspace_id)
         lo, hi = v.window(since, until)
-        prices = parse_pricing(pricing)
+        prices = price_book(pricing)
         return self._backend.read(lambda tx: usage_stats(tx, ws, lo, hi, prices))
 
     def cache_usage_totals(
@@ -441,11 +444,13 @@ class Ledger(_Recorder[int]):
         provider: str | None = None,
         prefix_key: str | None = None,
         workspace_id: str | None = None,
+        by_day: bool = False,
     ) -> list[CacheUsageTotal]:
         """Sums of ``cache.usage`` records per group key, sorted by group key.
 
         The group key is the record's prefix key, else ``provider:model``; the window
-        filters on the usage timestamp.
+        filters on the usage timestamp. ``by_day`` splits each group by UTC day
+        (``day_start``), sorted by group key then day.
         """
         lo, hi = v.window(since, until)
         usage_filter = UsageFilter(
@@ -458,6 +463,7 @@ class Ledger(_Recorder[int]):
             workspace_id=None
             if workspace_id is None
             else v.identifier("workspace_id", workspace_id),
+            by_day=bool(by_day),
         )
         return self._backend.read(lambda tx: cache_usage_totals(tx, usage_filter))
 

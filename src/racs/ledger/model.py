@@ -198,6 +198,8 @@ class UsageStats(UsageTotals):
     ttft_ms: Percentiles = Percentiles()
     by_provider: tuple[UsageBreakdown, ...] = ()
     by_model: tuple[UsageBreakdown, ...] = ()
+    unpriced_models: tuple[str, ...] = ()
+    """Models in the window that no price card or price database covers (token-only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +218,9 @@ class CacheUsageTotal(_Dictable):
     uncached_tokens: int
     # Last, with a default, so code building a total by position keeps working.
     cache_write_tokens_30m: int = 0
+    day_start: int | None = None
+    """With ``by_day``: the UTC day (ms) these records fall on, so each day is priced
+    at the prices then in force."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,11 @@ bucket of each rank, and only that bucket's values are read and sorted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from racs.errors import invalid
-from racs.ledger import validate as v
+from racs.accounting import Tokens, cost_of
 from racs.ledger.backend import Tx
 from racs.ledger.model import (
     CacheUsageTotal,
@@ -25,15 +24,11 @@ from racs.ledger.model import (
 )
 from racs.ledger.projection import DAY_MS, HOUR_MS, ROLLUP_VALUES, USAGE_ROLLUP_VALUES
 from racs.ledger.store import conditions
+from racs.prices import PriceBook
 
-_PRICE_KEYS: Final = (
-    ("input", "inputPerMTok", "input_per_mtok"),
-    ("cache_read", "cacheReadPerMTok", "cache_read_per_mtok"),
-    ("write_5m", "cacheWrite5mPerMTok", "cache_write_5m_per_mtok"),
-    ("write_30m", "cacheWrite30mPerMTok", "cache_write_30m_per_mtok"),
-    ("write_1h", "cacheWrite1hPerMTok", "cache_write_1h_per_mtok"),
-)
-
+# Integer division (both backends): psycopg reserves '%' for placeholders.
+_DAY_OF: Final = "({0} / " + str(DAY_MS) + " * " + str(DAY_MS) + ")"
+"""SQL of the UTC day start of a millisecond column (both backends)."""
 _ROLLUP_SUMS: Final = ", ".join(f"SUM({c})" for c in ROLLUP_VALUES)
 _UNCACHED: Final = (
     "COALESCE(input_tokens, 0) - COALESCE(cache_read_tokens, 0)"
@@ -78,50 +73,6 @@ _PLAIN_TOTALS: Final = tuple(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million tokens for one model."""
-
-    input: float
-    cache_read: float
-    write_5m: float
-    write_1h: float
-    write_30m: float
-
-
-def parse_pricing(pricing: object) -> dict[str, Price] | None:
-    """Validate a pricing table (model -> prices, camelCase or snake_case keys).
-
-    Only the input price is required; a missing cache price defaults to the input price,
-    i.e. no discount and no write premium.
-    """
-    if pricing is None:
-        return None
-    table = v.mapping("pricing", pricing)
-    result: dict[str, Price] = {}
-    for model, entry in table.items():
-        model_name = v.text("pricing model", model)
-        found: dict[str, float] = {}
-        for name, camel, snake in _PRICE_KEYS:
-            if isinstance(entry, Mapping):
-                raw = entry.get(camel, entry.get(snake))
-            else:
-                raw = getattr(entry, snake, None)
-            if raw is not None:
-                found[name] = v.amount(f"pricing[{model_name!r}].{camel}", raw)
-        if "input" not in found:
-            raise invalid(f"pricing[{model_name!r}] needs inputPerMTok")
-        base = found["input"]
-        result[model_name] = Price(
-            base,
-            found.get("cache_read", base),
-            found.get("write_5m", base),
-            found.get("write_1h", base),
-            found.get("write_30m", base),
-        )
-    return result
-
-
 Sums = dict[str, Any]
 """Sums of the roll-up values (ROLLUP_VALUES names) of a set of runs."""
 
@@ -139,25 +90,43 @@ def _add(sums: Sums, values: Sequence[Any]) -> None:
             sums[name] += float(value) if name == "cost_usd" else int(value)
 
 
-def _usd(prices: dict[str, Price] | None, per_model: list[tuple[str, Sums]]) -> dict[str, Any]:
-    """Saved, cache-write and net USD of a set of models (nothing without a pricing table)."""
+PerDay = list[tuple[str, str, int, Sums]]
+"""Sums per (provider, model, UTC day start): prices are those in force on each day."""
+
+
+def _usd(prices: PriceBook | None, per_day: PerDay) -> dict[str, Any]:
+    """Saved, cache-write and net USD of some sums (nothing without prices).
+
+    Each (model, day) is priced at the price in force that UTC day (dated prices change
+    at day boundaries); an aggregate has no per-request size, so long-context tiers are
+    not applied here (the traffic report prices each request).
+    """
     if prices is None:
         return {}
     saved = spend = 0.0
-    for model, sums in per_model:
-        price = prices.get(model)
-        if price is None:
+    priced = False
+    for provider, model, day, sums in per_day:
+        rates = prices.rates(provider, model, timestamp_ms=day)
+        if rates is None:
             continue
-        saved += sums["cache_read_tokens"] / 1e6 * (price.input - price.cache_read)
-        spend += max(0.0, sums["cache_write_tokens_5m"] / 1e6 * (price.write_5m - price.input))
-        spend += max(0.0, sums["cache_write_tokens_30m"] / 1e6 * (price.write_30m - price.input))
-        spend += max(0.0, sums["cache_write_tokens_1h"] / 1e6 * (price.write_1h - price.input))
+        priced = True
+        cost = cost_of(
+            Tokens(
+                read=sums["cache_read_tokens"],
+                write_5m=sums["cache_write_tokens_5m"],
+                write_30m=sums["cache_write_tokens_30m"],
+                write_1h=sums["cache_write_tokens_1h"],
+            ),
+            rates,
+        )
+        saved += cost.saved
+        spend += cost.write_premium
+    if not priced and per_day:
+        return {}
     return {"saved_usd": saved, "cache_write_usd": spend, "net_usd": saved - spend}
 
 
-def _totals(
-    sums: Sums, prices: dict[str, Price] | None, per_model: list[tuple[str, Sums]]
-) -> dict[str, Any]:
+def _totals(sums: Sums, prices: PriceBook | None, per_day: PerDay) -> dict[str, Any]:
     """The UsageTotals fields of ``sums``."""
     status = StatusCounts(sums["started"], sums["completed"], sums["failed"], sums["cancelled"])
     read = sums["cache_read_tokens"]
@@ -173,7 +142,7 @@ def _totals(
         "runs_by_status": status,
         **{name: sums[name] for name in _PLAIN_TOTALS},
         "cache_hit_ratio": read / denominator if denominator else 0.0,
-        **_usd(prices, per_model),
+        **_usd(prices, per_day),
     }
 
 
@@ -196,13 +165,13 @@ def _split(
 
 def _run_sums(
     tx: Tx, workspace_id: str | None, since: int | None, until: int | None
-) -> dict[tuple[str, str], Sums]:
-    """Roll-up sums per (provider, model) of the runs started in [since, until]."""
-    by_model: dict[tuple[str, str], Sums] = {}
+) -> dict[tuple[str, str, int], Sums]:
+    """Roll-up sums per (provider, model, UTC day) of the runs started in [since, until]."""
+    by_day: dict[tuple[str, str, int], Sums] = {}
 
     def gather(sql: str, params: list[Any]) -> None:
-        for provider, model, *sums in tx.rows(sql, params):
-            _add(by_model.setdefault((provider, model), _zero()), sums)
+        for provider, model, day, *sums in tx.rows(sql, params):
+            _add(by_day.setdefault((provider, model, int(day)), _zero()), sums)
 
     hours, edges = _split(since, until)
     if hours is not None:
@@ -212,8 +181,8 @@ def _run_sums(
             ("workspace_id = ?", workspace_id),
         )
         gather(
-            f"SELECT provider, model, {_ROLLUP_SUMS} FROM run_rollup WHERE {where} "
-            "GROUP BY provider, model",
+            f"SELECT provider, model, {_DAY_OF.format('hour_start')}, {_ROLLUP_SUMS} "
+            f"FROM run_rollup WHERE {where} GROUP BY 1, 2, 3",
             params,
         )
     for start, end in edges:
@@ -221,10 +190,11 @@ def _run_sums(
             ("started_at >= ?", start), ("started_at <= ?", end), ("workspace_id = ?", workspace_id)
         )
         gather(
-            f"SELECT provider, model, {_RAW_SUMS} FROM runs WHERE {where} GROUP BY provider, model",
+            f"SELECT provider, model, {_DAY_OF.format('started_at')}, {_RAW_SUMS} "
+            f"FROM runs WHERE {where} GROUP BY 1, 2, 3",
             params,
         )
-    return by_model
+    return by_day
 
 
 def _locate(buckets: list[tuple[int, int]], rank: int) -> tuple[int, int]:
@@ -311,18 +281,22 @@ def usage_stats(
     workspace_id: str | None,
     since: int | None,
     until: int | None,
-    pricing: dict[str, Price] | None,
+    prices: PriceBook | None,
 ) -> UsageStats:
     """``get_usage_stats`` for runs started in [since, until] (inclusive, None = open)."""
-    models = sorted(_run_sums(tx, workspace_id, since, until).items())
-    everything = _zero()
-    providers: dict[str, tuple[Sums, list[tuple[str, Sums]]]] = {}
-    for (provider, model), sums in models:
+    days = sorted(_run_sums(tx, workspace_id, since, until).items())
+    models: dict[tuple[str, str], tuple[Sums, PerDay]] = {}
+    providers: dict[str, tuple[Sums, PerDay]] = {}
+    everything: tuple[Sums, PerDay] = (_zero(), [])
+    for (provider, model, day), sums in days:
         values = [sums[name] for name in ROLLUP_VALUES]
-        _add(everything, values)
-        provider_sums, provider_models = providers.setdefault(provider, (_zero(), []))
-        _add(provider_sums, values)
-        provider_models.append((model, sums))
+        for acc in (
+            models.setdefault((provider, model), (_zero(), [])),
+            providers.setdefault(provider, (_zero(), [])),
+            everything,
+        ):
+            _add(acc[0], values)
+            acc[1].append((provider, model, day, sums))
     return UsageStats(
         workspace_id=workspace_id,
         since=since,
@@ -330,16 +304,21 @@ def usage_stats(
         latency_ms=_percentiles(tx, "latency", workspace_id, since, until),
         ttft_ms=_percentiles(tx, "ttft", workspace_id, since, until),
         by_provider=tuple(
-            UsageBreakdown(provider=provider, **_totals(sums, pricing, per_model))
-            for provider, (sums, per_model) in sorted(providers.items())
+            UsageBreakdown(provider=provider, **_totals(sums, prices, per_day))
+            for provider, (sums, per_day) in sorted(providers.items())
         ),
         by_model=tuple(
-            UsageBreakdown(
-                provider=provider, model=model, **_totals(sums, pricing, [(model, sums)])
-            )
-            for (provider, model), sums in models
+            UsageBreakdown(provider=provider, model=model, **_totals(sums, prices, per_day))
+            for (provider, model), (sums, per_day) in sorted(models.items())
         ),
-        **_totals(everything, pricing, [(model, sums) for (_, model), sums in models]),
+        unpriced_models=tuple(
+            sorted(
+                model
+                for (provider, model) in models
+                if prices is None or prices.rates(provider, model) is None
+            )
+        ),
+        **_totals(everything[0], prices, everything[1]),
     )
 
 
@@ -354,6 +333,8 @@ class UsageFilter:
     provider: str | None = None
     prefix_key: str | None = None
     workspace_id: str | None = None
+    by_day: bool = False
+    """Split each group by UTC day."""
 
 
 def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
@@ -361,6 +342,8 @@ def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
 
     Whole hours come from the hourly usage roll-up, partial hours from the records.
     """
+    day_hours = _DAY_OF.format("hour_start") if f.by_day else "0"
+    day_ts = _DAY_OF.format("ts") if f.by_day else "0"
     filters = (
         # The group key is the prefix key whenever there is one; saying both keeps a
         # provider:model group that happens to spell the same text out.
@@ -373,11 +356,11 @@ def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
         ("provider = ?", f.provider),
         ("workspace_id = ?", f.workspace_id),
     )
-    sums: dict[tuple[str, str, str], list[int]] = {}
+    sums: dict[tuple[str, str, str, int], list[int]] = {}
 
     def gather(sql: str, params: list[Any]) -> None:
-        for key, provider, model, *values in tx.rows(sql, params):
-            acc = sums.setdefault((key, provider, model), [0] * len(USAGE_ROLLUP_VALUES))
+        for key, provider, model, day, *values in tx.rows(sql, params):
+            acc = sums.setdefault((key, provider, model, int(day)), [0] * len(USAGE_ROLLUP_VALUES))
             for i, value in enumerate(values):
                 acc[i] += int(value)
 
@@ -387,20 +370,20 @@ def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
             ("hour_start >= ?", hours[0]), ("hour_start < ?", hours[1]), *filters
         )
         gather(
-            f"SELECT group_key, provider, model, {_USAGE_ROLLUP_SUMS} FROM usage_rollup "
-            f"WHERE {where} GROUP BY group_key, provider, model",
+            f"SELECT group_key, provider, model, {day_hours}, {_USAGE_ROLLUP_SUMS} "
+            f"FROM usage_rollup WHERE {where} GROUP BY 1, 2, 3, 4",
             params,
         )
     for start, end in edges:
         where, params = conditions(("ts >= ?", start), ("ts <= ?", end), *filters)
         gather(
-            f"SELECT group_key, provider, model, {_USAGE_RAW_SUMS} FROM cache_usage "
-            f"WHERE {where} GROUP BY group_key, provider, model",
+            f"SELECT group_key, provider, model, {day_ts}, {_USAGE_RAW_SUMS} "
+            f"FROM cache_usage WHERE {where} GROUP BY 1, 2, 3, 4",
             params,
         )
     # Sorted here, by code point, so every backend agrees whatever its collation.
     totals = []
-    for (key, provider, model), (calls, hits, inp, read, w5m, w30m, w1h, unc) in sorted(
+    for (key, provider, model, day), (calls, hits, inp, read, w5m, w30m, w1h, unc) in sorted(
         sums.items()
     ):
         totals.append(
@@ -416,6 +399,7 @@ def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
                 w1h,
                 unc,
                 cache_write_tokens_30m=w30m,
+                day_start=day if f.by_day else None,
             )
         )
     return totals

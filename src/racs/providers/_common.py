@@ -21,12 +21,12 @@ from ..model import (
     PlanInput,
     PromptSegment,
 )
+from ..tiers import TTL_SECONDS, seconds_of
 
 StabilityOverride: TypeAlias = Mapping[str, str] | Callable[[str, str, str], str | None] | None
 """Host override of default stabilities: ``{segment_id: stability}`` or
 ``callable(segment_id, role, default) -> stability | None`` (``None`` keeps the default)."""
 
-TTL_ORDER: Final[Mapping[str, int]] = {"5m": 300, "30m": 1800, "1h": 3600}
 MAX_MARKERS: Final = 4
 """Anthropic, Bedrock and OpenAI (GPT-5.6+) all cap one request at four cache markers."""
 
@@ -322,9 +322,9 @@ def budget_and_order(existing: list[Marker], wanted: list[Marker], limit: int) -
     for i, marker in enumerate(everything):
         if not marker.new:
             continue
-        before = [TTL_ORDER.get(m.ttl, 300) for m in everything[:i]]
-        after = [TTL_ORDER.get(m.ttl, 300) for m in everything[i + 1 :] if not m.new]
-        seconds = TTL_ORDER.get(marker.ttl, 300)
+        before = [seconds_of(m.ttl) for m in everything[:i]]
+        after = [seconds_of(m.ttl) for m in everything[i + 1 :] if not m.new]
+        seconds = seconds_of(marker.ttl)
         if after and max(after) > seconds:
             seconds = max(after)
         if before and min(before) < seconds:
@@ -334,7 +334,7 @@ def budget_and_order(existing: list[Marker], wanted: list[Marker], limit: int) -
 
 
 def _ttl_name(seconds: int, fallback: str) -> str:
-    for name, value in TTL_ORDER.items():
+    for name, value in TTL_SECONDS.items():
         if value == seconds:
             return name
     return fallback
@@ -343,4 +343,4 @@ def _ttl_name(seconds: int, fallback: str) -> str:
 def ttl_of(marker: Any) -> str:
     """The TTL a cache_control / cachePoint mapping asks for (default 5m)."""
     ttl = marker.get("ttl") if isinstance(marker, Mapping) else None
-    return ttl if isinstance(ttl, str) and ttl in TTL_ORDER else "5m"
+    return ttl if isinstance(ttl, str) and ttl in TTL_SECONDS else "5m"

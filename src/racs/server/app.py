@@ -147,7 +147,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *_engine_routes(engine, history, ledger, started),
-        *ledger_routes.routes(ledger, engine.pricing),
+        *ledger_routes.routes(ledger, engine.prices),
         *dashboard.routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import ERR_NOT_FOUND, RacsError, invalid
+from ..prices import PriceBook, price_book
 from .errors import ERR_NO_LEDGER, JSONBody
 from .wire import camelize, query_bool, query_int, read_object, snake
 
@@ -109,12 +110,12 @@ def _run_or_404(ledger: Any, run_id: str) -> Any:
     return run
 
 
-def routes(ledger: Any, pricing: Mapping[str, Any] | None = None) -> list[BaseRoute]:
+def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) -> list[BaseRoute]:
     """The ledger routes; without a ledger each answers 404 ERR_NO_LEDGER.
 
-    ``pricing`` (the engine's table) prices the usage statistics in USD.
+    ``pricing`` (the engine's price book) prices the usage statistics in USD.
     """
-    priced = {model: card.to_dict() for model, card in (pricing or {}).items()} or None
+    priced = price_book(pricing)
 
     def need() -> Any:
         if ledger is None:
