@@ -138,7 +138,7 @@ class Racs:
         self._state = state
         self._ledger = ledger
         self._closed = False
-        self._learned = _learned_reuse(reuse_policy, ledger)
+        self._learned = _learned_reuse(reuse_policy, ledger, self._prices)
         if state is not None:
             if _snapshot is None and is_async_backend(state):
                 raise RacsError(
@@ -327,9 +327,7 @@ class Racs:
             )
             touches = None
             if self._learned is not None:
-                outcome, touches = self._learned.plan(
-                    prompt, profile, pricing, prefix_key, outcome, now
-                )
+                outcome, touches = self._learned.plan(prompt, profile, prefix_key, outcome, now)
             if outcome.findings:
                 findings.extend(outcome.findings)
             self._counter += 1
@@ -779,11 +777,11 @@ class _Subscription:
         self.listener(event)
 
 
-def _learned_reuse(policy: str, ledger: Any) -> LearnedReuse | None:
+def _learned_reuse(policy: str, ledger: Any, prices: PriceBook) -> LearnedReuse | None:
     """The learned-reuse memory when asked for, rebuilt from the ledger's usage if any."""
     if policy != "learned":
         return None
-    learned = LearnedReuse()
+    learned = LearnedReuse(prices)
     if ledger is not None:
         learned.rebuild(ledger_usages(ledger))
     return learned

@@ -23,6 +23,7 @@ from ..model import (
     ResourceDirective,
 )
 from ..planner import Outcome
+from ..prices import PriceBook
 from ..tiers import TIER, seconds_of
 from . import apply
 from .costs import BreakpointTable
@@ -57,9 +58,10 @@ class _Model:
 
     __slots__ = ("priced", "rates", "table")
 
-    def __init__(self, profile: ProviderProfile, pricing: Pricing | None) -> None:
-        self.priced = pricing is not None
-        self.rates: Rates = rates_of(pricing or _UNPRICED, profile)
+    def __init__(self, profile: ProviderProfile, rates: Rates | None) -> None:
+        self.priced = rates is not None
+        # Unpriced: the profile's multipliers in input-price units decide just as well.
+        self.rates: Rates = rates if rates is not None else rates_of(_UNPRICED, profile)
         tiers = tuple(t for t in (profile.ttls or ()) if t in TIER)
         self.table = BreakpointTable(self.rates, tiers) if tiers else None
 
@@ -67,10 +69,11 @@ class _Model:
 class LearnedReuse:
     """Every lineage's learned gaps (LRU-bounded) and the engine's two hooks."""
 
-    def __init__(self, max_lineages: int = MAX_LINEAGES) -> None:
+    def __init__(self, prices: PriceBook | None = None, max_lineages: int = MAX_LINEAGES) -> None:
         self.max_lineages = max_lineages
+        self._prices = prices
         self._lineages: OrderedDict[str, Cadence] = OrderedDict()
-        self._models: dict[tuple[str, str, int], _Model] = {}
+        self._models: dict[tuple[str, str], _Model] = {}
 
     def __len__(self) -> int:
         return len(self._lineages)
@@ -92,13 +95,15 @@ class LearnedReuse:
         """The lineage's cadence if it exists (no LRU effect)."""
         return self._lineages.get(key)
 
-    def _model(self, profile: ProviderProfile, pricing: Pricing | None, model: str) -> _Model:
-        key = (profile.id, model, id(pricing))
+    def _model(self, profile: ProviderProfile, model: str) -> _Model:
+        """Rates are resolved once per model (the price card, else the price database)."""
+        key = (profile.id, model)
         found = self._models.get(key)
         if found is None:
             if len(self._models) > 4096:
                 self._models.clear()
-            found = _Model(profile, pricing)
+            prices = self._prices
+            found = _Model(profile, prices.rates(profile.id, model) if prices else None)
             self._models[key] = found
         return found
 
@@ -107,14 +112,13 @@ class LearnedReuse:
         self,
         prompt: Prompt,
         profile: ProviderProfile,
-        pricing: Pricing | None,
         prefix_key: str,
         outcome: Outcome,
         now: float,
     ) -> tuple[Outcome, int | None]:
         """Learn this call's use, then decide; returns the plan and the keep-warm budget
         (``None``: the reference's unlimited schedule)."""
-        m = self._model(profile, pricing, prompt.model)
+        m = self._model(profile, prompt.model)
         table = m.table if profile.family == "breakpoint" else None
         row_of = table.row if table is not None else None
         skey = stream_key(prompt.provider, prompt.model, prompt.agent_id)
