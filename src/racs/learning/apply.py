@@ -16,7 +16,7 @@ from ..model import (
     RoutingKeyDirective,
 )
 from ..planner import Outcome, ceil_or_inf, fmt
-from .policy import Choice, describe_options, money
+from .policy import Choice, describe_options
 
 TRAP = "write-premium-trap"
 
@@ -41,6 +41,24 @@ def cold(outcome: Outcome, gaps: int) -> Outcome:
     )
 
 
+def break_even(tier: str, rates: Rates, prefix_tokens: float, profitable: bool) -> BreakEven:
+    """The break-even of a write of ``tier`` (the reference's arithmetic, learned verdict)."""
+    w = rates.write(tier) / rates.input if rates.input > 0 else math.inf
+    r = rates.read / rates.input if rates.input > 0 else 1.0
+    premium = max(0.0, prefix_tokens * (w - 1))
+    savings = prefix_tokens * (1 - r)
+    min_reuses = ceil_or_inf(premium / savings) if savings > 0 else math.inf
+    verdict = "pays" if profitable else "does not pay"
+    return BreakEven(
+        premium,
+        min_reuses,
+        profitable,
+        f"write premium {fmt(prefix_tokens)} x ({fmt(w)} - 1) = {fmt(premium)} tokens; each "
+        f"read saves {fmt(savings)} tokens; {fmt(min_reuses)} reuse(s) to profit; under the "
+        f"learned gaps the {tier} write {verdict} against no write.",
+    )
+
+
 def breakpoint_plan(
     outcome: Outcome,
     choice: Choice,
@@ -49,12 +67,18 @@ def breakpoint_plan(
     profile: ProviderProfile,
     prefix_tokens: float,
     priced: bool,
+    break_evens: dict[tuple[str, float, bool], BreakEven] | None = None,
 ) -> Outcome:
-    """Breakpoint directives re-tiered (or dropped for no write) as the choice says."""
+    """Breakpoint directives re-tiered (or dropped for no write) as the choice says.
+
+    ``break_evens`` caches break-even values by (tier, tokens, verdict): a plan is on the
+    engine's hot path and a fixed prefix asks the same question every call.
+    """
     tier = choice.tier
     costs = describe_options(choice, priced, "this call and the next use of the prefix")
-    none = choice.option("none")
-    findings = _without_traps(outcome)
+    findings = outcome.findings
+    if findings:
+        findings = _without_traps(outcome)
     if tier is None:
         reason = f"no cache write: {observed}; {costs}; writing would not pay back."
         kept = tuple(d for d in outcome.directives if isinstance(d, RoutingKeyDirective))
@@ -65,35 +89,32 @@ def breakpoint_plan(
         return Outcome(
             (NoneDirective(reason), *kept), (*findings, trap), None, _notes(reason, profile)
         )
-    marked = [d for d in outcome.directives if isinstance(d, BreakpointDirective)]
-    directives = tuple(
-        replace(d, ttl=tier) if isinstance(d, BreakpointDirective) else d
-        for d in outcome.directives
-    )
+    directives = outcome.directives
+    marked = [d for d in directives if isinstance(d, BreakpointDirective)]
+    if any(d.ttl != tier for d in marked):
+        directives = tuple(
+            replace(d, ttl=tier) if isinstance(d, BreakpointDirective) else d for d in directives
+        )
     touches = choice.pick.touches
     warm = f", kept warm with up to {touches} touch(es) while idle" if touches else ""
+    ids = ", ".join([repr(d.segment_id) for d in marked])
     reasoning = (
-        f"{len(marked)} breakpoint(s) on {', '.join(repr(d.segment_id) for d in marked)} "
-        f"covering {fmt(prefix_tokens)} stable tokens, tier {tier}{warm}: {observed}; {costs}."
+        f"{len(marked)} breakpoint(s) on {ids} covering {fmt(prefix_tokens)} stable tokens, "
+        f"tier {tier}{warm}: {observed}; {costs}."
     )
-    w = rates.write(tier) / rates.input if rates.input > 0 else math.inf
-    r = rates.read / rates.input if rates.input > 0 else 1.0
-    premium = max(0.0, prefix_tokens * (w - 1))
-    savings = prefix_tokens * (1 - r)
-    min_reuses = ceil_or_inf(premium / savings) if savings > 0 else math.inf
-    profitable = none is not None and choice.pick.cost < none.cost
-    break_even = BreakEven(
-        premium,
-        min_reuses,
-        profitable,
-        f"write premium {fmt(prefix_tokens)} x ({fmt(w)} - 1) = {fmt(premium)} tokens; each "
-        f"read saves {fmt(savings)} tokens; {fmt(min_reuses)} reuse(s) to profit; expected "
-        f"{money(choice.pick.cost, priced)} against "
-        f"{money(none.cost if none is not None else math.inf, priced)} without caching.",
-    )
+    none = choice.options[-1]
+    profitable = choice.pick.cost < none.cost
+    key = (tier, prefix_tokens, profitable)
+    found = break_evens.get(key) if break_evens is not None else None
+    if found is None:
+        found = break_even(tier, rates, prefix_tokens, profitable)
+        if break_evens is not None:
+            if len(break_evens) > 1024:
+                break_evens.clear()
+            break_evens[key] = found
     if not profitable:
         findings = (*findings, _trap(f"the learned reuse does not pay back the {tier} write"))
-    return Outcome(directives, findings, break_even, _notes(reasoning, profile))
+    return Outcome(directives, findings, found, _notes(reasoning, profile))
 
 
 def resource_plan(

@@ -24,7 +24,8 @@ from .gaps import representative
 KEEPWARM_TOUCHES: Final = (0, 1, 2, 4, 8)
 """Keep-warm budgets the policy compares: touches sent at most before giving up."""
 INDICATORS: Final = (300, 1800, 3600)
-"""Extra columns of a row: whether the gap fits in 5m, 30m, 1h (for the reasoning)."""
+"""Extra columns of a row before the last (a constant 1): whether the gap fits in 5m, 30m
+and 1h (for the reasoning; ``policy.within`` reads them at -4, -3, -2)."""
 
 
 def breakpoint_cost(
@@ -50,7 +51,7 @@ class BreakpointTable:
     histogram through it gives each option's summed cost, the mass per TTL and the total.
     """
 
-    __slots__ = ("_rows", "options", "rates", "spacing", "tiers", "width")
+    __slots__ = ("_rows", "options", "rates", "spacing", "tiers", "width", "writes")
 
     def __init__(
         self, rates: Rates, tiers: tuple[str, ...], spacing: float = REFRESH_FRACTION
@@ -59,6 +60,8 @@ class BreakpointTable:
         self.spacing = spacing
         self.tiers = tuple(sorted(tiers, key=seconds_of))
         self.options = tuple((t, k) for t in self.tiers for k in KEEPWARM_TOUCHES)
+        self.writes = tuple((t, rates.write(t)) for t in self.tiers)
+        """Each tier with its write price, in the order of ``options``."""
         self.width = len(self.options) + len(INDICATORS) + 1
         self._rows: dict[int, tuple[float, ...]] = {}
 

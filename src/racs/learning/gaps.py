@@ -87,10 +87,12 @@ class Cadence:
         A use earlier than the last one (out-of-order records) teaches nothing.
         """
         last = self.last
-        if last is None or at_ms >= last:
+        if last is None:
             self.last = at_ms
-        if last is None or at_ms < last:
             return None
+        if at_ms < last:
+            return None
+        self.last = at_ms
         gap = (at_ms - last) / 1000
         self.add(bin_of(gap), row_of)
         return gap

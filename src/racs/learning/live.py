@@ -16,6 +16,7 @@ from ..accounting import Rates, rates_of
 from ..inputs import Prompt
 from ..keepwarm import REFRESH_FRACTION
 from ..model import (
+    BreakEven,
     BreakpointDirective,
     CacheUsage,
     Pricing,
@@ -56,7 +57,7 @@ def prefix_lineage(prefix_key: str) -> str:
 class _Model:
     """A model's resolved rates and breakpoint cost table."""
 
-    __slots__ = ("priced", "rates", "table")
+    __slots__ = ("break_evens", "priced", "rates", "table")
 
     def __init__(self, profile: ProviderProfile, rates: Rates | None) -> None:
         self.priced = rates is not None
@@ -64,6 +65,7 @@ class _Model:
         self.rates: Rates = rates if rates is not None else rates_of(_UNPRICED, profile)
         tiers = tuple(t for t in (profile.ttls or ()) if t in TIER)
         self.table = BreakpointTable(self.rates, tiers) if tiers else None
+        self.break_evens: dict[tuple[str, float, bool], BreakEven] = {}
 
 
 class LearnedReuse:
@@ -74,6 +76,7 @@ class LearnedReuse:
         self._prices = prices
         self._lineages: OrderedDict[str, Cadence] = OrderedDict()
         self._models: dict[tuple[str, str], _Model] = {}
+        self._seen: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._lineages)
@@ -90,6 +93,25 @@ class LearnedReuse:
         else:
             lineages.move_to_end(key)
         return found
+
+    def _prefix(self, prefix_key: str, now: float) -> Cadence | None:
+        """The exact prefix's lineage from its second sighting on.
+
+        A growing conversation makes a new prefix key every call, seen once: those get a
+        timestamp in a bounded side table, not a lineage, so they never crowd streams out.
+        """
+        key = f"k\x1f{prefix_key}"
+        if key in self._lineages:
+            return self.lineage(key)
+        seen = self._seen.pop(key, None)
+        if seen is None:
+            if len(self._seen) >= self.max_lineages:
+                self._seen.clear()
+            self._seen[key] = now
+            return None
+        own = self.lineage(key)
+        own.last = seen
+        return own
 
     def peek(self, key: str) -> Cadence | None:
         """The lineage's cadence if it exists (no LRU effect)."""
@@ -121,13 +143,15 @@ class LearnedReuse:
         m = self._model(profile, prompt.model)
         table = m.table if profile.family == "breakpoint" else None
         row_of = table.row if table is not None else None
-        skey = stream_key(prompt.provider, prompt.model, prompt.agent_id)
-        stream = self.lineage(skey)
+        stream = self.lineage(
+            f"s\x1f{prompt.provider}\x1f{prompt.model}\x1f{prompt.agent_id or ''}"
+        )
         stream.use(now, row_of)
         stream.pending = prefix_key
-        own = self.lineage(prefix_lineage(prefix_key))
-        own.use(now, row_of)
-        if own.gaps >= WARM_GAPS:
+        own = self._prefix(prefix_key, now)
+        if own is not None:
+            own.use(now, row_of)
+        if own is not None and own.gaps >= WARM_GAPS:
             learner, scope = own, "prefix"
         elif stream.gaps >= WARM_GAPS:
             learner, scope = stream, "stream"
@@ -137,7 +161,7 @@ class LearnedReuse:
         declared = prompt.interval
         family = profile.family
         if family == "breakpoint" and table is not None:
-            if not any(isinstance(d, BreakpointDirective) for d in outcome.directives):
+            if outcome.directives[0].kind != "breakpoint":
                 return outcome, None  # below the minimum, no stable span: nothing to tier
             return self._breakpoint(
                 prompt, profile, m, table, learner, scope, declared, stream, outcome, now
@@ -188,7 +212,7 @@ class LearnedReuse:
         evidence = Evidence(scope, learner.gaps, sums[-1] / learner.scale, declared)
         observed = describe(evidence, within(sums))
         planned = apply.breakpoint_plan(
-            outcome, choice, observed, m.rates, profile, stable, m.priced
+            outcome, choice, observed, m.rates, profile, stable, m.priced, m.break_evens
         )
         return planned, choice.pick.touches
 
@@ -202,7 +226,9 @@ class LearnedReuse:
             return
         stream.use(usage.timestamp)
         if usage.prefix_key:
-            self.lineage(prefix_lineage(usage.prefix_key)).use(usage.timestamp)
+            own = self._prefix(usage.prefix_key, usage.timestamp)
+            if own is not None:
+                own.use(usage.timestamp)
 
     def rebuild(self, usages: Iterable[CacheUsage]) -> int:
         """Learn from recorded usage in time order (the ledger's, on start); returns the count."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from ..accounting import Rates
 from ..planner import fmt
-from .costs import INDICATORS, KEEPWARM_TOUCHES, BreakpointTable, resource_cost
+from .costs import KEEPWARM_TOUCHES, BreakpointTable, resource_cost
 from .gaps import representative
 
 PRIOR_WEIGHT: Final = 3.0
@@ -28,8 +28,7 @@ RESOURCE_TTLS: Final = (300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
 _TIE: Final = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
-class Option:
+class Option(NamedTuple):
     """One option's expected cost: tier (or ``none``), cost, keep-warm budget."""
 
     name: str
@@ -37,8 +36,7 @@ class Option:
     touches: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(NamedTuple):
     """What the policy chose and every option it weighed (in the order compared)."""
 
     pick: Option
@@ -56,8 +54,15 @@ class Choice:
 
 def _cheapest(options: Sequence[Option]) -> Option:
     """The first option within a relative tie of the minimum (options come in preference order)."""
-    low = min(o.cost for o in options)
-    return next(o for o in options if o.cost <= low + abs(low) * _TIE)
+    low = min([o.cost for o in options])
+    bar = low + abs(low) * _TIE
+    for o in options:
+        if o.cost <= bar:
+            return o
+    raise ValueError("no option to choose from")
+
+
+_NK: Final = len(KEEPWARM_TOUCHES)
 
 
 def choose_tier(
@@ -72,30 +77,29 @@ def choose_tier(
     """
     rates = table.rates
     total = sums[-1]
-    nk = len(KEEPWARM_TOUCHES)
-    reused = max(0.0, prefix_tokens - written_tokens)
-    options: list[Option] = []
-    for i, tier in enumerate(table.tiers):
-        seg = sums[i * nk : (i + 1) * nk]
+    reused = prefix_tokens - written_tokens if prefix_tokens > written_tokens else 0.0
+    now = reused * rates.read
+    per = prefix_tokens / total if total > 0 else 0.0
+    options = []
+    start = 0
+    for tier, price in table.writes:
+        seg = sums[start : start + _NK]
+        start += _NK
         low = min(seg)
-        touches = KEEPWARM_TOUCHES[seg.index(low)]
-        cost = (
-            reused * rates.read
-            + written_tokens * rates.write(tier)
-            + prefix_tokens * (low / total if total > 0 else rates.write(tier))
+        later = per * low if total > 0 else prefix_tokens * price
+        options.append(
+            Option(tier, now + written_tokens * price + later, KEEPWARM_TOUCHES[seg.index(low)])
         )
-        options.append(Option(tier, cost, touches))
-    options.append(Option("none", 2 * prefix_tokens * rates.input))
+    options.append(Option("none", 2 * prefix_tokens * rates.input, 0))
     return Choice(_cheapest(options), tuple(options))
 
 
-def within(sums: Sequence[float]) -> tuple[float, ...]:
+def within(sums: Sequence[float]) -> tuple[float, float, float]:
     """Fractions of the learned gap weight inside 5m, 30m and 1h."""
     total = sums[-1]
-    n = len(INDICATORS)
     if total <= 0:
-        return (0.0,) * n
-    return tuple(s / total for s in sums[-1 - n : -1])
+        return (0.0, 0.0, 0.0)
+    return (sums[-4] / total, sums[-3] / total, sums[-2] / total)
 
 
 def choose_resource_ttl(
@@ -148,23 +152,24 @@ class Evidence:
 
 def describe(evidence: Evidence, shares: Sequence[float] = ()) -> str:
     """The observations part of a learned reasoning."""
+    declared = (
+        ""
+        if evidence.declared_s is None
+        else f", plus the declared {fmt(evidence.declared_s)} s counted as {PRIOR_WEIGHT:g}"
+    )
     text = (
         f"learned from {evidence.gaps} gap(s) between uses of this {evidence.scope} "
-        f"(decayed weight {evidence.weight:.3g}"
+        f"(decayed weight {evidence.weight:.3g}{declared})"
     )
-    if evidence.declared_s is not None:
-        text += f", plus the declared {fmt(evidence.declared_s)} s counted as {fmt(PRIOR_WEIGHT)}"
-    text += ")"
-    if shares:
-        labels = ("5m", "30m", "1h")
-        text += ": " + ", ".join(
-            f"{s:.0%} within {lab}" for s, lab in zip(shares, labels, strict=False)
+    if len(shares) == 3:
+        text += (
+            f": {shares[0]:.0%} within 5m, {shares[1]:.0%} within 30m, {shares[2]:.0%} within 1h"
         )
     return text
 
 
 def money(value: float, priced: bool) -> str:
-    """A cost for prose: USD when the host priced the model, else input-token equivalents."""
+    """A cost for prose: USD when the model is priced, else input-token equivalents."""
     if priced:
         return f"{value / 1e6:.6g} USD"
     return f"{value:.6g} input-token equivalents"
@@ -172,9 +177,10 @@ def money(value: float, priced: bool) -> str:
 
 def describe_options(choice: Choice, priced: bool, what: str) -> str:
     """The expected-costs part of a learned reasoning."""
+    scale, unit = (1e-6, " USD") if priced else (1.0, " input-token equivalents")
     parts = []
-    for o in choice.options:
-        label = "no write" if o.name == "none" else o.name
-        extra = f" with up to {o.touches} keep-warm touch(es)" if o.touches else ""
-        parts.append(f"{label} {money(o.cost, priced)}{extra}")
-    return f"expected cost of {what}: " + "; ".join(parts)
+    for name, cost, touches in choice.options:
+        label = "no write" if name == "none" else name
+        warm = f" with up to {touches} keep-warm touch(es)" if touches else ""
+        parts.append(f"{label} {cost * scale:.6g}{unit}{warm}")
+    return f"expected cost of {what}: {'; '.join(parts)}"
