@@ -135,10 +135,12 @@ def rates_of(pricing: Pricing, profile: ProviderProfile | None, source: str = "p
         return base * multiplier if multiplier is not None else base
 
     read_mult = profile.read_multiplier if profile is not None else None
+    # A provider that bills no writes (OpenAI automatic caching) charges the input price.
+    billed = profile is not None and profile.bills_writes is not False
     writes = {
         t.name: derived(
             getattr(pricing, t.price_field),
-            getattr(profile, t.profile_field) if profile is not None else None,
+            getattr(profile, t.profile_field) if billed else None,
         )
         for t in TIERS
     }

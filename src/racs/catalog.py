@@ -7,6 +7,7 @@ Hosts extend or override it; an unknown model keeps the provider profile unchang
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +20,8 @@ from typing import Any, Final
 from .errors import invalid
 from .inputs import profile_overrides
 from .model import PROVIDERS, ProviderProfile
-from .profiles import merge_profile
+from .profiles import SHIPPED_PROFILES, merge_profile
+from .tiers import DEFAULT_TIER, seconds_of
 
 # Routing prefixes ("models/", "anthropic/"), Bedrock's region and vendor prefixes, and
 # version/date suffixes are not part of a model's identity for caching terms.
@@ -178,3 +180,23 @@ def default_catalog() -> Catalog:
     document = json.loads(text)
     checked = str(document["checked"])
     return Catalog(parse_entries(document, checked), checked)
+
+
+@functools.lru_cache(maxsize=4096)
+def default_profile_of(provider: str, model: str) -> ProviderProfile | None:
+    """The shipped profile refined by the shipped catalog; ``None`` for an unknown provider."""
+    base = SHIPPED_PROFILES.get(provider)
+    if base is None:
+        return None
+    return default_catalog().refine(base, model)
+
+
+def reported_write_tier(provider: str, model: str) -> str:
+    """The tier of cache writes a usage report gives no tier for: the model's shortest.
+
+    OpenAI GPT-5.6+ reports ``cache_write_tokens`` of its 30-minute tier; Anthropic-style
+    providers whose report has no split write the 5-minute tier.
+    """
+    profile = default_profile_of(provider, model)
+    ttls = profile.ttls if profile is not None else None
+    return min(ttls, key=seconds_of) if ttls else DEFAULT_TIER

@@ -335,10 +335,20 @@ def plan_routing_key(prompt: Prompt, profile: ProviderProfile, prefix_key: str) 
     """Routing-key family (OpenAI, xAI, ...): one key, extended retention when useful."""
     interval = prompt.interval
     retention = None
-    if profile.supports_retention and interval is not None and interval > 3600:
-        retention = "24h"
+    options = profile.retention_options
     reasoning = f"route with prompt cache key {prefix_key} so identical prefixes share a cache"
-    if retention:
+    if options is not None and tuple(options) == ("24h",):
+        # Improvement: a model that accepts only extended retention (gpt-5.5) refuses
+        # in_memory, so 24h is sent whatever the cadence.
+        retention = "24h"
+        reasoning += f"; {profile.catalog_entry or profile.id} accepts only 24h retention"
+    elif (
+        profile.supports_retention
+        and (options is None or "24h" in options)
+        and interval is not None
+        and interval > 3600
+    ):
+        retention = "24h"
         reasoning += (
             f"; calls every {fmt(interval or 0)} s outlast in-memory retention, ask for 24h"
         )

@@ -10,7 +10,6 @@ model neither knows stays token-only and is listed by ``unpriced()``.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -19,20 +18,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .accounting import Rates, parse_pricing_table, rates_of
-from .catalog import default_catalog
+from .catalog import default_profile_of
 from .model import Pricing, ProviderProfile
-from .profiles import SHIPPED_PROFILES
 
 ProfileOf = Callable[[str, str], ProviderProfile | None]
-
-
-@functools.lru_cache(maxsize=4096)
-def default_profile_of(provider: str, model: str) -> ProviderProfile | None:
-    """The shipped profile refined by the shipped catalog; ``None`` for an unknown provider."""
-    base = SHIPPED_PROFILES.get(provider)
-    if base is None:
-        return None
-    return default_catalog().refine(base, model)
 
 
 # racs provider ids -> genai-prices provider ids (None: let the database infer it).

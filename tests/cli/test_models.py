@@ -13,15 +13,37 @@ class TestModels:
         """Every entry is listed with its check date and its source."""
         proc = racs("models")
         assert proc.returncode == 0, proc.stderr
-        assert "facts checked 2026-10-31" in proc.stdout
+        assert "facts checked 2026-11-29" in proc.stdout
         assert "claude-4096" in proc.stdout and "gemini-2-5-pro" in proc.stdout
-        assert "openai-gpt-5-6-explicit: developers.openai.com" in proc.stdout
+        wide = racs("models", "--wide")
+        assert "openai-gpt-5-6-explicit: developers.openai.com" in wide.stdout
+
+    def test_fits_120_columns_with_prices(self, racs: Runner) -> None:
+        """The default listing fits a 120-column terminal and prices each token class."""
+        proc = racs("models")
+        assert max(len(line) for line in proc.stdout.splitlines()) <= 120
+        assert "in $" in proc.stdout and "write $" in proc.stdout
+        # Claude Sonnet 5.5: 512 minimum, 0.05x reads; 2 in, 0.1 read, 2.5 5m, 4 1h, 10 out
+        row = next(
+            line for line in proc.stdout.splitlines() if line.startswith("claude-sonnet-5-5")
+        )
+        assert row.split()[2:] == [
+            "512",
+            "0.05x",
+            "5m:1.25x",
+            "1h:2.0x",
+            "2",
+            "0.1",
+            "2.5",
+            "4",
+            "10",
+        ]
 
     def test_provider_filter_and_json(self, racs: Runner) -> None:
         """--provider narrows the list; --json is machine-readable."""
         proc = racs("models", "--provider", "google", "--json")
         doc = json.loads(proc.stdout)
-        assert doc["checked"] == "2026-10-31"
+        assert doc["checked"] == "2026-11-29"
         assert {e["id"] for e in doc["entries"]} == {
             "gemini-2-5-flash",
             "gemini-2-5-pro",

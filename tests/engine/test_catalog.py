@@ -28,6 +28,17 @@ class TestLookup:
             ("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", 1024, "claude-1024"),
             ("google", "gemini-3.1-pro-preview", 4096, "gemini-3-1-pro"),
             ("google", "models/gemini-2.5-flash", 2048, "gemini-2-5-flash"),
+            # November 2026: the 512 row of the 5-series, without the 1024 row catching 5.5
+            ("anthropic", "claude-fable-5-1", 512, "claude-5-1-reads"),
+            ("anthropic", "claude-mythos-5-1", 512, "claude-5-1-reads"),
+            ("anthropic", "claude-opus-5-5", 512, "claude-opus-5-5"),
+            ("anthropic", "claude-opus-5", 512, "claude-512"),
+            ("anthropic", "claude-sonnet-5-5", 512, "claude-sonnet-5-5"),
+            ("anthropic", "claude-sonnet-5-5-20261007", 512, "claude-sonnet-5-5"),
+            ("anthropic", "claude-fable-5", 512, "claude-512"),
+            ("anthropic", "claude-mythos-5", 512, "claude-512"),
+            ("anthropic", "claude-haiku-5-5", 512, "claude-haiku-5-5"),
+            ("anthropic", "claude-sonnet-5", 1024, "claude-1024"),
         ],
     )
     def test_minimums_by_model(self, provider: str, model: str, minimum: int, entry: str) -> None:
@@ -43,11 +54,49 @@ class TestLookup:
 
     @pytest.mark.parametrize(
         ("model", "read"),
-        [("gpt-4o-2024-08-06", 0.5), ("o3-mini", 0.5), ("gpt-4.1-mini", 0.25), ("gpt-5.2", 0.1)],
+        [
+            ("gpt-4o-2024-08-06", 0.5),
+            ("o3-mini", 0.25),
+            ("o1", 0.25),
+            ("gpt-4.1-mini", 0.25),
+            ("gpt-5.2", 0.1),
+            ("gpt-5.5", 0.1),
+            ("gpt-6-astra", 0.1),
+            ("gpt-6-sol", 0.05),
+            ("gpt-6-luna", 0.05),
+            ("gpt-6.1-sol", 0.05),
+            ("gpt-6.1-terra", 0.05),
+        ],
     )
     def test_openai_read_discounts_by_family(self, model: str, read: float) -> None:
-        """0.5x for gpt-4o and o-series, 0.25x for gpt-4.1, 0.1x for gpt-5.x."""
+        """0.5x gpt-4o, 0.25x o-series and gpt-4.1, 0.1x gpt-5.x and gpt-6-astra, 0.05x GPT-6."""
         assert racs.create_racs().profile_of("openai", model).read_multiplier == read
+
+    @pytest.mark.parametrize(
+        ("provider", "model", "read"),
+        [
+            ("anthropic", "claude-opus-5-5", 0.05),
+            ("anthropic", "claude-sonnet-5-5", 0.05),
+            ("anthropic", "claude-fable-5-2", 0.025),
+            ("xai", "grok-4.6", 0.25),
+            ("xai", "grok-4.7", 0.25),
+            ("deepseek", "deepseek-v4.1-flash", 0.02),
+            ("deepseek", "deepseek-v4-pro", 0.033),
+        ],
+    )
+    def test_november_read_multipliers(self, provider: str, model: str, read: float) -> None:
+        """Cache-read multipliers read in November 2026."""
+        assert racs.create_racs().profile_of(provider, model).read_multiplier == read
+
+    def test_every_entry_has_a_source_and_date(self) -> None:
+        catalog = default_catalog()
+        assert all(e.source and e.checked for e in catalog.entries)
+
+    def test_gemini_flash_plans_with_the_documented_minimum(self) -> None:
+        """The API accepts 1024 but the docs say 2048: racs plans with 2048 and says so."""
+        profile = racs.create_racs().profile_of("google", "gemini-2.5-flash")
+        assert profile.min_cacheable_tokens == 2048
+        assert profile.notes is not None and "1,024" in profile.notes
 
     def test_gemini_storage_by_model(self) -> None:
         """Flash stores at 1.00 and Pro at 4.50 USD per MTok-hour."""
@@ -58,7 +107,7 @@ class TestLookup:
     def test_catalog_has_a_date_and_sources(self) -> None:
         """Every entry says where its facts were read; the catalog says when."""
         catalog = default_catalog()
-        assert catalog.checked == "2026-10-31"
+        assert catalog.checked == "2026-11-29"
         assert all(e.source for e in catalog.entries)
 
     def test_host_entries_override_and_extend(self) -> None:
@@ -148,6 +197,53 @@ class TestCatalogDecisions:
             )
         )
         assert plan.directives == (RoutingKeyDirective(plan.prefix_key, "24h"),)
+
+    @pytest.mark.parametrize(
+        ("model", "interval", "retention"),
+        [
+            ("gpt-4o", 7200, None),  # no extended retention: never sent
+            ("o3", 7200, None),
+            ("gpt-5.5", 30, "24h"),  # only 24h is accepted: always sent
+            ("gpt-5.5", None, "24h"),
+            ("gpt-5.2", 30, None),
+        ],
+    )
+    def test_retention_follows_the_profile_options(
+        self, model: str, interval: float | None, retention: str | None
+    ) -> None:
+        """Retention is chosen from the model's retention options, not the provider name."""
+        reuse = {} if interval is None else {"reuse": {"intervalSeconds": interval}}
+        plan = racs.create_racs().plan(
+            plan_input([seg("s", tokens=3000)], provider="openai", model=model, **reuse)
+        )
+        assert plan.directives == (RoutingKeyDirective(plan.prefix_key, retention),)
+
+
+class TestReportedWriteTier:
+    @pytest.mark.parametrize(
+        ("provider", "model", "tier"),
+        [
+            ("openai", "gpt-5.6", "30m"),
+            ("openai", "gpt-6-sol", "30m"),
+            ("openrouter", "gpt-5.6", "30m"),
+            ("anthropic", "claude-sonnet-4-5", "5m"),
+            ("openai", "gpt-4o", "5m"),
+            ("nobody", "x", "5m"),
+        ],
+    )
+    def test_tier_of_untiered_writes(self, provider: str, model: str, tier: str) -> None:
+        """Usage reports without a tier are read as the model's shortest write tier."""
+        from racs.catalog import reported_write_tier
+
+        assert reported_write_tier(provider, model) == tier
+
+    def test_writes_cost_no_premium_where_the_model_bills_none(self) -> None:
+        """gpt-4.1 bills no cache writes: a card without write prices charges input."""
+        from racs.accounting import parse_pricing, rates_of
+
+        profile = racs.create_racs().profile_of("openai", "gpt-4.1")
+        rates = rates_of(parse_pricing({"inputPerMTok": 2}), profile)
+        assert (rates.write_5m, rates.write_1h, rates.read) == (2, 2, 0.5)
 
 
 def conversation_turn(history: list[dict[str, Any]], turn: int) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from ..catalog import reported_write_tier
 from ..engine import Racs
 from ..loop import completed_metrics
 from ..model import PROVIDERS, CacheUsage
@@ -95,7 +96,7 @@ def usage_from_litellm(
     )
     provider = provider_of(kwargs)
     model = field(response_obj, "model") or kwargs.get("model") or "unknown"
-    tier_30m = provider == "openai"
+    tier_30m = reported_write_tier(provider, str(model)) == "30m"
     total = count(field(usage, "prompt_tokens"))
     return CacheUsage(
         provider=provider,

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from ..catalog import reported_write_tier
 from ..engine import Racs
 from ..model import PROVIDERS, CacheUsage
 
@@ -136,7 +137,7 @@ def usage_from_span(span: Any) -> CacheUsage | None:
             return None
         read = _num(attrs, _OI_READ) or 0
         write = _num(attrs, _OI_WRITE) or 0
-    tier_30m = provider == "openai"  # GPT-5.6+ writes are the 30-minute tier
+    tier_30m = reported_write_tier(provider, model or "unknown") == "30m"
     return CacheUsage(
         provider=provider,
         model=model or "unknown",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ..catalog import reported_write_tier
 from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, RoutingKeyDirective
 from ._common import (
     MAX_MARKERS,
@@ -53,11 +54,6 @@ def _role_of(message: Any, index: int, total: int) -> str:
     if isinstance(message, Mapping) and message.get("role") in ("system", "developer"):
         return "system"
     return "history"
-
-
-def _write_ttl(provider: str) -> str:
-    """TTL tier of reported ``cache_write_tokens``: OpenAI's is 30m, the others 5m."""
-    return "30m" if provider == "openai" else "5m"
 
 
 class _OpenAIBase(AdapterBase):
@@ -205,10 +201,11 @@ class _OpenAIBase(AdapterBase):
         written = count(field(details, "cache_write_tokens")) or count(
             field(usage, "cache_write_tokens", "cache_creation_input_tokens")
         )
-        tier = _write_ttl(self._provider)
+        name = model or resp_model
+        tier = reported_write_tier(self._provider, str(name))
         return as_usage(
             self._provider,
-            model or resp_model,
+            name,
             total,
             read,
             write_5m=written if tier == "5m" else 0,

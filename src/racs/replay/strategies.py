@@ -21,6 +21,7 @@ from typing import Final, Protocol, runtime_checkable
 from ..accounting import Rates
 from ..errors import invalid
 from ..planner import choose_tier
+from ..tiers import TIER
 from ..traffic.model import Request
 
 
@@ -91,10 +92,34 @@ class Strategy(Protocol):
 
 
 class _Stateless:
+    """A strategy whose decision needs no ``Situation``: replay calls ``shortcut``."""
+
     name = ""
 
     def end_stream(self, stream: str) -> None:
         """Nothing kept per stream."""
+
+    def decide(self, situation: Situation) -> Decision:
+        """The decision from the situation's recorded choice and options."""
+        return self.shortcut(_Recorded(situation.recorded), situation.options)
+
+    def shortcut(self, step: HasRecorded, options: tuple[str | None, ...]) -> Decision:
+        """The decision without building a ``Situation`` (the replay's fast path)."""
+        raise NotImplementedError
+
+
+class HasRecorded(Protocol):
+    """Anything carrying a recorded decision (a replay step)."""
+
+    @property
+    def recorded(self) -> Decision:
+        """What the request chose."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    recorded: Decision
 
 
 class Recorded(_Stateless):
@@ -102,9 +127,9 @@ class Recorded(_Stateless):
 
     name = "recorded"
 
-    def decide(self, situation: Situation) -> Decision:
+    def shortcut(self, step: HasRecorded, options: tuple[str | None, ...]) -> Decision:
         """The recorded decision."""
-        return situation.recorded
+        return step.recorded
 
 
 class NoCache(_Stateless):
@@ -112,7 +137,7 @@ class NoCache(_Stateless):
 
     name = "none"
 
-    def decide(self, situation: Situation) -> Decision:
+    def shortcut(self, step: HasRecorded, options: tuple[str | None, ...]) -> Decision:
         """No write."""
         return Decision(None)
 
@@ -124,14 +149,12 @@ class Fixed(_Stateless):
         self.name = tier
         self.tier = tier
 
-    def decide(self, situation: Situation) -> Decision:
+    def shortcut(self, step: HasRecorded, options: tuple[str | None, ...]) -> Decision:
         """``tier`` where offered, else the provider's default (its first option)."""
-        if self.tier in situation.options:
-            return Decision(self.tier)
-        return Decision(situation.options[0])
+        return Decision(self.tier if self.tier in options else options[0])
 
 
-class Planner:
+class Planner(_Stateless):
     """The racs planner's tier choice, with a declared or default reuse interval.
 
     ``interval_s`` is the declared reuse; ``None`` asks the planner's default (no reuse
@@ -141,17 +164,20 @@ class Planner:
     def __init__(self, interval_s: float | None = None) -> None:
         self.name = "racs" if interval_s is None else f"racs@{interval_s:g}s"
         self.interval_s = interval_s
+        self._memo: dict[tuple[str | None, ...], Decision] = {}
 
-    def decide(self, situation: Situation) -> Decision:
-        """The planner's tier among the provider's breakpoint tiers; automatic otherwise."""
-        tiers = tuple(t for t in situation.options if t in ("5m", "30m", "1h"))
-        if not tiers:
-            return Decision(situation.options[0])
-        tier, _ = choose_tier(tiers, self.interval_s)
-        return Decision(tier)
-
-    def end_stream(self, stream: str) -> None:
-        """Nothing kept per stream."""
+    def shortcut(self, step: HasRecorded, options: tuple[str | None, ...]) -> Decision:
+        """``planner.choose_tier`` among the provider's breakpoint tiers; automatic caching
+        (the first option) on the other families."""
+        found = self._memo.get(options)
+        if found is None:
+            tiers = tuple(t for t in options if t in TIER)
+            if tiers:
+                found = Decision(choose_tier(tiers, self.interval_s)[0])
+            else:
+                found = Decision(options[0])
+            self._memo[options] = found
+        return found
 
 
 StrategyFactory = Callable[[], Strategy]
