@@ -24,7 +24,7 @@ class TestBreakpointCadences:
         assert "1h 0.006 USD" in reasoning
         assert "5m 0.009 USD with up to 1 keep-warm touch(es)" in reasoning
         assert "no write 0.06 USD" in reasoning
-        assert "learned from 9 gap(s) between uses of this prefix" in reasoning
+        assert "learned from 9 gap(s) between uses of this stream" in reasoning
         assert "0% within 5m, 100% within 30m, 100% within 1h" in reasoning
 
     def test_bursts_seconds_apart_stay_on_five_minutes(self, clock: FakeClock) -> None:
@@ -83,6 +83,23 @@ class TestBreakpointCadences:
         assert got[-10:] == ["5m"] * 10
         switch = got.index("5m", 11)
         assert got[switch:] == ["5m"] * (70 - switch)
+
+
+class TestLineages:
+    def test_interleaved_prompts_learn_their_own_gaps(self, clock: FakeClock) -> None:
+        """One agent alternating two prompts 10 s apart, each prompt every 7 minutes: the
+        stream sees 10 s and 410 s gaps, each prefix its own 420 s ones."""
+        engine = learned_engine(clock)
+        plans = []
+        for _ in range(6):
+            plans.append(engine.plan(prompt(tokens=10_000, agentId="a")))
+            clock.advance(10)
+            engine.plan(prompt(tokens=10_000, history=5_000, agentId="a"))
+            clock.advance(410)
+        last = plans[-1]
+        assert "learned from 5 gap(s) between uses of this prefix" in last.reasoning
+        assert "0% within 5m, 100% within 30m" in last.reasoning
+        assert tiers([last]) == ["1h"]
 
 
 class TestKeepWarm:

@@ -91,7 +91,7 @@ def breakpoint_plan(
         )
     directives = outcome.directives
     marked = [d for d in directives if isinstance(d, BreakpointDirective)]
-    if any(d.ttl != tier for d in marked):
+    if marked[0].ttl != tier:  # the planner gives every marker one tier
         directives = tuple(
             replace(d, ttl=tier) if isinstance(d, BreakpointDirective) else d for d in directives
         )

@@ -57,6 +57,7 @@ class Cadence:
         "alive_until",
         "gaps",
         "hist",
+        "key",
         "last",
         "pending",
         "scale",
@@ -74,6 +75,8 @@ class Cadence:
         """When the lineage was last used (ms since the epoch)."""
         self.pending: str | None = None
         """Prefix key of a planned call whose usage has not been recorded yet."""
+        self.key: str | None = None
+        """Prefix key of the lineage's last use (a stream's; not persisted)."""
         self.sums: list[float] | None = None
         self.table: object = None
         self.written = 0.0

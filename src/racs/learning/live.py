@@ -28,7 +28,7 @@ from ..prices import PriceBook
 from ..tiers import TIER, seconds_of
 from . import apply
 from .costs import BreakpointTable
-from .gaps import Cadence, bin_of
+from .gaps import Cadence, RowOf, bin_of
 from .policy import (
     PRIOR_WEIGHT,
     WARM_GAPS,
@@ -94,6 +94,25 @@ class LearnedReuse:
             lineages.move_to_end(key)
         return found
 
+    def _own(
+        self, stream: Cadence, prefix_key: str, at: float, row_of: RowOf | None
+    ) -> Cadence | None:
+        """The exact prefix's lineage, when the stream interleaves prefixes.
+
+        While a stream keeps using one prefix, its gaps are that prefix's gaps: only the
+        stream learns them (the prefix's lineage, if any, just notes the use).
+        """
+        if stream.key == prefix_key:
+            own = self._lineages.get(f"k\x1f{prefix_key}")
+            if own is not None and own.last is not None and at >= own.last:
+                own.last = at
+            return None
+        stream.key = prefix_key
+        own = self._prefix(prefix_key, at)
+        if own is not None:
+            own.use(at, row_of)
+        return own
+
     def _prefix(self, prefix_key: str, now: float) -> Cadence | None:
         """The exact prefix's lineage from its second sighting on.
 
@@ -148,15 +167,15 @@ class LearnedReuse:
         )
         stream.use(now, row_of)
         stream.pending = prefix_key
-        own = self._prefix(prefix_key, now)
-        if own is not None:
-            own.use(now, row_of)
+        own = self._own(stream, prefix_key, now, row_of)
         if own is not None and own.gaps >= WARM_GAPS:
             learner, scope = own, "prefix"
         elif stream.gaps >= WARM_GAPS:
             learner, scope = stream, "stream"
         else:
             _note_reference_write(stream, outcome, prompt.stable_tokens, now)
+            if own is not None:
+                _note_reference_write(own, outcome, prompt.stable_tokens, now)
             return apply.cold(outcome, stream.gaps), None
         declared = prompt.interval
         family = profile.family
@@ -198,17 +217,22 @@ class LearnedReuse:
         sums = learner.folded(table, table.row, table.width)
         if declared is not None:
             pw = PRIOR_WEIGHT * learner.scale
-            sums = [s + pw * c for s, c in zip(sums, table.row_at(declared), strict=True)]
+            prior = table.row(bin_of(declared))
+            sums = [s + pw * c for s, c in zip(sums, prior, strict=True)]
         stable = prompt.stable_tokens
+        # What is still cached: the learner's own last write (an interleaved prefix's own,
+        # else the stream's, whose prompt grows).
         written = stable
-        if now <= stream.alive_until and stable >= stream.written:
-            written = stable - stream.written
+        if now <= learner.alive_until and stable >= learner.written:
+            written = stable - learner.written
         choice = choose_tier(table, sums, stable, written)
         tier = choice.tier
         if tier is not None:
             ttl = seconds_of(tier)
             alive = ttl + REFRESH_FRACTION * ttl * choice.pick.touches
-            stream.written, stream.alive_until = stable, now + alive * 1000
+            until = now + alive * 1000
+            stream.written, stream.alive_until = stable, until
+            learner.written, learner.alive_until = stable, until
         evidence = Evidence(scope, learner.gaps, sums[-1] / learner.scale, declared)
         observed = describe(evidence, within(sums))
         planned = apply.breakpoint_plan(
@@ -226,9 +250,7 @@ class LearnedReuse:
             return
         stream.use(usage.timestamp)
         if usage.prefix_key:
-            own = self._prefix(usage.prefix_key, usage.timestamp)
-            if own is not None:
-                own.use(usage.timestamp)
+            self._own(stream, usage.prefix_key, usage.timestamp, None)
 
     def rebuild(self, usages: Iterable[CacheUsage]) -> int:
         """Learn from recorded usage in time order (the ledger's, on start); returns the count."""

@@ -55,7 +55,7 @@ class Choice(NamedTuple):
 def _cheapest(options: Sequence[Option]) -> Option:
     """The first option within a relative tie of the minimum (options come in preference order)."""
     low = min([o.cost for o in options])
-    bar = low + abs(low) * _TIE
+    bar = low + abs(low) * _TIE if low < 0 else low * (1 + _TIE)
     for o in options:
         if o.cost <= bar:
             return o

@@ -176,7 +176,9 @@ def _replay_stream(
     first = reqs[0]
 
     def rates_of(r: Request) -> object:
-        return book.rates(r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input)
+        return book.rates(
+            r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
+        )
 
     steps, cal = reconstruct(reqs, rules, rates_of)  # type: ignore[arg-type]
     billed = Cost()
@@ -195,9 +197,7 @@ def _replay_stream(
         billed=billed,
         costs={},
         calibration=cal,
-        anomalies=[
-            (s.request.source if s.request else "", s.anomaly) for s in steps if s.anomaly
-        ],
+        anomalies=[(s.request.source if s.request else "", s.anomaly) for s in steps if s.anomaly],
         priced=all(s.rates is not None for s in steps),
     )
     if detail:
@@ -211,7 +211,13 @@ def _replay_stream(
         for name, strategy in built[setting_name].items():
             want = detail and setting_name == "neutral"
             cost, outcomes = run(
-                key, rules.family, ssteps, srules, strategy, horizon, detail=want  # type: ignore[arg-type]
+                key,
+                rules.family,
+                ssteps,
+                srules,
+                strategy,
+                horizon,
+                detail=want,  # type: ignore[arg-type]
             )
             costs[name] = cost
             if want:
@@ -220,7 +226,13 @@ def _replay_stream(
         out.width = max(out.width, best.states)
         # Price the optimum's own decisions through the same replay and cost_of.
         cost, outcomes = run(
-            key, rules.family, ssteps, srules, _Replaying(best), horizon, detail=detail and setting_name == "neutral"
+            key,
+            rules.family,
+            ssteps,
+            srules,
+            _Replaying(best),
+            horizon,
+            detail=detail and setting_name == "neutral",
         )
         costs[OPTIMUM] = cost
         if detail and setting_name == "neutral":
