@@ -27,10 +27,12 @@ from .model import (
     ResourceAction,
     ResourceDirective,
     RoutingKeyDirective,
+    StateDegraded,
+    StateRestored,
     TelemetryEvent,
     UsageRecorded,
 )
-from .state import file_state, kv_state, memory_state
+from .state import file_state, kv_state, memory_state, redis_state
 
 __version__ = "0.1.0"
 
@@ -60,6 +62,8 @@ __all__ = [
     "ResourceAction",
     "ResourceDirective",
     "RoutingKeyDirective",
+    "StateDegraded",
+    "StateRestored",
     "TelemetryEvent",
     "UsageRecorded",
     "__version__",
@@ -71,4 +75,5 @@ __all__ = [
     "fnv1a64",
     "kv_state",
     "memory_state",
+    "redis_state",
 ]

@@ -17,18 +17,33 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .errors import invalid
 from .model import CacheUsage, Pricing, ProviderProfile, camel
-from .tiers import TIER, TIERS
+from .tiers import TIERS
 
 MTOK: Final = 1e6
 
 
-def uncached(input_tokens: float, read: float, *writes: float) -> float:
-    """Input tokens neither read from nor written to a cache (all-in input minus the rest)."""
-    return max(0.0, input_tokens - read - sum(writes))
+N = TypeVar("N", int, float)
+
+
+def uncached(input_tokens: N, read: N, *writes: N) -> N:
+    """Input tokens neither read from nor written to a cache (all-in input minus the rest).
+
+    Never negative; whole numbers stay whole (the ledger stores them as integers).
+    """
+    rest = input_tokens - read
+    for w in writes:
+        rest -= w
+    return rest if rest > 0 else rest * 0
+
+
+def hit_ratio(read: float, writes: float, fresh: float) -> float:
+    """Normalized hit ratio: read / (read + writes + fresh), 0 when empty."""
+    denominator = read + writes + fresh
+    return read / denominator if denominator > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,12 +241,6 @@ def storage_usd(tokens: float, seconds: float, per_mtok_hour: float | None) -> f
     if not per_mtok_hour:
         return 0.0
     return tokens / MTOK * (seconds / 3600) * per_mtok_hour
-
-
-def tier_seconds_ms(tier: str) -> float:
-    """A tier's lifetime in milliseconds (unknown tiers live 5 minutes)."""
-    t = TIER.get(tier)
-    return float((t.seconds if t is not None else TIER["5m"].seconds) * 1000)
 
 
 # --- price cards ---------------------------------------------------------------------

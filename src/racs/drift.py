@@ -109,6 +109,16 @@ class DriftTracker:
         self.reports.append(report)
         return report, evicted
 
+    def adopt(self, lineage: str, fp: Fingerprint | None) -> None:
+        """Take another host's last fingerprint of the lineage as this one's (None: none)."""
+        if fp is None:
+            self.lineages.pop(lineage, None)
+            return
+        self.lineages[lineage] = fp
+        self.lineages.move_to_end(lineage)
+        if len(self.lineages) > self.max_lineages:
+            self.lineages.popitem(last=False)
+
     def latest(self, limit: int | None = None) -> tuple[DriftReport, ...]:
         """Reports oldest first, newest last; the last ``limit`` when given."""
         items = tuple(self.reports)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import math
 import threading
@@ -11,9 +13,10 @@ from dataclasses import replace
 from typing import Any, Final
 
 from . import planner as _planner
-from .accounting import parse_pricing_table, storage_usd
+from .accounting import Tokens, cost_of, parse_pricing_table, storage_usd
 from .drift import DriftTracker, Fingerprint, SegPrint
 from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
+from .filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
 from .inputs import Prompt, parse_prompt, parse_usage, profile_overrides
 from .keepwarm import KeepWarm, ResourceRecord, Resources
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
@@ -40,7 +43,9 @@ from .model import (
 )
 from .prices import PriceBook
 from .profiles import SHIPPED_PROFILES, merge_profile
+from .state import takk
 from .state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
+from .state.shared import PlanRound, SharedState, keepwarm_ttl, shared_backend
 from .tiers import seconds_of
 from .usage import UsageBook
 
@@ -132,9 +137,13 @@ class Racs:
         self._prefixes: dict[str, _PrefixInfo] = {}
         self._keepwarm = KeepWarm()
         self._resources = Resources()
-        self._drift = DriftTracker(max_lineages=max(10_000, max_prefixes))
+        self._drift = DriftTracker(max_lineages=max_prefixes)
         self._prices = PriceBook(self._pricing, self._known_profile)
         self._usage = UsageBook(self._prices, max_usage_keys)
+        # A shared backend (racs.redis_state) is consulted per call; see state/shared.py.
+        self._shared = shared_backend(state)
+        if self._shared is not None:
+            self._usage = self._shared.usage_book(self._prices, max_usage_keys, self._clock)
         self._state = state
         self._ledger = ledger
         self._closed = False
@@ -325,14 +334,29 @@ class Racs:
             outcome = _planner.plan_family(
                 prompt, profile, pricing, prefix_key, resource_state, anchor
             )
+            fleet_id = None
+            if self._shared is not None:
+                outcome, fleet_id = self._fleet_round(
+                    self._shared,
+                    prompt,
+                    profile,
+                    pricing,
+                    prefix_key,
+                    lineage,
+                    anchor,
+                    outcome,
+                    tracked,
+                    now,
+                    events,
+                )
             touches = None
-            if self._learned is not None:
+            if self._learned is not None:  # after the fleet: it may re-plan the reference
                 outcome, touches = self._learned.plan(prompt, profile, prefix_key, outcome, now)
             if outcome.findings:
                 findings.extend(outcome.findings)
             self._counter += 1
             plan = CachePlan(
-                plan_id=plan_id(self.seed, self._counter),
+                plan_id=fleet_id or plan_id(self.seed, self._counter),
                 provider=provider,
                 model=model,
                 family=profile.family,
@@ -347,11 +371,69 @@ class Racs:
             )
             self._bookkeep(plan, prompt, profile, pricing, tracked, now, events, touches)
             listening = bool(self._listeners)
-            if listening:
-                events.insert(0, PlanCreated(plan, now))
+            if listening:  # after drift and resource events, in @takk/racs's order
+                events.append(PlanCreated(plan, now))
+        if self._shared is not None:
+            self._shared.push(events)
         if listening or events:
             self._emit(events)
         return plan
+
+    def _fleet_round(
+        self,
+        shared: SharedState,
+        prompt: Prompt,
+        profile: ProviderProfile,
+        pricing: Pricing | None,
+        prefix_key: str,
+        lineage: str,
+        anchor: int | None,
+        outcome: _planner.Outcome,
+        tracked: bool,
+        now: float,
+        events: list[TelemetryEvent],
+    ) -> tuple[_planner.Outcome, str]:
+        """Tell the fleet about this plan in one round trip; take its resource action, plan
+        id and the lineage's previous fingerprint in place of the local ones."""
+        resource = next((d for d in outcome.directives if isinstance(d, ResourceDirective)), None)
+        action = None if resource is None or resource.action == "delete" else resource.action
+        ttl = None if resource is None else float(resource.ttl_seconds)
+        reply = shared.plan_round(
+            PlanRound(
+                now=now,
+                prefix_key=prefix_key,
+                provider=prompt.provider,
+                model=prompt.model,
+                lineage=lineage,
+                fingerprint=_fingerprint(prompt, prefix_key, outcome.directives),
+                resource_ttl=None if action is None else ttl,
+                resource_tokens=prompt.stable_tokens,
+                local_action=action,
+                keepwarm=keepwarm_ttl(outcome.directives),
+            ),
+            self.seed,
+            events,
+        )
+        for key, provider in reply.forget:
+            self._forget(key, provider)
+        if not reply.fleet:
+            return outcome, reply.plan_id
+        self._drift.adopt(lineage, reply.previous)
+        fleet_action = reply.resource_action
+        if fleet_action is not None and fleet_action != action:
+            last_write = reply.resource_last_write
+            if fleet_action == "reuse" and tracked and ttl is not None and last_write is not None:
+                self._resources.records[prefix_key] = ResourceRecord(
+                    prefix_key,
+                    prompt.provider,
+                    prompt.model,
+                    ttl,
+                    last_write,
+                    prompt.stable_tokens,
+                )
+            state = _FLEET_RESOURCE_STATE[fleet_action]
+            outcome = _planner.plan_family(prompt, profile, pricing, prefix_key, state, anchor)
+        return outcome, reply.plan_id
 
     def _admit(self, prompt: Prompt, key: str, now: float, events: list[TelemetryEvent]) -> bool:
         """Register the prefix; False when the registry is full (planned, not tracked)."""
@@ -400,6 +482,17 @@ class Racs:
         touches: int | None = None,
     ) -> None:
         key = plan.prefix_key
+        lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
+        fingerprint = _fingerprint(prompt, key, plan.directives)
+        report, evicted = self._drift.observe(lineage, fingerprint, now)
+        if report is not None:
+            events.append(PrefixDrifted(report))
+        if evicted:
+            events.append(
+                LimitReached(
+                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
+                )
+            )
         shortest: tuple[str | float, float] | None = None
         for directive in plan.directives:
             if isinstance(directive, ResourceDirective):
@@ -418,7 +511,8 @@ class Racs:
                             key, plan.provider, plan.model, plan.agent_id, usd
                         ):
                             events.append(_ledger_limit(now))
-                events.append(ResourceAction(directive, now))
+                if tracked:  # past the prefix cap there is no resource bookkeeping to mirror
+                    events.append(ResourceAction(directive, now))
                 if shortest is None or ttl_s < shortest[1]:
                     shortest = (directive.ttl_seconds, ttl_s)
             elif directive.kind == "breakpoint":
@@ -431,25 +525,6 @@ class Racs:
             last_write = record.last_write_at if record is not None else now
             self._keepwarm.track(
                 key, plan.provider, plan.model, shortest[0], shortest[1], last_write, touches
-            )
-        lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
-        fingerprint = Fingerprint(
-            key,
-            prompt.provider,
-            prompt.model,
-            prompt.agent_id,
-            prompt.boundary,
-            tuple(SegPrint(s.id, s.digest, s.stability, s.tokens) for s in prompt.segments),
-            tuple(d.segment_id for d in plan.directives if isinstance(d, BreakpointDirective)),
-        )
-        report, evicted = self._drift.observe(lineage, fingerprint, now)
-        if report is not None:
-            events.append(PrefixDrifted(report))
-        if evicted:
-            events.append(
-                LimitReached(
-                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
-                )
             )
 
     # --- accounting -----------------------------------------------------------------
@@ -487,13 +562,16 @@ class Racs:
             if self._usage.add(u, key):
                 events.append(_ledger_limit(now))
             if self._listeners:
-                events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, now))
+                stamp = u.timestamp if u.timestamp is not None else now
+                events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, stamp))
+        if self._shared is not None:
+            self._shared.push(events)
         if events:
             self._emit(events)
 
     def stats(
         self,
-        prefix_key: str | None = None,
+        prefix_key: str | Mapping[str, Any] | None = None,
         provider: str | None = None,
         *,
         model: str | None = None,
@@ -503,14 +581,23 @@ class Racs:
     ) -> LedgerStats:
         """Totals and per-prefix stats (sorted by prefix key) under the filters.
 
-        ``since``/``until`` (a time window) need a durable ledger behind the engine.
+        The filters may also come as one mapping, ``stats({"prefixKey": ...})`` as in
+        @takk/racs. ``since``/``until`` (a time window) need a durable ledger.
         """
         self._check_open()
+        if isinstance(prefix_key, Mapping):
+            given = (provider, model, agent_id, since, until)
+            opts = filter_options("stats", prefix_key, given, STATS_OPTIONS)
+            return self.stats(**opts)
+        check_filter(prefix_key, provider)
         if self._ledger is not None:
             from .ledgerstats import ledger_stats
 
+            fleet_storage = self._shared.storage_spend() if self._shared is not None else None
             with self._lock:
-                storage = {k: a.storage_spend_usd for k, a in self._usage.aggregates.items()}
+                storage = fleet_storage or {
+                    k: a.storage_spend_usd for k, a in self._usage.aggregates.items()
+                }
             return ledger_stats(
                 self._ledger,
                 self._prices,
@@ -524,6 +611,12 @@ class Racs:
             )
         if since is not None or until is not None:
             raise invalid("stats by time window need a ledger: create_racs(ledger=create_ledger())")
+        if self._shared is not None:
+            events: list[TelemetryEvent] = []
+            fleet = self._shared.stats(prefix_key, provider, model, agent_id, events)
+            self._emit(events)
+            if fleet is not None:
+                return fleet
         with self._lock:
             return self._usage.stats(prefix_key, provider, model, agent_id)
 
@@ -534,6 +627,12 @@ class Racs:
         with self._lock:
             at = self._clock() if now is None else _time_arg(now, "now")
             due = tuple(self._keepwarm.due(at))
+        if self._shared is not None:  # the fleet's entries, each due touch leased to one host
+            events: list[TelemetryEvent] = []
+            fleet = self._shared.due(at, events)
+            self._emit(events)
+            if fleet is not None:
+                due = tuple(fleet)
         if due and self._listeners:
             self._emit([RefreshDue(entry, at) for entry in due])
         return due
@@ -553,7 +652,12 @@ class Racs:
             if record is not None:
                 record.last_write_at = at
                 slid = True
-            return slid
+            now = self._clock()
+        if self._shared is not None:
+            events: list[TelemetryEvent] = []
+            slid = self._shared.slide(prefix_key, at, now, events) or slid
+            self._emit(events)
+        return slid
 
     def drifts(self, limit: int | None = None) -> tuple[DriftReport, ...]:
         """The latest drift reports, oldest first and newest last, at most ``limit``."""
@@ -561,48 +665,73 @@ class Racs:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
         ):
             raise invalid("limit must be an integer >= 0")
+        if self._shared is not None:
+            events: list[TelemetryEvent] = []
+            fleet = self._shared.drifts(limit, events)
+            self._emit(events)
+            if fleet is not None:
+                return tuple(fleet)
         with self._lock:
             return self._drift.latest(limit)
 
-    def invalidate(self, prefix_key: str | None = None, provider: str | None = None) -> int:
+    def invalidate(
+        self, prefix_key: str | Mapping[str, Any] | None = None, provider: str | None = None
+    ) -> int:
         """Forget fingerprints, keep-warm entries and resources of matching prefixes.
 
         Emits a ``resource.action`` delete per resource; returns the number of distinct
-        prefixes cleared. Accounting and drift history stay.
+        prefixes cleared. Accounting and drift history stay. The filter may also come as
+        one mapping, ``invalidate({"prefixKey": ...})`` as in @takk/racs.
         """
         self._check_open()
+        if isinstance(prefix_key, Mapping):
+            opts = filter_options("invalidate", prefix_key, (provider,), INVALIDATE_OPTIONS)
+            return self.invalidate(**opts)
+        check_filter(prefix_key, provider)
         if provider is not None and provider not in PROVIDERS:
             raise invalid(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
         events: list[TelemetryEvent] = []
         with self._lock:
             now = self._clock()
-            candidates: dict[str, str] = {}
-            for key, info in self._prefixes.items():
-                candidates[key] = info.provider
-            for key, entry in self._keepwarm.entries.items():
-                candidates.setdefault(key, entry.provider)
-            for key, record in self._resources.records.items():
-                candidates.setdefault(key, record.provider)
-            for fp in self._drift.lineages.values():
-                candidates.setdefault(fp.prefix_key, fp.provider)
-            matched = {
-                key
-                for key, prov in candidates.items()
-                if (prefix_key is None or key == prefix_key)
-                and (provider is None or prov == provider)
-            }
-            for key in sorted(matched):
-                self._prefixes.pop(key, None)
-                self._keepwarm.entries.pop(key, None)
-                rec = self._resources.records.pop(key, None)
-                if rec is not None:
-                    events.append(
-                        ResourceAction(ResourceDirective("delete", key, _num(rec.ttl_seconds)), now)
-                    )
-            self._drift.forget(matched)
+            matched, deleted = self._forget(prefix_key, provider)
+        if self._shared is not None:  # every host forgets too (the generation it checks)
+            fleet = self._shared.invalidate(prefix_key, provider, events)
+            if fleet is not None:
+                matched |= fleet[0]
+                deleted = dict(fleet[1]) | deleted
+        for key in sorted(deleted):
+            events.append(ResourceAction(ResourceDirective("delete", key, _num(deleted[key])), now))
         if events:
             self._emit(events)
         return len(matched)
+
+    def _forget(
+        self, prefix_key: str | None, provider: str | None
+    ) -> tuple[set[str], dict[str, float]]:
+        """Drop the local memories of matching prefixes: the keys, and deleted resource TTLs."""
+        candidates: dict[str, str] = {}
+        for key, info in self._prefixes.items():
+            candidates[key] = info.provider
+        for key, entry in self._keepwarm.entries.items():
+            candidates.setdefault(key, entry.provider)
+        for key, record in self._resources.records.items():
+            candidates.setdefault(key, record.provider)
+        for fp in self._drift.lineages.values():
+            candidates.setdefault(fp.prefix_key, fp.provider)
+        matched = {
+            key
+            for key, prov in candidates.items()
+            if (prefix_key is None or key == prefix_key) and (provider is None or prov == provider)
+        }
+        deleted: dict[str, float] = {}
+        for key in matched:
+            self._prefixes.pop(key, None)
+            self._keepwarm.entries.pop(key, None)
+            rec = self._resources.records.pop(key, None)
+            if rec is not None:
+                deleted[key] = rec.ttl_seconds
+        self._drift.forget(matched)
+        return matched, deleted
 
     # --- telemetry ------------------------------------------------------------------
     def on(self, listener: Listener) -> Callable[[], None]:
@@ -700,25 +829,53 @@ class Racs:
         }
         if self._learned is not None and self._ledger is None:  # a ledger is rebuilt instead
             sections["learning"] = self._learned.load
+        raw: Mapping[str, Callable[[], Any]]
+        if takk.is_takk_layout(data):  # written by @takk/racs: convert section by section
+            raw = takk.sections(data, self._price_tokens)
+        else:
+            raw = {name: functools.partial(data.__getitem__, name) for name in data}
         for name, load in sections.items():
-            if name not in data:
+            if name not in raw:
                 continue
             try:
-                load(data[name])
+                load(raw[name]())
             except Exception as exc:  # a corrupt section degrades to empty, never raises
+                # The kind of fault only: the message may quote the damaged file's text.
                 log.warning(
-                    "racs: snapshot section %r is corrupt (%s); starting it empty", name, exc
+                    "racs: snapshot section %r is corrupt (%s); starting it empty",
+                    name,
+                    type(exc).__name__,
                 )
 
+    def _price_tokens(
+        self, provider: str, model: str, read: float, writes: dict[str, float]
+    ) -> tuple[float, float] | None:
+        """Saved USD and write premium of restored token totals, None when unpriced."""
+        rates = self._prices.rates(provider, model)
+        if rates is None:
+            return None
+        tokens = Tokens(read=read, write_5m=writes.get("5m", 0), write_1h=writes.get("1h", 0))
+        cost = cost_of(tokens, rates)
+        return cost.saved, cost.write_premium
+
     def flush(self) -> None:
-        """Save a snapshot through the state backend (no-op without one)."""
+        """Save a snapshot through the state backend (no-op without one); with a shared
+        backend, send what it still holds for the fleet instead."""
         if self._state is None or self._closed:
+            return
+        if self._shared is not None:
+            events: list[TelemetryEvent] = []
+            self._shared.push(events)
+            self._emit(events)
             return
         self._state.save(self.snapshot())
 
     async def aflush(self) -> None:
         """``flush`` for asyncio hosts (and asynchronous key-value clients)."""
         if self._state is None or self._closed:
+            return
+        if self._shared is not None:
+            await asyncio.to_thread(self.flush)
             return
         await self._state.asave(self.snapshot())
 
@@ -785,6 +942,26 @@ def _learned_reuse(policy: str, ledger: Any, prices: PriceBook) -> LearnedReuse 
     if ledger is not None:
         learned.rebuild(ledger_usages(ledger))
     return learned
+
+
+_FLEET_RESOURCE_STATE: Final[dict[str, _planner.ResourceState]] = {
+    "create": "absent",
+    "reuse": "live",
+    "refresh": "due",
+}
+
+
+def _fingerprint(prompt: Prompt, key: str, directives: tuple[Any, ...]) -> Fingerprint:
+    """What drift remembers of a plan: hashes, stabilities, counts and the marked ids."""
+    return Fingerprint(
+        key,
+        prompt.provider,
+        prompt.model,
+        prompt.agent_id,
+        prompt.boundary,
+        tuple(SegPrint(s.id, s.digest, s.stability, s.tokens) for s in prompt.segments),
+        tuple(d.segment_id for d in directives if isinstance(d, BreakpointDirective)),
+    )
 
 
 def _ledger_limit(now: float) -> LimitReached:

@@ -13,6 +13,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any, Final
 
 from .errors import invalid
+from .limits import MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS
 from .model import (
     FAMILIES,
     PROVIDERS,
@@ -118,7 +119,10 @@ def _field(obj: Any, snake: str, camel_name: str | None = None) -> Any:
 
 
 def number(value: Any, name: str, *, optional: bool = False) -> float | None:
-    """A finite number >= 0 (bools refused), or ``None`` when optional and absent."""
+    """A number from 0 to MAX_NUMBER (bools refused), or ``None`` when optional and absent.
+
+    The bound keeps every sum the engine keeps finite (see ``racs.limits``).
+    """
     if value is None:
         if optional:
             return None
@@ -128,9 +132,9 @@ def number(value: Any, name: str, *, optional: bool = False) -> float | None:
     try:
         as_float = float(value)
     except OverflowError:
-        raise invalid(f"{name} must be a finite number >= 0, got an overflowing integer") from None
-    if not math.isfinite(as_float) or as_float < 0:
-        raise invalid(f"{name} must be a finite number >= 0, got {value!r}")
+        as_float = math.inf
+    if not 0 <= as_float <= MAX_NUMBER:  # NaN and infinities fail too
+        raise invalid(f"{name} must be a finite number from 0 to {MAX_NUMBER} (2**53 - 1)")
     return value
 
 
@@ -263,34 +267,50 @@ def parse_usage(raw: Any) -> CacheUsage:
     return CacheUsage(
         provider=provider or "",
         model=model or "",
-        input_tokens=number(_field(src, "input_tokens", "inputTokens"), "usage.inputTokens") or 0,
-        cache_read_tokens=number(
+        input_tokens=_tokens(_field(src, "input_tokens", "inputTokens"), "usage.inputTokens") or 0,
+        cache_read_tokens=_tokens(
             _field(src, "cache_read_tokens", "cacheReadTokens"), "usage.cacheReadTokens"
         )
         or 0,
-        cache_write_tokens_5m=number(
+        cache_write_tokens_5m=_tokens(
             _field(src, "cache_write_tokens_5m", "cacheWriteTokens5m"),
             "usage.cacheWriteTokens5m",
             optional=True,
         )
         or 0,
-        cache_write_tokens_1h=number(
+        cache_write_tokens_1h=_tokens(
             _field(src, "cache_write_tokens_1h", "cacheWriteTokens1h"),
             "usage.cacheWriteTokens1h",
             optional=True,
         )
         or 0,
-        cache_write_tokens_30m=number(
+        cache_write_tokens_30m=_tokens(
             _field(src, "cache_write_tokens_30m", "cacheWriteTokens30m"),
             "usage.cacheWriteTokens30m",
             optional=True,
         )
         or 0,
         prefix_key=prefix_key or None,
-        timestamp=number(_field(src, "timestamp"), "usage.timestamp", optional=True),
+        timestamp=_timestamp(_field(src, "timestamp")),
         agent_id=agent_id or None,
         run_id=run_id or None,
     )
+
+
+def _tokens(value: Any, name: str, *, optional: bool = False) -> float | None:
+    # The ledger's bound for token counts, so a usage record the engine takes is one a
+    # ledger behind it takes too.
+    tokens = number(value, name, optional=optional)
+    if tokens is not None and tokens > MAX_TOKENS:
+        raise invalid(f"{name} must be a token count from 0 to {MAX_TOKENS} (2**32 - 1)")
+    return tokens
+
+
+def _timestamp(value: Any) -> float | None:
+    ms = number(value, "usage.timestamp", optional=True)
+    if ms is not None and ms > MAX_INSTANT_MS:
+        raise invalid(f"usage.timestamp must be ms since the epoch up to {MAX_INSTANT_MS}")
+    return ms
 
 
 def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
@@ -316,8 +336,8 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
             continue  # a profile's identity is not overridable
         where = f"{name}.{key}"
         if value is None:
-            out[field_name] = None
-        elif field_name == "family":
+            continue  # an explicit null leaves the value below it, as @takk/racs merges
+        if field_name == "family":
             if value not in FAMILIES:
                 raise invalid(f"{where} must be one of {', '.join(FAMILIES)}, got {value!r}")
             out[field_name] = value

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .accounting import Cost, Tokens, cost_of
+from .accounting import Cost, Tokens, cost_of, hit_ratio
 from .ledger.model import CacheUsageTotal
 from .model import LedgerStats, PrefixStats
 from .prices import PriceBook
-from .usage import hit_ratio, totals
+from .usage import totals
 
 
 def ledger_stats(

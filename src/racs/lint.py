@@ -15,22 +15,25 @@ from .inputs import Prompt
 from .keys import fnv1a64
 from .model import LintFinding, ProviderProfile
 
-# engine.md section 4; all linear-time (no nested unbounded quantifiers).
+# engine.md section 4; all linear-time (no nested unbounded quantifiers). Every pattern is
+# ASCII like the reference's JavaScript regexes: `\b`, `\d` and `\w` see ASCII only, and
+# IGNORECASE folds ASCII letters only (so a CJK letter next to digits is a word boundary).
+_A: Final = re.ASCII
 _ISO_DATETIME: Final = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?\b"
+    r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?\b", _A
 )
-_EPOCH: Final = re.compile(r"\b(?:\d{13}|\d{10})\b")
+_EPOCH: Final = re.compile(r"\b(?:\d{13}|\d{10})\b", _A)
 _TODAY: Final = re.compile(
     r"\b(?:today|current time)\b[^\d\n]{0,32}\d|\d[^\d\n]{0,32}\b(?:today|current time)\b",
-    re.IGNORECASE,
+    re.IGNORECASE | _A,
 )
 _UUID4: Final = re.compile(
-    r"\b[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\b", re.IGNORECASE
+    r"\b[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\b", re.IGNORECASE | _A
 )
-_HEX_RUN: Final = re.compile(r"\b[0-9a-f]{24,}\b", re.IGNORECASE)
-_BASE64: Final = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
-_HAS_DIGIT: Final = re.compile(r"\d")
-_HAS_LETTER: Final = re.compile(r"[A-Za-z]")
+_HEX_RUN: Final = re.compile(r"\b[0-9a-f]{24,}\b", re.IGNORECASE | _A)
+_BASE64: Final = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}", _A)
+_HAS_DIGIT: Final = re.compile(r"\d", _A)
+_HAS_LETTER: Final = re.compile(r"[A-Za-z]", _A)
 
 TIMESTAMP_KINDS: Final = (
     ("ISO-8601 datetime", _ISO_DATETIME),
@@ -39,8 +42,15 @@ TIMESTAMP_KINDS: Final = (
 )
 
 
+_ASTRAL: Final = re.compile("[\U00010000-\U0010ffff]")
+
+
 def timestamp_kinds(content: str) -> tuple[str, ...]:
     """Every kind of timestamp found in ``content``, in a fixed order."""
+    if not content.isascii():
+        # JavaScript counts UTF-16 units: a character outside the BMP is two of them in
+        # the 32-character window of the 'today' pattern (and matches no lint class).
+        content = _ASTRAL.sub("\x00\x00", content)
     return tuple(kind for kind, pattern in TIMESTAMP_KINDS if pattern.search(content))
 
 

@@ -51,6 +51,7 @@ LINT_CODES: Final = (
     "identifier-in-stable",
     "below-minimum",
     "breakpoint-after-volatile",
+    "lookback-miss",
     "write-premium-trap",
 )
 
@@ -431,6 +432,35 @@ class LimitReached(Wire):
     timestamp: float
 
 
+@dataclass(frozen=True, slots=True)
+class StateDegraded(Wire):
+    """The shared state backend became unreachable: this host decides locally meanwhile."""
+
+    _tag: ClassVar[tuple[str, str] | None] = ("type", "state.degraded")
+    type: ClassVar[str] = "state.degraded"
+    backend: str
+    detail: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class StateRestored(Wire):
+    """The shared state backend answers again; ``detail`` says what was replayed."""
+
+    _tag: ClassVar[tuple[str, str] | None] = ("type", "state.restored")
+    type: ClassVar[str] = "state.restored"
+    backend: str
+    detail: str
+    timestamp: float
+
+
 TelemetryEvent: TypeAlias = (
-    PlanCreated | PrefixDrifted | UsageRecorded | RefreshDue | ResourceAction | LimitReached
+    PlanCreated
+    | PrefixDrifted
+    | UsageRecorded
+    | RefreshDue
+    | ResourceAction
+    | LimitReached
+    | StateDegraded
+    | StateRestored
 )

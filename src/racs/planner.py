@@ -243,9 +243,9 @@ def plan_breakpoint(
     budget = profile.max_breakpoints if profile.max_breakpoints is not None else 1
     if budget <= 0:
         return _none(f"{profile.id} allows no breakpoints.", profile)
-    ttls = profile.ttls or ()
-    if not ttls:
-        return _none(f"{profile.id} offers no cache TTL tier.", profile)
+    # A profile that names no tier (a custom breakpoint provider) gets the 5m breakpoint
+    # every breakpoint provider offers, as @takk/racs plans it.
+    ttls = profile.ttls or ("5m",)
     interval = prompt.interval
     cph = prompt.calls_per_hour
     r = read_multiplier(profile, pricing)
@@ -387,8 +387,11 @@ def plan_resource(
             profile,
         )
     cph = prompt.calls_per_hour if prompt.calls_per_hour is not None else 1
+    break_even = _storage_break_even(stable, cph, profile, pricing)
     if cph < 1:
-        return _none(
+        # The storage trap still reports its numbers (engine.md's resource formulas), as
+        # @takk/racs does: what it would take for the resource to pay.
+        trapped = _none(
             f"storage trap: {fmt(cph)} calls per hour cannot pay for an hour of storage.",
             profile,
             _trap(
@@ -396,6 +399,7 @@ def plan_resource(
                 "reads save; caching this prefix loses money"
             ),
         )
+        return trapped._replace(break_even=break_even)
     action: Literal["create", "reuse", "refresh"]
     action = "create" if state == "absent" else ("refresh" if state == "due" else "reuse")
     directive = ResourceDirective(action, prefix_key, ttl_seconds)
@@ -404,43 +408,50 @@ def plan_resource(
         f"{fmt(ttl_seconds)} s."
     )
     findings: list[LintFinding] = []
-    break_even = None
-    if pricing is not None:
-        r = read_multiplier(profile, pricing)
-        input_price = pricing.input_per_mtok
-        read_price = (
-            pricing.cache_read_per_mtok
-            if pricing.cache_read_per_mtok is not None
-            else (input_price * r if r is not None else None)
+    if break_even is not None and not break_even.profitable:
+        findings.append(
+            _trap(
+                f"{fmt(cph)} calls per hour do not pay for the storage "
+                f"({fmt(break_even.min_reuses_to_profit)} needed); caching this prefix loses money"
+            )
         )
-        storage = (
-            pricing.storage_per_mtok_hour
-            if pricing.storage_per_mtok_hour is not None
-            else profile.storage_per_mtok_hour
-        )
-        if read_price is not None and storage is not None:
-            save_call = stable / 1e6 * (input_price - read_price)
-            if save_call > 0:
-                storage_hour = stable / 1e6 * storage
-                premium_tokens = storage_hour / input_price * 1e6
-                min_reuses = ceil_or_inf(storage_hour / save_call)
-                profitable = cph >= min_reuses
-                break_even = BreakEven(
-                    premium_tokens,
-                    min_reuses,
-                    profitable,
-                    f"storage {fmt(stable)} tokens x {fmt(storage)} USD/MTok-hour = "
-                    f"{storage_hour:.6g} USD per hour; each call saves {save_call:.6g} USD; "
-                    f"{fmt(min_reuses)} call(s) per hour to profit, {fmt(cph)} declared.",
-                )
-                if not profitable:
-                    findings.append(
-                        _trap(
-                            f"{fmt(cph)} calls per hour do not pay for the storage "
-                            f"({fmt(min_reuses)} needed); caching this prefix loses money"
-                        )
-                    )
     return Outcome((directive,), tuple(findings), break_even, _with_notes(reasoning, profile))
+
+
+def _storage_break_even(
+    stable: float, cph: float, profile: ProviderProfile, pricing: Pricing | None
+) -> BreakEven | None:
+    """Storage break-even of a resource (needs the model's pricing), engine.md section 5."""
+    if pricing is None:
+        return None
+    r = read_multiplier(profile, pricing)
+    input_price = pricing.input_per_mtok
+    read_price = (
+        pricing.cache_read_per_mtok
+        if pricing.cache_read_per_mtok is not None
+        else (input_price * r if r is not None else None)
+    )
+    storage = (
+        pricing.storage_per_mtok_hour
+        if pricing.storage_per_mtok_hour is not None
+        else profile.storage_per_mtok_hour
+    )
+    if read_price is None or storage is None:
+        return None
+    save_call = stable / 1e6 * (input_price - read_price)
+    if save_call <= 0:
+        return None
+    storage_hour = stable / 1e6 * storage
+    premium_tokens = storage_hour / input_price * 1e6
+    min_reuses = ceil_or_inf(storage_hour / save_call)
+    return BreakEven(
+        premium_tokens,
+        min_reuses,
+        cph >= min_reuses,
+        f"storage {fmt(stable)} tokens x {fmt(storage)} USD/MTok-hour = "
+        f"{storage_hour:.6g} USD per hour; each call saves {save_call:.6g} USD; "
+        f"{fmt(min_reuses)} call(s) per hour to profit, {fmt(cph)} declared.",
+    )
 
 
 def plan_passive(profile: ProviderProfile) -> Outcome:

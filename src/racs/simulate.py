@@ -17,14 +17,15 @@ import hashlib
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .accounting import Tokens, cost_of, rates_of, storage_usd
+from .accounting import Tokens, cost_of, hit_ratio, rates_of, storage_usd
 from .engine import Racs, create_racs
 from .errors import invalid
 from .model import (
+    PROVIDERS,
     BreakpointDirective,
     CachePlan,
     CacheUsage,
@@ -34,9 +35,9 @@ from .model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
+from .profiles import SHIPPED_PROFILES
 from .tiers import DEFAULT_TIER, TIER, seconds_of
 from .tiers import known as known_tier
-from .usage import hit_ratio
 
 SIM_EPOCH_MS: Final = 1_767_225_600_000
 """2026-01-01T00:00:00Z: where the simulated clock starts."""
@@ -112,6 +113,36 @@ DEMO_PROVIDERS: Final[Mapping[str, DemoProvider]] = {
     ),
 }
 """One provider per adapter family, in the order the demonstration runs them."""
+
+DEMO_MODELS: Final[Mapping[str, str]] = {
+    "bedrock": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "microsoft-foundry": "claude-sonnet-4-5",
+    "hermes": "hermes-4-405b",
+    "xai": "grok-4",
+    "mistral": "mistral-large-latest",
+    "openrouter": "openai/gpt-4.1",
+    "moonshot": "kimi-k2",
+    "groq": "llama-3.3-70b-versatile",
+    "ollama": "llama3.1:8b",
+    "lmstudio": "qwen2.5-7b-instruct",
+    "huggingface": "meta-llama/Llama-3.1-8B-Instruct",
+    "custom": "custom-model",
+}
+"""A representative model of every other provider (each simulated like its family's
+representative, with the same illustrative prices)."""
+
+
+def demo_provider(provider: str) -> DemoProvider:
+    """The demonstration setup of any of the sixteen providers."""
+    demo = DEMO_PROVIDERS.get(provider)
+    if demo is not None:
+        return demo
+    profile = SHIPPED_PROFILES.get(provider)
+    if profile is None or provider not in DEMO_MODELS:
+        raise invalid(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+    template = next(d for d in DEMO_PROVIDERS.values() if d.family == profile.family)
+    return replace(template, provider=provider, model=DEMO_MODELS[provider])
+
 
 RETENTION_24H_S: Final = 24 * 3600
 
@@ -629,6 +660,12 @@ def _resource_tokens(engine: Racs, key: str) -> float:
     return 0.0
 
 
+MAX_CALLS: Final = 100_000
+"""Calls per prompt at most: about ten minutes and 1.5 GB of ledger for all four families."""
+MAX_INTERVAL_S: Final = 86_400
+"""A day between calls at most, so simulated time stays within the ledger's time range."""
+
+
 def run_simulation(
     *,
     calls: int = 200,
@@ -644,17 +681,14 @@ def run_simulation(
     With a ``ledger``, the engines are backed by it, so every usage record is appended
     as a ``cache.usage`` event; ``sink`` receives each call (e.g. to record runs).
     """
-    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
-        raise invalid("calls must be an integer >= 1")
-    if not (math.isfinite(interval_seconds) and interval_seconds > 0):
-        raise invalid("interval must be a number of seconds > 0")
+    if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= MAX_CALLS:
+        raise invalid(f"calls must be an integer from 1 to {MAX_CALLS}")
+    if not (math.isfinite(interval_seconds) and 0 < interval_seconds <= MAX_INTERVAL_S):
+        raise invalid(f"interval must be a number of seconds > 0 and <= {MAX_INTERVAL_S}")
     chosen = list(DEMO_PROVIDERS) if providers is None else list(providers)
-    for p in chosen:
-        if p not in DEMO_PROVIDERS:
-            raise invalid(f"provider must be one of {', '.join(DEMO_PROVIDERS)}, got {p!r}")
+    demos = [demo_provider(p) for p in chosen]
     sim = Simulation(calls=calls, seed=seed, interval_seconds=interval_seconds)
-    for p in chosen:
-        demo = DEMO_PROVIDERS[p]
+    for demo in demos:
         runs = {}
         for variant in VARIANTS:
             runs[variant] = _simulate_variant(

@@ -5,17 +5,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from .accounting import Tokens, cost_of
+from .accounting import Tokens, cost_of, hit_ratio
 from .model import CacheUsage, LedgerStats, PrefixStats
 from .prices import PriceBook
 
-
-def hit_ratio(read: float, writes: float, uncached: float) -> float:
-    """Normalized hit ratio: read / (read + writes + uncached), 0 when empty."""
-    denominator = read + writes + uncached
-    return read / denominator if denominator > 0 else 0.0
+_MAX_LOADED: Final = 1e300
 
 
 @dataclass(slots=True)
@@ -219,6 +215,11 @@ class UsageBook:
                 value = d[f]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ValueError(f"bad {f}")
+                # Sums move by at most about 2**87 per record (bounded inputs): from within
+                # 1e300 they cannot reach infinity, which would make every later save fail
+                # (NaN, which json.loads accepts, fails the test too).
+                if not -_MAX_LOADED <= value <= _MAX_LOADED:
+                    raise ValueError(f"{f} out of range")
                 setattr(agg, f, int(value) if f in ("calls", "hits") else value)
             restored[agg.key] = agg
         self.aggregates = restored

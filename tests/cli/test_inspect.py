@@ -68,11 +68,14 @@ class TestInspect:
         assert "recent drift (1 reports kept)" in out
         assert "support" in out and "system" in out
 
-    def test_missing_state_file_exits_2(self, racs: Runner, tmp_path: Path) -> None:
-        """A missing snapshot file: exit 2, one line naming it."""
-        proc = racs("inspect", "--state", str(tmp_path / "none.json"))
+    def test_unreadable_state_file_exits_2(self, racs: Runner, tmp_path: Path) -> None:
+        """A snapshot file that is not JSON: exit 2, one line naming it (a missing one is
+        not an error, see test_fidelity)."""
+        path = tmp_path / "broken.json"
+        path.write_text("{not json")
+        proc = racs("inspect", "--state", str(path))
         assert_one_line_usage_error(proc)
-        assert "none.json" in proc.stderr
+        assert "broken.json" in proc.stderr
 
     def test_unsupported_version_exits_2(self, racs: Runner, tmp_path: Path) -> None:
         """A snapshot of another version: exit 2 with the reason."""

@@ -77,11 +77,13 @@ class TestSimulate:
             assert f"simulate: {provider} naive 4/4" in proc.stderr
         assert "naive 4/4" not in proc.stdout
 
-    def test_writes_runs_to_default_ledger(self, racs: Runner, cli_env: dict[str, str]) -> None:
-        """Without --ledger the runs go to RACS_LEDGER, where `ledger stats` sees them."""
-        assert racs("simulate", "--calls", "3", "--provider", "google").returncode == 0
-        assert Path(cli_env["RACS_LEDGER"]).exists()
-        stats = racs("ledger", "stats", "--workspace", "simulate")
+    def test_ledger_flag_writes_there(self, racs: Runner, tmp_path: Path) -> None:
+        """With --ledger the runs go to that ledger, where `ledger stats` sees them."""
+        target = tmp_path / "mine.db"
+        proc = racs("simulate", "--calls", "3", "--provider", "google", "--ledger", str(target))
+        assert proc.returncode == 0, proc.stderr
+        assert f"wrote 6 runs to {target}" in proc.stderr
+        stats = racs("ledger", "stats", "--workspace", "simulate", "--ledger", str(target))
         assert stats.returncode == 0, stats.stderr
         # 3 calls x 2 prompts.
         assert "runs            6 (completed 6" in stats.stdout

@@ -314,7 +314,7 @@ class TestLookback:
     def test_without_the_rule_long_turns_would_miss(self) -> None:
         """The test above can fail: with the lookback rule off, long turns put the deepest
         marker more than 20 positions past the previous entry."""
-        engine = racs.create_racs(profiles={"anthropic": {"lookbackPositions": None}})
+        engine = racs.create_racs(profiles={"anthropic": {"lookbackPositions": 0}})
         turns = self.run_conversation(engine)
         misses = [
             i

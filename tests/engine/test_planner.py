@@ -22,6 +22,14 @@ def anthropic(tokens: float = 2000, **reuse: float) -> dict:
     return plan_input(segments, **extra)
 
 
+BARE_BREAKPOINT = {"custom": {"family": "breakpoint", "maxBreakpoints": 4, "ttls": ["5m", "1h"]}}
+"""A breakpoint provider with no multipliers (an explicit null cannot clear a shipped one)."""
+
+
+def bare(tokens: float = 2000, **reuse: float) -> dict:
+    return {**anthropic(tokens, **reuse), "provider": "custom"}
+
+
 class TestBreakpointMinimum:
     def test_1023_tokens_is_below_the_1024_minimum(self) -> None:
         """stable < min_tokens -> a single none directive naming both numbers."""
@@ -89,8 +97,8 @@ class TestTtlTiers:
 
     def test_band_without_read_multiplier_is_dropped(self) -> None:
         """The band needs a known read multiplier; without one the plan is none + trap."""
-        engine = racs.create_racs(profiles={"anthropic": {"readMultiplier": None}})
-        plan = engine.plan(anthropic(intervalSeconds=7200))
+        engine = racs.create_racs(profiles=BARE_BREAKPOINT)
+        plan = engine.plan(bare(intervalSeconds=7200))
         assert isinstance(plan.directives[0], NoneDirective)
         assert codes(plan) == ["write-premium-trap"]
 
@@ -145,7 +153,7 @@ class TestBreakEven:
     def test_multipliers_derived_from_pricing(self) -> None:
         """A profile without multipliers derives them from the model's prices."""
         engine = racs.create_racs(
-            profiles={"anthropic": {"writeMultiplier5m": None, "readMultiplier": None}},
+            profiles=BARE_BREAKPOINT,
             pricing={
                 "claude-sonnet-4-5": {
                     "inputPerMTok": 4,
@@ -154,7 +162,7 @@ class TestBreakEven:
                 }
             },
         )
-        be = engine.plan(anthropic(2000)).break_even
+        be = engine.plan(bare(2000)).break_even
         assert be is not None
         assert be.write_premium_tokens == 1000  # 2000 * (6/4 - 1)
         assert be.min_reuses_to_profit == 1  # ceil(1000 / (2000 * 0.75))

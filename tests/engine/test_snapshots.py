@@ -171,10 +171,15 @@ class TestDegradation:
             racs.create_racs(state=state)
         assert err.value.code == "ERR_STATE_VERSION"
 
-    def test_unparseable_file_starts_empty(self, tmp_path: Path) -> None:
-        """A file that is not JSON degrades to an empty engine."""
+    def test_unparseable_file_raises(self, tmp_path: Path) -> None:
+        """A file that is not JSON at all raises ERR_STATE_IO, as in @takk/racs; a JSON
+        value that is not an object still degrades to an empty engine."""
         path = tmp_path / "s.json"
         path.write_text("{not json")
+        with pytest.raises(racs.RacsError) as err:
+            racs.create_racs(state=racs.file_state(path))
+        assert err.value.code == "ERR_STATE_IO"
+        path.write_text("[1, 2]")
         assert racs.create_racs(state=racs.file_state(path)).stats().calls == 0
 
 

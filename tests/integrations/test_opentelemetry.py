@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.sdk.trace import TracerProvider
 
 import racs
@@ -104,3 +106,80 @@ class TestProcessor:
         provider.shutdown()
         stats = engine.stats()
         assert stats.calls == 2 and stats.read_tokens == 2000
+
+
+class TestReferenceSpans:
+    """What @takk/racs's span reader derives and racs used to drop (issue 17)."""
+
+    def test_cache_counts_without_input_tokens(self) -> None:
+        """No input count: the usage is derived from the cache counts, 800 + 100 = 900."""
+        usage = usage_from_span(
+            {
+                "gen_ai.provider.name": "anthropic",
+                "gen_ai.request.model": "claude-sonnet-4-5",
+                "gen_ai.usage.cache_read.input_tokens": 800,
+                "gen_ai.usage.cache_creation.input_tokens": 100,
+            }
+        )
+        assert usage is not None
+        assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens_5m) == (
+            900,
+            800,
+            100,
+        )
+
+    def test_decimal_string_counts(self) -> None:
+        """Exporters that stringify numbers: "1000" and "800" are read as counts."""
+        usage = usage_from_span(
+            {
+                "gen_ai.system": "anthropic",
+                "gen_ai.usage.input_tokens": "1000",
+                "gen_ai.usage.cache_read.input_tokens": "800",
+            }
+        )
+        assert usage is not None and (usage.input_tokens, usage.cache_read_tokens) == (1000, 800)
+        assert usage_from_span({"gen_ai.usage.input_tokens": "1e3"}) is None
+        assert usage_from_span({"gen_ai.usage.input_tokens": "-5"}) is None
+
+    def test_cache_write_input_tokens(self) -> None:
+        """`gen_ai.usage.cache_write_input_tokens` is a write count (exclusive for
+        Anthropic, like the other OpenLLMetry spellings): 10 + 300 = 310 all-in."""
+        usage = usage_from_span(
+            {
+                "gen_ai.system": "anthropic",
+                "gen_ai.usage.prompt_tokens": 10,
+                "gen_ai.usage.cache_write_input_tokens": 300,
+            }
+        )
+        assert usage is not None
+        assert (usage.input_tokens, usage.cache_write_tokens_5m) == (310, 300)
+
+    def test_fallback_provider_and_model(self) -> None:
+        """A span naming neither gets the caller's provider and model; the span wins."""
+        attrs = {"gen_ai.usage.input_tokens": 50}
+        usage = usage_from_span(attrs, provider="anthropic", model="claude-haiku-4-5")
+        assert usage is not None and (usage.provider, usage.model) == (
+            "anthropic",
+            "claude-haiku-4-5",
+        )
+        named = {**attrs, "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4.1"}
+        usage = usage_from_span(named, provider="anthropic", model="claude-haiku-4-5")
+        assert usage is not None and (usage.provider, usage.model) == ("openai", "gpt-4.1")
+
+    def test_end_time_is_the_timestamp(self) -> None:
+        """A finished SDK span's end time (ns) becomes the usage's timestamp (ms)."""
+        seen: list[racs.model.CacheUsage] = []
+        provider = TracerProvider()
+
+        class Capture(RacsSpanProcessor):
+            def on_end(self, span: Any) -> None:
+                usage = usage_from_span(span)
+                assert usage is not None
+                seen.append(usage)
+
+        provider.add_span_processor(Capture(racs.create_racs()))
+        span = provider.get_tracer("t").start_span("chat", start_time=1_000_000_000)
+        span.set_attribute("gen_ai.system", "anthropic")
+        span.set_attribute("gen_ai.usage.input_tokens", 5)
+        span.end(end_time=1_750_000_000_123_456_789)
+        assert [u.timestamp for u in seen] == [1_750_000_000_123]

@@ -39,8 +39,9 @@ class TestChat:
         ]
 
     def test_routing_key_and_retention(self, engine: racs.Racs) -> None:
-        """Older models: prompt_cache_key, plus 24h retention for sparse reuse."""
-        req = chat_request()
+        """Older models: prompt_cache_key, plus 24h retention for sparse reuse where the
+        model accepts it (gpt-5.2; gpt-4o refuses 24h, see the catalog tests)."""
+        req = chat_request("gpt-5.2")
         plan = engine.plan(openai.chat.segments_from(req, reuse={"intervalSeconds": 7200}))
         out = openai.chat.apply(plan, req)
         assert out["prompt_cache_key"] == plan.prefix_key

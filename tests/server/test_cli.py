@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,6 +131,136 @@ class TestSignals:
             proc.terminate()
             proc.communicate(timeout=15)
         assert proc.returncode == 0
+
+
+def _usage(prefix_key: str, read: int) -> dict[str, object]:
+    return {
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "prefixKey": prefix_key,
+        "inputTokens": 2300,
+        "cacheReadTokens": read,
+    }
+
+
+def _plan_number(plan: dict[str, str]) -> int:
+    return int(plan["planId"].split("-")[1])  # rx-<counter>-<hash>
+
+
+class TestPeriodicSaves:
+    def test_kill_9_keeps_saved_state_and_never_reuses_plan_ids(self, tmp_path: Path) -> None:
+        """SIGKILL loses at most one save interval; a restart hands out only new plan ids.
+
+        Three plans and a usage record, then a wait past the 0.2 s interval, then SIGKILL:
+        the usage is back after the restart, and the next plan id is above the reserved
+        block (3 + 1000), not 4 again.
+        """
+        state = tmp_path / "state.json"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        flags = ("--port", str(port), "--state", str(state), "--save-interval", "0.2")
+        proc = _start(*flags, env={"RACS_TOKEN": ""})
+        try:
+            _wait_up(url, proc)
+            first = [httpx.post(url + "/plan", json=plan_input(str(i))).json() for i in range(3)]
+            assert [_plan_number(p) for p in first] == [1, 2, 3]
+            httpx.post(url + "/usage", json=_usage(first[0]["prefixKey"], 2250))
+            deadline = time.monotonic() + 15
+            while '"calls":1' not in state.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)  # wait for a periodic save that holds the usage record
+        finally:
+            proc.kill()
+            proc.communicate(timeout=15)
+        assert proc.returncode == -signal.SIGKILL
+
+        proc = _start(*flags, env={"RACS_TOKEN": ""})
+        try:
+            _wait_up(url, proc)
+            stats = httpx.get(url + "/stats").json()
+            assert stats["calls"] == 1 and stats["readTokens"] == 2250
+            again = httpx.post(url + "/plan", json=plan_input("0")).json()
+            assert _plan_number(again) == 3 + 1000 + 1
+            assert again["planId"] not in {p["planId"] for p in first}
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=15)
+        assert proc.returncode == 0
+
+    def test_a_plan_past_the_reserved_block_is_saved_before_it_is_answered(
+        self, tmp_path: Path
+    ) -> None:
+        """With a save interval too long to fire, the state file still holds a mark above
+        every plan id answered so far (the startup reservation)."""
+        state = tmp_path / "state.json"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = _start(
+            "--port", str(port), "--state", str(state), "--save-interval", "3600",
+            env={"RACS_TOKEN": ""},
+        )  # fmt: skip
+        try:
+            _wait_up(url, proc)
+            plan = httpx.post(url + "/plan", json=plan_input()).json()
+            assert _plan_number(plan) == 1
+            assert json.loads(state.read_text())["data"]["planCounter"] == 1000
+        finally:
+            proc.kill()
+            proc.communicate(timeout=15)
+
+    def test_failed_saves_are_logged_and_a_failed_final_save_exits_1(self, tmp_path: Path) -> None:
+        """When the state directory disappears (a file takes its place), periodic saves
+        fail, are logged, and the service keeps answering; the final save fails too and
+        the process exits 1 instead of pretending all is well."""
+        directory = tmp_path / "state"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = _start(
+            "--port", str(port), "--state", str(directory / "s.json"), "--save-interval", "0.1",
+            env={"RACS_TOKEN": ""},
+        )  # fmt: skip
+        try:
+            _wait_up(url, proc)
+            shutil.rmtree(directory)
+            directory.write_text("not a directory")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if httpx.get(url + "/healthz").json()["stateSaveFailures"] >= 2:
+                    break
+                time.sleep(0.05)
+            assert httpx.get(url + "/healthz").json()["stateSaveFailures"] >= 2
+            assert httpx.post(url + "/plan", json=plan_input()).status_code == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 1
+        assert "saving the engine state failed" in err
+        assert "final state save failed" in err
+
+
+class TestKeyScheme:
+    def test_fnv1a64_keys_differ_from_blake2b(self) -> None:
+        """--key-scheme fnv1a64 serves the @takk/racs prefix keys: the same input keyed
+        by the in-process engine with that scheme, and unlike the default scheme."""
+        from racs import create_racs
+
+        expected = create_racs(key_scheme="fnv1a64").plan(plan_input()).prefix_key
+        default = create_racs().plan(plan_input()).prefix_key
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = _start("--port", str(port), "--key-scheme", "fnv1a64", env={"RACS_TOKEN": ""})
+        try:
+            _wait_up(url, proc)
+            key = httpx.post(url + "/plan", json=plan_input()).json()["prefixKey"]
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=15)
+        assert key == expected != default
+
+    def test_unknown_scheme_exits_2(self) -> None:
+        """Only the two schemes are accepted."""
+        proc = _start("--key-scheme", "md5")
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 2 and err.count("\n") == 1
 
 
 class TestLearn:

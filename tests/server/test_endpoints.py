@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import re
 import time
 
 import httpx
+from starlette.routing import Route
+
+from racs.ledger import Ledger
+from racs.model import LINT_CODES, CacheUsage, camel
+from racs.server import create_app, openapi_document
+from racs.server.schemas import REQUEST_RULES, RESPONSE_RULES
 
 from .conftest import Served, plan_input
 
@@ -52,12 +61,13 @@ class TestPlan:
 
 class TestLint:
     def test_lint_returns_findings(self, client: httpx.Client) -> None:
-        """POST /lint returns {"findings": [...]} and creates no plan."""
+        """POST /lint returns a bare array of findings, as @takk/racs does, and creates no
+        plan."""
         data = plan_input()
         data["segments"].reverse()  # volatile turn first: segment-order + volatile-early
         r = client.post("/lint", json=data)
         assert r.status_code == 200
-        codes = [f["code"] for f in r.json()["findings"]]
+        codes = [f["code"] for f in r.json()]
         assert codes[:2] == ["segment-order", "volatile-early"]
         assert client.get("/healthz").json()["plansCreated"] == 0
 
@@ -138,16 +148,27 @@ class TestKeepWarm:
         with server.client() as c:
             key = c.post("/plan", json=plan_input()).json()["prefixKey"]
             now = time.time() * 1000
-            assert c.get("/schedule").json() == {"entries": []}
-            due = c.get("/schedule", params={"now": int(now + 280_000)}).json()["entries"]
+            assert c.get("/schedule").json() == []  # a bare array, as in @takk/racs
+            due = c.get("/schedule", params={"now": int(now + 280_000)}).json()
             assert [e["prefixKey"] for e in due] == [key]
             assert due[0]["ttl"] == "5m"
             r = c.post("/refreshed", json={"prefixKey": key, "now": int(now + 280_000)})
             assert r.json() == {"ok": True, "refreshed": True}
-            assert c.get("/schedule", params={"now": int(now + 290_000)}).json()["entries"] == []
+            assert c.get("/schedule", params={"now": int(now + 290_000)}).json() == []
             assert c.post("/refreshed", json={"prefixKey": "nope"}).json()["refreshed"] is False
             assert c.post("/invalidate", json={"prefixKey": key}).json() == {"invalidated": 1}
             assert c.post("/invalidate", json={}).json() == {"invalidated": 0}
+
+    def test_invalidate_with_an_empty_body_clears_everything(self, client: httpx.Client) -> None:
+        """An empty JSON body is no filter (the @takk/racs behaviour): 200, every prefix
+        cleared; an empty body that is not declared JSON is still 415."""
+        json_type = {"Content-Type": "application/json"}
+        assert client.post("/invalidate", headers=json_type).json() == {"invalidated": 0}
+        client.post("/plan", json=plan_input("a", system="One. " * 900))
+        client.post("/plan", json=plan_input("b", system="Two. " * 900))
+        r = client.post("/invalidate", content=b"", headers=json_type)
+        assert r.status_code == 200 and r.json() == {"invalidated": 2}
+        assert client.post("/invalidate").status_code == 415
 
     def test_invalidate_by_provider(self, client: httpx.Client) -> None:
         """/invalidate with only a provider clears that provider's prefixes."""
@@ -169,25 +190,51 @@ class TestDrifts:
 
 
 class TestDocuments:
-    def test_openapi_document(self, client: httpx.Client) -> None:
-        """/openapi.json lists every API path."""
+    def test_openapi_document_lists_every_route_with_its_methods(
+        self, server: Served, client: httpx.Client
+    ) -> None:
+        """/openapi.json describes exactly the API routes the app serves, method for method
+        (the dashboard and the document itself aside)."""
         doc = client.get("/openapi.json").json()
-        assert doc["openapi"].startswith("3.")
-        for path in (
-            "/healthz",
-            "/plan",
-            "/lint",
-            "/usage",
-            "/stats",
-            "/schedule",
-            "/refreshed",
-            "/invalidate",
-            "/drifts",
-            "/ledger/runs",
-            "/ledger/runs/{runId}/events",
-            "/ledger/stats",
-        ):
-            assert path in doc["paths"]
+        assert doc["openapi"] == "3.1.0"
+        app = create_app(server.engine)
+        served = {
+            (re.sub(r"\{run_id\}", "{runId}", route.path), method.lower())
+            for route in app.routes
+            if isinstance(route, Route) and route.path not in ("/", "/favicon.ico")
+            and not route.path.startswith(("/static/", "/openapi"))
+            for method in route.methods or ()
+            if method != "HEAD"
+        }  # fmt: skip
+        documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+        assert documented == served
+
+    def test_openapi_schemas_follow_the_code(self, client: httpx.Client) -> None:
+        """The schemas are the code's: every lint code, the ledger calls' exact fields,
+        every CacheUsage field, the bare arrays of /lint and /schedule."""
+        doc = client.get("/openapi.json").json()
+        schemas = doc["components"]["schemas"]
+        codes = schemas["LintFinding"]["properties"]["code"]["enum"]
+        assert "lookback-miss" in codes and set(LINT_CODES) == set(codes)
+        for name, method in (("RunStart", Ledger.start_run), ("RunComplete", Ledger.complete_run)):
+            params = set(inspect.signature(method).parameters) - {"self", "run_id"}
+            assert set(schemas[name]["properties"]) == {camel(p) for p in params}, name
+            assert schemas[name]["additionalProperties"] is False  # unknown fields are a 400
+        usage = set(schemas["CacheUsage"]["properties"])
+        assert usage == {camel(f.name) for f in dataclasses.fields(CacheUsage)}
+        assert {"cacheWriteTokens30m", "runId"} <= usage
+        lint = doc["paths"]["/lint"]["post"]["responses"]["200"]["content"]
+        assert lint["application/json"]["schema"]["type"] == "array"
+        schedule = doc["paths"]["/schedule"]["get"]["responses"]["200"]["content"]
+        assert schedule["application/json"]["schema"]["type"] == "array"
+
+    def test_openapi_rules_name_real_fields(self) -> None:
+        """Each validation rule added to a generated schema names a property the code has
+        (a rename in a dataclass fails here, not silently in the document)."""
+        schemas = openapi_document()["components"]["schemas"]
+        for rules in (REQUEST_RULES, RESPONSE_RULES):
+            for name, props in rules.items():
+                assert set(props) <= set(schemas[name]["properties"]), name
 
     def test_dashboard_is_self_contained(self, client: httpx.Client) -> None:
         """GET / is HTML whose assets come from racs itself, never a CDN."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -167,3 +170,47 @@ def test_field_named_like_an_internal_parameter_is_a_400(ledger_server: Served) 
         r = c.post("/ledger/runs", json={**START, "method": "x"})
     assert r.status_code == 400
     assert "method" in r.json()["error"]["message"]
+
+
+class TestOffTheLoop:
+    def test_a_long_verify_does_not_stall_other_requests(
+        self, serve: Callable[..., Served], tmp_path: Path
+    ) -> None:
+        """While GET /ledger/verify is held inside the ledger (as over a big ledger), the
+        loop keeps answering, even with a usage record queued on the ledger and a plan
+        queued on the engine behind it. Released, all three complete normally."""
+        ledger = open_ledger(tmp_path / "ledger.db")
+        entered, release = threading.Event(), threading.Event()
+        real_verify = ledger.verify
+
+        def hold(tx: Any) -> None:
+            entered.set()
+            release.wait(30)
+
+        def held_verify() -> Any:
+            # Inside a read transaction, as a long verify is: the ledger's lock is held.
+            ledger._backend.read(hold)
+            return real_verify()
+
+        ledger.verify = held_verify  # type: ignore[method-assign]
+        s = serve(engine=create_racs(ledger=ledger), ledger=ledger)
+        with ThreadPoolExecutor(3) as pool, s.client() as c:
+            verify = pool.submit(c.get, "/ledger/verify")
+            assert entered.wait(10)
+            usage = {
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "inputTokens": 10,
+                "cacheReadTokens": 0,
+            }
+            waiting = pool.submit(c.post, "/usage", json=usage)  # queued on the ledger lock
+            # The engine holds its own lock while it appends usage, so a plan waits too.
+            planned = pool.submit(c.post, "/plan", json=plan_input())
+            # If any of these ran on the event loop, this would hang until the timeout.
+            for path in ("/healthz", "/stats/history", "/openapi.json"):
+                assert c.get(path).status_code == 200
+            assert not verify.done()
+            release.set()
+            assert verify.result().json()["ok"] is True
+            assert waiting.result().status_code == 200
+            assert planned.result().status_code == 200

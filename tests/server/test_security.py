@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from racs.server.security import MAX_BODY_BYTES, host_name
+from racs.server.security import host_name
+from racs.server.wire import MAX_BODY_BYTES
 
 from .conftest import Served, plan_input
 
@@ -39,6 +41,29 @@ class TestHostCheck:
         """Without a token any other Host is 403 (DNS rebinding defense)."""
         _error(client.get("/healthz", headers={"Host": host}), 403, "ERR_FORBIDDEN_HOST")
         _error(client.get("/", headers={"Host": host}), 403, "ERR_FORBIDDEN_HOST")
+
+    @pytest.mark.parametrize("token", [None, "s3cret"])
+    def test_two_host_headers_are_400(
+        self, serve: Callable[..., Served], token: str | None
+    ) -> None:
+        """Two Host headers are ambiguous (a proxy may read the other one): refused, not
+        first-wins, with or without a token."""
+        s = serve(token=token)
+        port = int(s.url.rsplit(":", 1)[1])
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        for hosts in (("localhost", "evil.example"), ("localhost", "localhost")):
+            request = (
+                f"GET /healthz HTTP/1.1\r\nHost: {hosts[0]}\r\nHost: {hosts[1]}\r\n{auth}"
+                "Connection: close\r\n\r\n"
+            )
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.sendall(request.encode())
+                answer = b""
+                while chunk := conn.recv(65536):
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 "), head
+            assert json.loads(body)["error"]["code"] == "ERR_INVALID_INPUT"
 
     def test_missing_host_is_403(self, server: Served) -> None:
         """An HTTP/1.0 request without a Host header is refused too."""
@@ -91,8 +116,16 @@ class TestBearer:
         with httpx.Client(base_url=s.url) as c:
             assert c.get("/").status_code == 200
             assert c.get("/static/dashboard.js").status_code == 200
-            _error(c.get("/healthz"), 401, "ERR_UNAUTHORIZED")
             _error(c.get("/openapi.json"), 401, "ERR_UNAUTHORIZED")
+            _error(c.get("/stats/history"), 401, "ERR_UNAUTHORIZED")
+
+    def test_healthz_needs_no_bearer(self, serve: Callable[..., Served]) -> None:
+        """Health checks work without the token, as with @takk/racs; only GET is public."""
+        s = serve(token="s3cret")
+        with httpx.Client(base_url=s.url) as c:
+            r = c.get("/healthz")
+            assert r.status_code == 200 and r.json()["ok"] is True
+            _error(c.post("/healthz", json={}), 401, "ERR_UNAUTHORIZED")
 
     def test_openapi_declares_bearer_when_token(self, serve: Callable[..., Served]) -> None:
         """The published document states the bearer requirement when there is one."""
@@ -210,6 +243,21 @@ class TestBodies:
         _error(client.get("/nope"), 404, "ERR_NOT_FOUND")
         _error(client.get("/plan"), 405, "ERR_METHOD_NOT_ALLOWED")
 
+    @pytest.mark.parametrize("path", ["/healthz", "/stats", "/schedule", "/ledger/verify"])
+    def test_wrong_method_is_405_whatever_the_body(self, client: httpx.Client, path: str) -> None:
+        """Routing comes before the body rules: a POST to a GET route is 405, not 415."""
+        for headers in ({"Content-Type": "text/plain"}, {}):
+            r = client.post(path, content=b"x", headers=headers)
+            _error(r, 405, "ERR_METHOD_NOT_ALLOWED")
+            assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD"}
+        _error(client.put("/plan", json=plan_input()), 405, "ERR_METHOD_NOT_ALLOWED")
+
+    def test_405_lists_every_method_of_a_path(self, client: httpx.Client) -> None:
+        """A path served for GET and POST names both in Allow."""
+        r = client.delete("/ledger/runs")
+        _error(r, 405, "ERR_METHOD_NOT_ALLOWED")
+        assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
 
 class TestCors:
     def test_no_cors_without_token(self, serve: Callable[..., Served]) -> None:
@@ -229,6 +277,29 @@ class TestCors:
         with serve(token="t").client() as c:
             r = c.get("/healthz", headers={"Origin": "https://app.example"})
             assert "access-control-allow-origin" not in r.headers
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+            {"Origin": "https://app.example"},
+            {},
+        ],
+    )
+    def test_any_options_is_a_204_preflight(
+        self, serve: Callable[..., Served], headers: dict[str, str]
+    ) -> None:
+        """With an origin configured, OPTIONS on any path answers 204 with the CORS headers
+        (as @takk/racs does), without credentials."""
+        s = serve(token="t", cors_origin="https://app.example")
+        with httpx.Client(base_url=s.url) as anonymous:
+            for path in ("/plan", "/ledger/runs", "/healthz"):
+                pre = anonymous.options(path, headers=headers)
+                assert pre.status_code == 204, path
+                assert pre.content == b""
+                assert pre.headers["access-control-allow-origin"] == "https://app.example"
+                assert pre.headers["access-control-allow-methods"] == "GET, POST, OPTIONS"
+                assert "Content-Type" in pre.headers["access-control-allow-headers"]
 
     def test_cors_with_token_and_origin(self, serve: Callable[..., Served]) -> None:
         """Token + origin: the configured origin gets CORS headers and a preflight answer."""

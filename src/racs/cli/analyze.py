@@ -16,12 +16,13 @@ from ..model import (
     BreakpointDirective,
     CacheDirective,
     CachePlan,
+    LintFinding,
     ResourceDirective,
     RoutingKeyDirective,
 )
 from .app import EXIT_GATE, EXIT_OK, CliError
 from .files import read_json
-from .render import cell, percent, table
+from .render import cell, percent
 
 _EXAMPLES = """\
 examples:
@@ -111,12 +112,7 @@ def render_plan(index: int, count: int, item: Any, plan: CachePlan) -> str:
         "  directives",
     ]
     lines.extend(f"    - {describe(d)}" for d in plan.directives)
-    if plan.findings:
-        lines.append("  findings")
-        rows = [[f.severity, f.code, f.segment_id, f.message] for f in plan.findings]
-        lines.append(table(["severity", "code", "segment", "message"], rows, indent="    "))
-    else:
-        lines.append("  findings     none")
+    lines.append(f"  findings     {len(plan.findings) or 'none'}")
     be = plan.break_even
     if be is not None:
         lines.append("  break-even")
@@ -127,7 +123,15 @@ def render_plan(index: int, count: int, item: Any, plan: CachePlan) -> str:
     else:
         lines.append("  break-even   not applicable for this family or input")
     lines.append(f"  reasoning    {plan.reasoning}")
+    # One line per finding in @takk/racs's format, which CI scripts grep.
+    lines.extend(lint_line(f) for f in plan.findings)
     return "\n".join(lines)
+
+
+def lint_line(finding: LintFinding) -> str:
+    """``LINT <severity> <code> <segment> <message>``; ``-`` when no segment is named."""
+    message = " ".join(finding.message.split())
+    return f"LINT {finding.severity} {finding.code} {finding.segment_id or '-'} {message}"
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -159,6 +163,11 @@ def run(ns: argparse.Namespace) -> int:
         sys.stdout.write("\n\n".join(blocks) + "\n\n")
         verdict = "FAIL" if counts["error"] else "ok"
         sys.stdout.write(
+            "--- summary ---\n"
+            f"inputs: {len(plans)}\n"
+            f"errors: {counts['error']}\n"
+            f"warnings: {counts['warning']}\n"
+            f"infos: {counts['info']}\n"
             f"{verdict}: {len(plans)} input(s), {counts['error']} error(s), "
             f"{counts['warning']} warning(s), {counts['info']} info\n"
         )

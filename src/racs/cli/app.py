@@ -62,11 +62,13 @@ exit codes: 0 success, 1 a gate failed (error findings, broken ledger chain),
 2 usage error (bad flag or value, unreadable or invalid file).
 
 examples:
+  racs report ~/.claude/projects
   racs analyze --input prompts.json
   racs simulate --calls 400 --interval 60 --provider anthropic
   racs inspect --state ~/.racs/state.json --watch
   racs ledger stats --workspace simulate
   racs models --provider anthropic
+  racs help simulate
 """
 
 
@@ -76,7 +78,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> Parser:
     """The full argument parser, every subcommand included."""
-    from . import analyze, inspect, ledger, models, simulate
+    from . import analyze, ingest, inspect, ledger, models, report, simulate
 
     parser = Parser(
         prog="racs",
@@ -84,7 +86,7 @@ def build_parser() -> Parser:
         epilog=_EPILOG,
         formatter_class=_formatter,
     )
-    parser.add_argument("--version", action="version", version=f"racs {__version__}")
+    parser.add_argument("-v", "--version", action="version", version=f"racs {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="show the Python traceback of a failure"
     )
@@ -94,6 +96,8 @@ def build_parser() -> Parser:
     inspect.register(commands, _formatter)
     ledger.register(commands, _formatter)
     models.register(commands, _formatter)
+    report.register(commands, _formatter)
+    ingest.register(commands, _formatter)
     commands.add_parser(
         "serve",
         help="the HTTP service (needs the server extra: pip install 'racs[server]')",
@@ -122,6 +126,11 @@ def run(argv: Sequence[str]) -> int:
     args = list(argv)
     debug = "--debug" in args[: args.index("serve")] if "serve" in args else False
     head = [a for a in args if a != "--debug"] if debug else args
+    # The reference's words: `racs help [COMMAND]` and `racs version`.
+    if head[:1] == ["version"] and len(head) == 1:
+        args = head = ["--version"]
+    elif head[:1] == ["help"]:
+        args = head = [*head[1:], "--help"]
     if head and head[0] == "serve":
         return _serve(head[1:])
     parser = build_parser()

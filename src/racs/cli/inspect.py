@@ -11,6 +11,7 @@ from typing import Any
 
 from ..engine import create_racs
 from ..state import file_state
+from .analyze import load_pricing
 from .app import EXIT_OK, CliError
 from .render import duration, iso, percent, table, tokens, usd
 
@@ -18,8 +19,11 @@ _EXAMPLES = """\
 examples:
   racs inspect --state ~/.racs/state.json
   racs inspect --state state.json --watch --interval 5
+  racs inspect --state takk-state.json --pricing pricing.json
 
---watch re-renders every --interval seconds until Ctrl-C.
+--watch re-renders every --interval seconds until Ctrl-C. A snapshot written by
+@takk/racs reads unchanged; --pricing (model -> prices, as for analyze) prices
+its token counts. A missing file prints "no state found at PATH" and exits 0.
 """
 
 
@@ -44,6 +48,9 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         formatter_class=formatter,
     )
     p.add_argument("--state", required=True, metavar="PATH", help="snapshot file")
+    p.add_argument(
+        "--pricing", metavar="FILE", help="pricing table (JSON) to price the snapshot's tokens"
+    )
     p.add_argument("--watch", action="store_true", help="re-render until Ctrl-C")
     p.add_argument(
         "--interval",
@@ -62,17 +69,19 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     p.set_defaults(handler=run)
 
 
-def render(path: str, now_ms: float, drift_limit: int = 10) -> str:
+def render(
+    path: str, now_ms: float, drift_limit: int = 10, pricing: dict[str, Any] | None = None
+) -> str:
     """The snapshot at ``path`` as text tables, times relative to ``now_ms``."""
     backend = file_state(path)
     snapshot = backend.load()
     if snapshot is None:
         if not Path(path).expanduser().exists():
-            raise CliError(f"state file {path}: no such file")
+            return f"no state found at {path}\n"  # as @takk/racs: nothing saved yet, exit 0
         raise CliError(f"state file {path}: not a racs snapshot (not a JSON object)")
     # The engine validates the version and degrades corrupt sections; it is never
     # closed, because closing would save a snapshot over the file being inspected.
-    engine = create_racs(state=_ReadOnly(snapshot), clock=lambda: now_ms)
+    engine = create_racs(state=_ReadOnly(snapshot), clock=lambda: now_ms, pricing=pricing)
     data = engine.snapshot()["data"]
     stats = engine.stats()
     out = [
@@ -233,13 +242,14 @@ class _ReadOnly:
 
 def run(ns: argparse.Namespace) -> int:
     """Render once, or every --interval seconds with --watch until Ctrl-C."""
+    pricing = load_pricing(ns.pricing)
     if not ns.watch:
-        sys.stdout.write(render(ns.state, time.time() * 1000, ns.drifts))
+        sys.stdout.write(render(ns.state, time.time() * 1000, ns.drifts, pricing))
         return EXIT_OK
     clear = "\x1b[2J\x1b[H" if sys.stdout.isatty() else ""
     try:
         while True:
-            sys.stdout.write(clear + render(ns.state, time.time() * 1000, ns.drifts))
+            sys.stdout.write(clear + render(ns.state, time.time() * 1000, ns.drifts, pricing))
             if not clear:
                 sys.stdout.write("\n")
             sys.stdout.flush()

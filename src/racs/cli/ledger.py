@@ -27,8 +27,12 @@ _EXAMPLES: Final = {
     "stats": "examples:\n  racs ledger stats\n  racs ledger stats --workspace simulate "
     "--since 2026-01-01 --until 2026-12-31 --json",
     "verify": "examples:\n  racs ledger verify\n"
-    "  racs ledger verify --ledger /srv/ledger.db --json\n\n"
-    "exit 1 when the hash chain is broken.",
+    "  racs ledger verify --ledger /srv/ledger.db --json\n"
+    "  racs ledger verify --anchor anchors/2026-11-30.json --key-file ~/.racs/anchor.key\n\n"
+    "exit 1 when the chain, the storage, a projection or an anchor does not match.",
+    "anchor": "examples:\n  racs ledger anchor > anchors/$(date +%F).json\n"
+    "  racs ledger anchor --key-file ~/.racs/anchor.key --output head.json\n\n"
+    "keep the anchor where the ledger's host cannot change it; verify --anchor checks it.",
     "export": "examples:\n  racs ledger export > events.jsonl\n"
     "  racs ledger export --output events.jsonl --type run.completed",
 }
@@ -38,7 +42,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     """Add the `ledger` subcommand and its actions."""
     p = commands.add_parser(
         "ledger",
-        help="read the run ledger: runs, show, events, stats, verify, export",
+        help="read the run ledger: runs, show, events, stats, verify, anchor, export",
         description="Read the run ledger (default RACS_LEDGER or ~/.racs/ledger.db, or "
         "--ledger PATH|URL): tables on a terminal, --json for machines.",
         epilog="examples:\n  racs ledger runs --workspace simulate\n  racs ledger stats\n"
@@ -108,8 +112,23 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     window(stats)
     stats.set_defaults(handler=cmd_stats)
 
-    verify = action("verify", "walk the hash chain and report the first broken position")
+    verify = action(
+        "verify", "check the chain, storage, projections and anchors; report the first fault"
+    )
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an anchor the ledger must still extend (repeatable)",
+    )
+    verify.add_argument("--key-file", metavar="FILE", help="key the anchors' MACs must match")
     verify.set_defaults(handler=cmd_verify)
+
+    anchor = action("anchor", "write the verified head (position, hash, time) as an anchor")
+    anchor.add_argument("--key-file", metavar="FILE", help="authenticate it (HMAC-SHA256)")
+    anchor.add_argument("--output", "-o", metavar="FILE", help="file to write (default stdout)")
+    anchor.set_defaults(handler=cmd_anchor)
 
     export = action("export", "write events as JSON lines")
     export.add_argument("--output", "-o", metavar="FILE", help="file to write (default stdout)")
@@ -121,7 +140,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 
 def _no_action(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     def handler(ns: argparse.Namespace) -> int:
-        p.error("choose an action: runs, show, events, stats, verify, export")
+        p.error("choose an action: runs, show, events, stats, verify, anchor, export")
 
     return handler
 
@@ -360,20 +379,63 @@ def cmd_stats(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _key(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        key = Path(path).expanduser().read_bytes().strip()
+    except OSError as exc:
+        raise CliError(f"key file {path}: cannot read ({exc.strerror})") from None
+    if not key:
+        raise CliError(f"key file {path}: empty")
+    return key
+
+
+def _anchors(paths: list[str], key: bytes | None) -> list[Any]:
+    from ..ledger import parse_anchor
+
+    anchors = []
+    for path in paths:
+        try:
+            text = Path(path).expanduser().read_bytes()
+        except OSError as exc:
+            raise CliError(f"anchor file {path}: cannot read ({exc.strerror})") from None
+        anchors.append(parse_anchor(text, key, name=f"anchor file {path}"))
+    return anchors
+
+
 def cmd_verify(ns: argparse.Namespace) -> int:
-    """`racs ledger verify`: exit 1 on a broken chain."""
+    """`racs ledger verify`: exit 1 when any evidence does not match."""
+    anchors = _anchors(ns.anchor, _key(ns.key_file))
     with _ledger(ns) as ledger:
-        result = ledger.verify()
+        result = ledger.verify(anchors)
     if ns.json:
         _dump(result.to_dict())
     elif result.ok:
-        sys.stdout.write(f"ok: {result.checked} event(s) verified, head {result.head_hash}\n")
+        extends = f", extends {len(anchors)} anchor(s)" if anchors else ""
+        sys.stdout.write(
+            f"ok: {result.checked} event(s) verified, head {result.head_hash}{extends}\n"
+        )
     else:
         sys.stdout.write(
             f"BROKEN: first bad position {result.first_bad_position}: {result.reason} "
             f"({result.checked} event(s) checked)\n"
         )
     return EXIT_OK if result.ok else EXIT_GATE
+
+
+def cmd_anchor(ns: argparse.Namespace) -> int:
+    """`racs ledger anchor`: the verified head as a JSON anchor document."""
+    key = _key(ns.key_file)
+    with _ledger(ns) as ledger:
+        text = ledger.anchor(key).to_json()
+    if ns.output is None:
+        sys.stdout.write(text)
+    else:
+        path = Path(ns.output).expanduser()
+        path.write_text(text, encoding="utf-8")
+        sys.stderr.write(f"racs: anchor written to {path}\n")
+    return EXIT_OK
 
 
 def cmd_export(ns: argparse.Namespace) -> int:
@@ -404,7 +466,7 @@ class _ledger:
         self.target: str | None = ns.ledger
 
     def __enter__(self) -> Any:
-        self.ledger = open_ledger(self.target)
+        self.ledger = open_ledger(self.target, must_exist=True)
         return self.ledger
 
     def __exit__(self, *exc: object) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from ..accounting import hit_ratio
+from ..model import PROVIDERS
 from ..simulate import (
     DEMO_PRICING_NOTE,
     DEMO_PROVIDERS,
+    MAX_CALLS,
     CallRecord,
     ProviderResult,
     Simulation,
@@ -26,9 +30,11 @@ examples:
   racs simulate --calls 50 --seed 42 --ledger /tmp/demo-ledger.db
 
 Output is byte-identical for identical flags. Progress goes to stderr (a bar on
-a terminal, plain lines otherwise). Every simulated call is written to the run
+a terminal, plain lines otherwise). Every simulated call is written to a run
 ledger as a completed run (workspace "simulate", agent "structured" or "naive")
-plus its cache usage, so 'racs ledger stats' shows them afterwards.
+plus its cache usage. Without --ledger that is the demo ledger
+~/.racs/demo-ledger.db, replaced on every run and never your own ledger; stderr
+says where the runs went ('racs ledger stats --ledger PATH' shows them).
 """
 
 
@@ -37,8 +43,8 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if not 1 <= value <= MAX_CALLS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CALLS}, got {text}")
     return value
 
 
@@ -75,7 +81,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         type=_positive_int,
         default=200,
         metavar="N",
-        help="calls per prompt (default 200)",
+        help=f"calls per prompt (default 200, at most {MAX_CALLS})",
     )
     p.add_argument("--seed", type=_seed, default=7, metavar="S", help="seed (default 7)")
     p.add_argument(
@@ -87,15 +93,17 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     )
     p.add_argument(
         "--provider",
-        choices=tuple(DEMO_PROVIDERS),
+        choices=PROVIDERS,
         metavar="P",
-        help=f"one of {', '.join(DEMO_PROVIDERS)} (default: all four families)",
+        help=f"any of the {len(PROVIDERS)} providers (default: {', '.join(DEMO_PROVIDERS)}, "
+        "one per family)",
     )
     target = p.add_mutually_exclusive_group()
     target.add_argument(
         "--ledger",
         metavar="PATH|URL",
-        help="run ledger to write (default: RACS_LEDGER or ~/.racs/ledger.db)",
+        help="run ledger to write (default: the demo ledger ~/.racs/demo-ledger.db, "
+        "replaced on every run)",
     )
     target.add_argument("--no-ledger", action="store_true", help="do not write to a ledger")
     p.set_defaults(handler=run)
@@ -106,8 +114,10 @@ class _LedgerSink:
 
     def __init__(self, ledger: Any) -> None:
         self.ledger = ledger
+        self.runs = 0
 
     def __call__(self, rec: CallRecord) -> None:
+        self.runs += 1
         u = rec.usage
         run_id = self.ledger.start_run(
             workspace_id="simulate",
@@ -215,13 +225,48 @@ def render(sim: Simulation) -> str:
             f"{usd(diff)} less ({percent(share)}), net savings {usd(r.structured.net_usd)} "
             f"vs {usd(r.naive.net_usd)}"
         )
+    out.append("")
+    out.extend(summary_lines(sim))
     return "\n".join(out) + "\n"
+
+
+def summary_lines(sim: Simulation) -> list[str]:
+    """The closing lines scripts written for @takk/racs parse, over every provider run."""
+    lines = []
+    for name in ("structured", "naive"):
+        variants = [getattr(r, name) for r in sim.results]
+        read = sum(v.read_tokens for v in variants)
+        writes = sum(v.write_tokens for v in variants)
+        uncached = sum(v.uncached_tokens for v in variants)
+        net = sum(v.net_usd for v in variants)
+        lines.append(
+            f"{name}: hit ratio {percent(hit_ratio(read, writes, uncached))}, "
+            f"net savings {usd(net)}"
+        )
+    diff = sum(r.usd_difference for r in sim.results)
+    lines.append(f"difference: {usd(diff)} less input spend with the structured prompt")
+    return lines
+
+
+def demo_ledger_path() -> Path:
+    """Where the demonstration's runs go without --ledger: never the user's own ledger."""
+    return Path.home() / ".racs" / "demo-ledger.db"
+
+
+def _fresh_demo_ledger() -> str:
+    """The demo ledger path, emptied: it holds the latest demonstration only."""
+    path = demo_ledger_path()
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    return str(path)
 
 
 def run(ns: argparse.Namespace) -> int:
     """Simulate, write runs and usage to the ledger, print the report."""
     providers = [ns.provider] if ns.provider else None
-    ledger = None if ns.no_ledger else open_ledger(ns.ledger)
+    target = None if ns.no_ledger else (ns.ledger or _fresh_demo_ledger())
+    ledger = None if target is None else open_ledger(target)
+    sink = None if ledger is None else _LedgerSink(ledger)
     try:
         sim = run_simulation(
             calls=ns.calls,
@@ -230,7 +275,7 @@ def run(ns: argparse.Namespace) -> int:
             providers=providers,
             ledger=ledger,
             progress=Progress(sys.stderr),
-            sink=None if ledger is None else _LedgerSink(ledger),
+            sink=sink,
         )
     finally:
         if ledger is not None:
@@ -238,4 +283,9 @@ def run(ns: argparse.Namespace) -> int:
     if not sim.results:
         raise CliError("nothing simulated")
     sys.stdout.write(render(sim))
+    if sink is not None:  # stderr: stdout stays byte-identical whatever the ledger
+        sys.stderr.write(
+            f"racs simulate: wrote {sink.runs} runs to {target} "
+            f"(racs ledger stats --ledger {target})\n"
+        )
     return EXIT_OK

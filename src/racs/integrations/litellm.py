@@ -12,14 +12,18 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from ..catalog import reported_write_tier
 from ..engine import Racs
 from ..loop import completed_metrics
-from ..model import PROVIDERS, CacheUsage
-from ..providers._common import count, field, plain
+from ..providers._common import field
 from ..providers.openai import OpenAIChat
+
+# Re-exported: the usage reading lives where it can be imported without LiteLLM.
+from .litellm_usage import LITELLM_PROVIDERS as LITELLM_PROVIDERS
+from .litellm_usage import is_litellm_cache_hit as is_litellm_cache_hit
+from .litellm_usage import provider_of as provider_of
+from .litellm_usage import usage_from_litellm as usage_from_litellm
 
 if TYPE_CHECKING:
     from litellm.integrations.custom_logger import CustomLogger as _Base
@@ -30,83 +34,6 @@ else:
         _Base = object
 
 _log = logging.getLogger(__name__)
-
-LITELLM_PROVIDERS: Final[Mapping[str, str]] = {
-    "anthropic": "anthropic",
-    "bedrock": "bedrock",
-    "bedrock_converse": "bedrock",
-    "vertex_ai": "google",
-    "vertex_ai_beta": "google",
-    "gemini": "google",
-    "openai": "openai",
-    "azure": "openai",
-    "text-completion-openai": "openai",
-    "xai": "xai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "mistral": "mistral",
-    "openrouter": "openrouter",
-    "moonshot": "moonshot",
-    "ollama": "ollama",
-    "ollama_chat": "ollama",
-    "lm_studio": "lmstudio",
-    "huggingface": "huggingface",
-}
-"""LiteLLM ``custom_llm_provider`` values -> racs provider ids (unknown: ``custom``)."""
-
-
-def provider_of(kwargs: Mapping[str, Any]) -> str:
-    """The racs provider id of one LiteLLM call."""
-    params = kwargs.get("litellm_params") or {}
-    name = kwargs.get("custom_llm_provider") or field(params, "custom_llm_provider")
-    if not isinstance(name, str):
-        return "custom"
-    mapped = LITELLM_PROVIDERS.get(name.lower())
-    if mapped is not None:
-        return mapped
-    return name if name in PROVIDERS else "custom"
-
-
-def is_litellm_cache_hit(kwargs: Mapping[str, Any]) -> bool:
-    """True when LiteLLM served the response from its own cache (no provider call)."""
-    if kwargs.get("cache_hit"):
-        return True
-    standard = kwargs.get("standard_logging_object")
-    return isinstance(standard, Mapping) and bool(standard.get("cache_hit"))
-
-
-def usage_from_litellm(
-    kwargs: Mapping[str, Any],
-    response_obj: Any,
-    *,
-    prefix_key: str | None = None,
-) -> CacheUsage | None:
-    """The provider's all-in cache usage of one LiteLLM completion, ``None`` if unknown."""
-    usage = plain(field(response_obj, "usage"))
-    if not isinstance(usage, Mapping) or field(usage, "prompt_tokens") is None:
-        standard = kwargs.get("standard_logging_object")
-        metadata = standard.get("metadata") if isinstance(standard, Mapping) else None
-        usage = plain(field(metadata, "usage_object"))
-    if not isinstance(usage, Mapping) or field(usage, "prompt_tokens") is None:
-        return None
-    details = field(usage, "prompt_tokens_details")
-    read = count(field(details, "cached_tokens")) or count(field(usage, "cache_read_input_tokens"))
-    write = count(field(usage, "cache_creation_input_tokens")) or count(
-        field(details, "cache_creation_tokens", "cache_write_tokens")
-    )
-    provider = provider_of(kwargs)
-    model = field(response_obj, "model") or kwargs.get("model") or "unknown"
-    tier_30m = reported_write_tier(provider, str(model)) == "30m"
-    total = count(field(usage, "prompt_tokens"))
-    return CacheUsage(
-        provider=provider,
-        model=str(model),
-        input_tokens=max(total, read + write),
-        cache_read_tokens=read,
-        cache_write_tokens_5m=0 if tier_30m else write,
-        cache_write_tokens_30m=write if tier_30m else 0,
-        prefix_key=prefix_key,
-    )
 
 
 class RacsLiteLLMLogger(_Base):

@@ -6,16 +6,22 @@ attributes are never touched):
 - current GenAI conventions: ``gen_ai.usage.input_tokens`` INCLUDES
   ``gen_ai.usage.cache_read.input_tokens`` and ``gen_ai.usage.cache_creation.input_tokens``;
 - OpenLLMetry: ``gen_ai.usage.cache_read_input_tokens`` /
-  ``gen_ai.usage.cache_creation_input_tokens`` are EXCLUDED from the input count for
-  Anthropic (added) and included for everyone else; ``gen_ai.usage.prompt_tokens`` is its
-  older input count; ``gen_ai.usage.cached_tokens`` is inclusive;
+  ``gen_ai.usage.cache_creation_input_tokens`` (or ``cache_write_input_tokens``) are
+  EXCLUDED from the input count for Anthropic (added) and included for everyone else;
+  ``gen_ai.usage.prompt_tokens`` is its older input count; ``gen_ai.usage.cached_tokens``
+  is inclusive;
 - OpenInference: ``llm.token_count.prompt`` INCLUDES
   ``llm.token_count.prompt_details.cache_read`` / ``cache_write``.
+
+As in @takk/racs: counts may be decimal strings ("1200"), a span with cache counts but no
+input count is all cache (input = reads + writes), and a finished span's end time is the
+usage's timestamp.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -69,6 +75,7 @@ _READ_CURRENT: Final = "gen_ai.usage.cache_read.input_tokens"
 _WRITE_CURRENT: Final = "gen_ai.usage.cache_creation.input_tokens"
 _READ_OLD: Final = "gen_ai.usage.cache_read_input_tokens"
 _WRITE_OLD: Final = "gen_ai.usage.cache_creation_input_tokens"
+_WRITE_OLD_ALT: Final = "gen_ai.usage.cache_write_input_tokens"
 _PROMPT_OLD: Final = "gen_ai.usage.prompt_tokens"
 _CACHED_OLD: Final = "gen_ai.usage.cached_tokens"
 _OI_PROMPT: Final = "llm.token_count.prompt"
@@ -87,8 +94,15 @@ def provider_of(value: Any) -> str:
     return name if name in PROVIDERS else "custom"
 
 
+_DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def _num(attrs: Mapping[str, Any], key: str) -> float | None:
     value = attrs.get(key)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        # Some exporters stringify attributes; plain decimals only, never "1e3" or "-5".
+        text = value.strip()
+        value = float(text) if "." in text else int(text)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if value != value or value < 0 or value == float("inf"):
@@ -104,40 +118,51 @@ def _text(attrs: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
-def usage_from_span(span: Any) -> CacheUsage | None:
+def usage_from_span(
+    span: Any, *, provider: str | None = None, model: str | None = None
+) -> CacheUsage | None:
     """The all-in CacheUsage of a GenAI span (a ReadableSpan or a mapping of attributes),
-    or ``None`` when it is not a GenAI span reporting input tokens."""
+    or ``None`` when it is not a GenAI span reporting input or cache tokens.
+
+    ``provider`` and ``model`` are fallbacks for spans that name neither; the span wins.
+    """
     attrs = span if isinstance(span, Mapping) else getattr(span, "attributes", None)
     if not isinstance(attrs, Mapping):
         return None
-    provider = provider_of(
-        _text(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
-    )
-    model = _text(attrs, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+    named = _text(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    provider = provider_of(named if named is not None else provider)
+    model = _text(attrs, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name") or model
     read = write = 0.0
     current_read = _num(attrs, _READ_CURRENT)
     current_write = _num(attrs, _WRITE_CURRENT)
     old_read = _num(attrs, _READ_OLD)
     old_write = _num(attrs, _WRITE_OLD)
+    if old_write is None:
+        old_write = _num(attrs, _WRITE_OLD_ALT)
     total = _num(attrs, _INPUT_CURRENT)
     if total is None:
         total = _num(attrs, _PROMPT_OLD)
-    if total is not None:
-        if current_read is not None or current_write is not None:
-            read, write = current_read or 0, current_write or 0
-        elif old_read is not None or old_write is not None:
-            read, write = old_read or 0, old_write or 0
-            if provider == "anthropic":
-                total += read + write  # OpenLLMetry's Anthropic input count excludes cache
-        else:
-            read = _num(attrs, _CACHED_OLD) or 0
-    else:
-        total = _num(attrs, _OI_PROMPT)
-        if total is None:
-            return None
+    oi_total = _num(attrs, _OI_PROMPT) if total is None else None
+    if oi_total is not None:
+        total = oi_total
         read = _num(attrs, _OI_READ) or 0
         write = _num(attrs, _OI_WRITE) or 0
+    elif current_read is not None or current_write is not None:
+        read, write = current_read or 0, current_write or 0
+        if total is None:
+            total = read + write  # no input count: the whole input was cache
+    elif old_read is not None or old_write is not None:
+        read, write = old_read or 0, old_write or 0
+        if total is None:
+            total = read + write
+        elif provider == "anthropic":
+            total += read + write  # OpenLLMetry's Anthropic input count excludes cache
+    elif total is not None:
+        read = _num(attrs, _CACHED_OLD) or 0
+    else:
+        return None
     tier_30m = reported_write_tier(provider, model or "unknown") == "30m"
+    end_ns = getattr(span, "end_time", None) if not isinstance(span, Mapping) else None
     return CacheUsage(
         provider=provider,
         model=model or "unknown",
@@ -147,14 +172,19 @@ def usage_from_span(span: Any) -> CacheUsage | None:
         cache_write_tokens_30m=write if tier_30m else 0,
         prefix_key=_text(attrs, "racs.prefix_key"),
         agent_id=_text(attrs, "gen_ai.agent.id"),
+        timestamp=end_ns // 1_000_000 if isinstance(end_ns, int) and end_ns > 0 else None,
     )
 
 
 class RacsSpanProcessor(_Base):
     """An OpenTelemetry SDK span processor recording every finished GenAI span."""
 
-    def __init__(self, engine: Racs) -> None:
+    def __init__(
+        self, engine: Racs, *, provider: str | None = None, model: str | None = None
+    ) -> None:
         self.engine = engine
+        self.provider = provider
+        self.model = model
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Nothing to do when a span starts."""
@@ -162,7 +192,7 @@ class RacsSpanProcessor(_Base):
     def on_end(self, span: ReadableSpan) -> None:
         """Record the span's usage; never raises into the SDK."""
         try:
-            usage = usage_from_span(span)
+            usage = usage_from_span(span, provider=self.provider, model=self.model)
             if usage is not None:
                 self.engine.record(usage)
         except Exception:  # a telemetry hook must never break the host's tracing

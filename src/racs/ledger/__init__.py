@@ -1,7 +1,15 @@
 """The run ledger: an append-only, hash-chained event store of agent runs (see ledger.md)."""
 
 from racs.ledger.aio import AsyncBatch, AsyncLedger, create_async_ledger
-from racs.ledger.api import Batch, Instant, Ledger, create_ledger, default_ledger_path
+from racs.ledger.anchor import Anchor, parse_anchor
+from racs.ledger.api import (
+    Batch,
+    Instant,
+    Ledger,
+    create_ledger,
+    default_ledger_path,
+    get_default_ledger_path,
+)
 from racs.ledger.model import (
     CacheUsageTotal,
     Event,
@@ -17,6 +25,7 @@ from racs.ledger.model import (
 )
 
 __all__ = [
+    "Anchor",
     "AsyncBatch",
     "AsyncLedger",
     "Batch",
@@ -36,4 +45,6 @@ __all__ = [
     "create_async_ledger",
     "create_ledger",
     "default_ledger_path",
+    "get_default_ledger_path",
+    "parse_anchor",
 ]

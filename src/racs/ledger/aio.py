@@ -73,6 +73,7 @@ class AsyncLedger:
     get_usage_stats = _offload(Ledger.get_usage_stats)
     cache_usage_totals = _offload(Ledger.cache_usage_totals)
     verify = _offload(Ledger.verify)
+    anchor = _offload(Ledger.anchor)
     rebuild = _offload(Ledger.rebuild)
     close = _offload(Ledger.close)
 

@@ -8,18 +8,21 @@ call leaves the ledger untouched.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, TypeVar
 
-from racs.errors import ERR_CLOSED, ERR_STORAGE, RacsError, invalid
+from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError, invalid
 from racs.ledger import events as ev
 from racs.ledger import store
 from racs.ledger import validate as v
+from racs.ledger.anchor import Anchor, make_anchor
+from racs.ledger.audit import verify_evidence
 from racs.ledger.backend import Backend
 from racs.ledger.ids import UlidFactory
 from racs.ledger.migrations import migrate
@@ -38,6 +41,7 @@ from racs.ledger.model import (
     UsageStats,
     VerifyResult,
 )
+from racs.ledger.seed import COMPLETE_DEFAULTS, START_DEFAULTS, seed_options
 from racs.ledger.stats import UsageFilter, cache_usage_totals, usage_stats
 from racs.prices import PriceBook, price_book
 
@@ -54,6 +58,11 @@ R = TypeVar("R", int, None)
 def default_ledger_path() -> Path:
     """``~/.racs/ledger.db``, the ledger used when no path, URL or RACS_LEDGER is given."""
     return Path.home() / ".racs" / "ledger.db"
+
+
+def get_default_ledger_path() -> str:
+    """``default_ledger_path()`` as a string, under the @relayplane/ledger seed's name."""
+    return str(default_ledger_path())
 
 
 def _wall_clock() -> int:
@@ -79,11 +88,13 @@ class _Recorder(Generic[R]):
 
     def start_run(
         self,
+        options: Mapping[str, Any] | None = None,
+        /,
         *,
-        workspace_id: str,
-        agent_id: str,
-        provider: str,
-        model: str,
+        workspace_id: str | None = None,
+        agent_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
         auth_type: str = "api",
         execution_mode: str = "interactive",
         compliance_mode: str = "recommended",
@@ -92,32 +103,84 @@ class _Recorder(Generic[R]):
         prefix_key: str | None = None,
         plan_id: str | None = None,
         run_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
-        """Start a run and return its id (a ULID unless ``run_id`` is given)."""
+        """Start a run and return its id (a ULID unless ``run_id`` is given).
+
+        The fields come as keywords or, in the @relayplane/ledger seed's style, as one
+        mapping ``start_run({"workspace_id": ..., ...})`` (snake_case or camelCase keys);
+        ``workspace_id``, ``agent_id``, ``provider`` and ``model`` are required either way.
+
+        With ``idempotency_key`` (unique per workspace) a retried call returns the run the
+        first call started instead of starting another; the run id is then derived from
+        the workspace and the key (see ``idempotent_run_id``). Reusing a key for a run with
+        different fields is ERR_CONFLICT. In a batch, a key already used fails the commit.
+        """
+        if options is not None:
+            given = {
+                "workspace_id": workspace_id,
+                "agent_id": agent_id,
+                "provider": provider,
+                "model": model,
+                "auth_type": auth_type,
+                "execution_mode": execution_mode,
+                "compliance_mode": compliance_mode,
+                "policy_override": policy_override,
+                "metadata": metadata,
+                "prefix_key": prefix_key,
+                "plan_id": plan_id,
+                "run_id": run_id,
+                "idempotency_key": idempotency_key,
+            }
+            return self.start_run(**seed_options("start_run", options, given, START_DEFAULTS))
+        required = {"workspace_id": workspace_id, "agent_id": agent_id}
+        required.update(provider=provider, model=model)
+        missing = [name for name, value in required.items() if value is None]
+        if missing:
+            raise invalid(f"start_run: missing required field(s): {', '.join(missing)}")
         now = self._now()
-        rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
-        self._submit(
-            ev.run_started(
-                rid,
-                now,
-                workspace_id=workspace_id,
-                agent_id=agent_id,
-                provider=provider,
-                model=model,
-                auth_type=auth_type,
-                execution_mode=execution_mode,
-                compliance_mode=compliance_mode,
-                policy_override=policy_override,
-                metadata=metadata,
-                prefix_key=prefix_key,
-                plan_id=plan_id,
+        if idempotency_key is not None:
+            if run_id is not None:
+                raise invalid("give run_id or idempotency_key, not both")
+            rid = idempotent_run_id(
+                v.identifier("workspace_id", workspace_id),
+                v.identifier("idempotency_key", idempotency_key),
             )
+        else:
+            rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
+        event = ev.run_started(
+            rid,
+            now,
+            workspace_id=workspace_id,
+            agent_id=agent_id,
+            provider=provider,
+            model=model,
+            auth_type=auth_type,
+            execution_mode=execution_mode,
+            compliance_mode=compliance_mode,
+            policy_override=policy_override,
+            metadata=metadata,
+            prefix_key=prefix_key,
+            plan_id=plan_id,
+            idempotency_key=idempotency_key,
         )
+        try:
+            self._submit(event)
+        except RacsError as exc:
+            if idempotency_key is None or exc.code != ERR_CONFLICT:
+                raise
+            self._replayed(rid, event)
         return rid
+
+    def _replayed(self, run_id: str, event: ev.PendingEvent) -> None:
+        """Accept a start whose idempotency key already started ``run_id``, or raise."""
+        raise RacsError(ERR_CONFLICT, f"run {run_id!r} already exists")
 
     def complete_run(
         self,
         run_id: str,
+        options: Mapping[str, Any] | None = None,
+        /,
         *,
         status: str = "completed",
         latency_ms: float | None = None,
@@ -136,7 +199,27 @@ class _Recorder(Generic[R]):
         """End a run as ``completed`` or ``failed`` (with ``error`` code and message).
 
         ``cache_write_tokens_30m`` counts cache writes billed on the 30-minute tier (OpenAI).
+        The fields may also come as one mapping, ``complete_run(run_id, {...})`` (the seed's
+        style).
         """
+        if options is not None:
+            given = {
+                "status": status,
+                "latency_ms": latency_ms,
+                "ttft_ms": ttft_ms,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": total_tokens,
+                "cost_usd": cost_usd,
+                "cache_read_tokens": cache_read_tokens,
+                "cache_write_tokens_5m": cache_write_tokens_5m,
+                "cache_write_tokens_30m": cache_write_tokens_30m,
+                "cache_write_tokens_1h": cache_write_tokens_1h,
+                "error": error,
+                "metadata": metadata,
+            }
+            fields = seed_options("complete_run", options, given, COMPLETE_DEFAULTS)
+            return self.complete_run(run_id, **fields)
         metrics = {
             "latency_ms": latency_ms,
             "ttft_ms": ttft_ms,
@@ -308,6 +391,29 @@ class Ledger(_Recorder[int]):
     def _submit(self, event: ev.PendingEvent) -> int:
         return self._append([event])[0]
 
+    def _replayed(self, run_id: str, event: ev.PendingEvent) -> None:
+        run = self.get_run(run_id)
+        if run is None:  # pragma: no cover - a conflict names a run that exists
+            raise RacsError(ERR_CONFLICT, f"run {run_id!r} could not be started")
+        p = event.payload
+        same = (
+            run.workspace_id == p["workspace_id"]
+            and run.agent_id == p["agent_id"]
+            and run.provider == p["provider"]
+            and run.model == p["model"]
+            and run.auth_type == p["auth_type"]
+            and run.execution_mode == p["execution_mode"]
+            and run.compliance_mode == p["compliance_mode"]
+            and run.prefix_key == p.get("prefix_key")
+            and run.plan_id == p.get("plan_id")
+        )
+        if not same:
+            raise RacsError(
+                ERR_CONFLICT,
+                f"idempotency key {p['idempotency_key']!r} already started run {run_id!r} "
+                "with different fields",
+            )
+
     def batch(self) -> Batch:
         """A batch of calls appended as one transaction (use ``with ledger.batch() as b:``)."""
         return Batch(self)
@@ -469,9 +575,37 @@ class Ledger(_Recorder[int]):
 
     # Integrity -----------------------------------------------------------------------
 
-    def verify(self) -> VerifyResult:
-        """Recompute the hash chain over every event; report the first position that differs."""
-        return self._backend.read(store.verify)
+    def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyResult:
+        """Check the ledger's evidence; report the first thing that does not match.
+
+        In order: the hash chain over every event (and the run links), the storage (SQLite's
+        integrity check) and the append-only guard, each of ``anchors`` (the ledger must
+        still extend it: see ``racs.ledger.anchor``), and the projections, replayed from
+        the events and compared row by row. All in one consistent snapshot.
+        """
+        wanted = tuple(anchors)
+        for anchor in wanted:
+            if not isinstance(anchor, Anchor):
+                raise invalid(f"anchors must be Anchor values, got {type(anchor).__name__}")
+        return self._backend.read(lambda tx: verify_evidence(tx, wanted))
+
+    def anchor(self, key: bytes | None = None) -> Anchor:
+        """The head of a verified chain as an anchor to keep elsewhere (HMAC with ``key``).
+
+        Raises ERR_CONFLICT, anchoring nothing, when the chain does not verify or the
+        ledger is empty.
+        """
+        now = self._now()
+        result = self._backend.read(store.verify)
+        if not result.ok:
+            raise RacsError(
+                ERR_CONFLICT,
+                f"the ledger does not verify (position {result.first_bad_position}: "
+                f"{result.reason}); refusing to anchor it",
+            )
+        if not result.checked or result.head_hash is None:
+            raise RacsError(ERR_CONFLICT, "the ledger is empty: there is no head to anchor")
+        return make_anchor(result.checked, result.head_hash, now, key)
 
     def rebuild(self) -> int:
         """Recreate every projection from the events alone, in one transaction.
@@ -496,6 +630,16 @@ class Ledger(_Recorder[int]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def idempotent_run_id(workspace_id: str, key: str) -> str:
+    """The run id a start with idempotency ``key`` gets in ``workspace_id``.
+
+    A digest, so every process and host derives the same id and the runs primary key
+    itself refuses the duplicate, with no lookup table to keep in step.
+    """
+    digest = hashlib.sha256(f"{workspace_id}\n{key}".encode()).hexdigest()
+    return "idem-" + digest[:32]
 
 
 def _optional_id(field: str, value: object) -> str | None:
@@ -553,17 +697,26 @@ def open_backend(target: str) -> Backend:
 
 
 def create_ledger(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     *,
     url: str | None = None,
     clock: Callable[[], int] | None = None,
+    db_path: str | os.PathLike[str] | None = None,
 ) -> Ledger:
     """Open a ledger, creating and migrating its schema (and parent directories) as needed.
 
     Where: ``url``, else ``path`` (a ``postgresql://`` string selects PostgreSQL), else the
     ``RACS_LEDGER`` environment variable, else ``~/.racs/ledger.db``. ``clock`` returns ms
-    since the epoch and stamps every event (default: the wall clock).
+    since the epoch and stamps every event (default: the wall clock). The seed's spellings
+    work too: ``create_ledger(db_path=...)`` and ``create_ledger({"dbPath": ...})``.
     """
+    if isinstance(path, Mapping):
+        seed = seed_options("create_ledger", path, {}, {"db_path": None, "url": None})
+        path, url = seed.get("db_path"), seed.get("url", url)
+    if db_path is not None:
+        if path is not None:
+            raise invalid("create_ledger: give either path or db_path, not both")
+        path = db_path
     if url is not None:
         target = v.text("url", url)
     elif path is not None:

@@ -26,6 +26,7 @@ from racs.ledger.model import (
     RUN_ROUTED,
     RUN_STARTED,
 )
+from racs.limits import MAX_PAYLOAD_CHARS
 
 
 class PendingEvent(NamedTuple):
@@ -46,7 +47,13 @@ def _event(
     type_: str, run_id: str | None, timestamp: int, payload: Mapping[str, Any], field: str
 ) -> PendingEvent:
     # ``field`` names the only caller-supplied free-form part that can fail to encode.
-    return PendingEvent(type_, run_id, timestamp, payload, canonical_json(payload, field))
+    text = canonical_json(payload, field)
+    if len(text) > MAX_PAYLOAD_CHARS:
+        raise invalid(
+            f"{field}: the event payload is {len(text)} characters of JSON, more than the "
+            f"{MAX_PAYLOAD_CHARS} one event may carry"
+        )
+    return PendingEvent(type_, run_id, timestamp, payload, text)
 
 
 def run_started(
@@ -64,6 +71,7 @@ def run_started(
     metadata: object,
     prefix_key: object,
     plan_id: object,
+    idempotency_key: object = None,
 ) -> PendingEvent:
     """``run.started``; the run id is checked by the caller (generated or validated)."""
     payload: dict[str, Any] = {
@@ -77,11 +85,13 @@ def run_started(
         "policy_override": v.flag("policy_override", policy_override),
     }
     if metadata is not None:
-        payload["metadata"] = dict(v.mapping("metadata", metadata))
+        payload["metadata"] = dict(v.shallow("metadata", v.mapping("metadata", metadata)))
     if prefix_key is not None:
         payload["prefix_key"] = v.text("prefix_key", prefix_key)
     if plan_id is not None:
         payload["plan_id"] = v.text("plan_id", plan_id)
+    if idempotency_key is not None:
+        payload["idempotency_key"] = v.identifier("idempotency_key", idempotency_key)
     return _event(RUN_STARTED, run_id, timestamp, payload, "metadata")
 
 
@@ -118,13 +128,13 @@ def run_ended(
         if name in ("latency_ms", "ttft_ms", "cost_usd"):
             payload[name] = v.amount(name, value)
         else:
-            payload[name] = v.count(name, value)
+            payload[name] = v.tokens(name, value)
     if error is not None:
         if state != "failed":
             raise invalid("error is only recorded for status 'failed'")
         payload["error"] = _error(error)
     if metadata is not None:
-        payload["metadata"] = dict(v.mapping("metadata", metadata))
+        payload["metadata"] = dict(v.shallow("metadata", v.mapping("metadata", metadata)))
     type_ = RUN_COMPLETED if state == "completed" else RUN_FAILED
     return _event(type_, rid, timestamp, payload, "metadata")
 
@@ -140,7 +150,7 @@ def run_record(type_: str, run_id: object, timestamp: int, payload: object) -> P
     """An audit event whose payload is the caller's mapping (auth, routing, call, retry)."""
     rid = v.identifier("run_id", run_id)
     field = "decision" if type_ == RUN_ROUTED else "payload"
-    return _event(type_, rid, timestamp, v.mapping(field, payload), field)
+    return _event(type_, rid, timestamp, v.shallow(field, v.mapping(field, payload)), field)
 
 
 def policy_evaluated(
@@ -150,7 +160,7 @@ def policy_evaluated(
     rid = v.identifier("run_id", run_id)
     if isinstance(decisions, str | bytes) or not isinstance(decisions, Sequence):
         raise invalid(f"decisions must be a list, got {type(decisions).__name__}")
-    payload: dict[str, Any] = {"decisions": list(decisions)}
+    payload: dict[str, Any] = {"decisions": v.shallow("decisions", list(decisions))}
     if policy_override is not None:
         payload["policy_override"] = v.flag("policy_override", policy_override)
     return _event(RUN_POLICY_EVALUATED, rid, timestamp, payload, "decisions")
@@ -176,20 +186,21 @@ def cache_usage(
     payload: dict[str, Any] = {
         "provider": v.identifier("provider", provider),
         "model": v.identifier("model", model),
-        "input_tokens": v.count("input_tokens", input_tokens),
-        "cache_read_tokens": v.count("cache_read_tokens", cache_read_tokens),
-        "cache_write_tokens_5m": v.count("cache_write_tokens_5m", cache_write_tokens_5m),
-        "cache_write_tokens_1h": v.count("cache_write_tokens_1h", cache_write_tokens_1h),
+        "input_tokens": v.tokens("input_tokens", input_tokens),
+        "cache_read_tokens": v.tokens("cache_read_tokens", cache_read_tokens),
+        "cache_write_tokens_5m": v.tokens("cache_write_tokens_5m", cache_write_tokens_5m),
+        "cache_write_tokens_1h": v.tokens("cache_write_tokens_1h", cache_write_tokens_1h),
     }
     # Only when non-zero: a record without the 30-minute tier keeps the payload (and so
     # the hash) it had before the tier existed.
     if cache_write_tokens_30m != 0:
-        payload["cache_write_tokens_30m"] = v.count(
+        payload["cache_write_tokens_30m"] = v.tokens(
             "cache_write_tokens_30m", cache_write_tokens_30m
         )
     if usage_timestamp is not None:
         if isinstance(usage_timestamp, int | float) and not isinstance(usage_timestamp, bool):
-            payload["timestamp"] = int(v.amount("timestamp", usage_timestamp))
+            ms = int(v.amount("timestamp", usage_timestamp))
+            payload["timestamp"] = v.in_time_range("timestamp", ms)
         else:
             payload["timestamp"] = v.instant("timestamp", usage_timestamp)
     for name, value in (

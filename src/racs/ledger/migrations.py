@@ -266,18 +266,30 @@ def schema_version(tx: Tx) -> int:
     return int(rows[0][0] or 0)
 
 
+def _has_migrations_table(tx: Tx) -> bool:
+    # Asked rather than CREATE TABLE IF NOT EXISTS, which PostgreSQL refuses to a role
+    # without CREATE on the schema even when the table exists: the least-privileged
+    # application role of the README must be able to open an up-to-date ledger.
+    if tx.dialect == "sqlite":
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    else:
+        sql = "SELECT 1 WHERE to_regclass('schema_migrations') IS NOT NULL"
+    return bool(tx.rows(sql))
+
+
 def migrate(tx: Tx, now_ms: int, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Bring the schema up to the last of ``migrations`` in ``tx``; returns the version.
 
     Raises ERR_STATE_VERSION, changing nothing, when the ledger is newer than this code.
     """
-    tx.run(
-        """CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            applied_at BIGINT NOT NULL
-        )"""
-    )
+    if not _has_migrations_table(tx):
+        tx.run(
+            """CREATE TABLE schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL
+            )"""
+        )
     current = schema_version(tx)
     known = migrations[-1].version if migrations else 0
     if current > LATEST:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import add, attrgetter, sub
 from typing import Any, Final
 
+from racs.accounting import uncached
 from racs.ledger.hashing import canonical_json
 from racs.ledger.model import (
     CACHE_USAGE,
@@ -155,12 +156,6 @@ _STATUS_INDEX: Final = {status: i for i, status in enumerate(RUN_STATUSES)}
 
 RollupKey = tuple[str, int, str, str]
 HistogramKey = tuple[str, int, int, str]
-
-
-def uncached(input_tokens: int, read: int, write_5m: int, write_30m: int, write_1h: int) -> int:
-    """Input tokens neither read from nor written to the cache (never negative)."""
-    rest = input_tokens - read - write_5m - write_30m - write_1h
-    return rest if rest > 0 else 0
 
 
 def value_bucket(value: float | None) -> int | None:

@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
 from racs.ledger.backend import Backend, Row, T, Tx
+from racs.private import make_private_dirs
 
 BUSY_TIMEOUT_S: Final = 5.0
 BUSY_DEADLINE_S: Final = 300.0
@@ -112,7 +113,7 @@ class SqliteBackend(Backend):
         memory = self.path == ":memory:" or self.path.startswith("file:")
         fresh = not memory and not os.path.exists(self.path)
         if fresh:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(Path(self.path).parent)
         conn = sqlite3.connect(
             self.path,
             timeout=BUSY_TIMEOUT_S,

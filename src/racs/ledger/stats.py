@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from racs.accounting import Tokens, cost_of
+from racs.accounting import Tokens, cost_of, hit_ratio
 from racs.ledger.backend import Tx
 from racs.ledger.model import (
     CacheUsageTotal,
@@ -25,11 +25,13 @@ from racs.ledger.model import (
 from racs.ledger.projection import DAY_MS, HOUR_MS, ROLLUP_VALUES, USAGE_ROLLUP_VALUES
 from racs.ledger.store import conditions
 from racs.prices import PriceBook
+from racs.tiers import TIER, TIER_NAMES
 
 # Integer division (both backends): psycopg reserves '%' for placeholders.
 _DAY_OF: Final = "({0} / " + str(DAY_MS) + " * " + str(DAY_MS) + ")"
 """SQL of the UTC day start of a millisecond column (both backends)."""
 _ROLLUP_SUMS: Final = ", ".join(f"SUM({c})" for c in ROLLUP_VALUES)
+# accounting.uncached in SQL, for the partial hours summed straight from the runs table.
 _UNCACHED: Final = (
     "COALESCE(input_tokens, 0) - COALESCE(cache_read_tokens, 0)"
     " - COALESCE(cache_write_tokens_5m, 0) - COALESCE(cache_write_tokens_30m, 0)"
@@ -129,19 +131,12 @@ def _usd(prices: PriceBook | None, per_day: PerDay) -> dict[str, Any]:
 def _totals(sums: Sums, prices: PriceBook | None, per_day: PerDay) -> dict[str, Any]:
     """The UsageTotals fields of ``sums``."""
     status = StatusCounts(sums["started"], sums["completed"], sums["failed"], sums["cancelled"])
-    read = sums["cache_read_tokens"]
-    denominator = (
-        read
-        + sums["cache_write_tokens_5m"]
-        + sums["cache_write_tokens_30m"]
-        + sums["cache_write_tokens_1h"]
-        + sums["uncached_tokens"]
-    )
+    writes = sum(sums[TIER[t].usage_field] for t in TIER_NAMES)
     return {
         "runs": status.started + status.completed + status.failed + status.cancelled,
         "runs_by_status": status,
         **{name: sums[name] for name in _PLAIN_TOTALS},
-        "cache_hit_ratio": read / denominator if denominator else 0.0,
+        "cache_hit_ratio": hit_ratio(sums["cache_read_tokens"], writes, sums["uncached_tokens"]),
         **_usd(prices, per_day),
     }
 

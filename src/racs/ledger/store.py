@@ -35,6 +35,7 @@ from racs.ledger.projection import (
     Projector,
     RunState,
 )
+from racs.limits import MAX_INSTANT_MS
 
 EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "hash")
 # ``run_prev`` links each event of a run to the run's previous one (NULL for the first):
@@ -269,9 +270,11 @@ def rebuild(tx: Tx) -> int:
             try:
                 projector.apply(position, run_id, seq, type_, ts, _payload(payload))
             except (RacsError, LookupError, TypeError, ValueError) as exc:
-                # Only an event edited behind the ledger's back can fail to fold.
+                # Only an event edited behind the ledger's back can fail to fold. The kind of
+                # fault only: its message may quote the payload.
                 raise RacsError(
-                    ERR_STORAGE, f"event {position} cannot be projected ({exc}); run verify()"
+                    ERR_STORAGE,
+                    f"event {position} cannot be projected ({type(exc).__name__}); run verify()",
                 ) from exc
         _write_projection(tx, projector)
         replayed += len(rows)
@@ -403,7 +406,10 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
         started, run_id = raw.split(":", 1)
-        if not run_id:
+        # Only a forged cursor holds a start outside the ledger's time range.
+        if not (run_id and started.isdigit() and len(started) <= 15):
+            raise ValueError(cursor)
+        if int(started) > MAX_INSTANT_MS:
             raise ValueError(cursor)
         return int(started), run_id
     except (ValueError, binascii.Error, UnicodeDecodeError):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from racs.errors import invalid
+from racs.limits import MAX_DEPTH, MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS, depth_exceeds
 
 MAX_ID_LENGTH: Final = 200
 _DAY_MS: Final = 86_400_000
+_RANGE: Final = f"{MAX_NUMBER} (2**53 - 1)"
 
 
 def text(field: str, value: object) -> str:
@@ -55,9 +56,19 @@ def flag(field: str, value: object) -> bool:
     return value
 
 
+def tokens(field: str, value: object) -> int:
+    """A token count: a whole number from 0 to MAX_TOKENS (see ``racs.limits``)."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
+        return value
+    result = count(field, value)
+    if result > MAX_TOKENS:
+        raise invalid(f"{field} must be a whole number from 0 to {MAX_TOKENS} (2**32 - 1)")
+    return result
+
+
 def count(field: str, value: object) -> int:
-    """A whole number >= 0; an integral float is accepted, a bool is not."""
-    if type(value) is int and value >= 0:
+    """A whole number from 0 to MAX_NUMBER; an integral float is accepted, a bool is not."""
+    if type(value) is int and 0 <= value <= MAX_NUMBER:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(f"{field} must be a whole number >= 0, got {value!r}")
@@ -65,25 +76,23 @@ def count(field: str, value: object) -> int:
         if not math.isfinite(value) or not value.is_integer():
             raise invalid(f"{field} must be a finite whole number, got {value!r}")
         value = int(value)
-    if value < 0:
-        raise invalid(f"{field} must be >= 0, got {value!r}")
+    if not 0 <= value <= MAX_NUMBER:
+        raise invalid(f"{field} must be a whole number from 0 to {_RANGE}")
     return value
 
 
 def amount(field: str, value: object) -> float:
-    """A finite number >= 0 (a duration or a price), as float; a bool is refused."""
-    if type(value) is float and 0.0 <= value <= sys.float_info.max:
+    """A finite number from 0 to MAX_NUMBER (a duration or a price), as float; no bool."""
+    if type(value) is float and 0.0 <= value <= MAX_NUMBER:
         return value  # NaN fails both comparisons and takes the slow path below
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(f"{field} must be a number >= 0, got {value!r}")
     try:
         result = float(value)
     except OverflowError:
-        raise invalid(f"{field} must be finite, got {value!r}") from None
-    if not math.isfinite(result):
-        raise invalid(f"{field} must be finite, got {value!r}")
-    if result < 0:
-        raise invalid(f"{field} must be >= 0, got {value!r}")
+        result = math.inf
+    if not 0 <= result <= MAX_NUMBER:  # NaN fails too
+        raise invalid(f"{field} must be a finite number from 0 to {_RANGE}")
     return result
 
 
@@ -106,6 +115,14 @@ def mapping(field: str, value: object) -> Mapping[str, Any]:
     return value
 
 
+def shallow(field: str, value: Any) -> Any:
+    """``value`` unchanged, unless it nests deeper than MAX_DEPTH: stored, it would break
+    every reader that renders it recursively (export, JSON pages)."""
+    if depth_exceeds(value):
+        raise invalid(f"{field} nests more than {MAX_DEPTH} levels deep")
+    return value
+
+
 def limit(field: str, value: object, maximum: int) -> int:
     """A page size between 1 and ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
@@ -124,7 +141,22 @@ def instant(field: str, value: object, *, end: bool = False) -> int:
 
     Naive datetimes are UTC. A bare date (``"2024-12-31"`` or a ``date``) given as the end
     of a range covers that whole day, so ``until="2024-12-31"`` includes December 31st.
+    The moment must lie between the epoch and the end of year 9999 (MAX_INSTANT_MS).
     """
+    return in_time_range(field, _instant(field, value, end))
+
+
+def in_time_range(field: str, ms: int) -> int:
+    """``ms`` when it lies between the epoch and MAX_INSTANT_MS, else ERR_INVALID_INPUT."""
+    if not 0 <= ms <= MAX_INSTANT_MS:
+        raise invalid(
+            f"{field} must lie between 1970-01-01 and 9999-12-31 "
+            f"(0 to {MAX_INSTANT_MS} ms since the epoch)"
+        )
+    return ms
+
+
+def _instant(field: str, value: object, end: bool) -> int:
     if isinstance(value, bool):
         raise invalid(f"{field} must be ms since the epoch, a datetime or an ISO date, got bool")
     if isinstance(value, int):

@@ -1,17 +1,20 @@
 """The HTTP application: engine routes, ledger routes, the dashboard and the OpenAPI document.
 
 The engine is synchronous and takes tens of microseconds per call, so handlers call it
-directly on the event loop: a thread hop would cost more than the work itself.
+directly on the event loop: a thread hop would cost more than the work itself. Calls that
+reach the ledger (recording usage into it, time-windowed stats, the ledger routes) run in
+the thread pool instead, since one slow ledger call would stall every other request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,82 +24,105 @@ from starlette.routing import BaseRoute, Route
 from .. import __version__
 from ..engine import Racs
 from ..errors import RacsError, invalid
-from ..model import to_wire
+from ..model import LedgerStats, to_wire
 from . import dashboard, ledger_routes
 from .errors import (
     JSONBody,
     http_exception_handler,
     internal_error_handler,
+    log,
     racs_exception_handler,
 )
 from .history import DEFAULT_INTERVAL, StatsHistory
 from .openapi import openapi_document
-from .security import MAX_BODY_BYTES, SecurityMiddleware
-from .wire import optional_str, optional_time, query_int, read_json, read_object
+from .persist import StateSaver
+from .security import SecurityMiddleware
+from .shapes import Health, Invalidated, Ok, Refreshed
+from .wire import MAX_BODY_BYTES, optional_str, optional_time, query_int, read_json, read_object
 
-_OK = {"ok": True}
+T = TypeVar("T")
 
 
 def _engine_routes(
-    engine: Racs, history: StatsHistory, ledger: Any, started: float
+    engine: Racs, history: StatsHistory, ledger: Any, saver: StateSaver | None, started: float
 ) -> list[BaseRoute]:
+    # With a ledger, an engine call may wait on the ledger's lock (recording usage holds
+    # the engine's lock while it appends), so every engine call leaves the loop.
+    offload = ledger is not None or engine.ledger is not None
+
+    async def call(fn: Callable[..., T], *args: Any) -> T:
+        return await run_in_threadpool(fn, *args) if offload else fn(*args)
+
     async def healthz(request: Request) -> Response:
-        return JSONBody(
-            {
-                "ok": True,
-                "version": __version__,
-                "plansCreated": engine.plans_created,
-                "ledger": ledger is not None,
-                "uptimeSeconds": round(time.monotonic() - started, 3),
-            }
-        )
+        body: Health = {
+            "ok": True,
+            "version": __version__,
+            "plansCreated": engine.plans_created,
+            "ledger": ledger is not None,
+            "uptimeSeconds": round(time.monotonic() - started, 3),
+        }
+        if saver is not None:
+            body["stateSaveFailures"] = saver.failures
+        return JSONBody(body)
 
     async def plan(request: Request) -> Response:
-        return JSONBody(engine.plan(await read_json(request)).to_dict())
+        result = await call(engine.plan, await read_json(request))
+        if saver is not None:
+            # Not answered before its id is covered by a saved reservation.
+            await call(saver.cover, engine.plans_created)
+        return JSONBody(result.to_dict())
 
     async def lint(request: Request) -> Response:
-        return JSONBody({"findings": to_wire(engine.lint(await read_json(request)))})
+        return JSONBody(to_wire(await call(engine.lint, await read_json(request))))
 
     async def usage(request: Request) -> Response:
-        engine.record(await read_json(request))
-        return JSONBody(_OK)
+        await call(engine.record, await read_json(request))
+        ok: Ok = {"ok": True}
+        return JSONBody(ok)
 
     async def stats(request: Request) -> Response:
         q = request.query_params
-        result = engine.stats(
-            q.get("prefixKey") or None,
-            q.get("provider") or None,
-            model=q.get("model") or None,
-            agent_id=q.get("agentId") or None,
-            since=query_int(request, "since"),
-            until=query_int(request, "until"),
-        )
-        return JSONBody(result.to_dict())
+        since = query_int(request, "since")
+        until = query_int(request, "until")
+
+        def work() -> LedgerStats:
+            return engine.stats(
+                q.get("prefixKey") or None,
+                q.get("provider") or None,
+                model=q.get("model") or None,
+                agent_id=q.get("agentId") or None,
+                since=since,
+                until=until,
+            )
+
+        return JSONBody((await call(work)).to_dict())
 
     async def stats_history(request: Request) -> Response:
         return JSONBody(history.to_dict())
 
     async def schedule(request: Request) -> Response:
-        entries = engine.schedule(query_int(request, "now"))
-        return JSONBody({"entries": to_wire(entries)})
+        return JSONBody(to_wire(await call(engine.schedule, query_int(request, "now"))))
 
     async def refreshed(request: Request) -> Response:
         data = await read_object(request)
         prefix_key = data.get("prefixKey")
         if not isinstance(prefix_key, str) or not prefix_key:
             raise invalid("prefixKey must be a non-empty string")
-        slid = engine.mark_refreshed(prefix_key, optional_time(data, "now"))
-        return JSONBody({"ok": True, "refreshed": slid})
+        slid = await call(engine.mark_refreshed, prefix_key, optional_time(data, "now"))
+        body: Refreshed = {"ok": True, "refreshed": slid}
+        return JSONBody(body)
 
     async def invalidate(request: Request) -> Response:
-        data = await read_object(request)
-        count = engine.invalidate(
-            optional_str(data, "prefixKey") or None, optional_str(data, "provider") or None
-        )
-        return JSONBody({"invalidated": count})
+        # An empty body is no filter, as in @takk/racs: everything is cleared.
+        data = await read_object(request, empty_ok=True)
+        prefix_key = optional_str(data, "prefixKey") or None
+        count = await call(engine.invalidate, prefix_key, optional_str(data, "provider") or None)
+        body: Invalidated = {"invalidated": count}
+        return JSONBody(body)
 
     async def drifts(request: Request) -> Response:
-        return JSONBody({"drifts": to_wire(engine.drifts(query_int(request, "limit")))})
+        reports = await call(engine.drifts, query_int(request, "limit"))
+        return JSONBody({"drifts": to_wire(reports)})
 
     return [
         Route("/healthz", healthz, methods=["GET"]),
@@ -121,41 +147,50 @@ def create_app(
     history_interval: float = DEFAULT_INTERVAL,
     max_body: int = MAX_BODY_BYTES,
     close_on_shutdown: bool = True,
+    saver: StateSaver | None = None,
 ) -> Starlette:
     """Build the ASGI app serving ``engine`` (and ``ledger``, when given).
 
-    On shutdown the app closes the engine (flushing its state) and the ledger, unless
-    ``close_on_shutdown`` is False (the caller owns them).
+    ``saver``, when given, snapshots the engine periodically while the app runs. On
+    shutdown the app closes the engine (flushing its state) and the ledger, unless
+    ``close_on_shutdown`` is False (the caller owns them); a failed final save is logged
+    and leaves ``app.state.shutdown_failed`` set, for the caller's exit status.
     """
     history = StatsHistory(engine, history_interval)
-    document = openapi_document(token is not None)
+    document = openapi_document(token is not None, ledger=engine.ledger is not None)
     started = time.monotonic()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         history.start()
+        if saver is not None:
+            saver.start()
         try:
             yield
         finally:
             await history.stop()
+            if saver is not None:
+                await saver.stop()
             if close_on_shutdown and not app.state.closed:
                 app.state.closed = True
-                close_all(engine, ledger)
+                try:
+                    close_all(engine, ledger)
+                except Exception as exc:
+                    app.state.shutdown_failed = True
+                    log.error("racs server: the final state save failed: %s", exc)
 
     async def openapi(request: Request) -> Response:
         return JSONBody(document)
 
     routes: list[BaseRoute] = [
-        *_engine_routes(engine, history, ledger, started),
+        *_engine_routes(engine, history, ledger, saver, started),
         *ledger_routes.routes(ledger, engine.prices),
         *dashboard.routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(SecurityMiddleware, token=token, cors_origin=cors_origin, max_body=max_body)
-        ],
+        middleware=[Middleware(SecurityMiddleware, token=token, cors_origin=cors_origin)],
         exception_handlers={
             HTTPException: http_exception_handler,
             RacsError: racs_exception_handler,
@@ -167,6 +202,8 @@ def create_app(
     app.state.ledger = ledger
     app.state.history = history
     app.state.closed = False
+    app.state.shutdown_failed = False
+    app.state.max_body = max_body
     return app
 
 

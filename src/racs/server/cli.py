@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import math
 import os
 import signal
 import sys
@@ -14,9 +15,20 @@ from typing import Any, NoReturn
 import uvicorn
 
 from ..errors import RacsError
+from ..keys import KEY_SCHEMES
+from ..state.shared import shared_backend
+from .guard import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_CONNECTIONS,
+    Limits,
+    uvicorn_settings,
+)
+from .persist import DEFAULT_SAVE_INTERVAL, StateSaver
 
 DEFAULT_PORT = 4378
 DEFAULT_HOST = "127.0.0.1"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "valkey://", "valkeys://")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +47,18 @@ def _parser() -> _Parser:
     p.add_argument(
         "--token", default=None, help="bearer token every request must carry (default: $RACS_TOKEN)"
     )
-    p.add_argument("--state", default=None, metavar="PATH", help="engine snapshot file")
+    p.add_argument(
+        "--state",
+        default=None,
+        metavar="PATH|URL",
+        help="engine snapshot file, or a redis:// URL to share one state with other replicas",
+    )
+    p.add_argument(
+        "--state-prefix",
+        default="racs:",
+        metavar="PREFIX",
+        help="key prefix of the shared state on Redis (default racs:)",
+    )
     p.add_argument(
         "--ledger",
         default=None,
@@ -60,6 +83,42 @@ def _parser() -> _Parser:
         action="store_true",
         help="allow a non-loopback bind without a token (dangerous)",
     )
+    p.add_argument(
+        "--key-scheme",
+        choices=KEY_SCHEMES,
+        default="blake2b",
+        help="prefix key hashing (fnv1a64 matches @takk/racs keys; default blake2b)",
+    )
+    p.add_argument(
+        "--save-interval",
+        type=float,
+        default=DEFAULT_SAVE_INTERVAL,
+        metavar="SEC",
+        help=f"seconds between state saves with --state (default {DEFAULT_SAVE_INTERVAL:g})",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SEC",
+        help=f"seconds a client has to send its request headers (default "
+        f"{DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--keep-alive",
+        type=int,
+        default=DEFAULT_KEEP_ALIVE,
+        metavar="SEC",
+        help=f"seconds an idle connection stays open (default {DEFAULT_KEEP_ALIVE})",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections at most; the oldest idle one is closed for a new one "
+        f"(default {DEFAULT_MAX_CONNECTIONS}, lowered to fit the file descriptor limit)",
+    )
     return p
 
 
@@ -80,8 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help is 0, a bad flag is 2
         return exc.code if isinstance(exc.code, int) else 2
-    if not 0 <= args.port <= 65535:
-        sys.stderr.write(f"racs serve: --port must be 0-65535, got {args.port}\n")
+    problem = _check_numbers(args)
+    if problem is not None:
+        sys.stderr.write(f"racs serve: {problem}\n")
         return 2
     token: str | None = args.token or os.environ.get("RACS_TOKEN") or None
     if not is_loopback(args.host) and token is None:
@@ -98,16 +158,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cors_origin and token is None:
         sys.stderr.write("racs serve: --cors-origin is ignored without a token\n")
     try:
-        engine, ledger = _open(args)
+        engine, ledger, state = _open(args)
     except RacsError as exc:
         sys.stderr.write(f"racs serve: {exc.message}\n")
         return 2
-    return _serve(engine, ledger, args.host, args.port, token, args.cors_origin)
+    limits = Limits(args.header_timeout, args.keep_alive, args.max_connections)
+    # A shared (Redis) state keeps every entry as it changes and numbers plans with an
+    # atomic counter: there is no snapshot to save periodically.
+    snapshots = state is not None and shared_backend(state) is None
+    saver = StateSaver(engine, state, args.save_interval) if snapshots else None
+    return _serve(engine, ledger, args, token, limits, saver)
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The engine (with its snapshot restored) and the ledger the flags ask for."""
-    from .. import create_racs, file_state
+def _check_numbers(args: argparse.Namespace) -> str | None:
+    """The first out-of-range numeric flag, as a message (None when all are fine)."""
+    if not 0 <= args.port <= 65535:
+        return f"--port must be 0-65535, got {args.port}"
+    for flag, value in (
+        ("--save-interval", args.save_interval),
+        ("--header-timeout", args.header_timeout),
+    ):
+        if not math.isfinite(value) or not 0.01 <= value <= 86_400:
+            return f"{flag} must be 0.01-86400 seconds, got {value}"
+    if not 1 <= args.keep_alive <= 3600:
+        return f"--keep-alive must be 1-3600 seconds, got {args.keep_alive}"
+    if not 1 <= args.max_connections <= 1_000_000:
+        return f"--max-connections must be 1-1000000, got {args.max_connections}"
+    return None
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The engine (with its snapshot restored), the ledger and the state backend."""
+    from .. import create_racs, file_state, redis_state
 
     ledger = None
     if args.ledger:
@@ -116,35 +198,46 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
         target: str = args.ledger
         ledger = create_ledger(url=target) if "://" in target else create_ledger(target)
     try:
-        state = file_state(args.state) if args.state else None
+        state: Any = None
+        if args.state and args.state.startswith(REDIS_SCHEMES):
+            state = redis_state(args.state, prefix=args.state_prefix)
+        elif args.state:
+            state = file_state(args.state)
         engine = create_racs(
             seed=args.seed,
             state=state,
             ledger=ledger,
+            key_scheme=args.key_scheme,
             reuse_policy="learned" if args.learn else "reference",
         )
     except BaseException:
         if ledger is not None:
             ledger.close()
         raise
-    return engine, ledger
+    return engine, ledger, state
 
 
 def _serve(
-    engine: Any, ledger: Any, host: str, port: int, token: str | None, cors_origin: str | None
+    engine: Any,
+    ledger: Any,
+    args: argparse.Namespace,
+    token: str | None,
+    limits: Limits,
+    saver: StateSaver | None,
 ) -> int:
     from .app import close_all, create_app
 
-    app = create_app(engine, ledger, token=token, cors_origin=cors_origin)
+    app = create_app(engine, ledger, token=token, cors_origin=args.cors_origin, saver=saver)
     config = uvicorn.Config(
         app,
-        host=host.strip("[]"),
-        port=port,
+        host=args.host.strip("[]"),
+        port=args.port,
         log_level="warning",
         access_log=False,
         server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        **uvicorn_settings(limits),
     )
     server = _Server(config)
     try:
@@ -155,7 +248,14 @@ def _serve(
         # The lifespan shutdown normally closed both; this covers a failed startup.
         if not app.state.closed:
             app.state.closed = True
-            close_all(engine, ledger)
+            try:
+                close_all(engine, ledger)
+            except Exception as exc:
+                app.state.shutdown_failed = True
+                sys.stderr.write(f"racs serve: closing failed: {exc}\n")
+    if app.state.shutdown_failed:
+        sys.stderr.write("racs serve: the final state save failed; see the log above\n")
+        return 1
     return 0 if server.started else 1
 
 

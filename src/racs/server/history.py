@@ -11,10 +11,11 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import Any, Final
+from typing import Final
 
 from ..engine import Racs
 from ..model import to_wire
+from .shapes import History, StatsSample
 
 log = logging.getLogger("racs.server")
 
@@ -31,35 +32,36 @@ class StatsHistory:
     ) -> None:
         self.engine = engine
         self.interval = interval
-        self.samples: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self.samples: deque[StatsSample] = deque(maxlen=capacity)
         self._task: asyncio.Task[None] | None = None
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self) -> StatsSample:
         """Take one sample now and append it to the ring."""
         stats = self.engine.stats()
-        point: dict[str, Any] = {
+        point: StatsSample = {
             "t": time.time_ns() // 1_000_000,
             "calls": stats.calls,
-            "hitRatio": stats.hit_ratio,
-            "readTokens": stats.read_tokens,
-            "writeTokens": stats.write_tokens,
-            "uncachedTokens": stats.uncached_tokens,
-            "savedUsd": stats.saved_usd,
-            "netUsd": stats.net_usd,
+            # An overflowed sum is infinite; the wire form says null.
+            "hitRatio": to_wire(stats.hit_ratio),
+            "readTokens": to_wire(stats.read_tokens),
+            "writeTokens": to_wire(stats.write_tokens),
+            "uncachedTokens": to_wire(stats.uncached_tokens),
+            "savedUsd": to_wire(stats.saved_usd),
+            "netUsd": to_wire(stats.net_usd),
             "plans": self.engine.plans_created,
         }
-        point = to_wire(point)  # an overflowed sum is infinite; the wire form says null
         self.samples.append(point)
         return point
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> History:
         """The ring in the wire form of ``GET /stats/history``, oldest first."""
         return {"intervalSeconds": self.interval, "samples": list(self.samples)}
 
     async def _run(self) -> None:
         while True:
             try:
-                self.sample()
+                # In a thread: the engine's lock may be held by a call waiting on a ledger.
+                await asyncio.to_thread(self.sample)
             except Exception as exc:  # a failed sample must not end the series
                 log.warning("racs server: stats sample failed: %s", exc)
             await asyncio.sleep(self.interval)

@@ -4,15 +4,20 @@ usage statistics and the chain check.
 Bodies and queries arrive in camelCase and are handed to the ledger's Python API in
 snake_case; each call is checked against the method's signature first, so an unknown or
 missing field is a 400 naming it rather than a TypeError deep inside.
+
+Every ledger call runs in the thread pool: a verify or a stats query over a large ledger
+takes seconds, and the ledger's lock would otherwise stall the event loop for everyone,
+health checks included.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -41,10 +46,12 @@ EVENT_METHODS: Final[dict[str, str]] = {
 """Event kinds a client may append to a run (short names and the stored type names)."""
 
 _INT_PARAMS: Final = frozenset({"limit", "since", "until", "after_position"})
-_QUERY_ALIASES: Final = {"after": "after_position"}
+QUERY_ALIASES: Final = {"after": "after_position"}
+"""Query names that differ from the ledger's parameter names."""
 _STATS_PARAMS: Final = frozenset({"workspace_id", "since", "until"})
 _BOOL_PARAMS: Final = frozenset({"auth_risk", "policy_override"})
-_RESERVED: Final = frozenset({"self", "run_id"})
+RESERVED: Final = frozenset({"self", "run_id"})
+"""Parameters a client cannot set in a body (the run id comes from the path)."""
 
 
 def _call(method: Callable[..., Any], /, *args: Any, **fields: Any) -> Any:
@@ -81,7 +88,7 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
     """Body fields as snake_case keyword arguments; the run id comes from the path only."""
     fields = {snake(k): v for k, v in data.items()}
     for name in fields:
-        if name in _RESERVED:
+        if name in RESERVED:
             raise invalid(f"field {name!r} is not accepted in the body")
     return fields
 
@@ -93,7 +100,7 @@ def _query(request: Request, exclude: frozenset[str] = frozenset()) -> dict[str,
         if key in exclude:
             continue
         name = snake(key)
-        name = _QUERY_ALIASES.get(name, name)
+        name = QUERY_ALIASES.get(name, name)
         if name in _INT_PARAMS:
             out[name] = query_int(request, key)
         elif name in _BOOL_PARAMS:
@@ -101,6 +108,20 @@ def _query(request: Request, exclude: frozenset[str] = frozenset()) -> dict[str,
         else:
             out[name] = request.query_params.get(key)
     return {k: v for k, v in out.items() if v is not None and v != ""}
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(**endpoints: Endpoint) -> Endpoint:
+    """One endpoint per path, dispatching on the method, so a 405 lists every method the
+    path has (two routes on one path would each list only their own)."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return endpoint
 
 
 def _run_or_404(ledger: Any, run_id: str) -> Any:
@@ -125,15 +146,29 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
     async def start(request: Request) -> Response:
         lg = need()
         data = await read_object(request)
-        run_id = _call(lg.start_run, **_fields(data))
-        return JSONBody(camelize(_run_or_404(lg, str(run_id))), status_code=201)
+        fields = _fields(data)
+        key = request.headers.get("idempotency-key")
+        # The header and the body field are two spellings of one key: a retry that
+        # carries both must not be able to name two runs.
+        if key is not None and fields.setdefault("idempotency_key", key) != key:
+            raise invalid("the Idempotency-Key header and idempotencyKey field differ")
+
+        def work() -> Any:
+            run_id = _call(lg.start_run, **fields)
+            return camelize(_run_or_404(lg, str(run_id)))
+
+        return JSONBody(await run_in_threadpool(work), status_code=201)
 
     async def complete(request: Request) -> Response:
         lg = need()
         run_id = request.path_params["run_id"]
-        data = await read_object(request)
-        _call(lg.complete_run, run_id, **_fields(data))
-        return JSONBody(camelize(_run_or_404(lg, run_id)))
+        fields = _fields(await read_object(request))
+
+        def work() -> Any:
+            _call(lg.complete_run, run_id, **fields)
+            return camelize(_run_or_404(lg, run_id))
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def append(request: Request) -> Response:
         lg = need()
@@ -144,32 +179,52 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
         if method_name is None:
             kinds = ", ".join(k for k in EVENT_METHODS if "." not in k)
             raise invalid(f"type must be one of {kinds}, got {kind!r}")
-        _call(getattr(lg, method_name), run_id, **_fields(data))
-        return JSONBody(camelize(_run_or_404(lg, run_id)))
+        fields = _fields(data)
+
+        def work() -> Any:
+            _call(getattr(lg, method_name), run_id, **fields)
+            return camelize(_run_or_404(lg, run_id))
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def list_runs(request: Request) -> Response:
         lg = need()
-        page = _call(lg.query_runs, **_query(request))
-        if isinstance(page, list | tuple):
-            page = {"items": page, "next_cursor": None}
-        return JSONBody(camelize(page))
+        query = _query(request)
+
+        def work() -> Any:
+            page = _call(lg.query_runs, **query)
+            if isinstance(page, list | tuple):
+                page = {"items": page, "next_cursor": None}
+            return camelize(page)
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def show_run(request: Request) -> Response:
         lg = need()
-        return JSONBody(camelize(_run_or_404(lg, request.path_params["run_id"])))
+        run_id = request.path_params["run_id"]
+        return JSONBody(await run_in_threadpool(lambda: camelize(_run_or_404(lg, run_id))))
 
     async def run_events(request: Request) -> Response:
         lg = need()
         run_id = request.path_params["run_id"]
-        _run_or_404(lg, run_id)
-        return JSONBody({"items": camelize(_call(lg.get_run_events, run_id))})
+
+        def work() -> Any:
+            _run_or_404(lg, run_id)
+            return {"items": camelize(_call(lg.get_run_events, run_id))}
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def events(request: Request) -> Response:
         lg = need()
-        result = _call(lg.query_events, **_query(request))
-        if isinstance(result, list | tuple):
-            result = {"items": result}
-        return JSONBody(camelize(result))
+        query = _query(request)
+
+        def work() -> Any:
+            result = _call(lg.query_events, **query)
+            if isinstance(result, list | tuple):
+                result = {"items": result}
+            return camelize(result)
+
+        return JSONBody(await run_in_threadpool(work))
 
     async def stats(request: Request) -> Response:
         lg = need()
@@ -177,19 +232,25 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
         unknown = sorted(set(query) - _STATS_PARAMS)
         if unknown:
             raise invalid(f"unknown query parameter {unknown[0]!r}")
-        return JSONBody(camelize(_call(lg.get_usage_stats, pricing=priced, **query)))
+        return JSONBody(
+            await run_in_threadpool(
+                lambda: camelize(_call(lg.get_usage_stats, pricing=priced, **query))
+            )
+        )
 
     async def verify(request: Request) -> Response:
         lg = need()
-        return JSONBody(camelize(lg.verify()))
+        return JSONBody(await run_in_threadpool(lambda: camelize(lg.verify())))
 
     return [
-        Route("/ledger/runs", start, methods=["POST"]),
-        Route("/ledger/runs", list_runs, methods=["GET"]),
+        Route("/ledger/runs", _by_method(GET=list_runs, POST=start), methods=["GET", "POST"]),
         Route("/ledger/runs/{run_id}", show_run, methods=["GET"]),
         Route("/ledger/runs/{run_id}/complete", complete, methods=["POST"]),
-        Route("/ledger/runs/{run_id}/events", append, methods=["POST"]),
-        Route("/ledger/runs/{run_id}/events", run_events, methods=["GET"]),
+        Route(
+            "/ledger/runs/{run_id}/events",
+            _by_method(GET=run_events, POST=append),
+            methods=["GET", "POST"],
+        ),
         Route("/ledger/events", events, methods=["GET"]),
         Route("/ledger/stats", stats, methods=["GET"]),
         Route("/ledger/verify", verify, methods=["GET"]),

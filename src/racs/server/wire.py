@@ -9,12 +9,17 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import RacsError, invalid
 from ..inputs import number
 from ..model import camel
-from .errors import ERR_INVALID_JSON
+from .errors import ERR_INVALID_JSON, ERR_PAYLOAD_TOO_LARGE, ERR_UNSUPPORTED_MEDIA_TYPE
+
+MAX_BODY_BYTES: Final = 1_048_576
+"""Largest accepted request body (1 MB); one byte more is 413."""
+QUERY_INT_MAX: Final = 10**18 - 1
+"""Largest integer query value (18 digits)."""
 
 OPAQUE_KEYS: Final = frozenset({"metadata", "payload"})
 """Caller-owned JSON whose keys the server passes through untouched."""
@@ -27,9 +32,46 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON; malformed JSON (or NaN/Infinity) is ERR_INVALID_JSON."""
-    body = await request.body()
+def is_json_media_type(header: str) -> bool:
+    """True for ``application/json``, with or without parameters such as charset."""
+    return header.split(";", 1)[0].strip().lower() == "application/json"
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body of a JSON request: 415 unless application/json, 413 past the limit.
+
+    The limit is checked while the body streams in, so a liar's Content-Length or an
+    endless chunked body costs at most the limit in memory.
+    """
+    if not is_json_media_type(request.headers.get("content-type", "")):
+        raise RacsError(ERR_UNSUPPORTED_MEDIA_TYPE, "request body must be application/json")
+    limit: int = getattr(request.app.state, "max_body", MAX_BODY_BYTES)
+    too_large = RacsError(ERR_PAYLOAD_TOO_LARGE, f"request body exceeds {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody to answer; not a server fault worth a stack trace
+        raise invalid("the client disconnected before the body ended") from None
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, empty: Any = None) -> Any:
+    """The request body as JSON; malformed JSON (or NaN/Infinity) is ERR_INVALID_JSON.
+
+    ``empty``, when given, is the value of an empty body (still application/json: a
+    body-less cross-site form post must not reach the engine).
+    """
+    body = await read_body(request)
+    if empty is not None and not body.strip():
+        return empty
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
@@ -38,9 +80,9 @@ async def read_json(request: Request) -> Any:
         raise RacsError(ERR_INVALID_JSON, f"malformed JSON: {exc}") from None
 
 
-async def read_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object."""
-    data = await read_json(request)
+async def read_object(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body is ``{}`` when ``empty_ok``)."""
+    data = await read_json(request, empty={} if empty_ok else None)
     if not isinstance(data, dict):
         raise invalid(f"request body must be a JSON object, got {_json_type(data)}")
     return data
@@ -72,11 +114,11 @@ def optional_time(data: Mapping[str, Any], name: str) -> float | None:
 
 
 def query_int(request: Request, name: str, *, minimum: int = 0) -> int | None:
-    """An integer query parameter (absent -> None)."""
+    """An integer query parameter (absent -> None; present but empty is refused)."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(QUERY_INT_MAX)):
         raise invalid(f"query parameter {name} must be an integer >= {minimum}")
     value = int(raw)
     if value < minimum:
@@ -85,9 +127,9 @@ def query_int(request: Request, name: str, *, minimum: int = 0) -> int | None:
 
 
 def query_bool(request: Request, name: str) -> bool | None:
-    """A boolean query parameter: true/false/1/0 (absent -> None)."""
+    """A boolean query parameter: true/false/1/0 (absent -> None; empty is refused)."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     lowered = raw.lower()
     if lowered in ("true", "1"):

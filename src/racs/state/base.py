@@ -6,6 +6,7 @@ import json
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ..errors import ERR_STATE_IO, RacsError
+from ..limits import MAX_DEPTH, depth_exceeds
 
 SNAPSHOT_VERSION: Final = 1
 
@@ -41,15 +42,24 @@ def encode(snapshot: dict[str, Any]) -> str:
 
 
 def decode(text: str | bytes | None, where: str) -> dict[str, Any] | None:
-    """Parse a stored snapshot; unparseable text degrades to no snapshot, never raises."""
+    """Parse a stored snapshot; text that is not JSON raises ERR_STATE_IO (as in @takk/racs),
+    JSON that is not an object degrades to no snapshot."""
     import logging
 
     if text is None:
         return None
     try:
         value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        logging.getLogger("racs").warning("racs: snapshot at %s is not JSON; starting empty", where)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RacsError(ERR_STATE_IO, f"snapshot at {where} is not JSON: {exc}") from None
+    except RecursionError:
+        too_deep = True  # nested deeper than the parser's stack: certainly not a snapshot
+    else:
+        too_deep = depth_exceeds(value)
+    if too_deep:
+        logging.getLogger("racs").warning(
+            "racs: snapshot at %s nests more than %d levels deep; starting empty", where, MAX_DEPTH
+        )
         return None
     if not isinstance(value, dict):
         logging.getLogger("racs").warning(

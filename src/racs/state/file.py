@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ERR_STATE_IO, RacsError
+from ..private import make_private_dirs
 from .base import decode, encode
 
 
@@ -43,7 +44,7 @@ class FileState:
         text = encode(snapshot).encode("utf-8")
         directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(directory)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
         except OSError as exc:
             raise RacsError(

@@ -101,7 +101,8 @@ def read_session(
     group: SessionFiles, problems: Problems, meter: Meter | None = None
 ) -> Iterator[Request]:
     """One session's deduplicated requests, in time order (memory: one session's requests)."""
-    found: dict[tuple[str, ...], Request] = {}
+    # key -> (first line's request, largest output seen); rebuilt once at the end.
+    found: dict[tuple[str, ...], tuple[Request, float]] = {}
     for path in group.files:
         if is_binary(path):
             problems.add(str(path), "binary file skipped")
@@ -121,10 +122,14 @@ def read_session(
             key, request = parsed
             old = found.get(key)
             if old is None:
-                found[key] = request
-            elif request.tokens.output > old.tokens.output:
-                found[key] = replace(old, tokens=replace(old.tokens, output=request.tokens.output))
-    yield from sorted(found.values(), key=lambda r: r.timestamp_ms)
+                found[key] = (request, request.tokens.output)
+            elif request.tokens.output > old[1]:
+                found[key] = (old[0], request.tokens.output)
+    done = [
+        r if r.tokens.output == out else replace(r, tokens=replace(r.tokens, output=out))
+        for r, out in found.values()
+    ]
+    yield from sorted(done, key=lambda r: r.timestamp_ms)
 
 
 @dataclass(frozen=True, slots=True)

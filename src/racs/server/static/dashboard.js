@@ -167,7 +167,7 @@
   }
 
   function renderSchedule(s) {
-    fillTable("schedule", s.entries.slice(0, 8).map((e) => [
+    fillTable("schedule", s.slice(0, 8).map((e) => [
       codeCell(e.prefixKey),
       cell(e.provider + " / " + e.model),
       cell(String(typeof e.ttl === "number" ? e.ttl + " s" : e.ttl)),

@@ -1,0 +1,1 @@
+"""The traffic report: where prompt-cache money goes."""

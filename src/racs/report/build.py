@@ -1,0 +1,221 @@
+"""Build a traffic report from a stream of requests, in one pass and bounded memory."""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+from ..accounting import Rates, cost_of
+from ..prices import PriceBook
+from ..traffic.model import Request
+from ..traffic.problems import Problems
+from .buckets import Bucket, as_row
+from .findings import Finding
+from .walk import Gaps, Walker
+
+DIMENSIONS: Final = ("session", "stream", "agent", "model", "project", "day")
+"""The report's breakdowns, each a map of value -> bucket."""
+NO_VALUE: Final = "(none)"
+MAIN_AGENT: Final = "(main)"
+HOUR_MS: Final = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which requests a report covers (``None``: no restriction)."""
+
+    since_ms: float | None = None
+    until_ms: float | None = None
+    project: str | None = None
+    """Substring of the project (Claude Code: the working directory)."""
+    session: str | None = None
+    """Prefix of the session id."""
+    model: str | None = None
+    """Substring of the model id."""
+
+    def admits(self, r: Request) -> bool:
+        """True when ``r`` is inside every filter."""
+        if self.since_ms is not None and r.timestamp_ms < self.since_ms:
+            return False
+        if self.until_ms is not None and r.timestamp_ms >= self.until_ms:
+            return False
+        if self.project is not None and self.project not in (r.project or ""):
+            return False
+        if self.session is not None and not r.session.startswith(self.session):
+            return False
+        return self.model is None or self.model in r.model
+
+
+@dataclass(slots=True)
+class CauseSum:
+    """All findings of one cause: how many, tokens and dollars."""
+
+    count: int = 0
+    excess_tokens: int = 0
+    usd: float = 0.0
+    unpriced: int = 0
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything ``racs report`` shows; ``wire.to_json`` gives the versioned JSON."""
+
+    total: Bucket
+    by: dict[str, dict[str, Bucket]]
+    hourly: dict[int, Bucket]
+    """UTC hour (ms since the epoch) -> bucket: the time series of the charts."""
+    findings: list[Finding]
+    """The top findings, most dollars first."""
+    causes: dict[str, CauseSum]
+    gaps: Gaps
+    problems: Problems
+    unpriced_models: list[str]
+    filters: Filters
+    sources: list[str] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_of_hour(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d")
+
+
+def day_of(ms: float) -> str:
+    """The UTC date of a timestamp, ``YYYY-MM-DD``."""
+    return _day_of_hour(int(ms // HOUR_MS))
+
+
+def _keys(r: Request) -> tuple[str, ...]:
+    """The request's value in each of ``DIMENSIONS``, in that order."""
+    return (
+        r.session,
+        r.stream,
+        r.agent or MAIN_AGENT,
+        r.model,
+        r.project or NO_VALUE,
+        day_of(r.timestamp_ms),
+    )
+
+
+class ReportBuilder:
+    """Add requests one by one (each stream in time order), then ``finish``."""
+
+    def __init__(self, prices: PriceBook, filters: Filters | None = None, top: int = 50) -> None:
+        self.prices = prices
+        self.filters = filters or Filters()
+        self.top = top
+        self.total = Bucket()
+        self.by: dict[str, dict[str, Bucket]] = {d: {} for d in DIMENSIONS}
+        self.hourly: dict[int, Bucket] = {}
+        self.causes: dict[str, CauseSum] = {}
+        self._heap: list[tuple[float, int, Finding]] = []
+        self._tie = itertools.count()
+        self._walker = Walker(self._minimum)
+
+    def _rates(self, r: Request) -> Rates | None:
+        return self.prices.rates(
+            r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
+        )
+
+    def _minimum(self, r: Request) -> int | None:
+        profile = self.prices.profile(r.provider, r.model)
+        return profile.min_cacheable_tokens if profile is not None else None
+
+    def _buckets(self, r: Request) -> list[Bucket]:
+        out = [self.total]
+        for dim, value in zip(DIMENSIONS, _keys(r), strict=True):
+            table = self.by[dim]
+            bucket = table.get(value)
+            if bucket is None:
+                bucket = table[value] = Bucket()
+            out.append(bucket)
+        hour = int(r.timestamp_ms // HOUR_MS * HOUR_MS)
+        bucket = self.hourly.get(hour)
+        if bucket is None:
+            bucket = self.hourly[hour] = Bucket()
+        out.append(bucket)
+        return out
+
+    def add(self, r: Request) -> None:
+        """Count one request (ignored when outside the filters)."""
+        if not self.filters.admits(r):
+            return
+        rates = self._rates(r)
+        cost = as_row(cost_of(r.tokens, rates)) if rates is not None else None
+        tokens = as_row(r.tokens)
+        for bucket in self._buckets(r):
+            bucket.add(tokens, cost, r.timestamp_ms)
+        step = self._walker.step(r, rates)
+        if step.read_back is not None:
+            writer, back = step.read_back
+            for bucket in self._buckets_of(writer):
+                bucket.read_back += back
+        if step.finding is not None:
+            self._keep(step.finding)
+
+    def add_all(self, requests: Iterable[Request]) -> None:
+        """``add`` each request."""
+        for r in requests:
+            self.add(r)
+
+    def _buckets_of(self, r: Request) -> list[Bucket]:
+        # The writer was added before, so every one of its buckets exists already.
+        out = [self.total]
+        out.extend(self.by[dim][v] for dim, v in zip(DIMENSIONS, _keys(r), strict=True))
+        out.append(self.hourly[int(r.timestamp_ms // HOUR_MS * HOUR_MS)])
+        return out
+
+    def _keep(self, f: Finding) -> None:
+        s = self.causes.get(f.cause)
+        if s is None:
+            s = self.causes[f.cause] = CauseSum()
+        s.count += 1
+        s.excess_tokens += f.excess_tokens
+        if f.usd is None:
+            s.unpriced += 1
+        else:
+            s.usd += f.usd
+        # Bounded: the top findings by dollars (unpriced ones rank by tokens, last).
+        rank = f.usd if f.usd is not None else -1.0 / (1 + f.excess_tokens)
+        item = (rank, next(self._tie), f)
+        if len(self._heap) < self.top:
+            heapq.heappush(self._heap, item)
+        elif rank > self._heap[0][0]:
+            heapq.heapreplace(self._heap, item)
+
+    def finish(self, problems: Problems, sources: Iterable[str] = ()) -> Report:
+        """The report over everything added."""
+        for f in self._walker.tier_findings():
+            self._keep(f)
+        ranked = [f for _, _, f in sorted(self._heap, key=lambda x: (-x[0], x[1]))]
+        causes = dict(sorted(self.causes.items(), key=lambda kv: -kv[1].usd))
+        return Report(
+            total=self.total,
+            by=self.by,
+            hourly=dict(sorted(self.hourly.items())),
+            findings=ranked,
+            causes=causes,
+            gaps=self._walker.gaps,
+            problems=problems,
+            unpriced_models=self.prices.unpriced(),
+            filters=self.filters,
+            sources=list(sources),
+        )
+
+
+def build_report(
+    requests: Iterable[Request],
+    prices: PriceBook,
+    problems: Problems,
+    filters: Filters | None = None,
+    top: int = 50,
+    sources: Iterable[str] = (),
+) -> Report:
+    """One pass over ``requests``: totals, breakdowns, findings."""
+    builder = ReportBuilder(prices, filters, top)
+    builder.add_all(requests)
+    return builder.finish(problems, sources)

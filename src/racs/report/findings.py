@@ -1,0 +1,122 @@
+"""Findings: a request that paid for more than its new suffix, its cause, price and fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..accounting import MTOK, Rates, Tokens
+from ..cli.render import duration
+from ..cli.render import tokens as fmt_tokens
+from ..traffic.model import Request
+
+COLD_START: Final = "cold_start"
+MODEL_SWITCH: Final = "model_switch"
+EXPIRY: Final = "expiry"
+COMPACTION: Final = "compaction"
+DRIFT: Final = "drift"
+BELOW_MINIMUM: Final = "below_minimum"
+UNEXPLAINED: Final = "unexplained_miss"
+TIER_CHOICE: Final = "tier_choice"
+
+CAUSES: Final[dict[str, str]] = {
+    EXPIRY: "the gap since the entry's last use outlived its TTL",
+    MODEL_SWITCH: "the stream changed model; caches are per model",
+    COMPACTION: "the prompt shrank (compaction or rewrite) and was written again",
+    DRIFT: "content changed inside the cached prefix",
+    BELOW_MINIMUM: "the prompt is under the model's minimum cacheable size",
+    COLD_START: "the stream's first request wrote its prefix",
+    UNEXPLAINED: "the cache missed within its TTL without a visible reason",
+    TIER_CHOICE: "writes at the 1h tier where the 5m tier would have stayed warm",
+}
+"""Each cause and what it means (the JSON schema's ``cause`` values)."""
+
+ACTIONS: Final[dict[str, str]] = {
+    EXPIRY: "write at the 1h tier for streams that pause between 5 minutes and an hour",
+    MODEL_SWITCH: "keep one model per conversation; send side tasks to a subagent",
+    COMPACTION: "compact earlier and less often, keeping the system prompt and tools first",
+    DRIFT: "move the changing block after the last cache breakpoint",
+    BELOW_MINIMUM: "drop the cache markers on prompts this small: they cannot cache",
+    COLD_START: "start streams from one shared prefix (same system prompt and tools first)",
+    UNEXPLAINED: "diff the prompt prefix between these two requests (tools, system, dates)",
+    TIER_CHOICE: "write at the 5m tier: the stream's gaps stay under five minutes",
+}
+"""One concrete thing to do per cause (each finding refines it with its numbers)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One priced finding: which request (or stream), why, how much, what to do."""
+
+    cause: str
+    usd: float | None
+    """What it paid minus what reading would have cost (``None``: model unpriced)."""
+    excess_tokens: int
+    """Tokens paid at write (or fresh) prices that were already in the prefix."""
+    request: Request
+    detail: str
+    action: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Wire form (see the report schema in the README)."""
+        r = self.request
+        return {
+            "cause": self.cause,
+            "usd": self.usd,
+            "excessTokens": self.excess_tokens,
+            "timestampMs": r.timestamp_ms,
+            "session": r.session,
+            "stream": r.stream,
+            "model": r.model,
+            "project": r.project,
+            "requestId": r.request_id,
+            "source": r.source,
+            "detail": self.detail,
+            "action": self.action,
+        }
+
+
+def excess_usd(tokens: Tokens, excess: float, rates: Rates | None) -> float | None:
+    """Price ``excess`` tokens at what this request paid for them minus the read price.
+
+    The excess is taken from the writes first (tiers in proportion to what was written),
+    then from the fresh input.
+    """
+    if rates is None:
+        return None
+    written = min(excess, tokens.writes)
+    usd = 0.0
+    if written > 0:
+        for tier in ("5m", "30m", "1h"):
+            share = tokens.write(tier) / tokens.writes
+            usd += written * share * (rates.write(tier) - rates.read) / MTOK
+    fresh = min(max(0.0, excess - written), tokens.fresh)
+    usd += fresh * (rates.input - rates.read) / MTOK
+    return usd
+
+
+def detail_of(cause: str, *, excess: float, gap_s: float | None, **facts: Any) -> str:
+    """The numbers behind one finding, in a sentence."""
+    n = fmt_tokens(excess)
+    gap = duration(gap_s) if gap_s is not None else "-"
+    if cause == EXPIRY:
+        return f"{n} tokens written again after a {gap} gap (TTL {facts['ttl']})"
+    if cause == MODEL_SWITCH:
+        return f"{n} tokens written again on switching {facts['before']} -> {facts['after']}"
+    if cause == COMPACTION:
+        return (
+            f"prompt shrank from {fmt_tokens(facts['before'])} to "
+            f"{fmt_tokens(facts['after'])} tokens; {n} written again"
+        )
+    if cause == DRIFT:
+        return f"block {facts['block']} changed inside the cached prefix; {n} written again"
+    if cause == BELOW_MINIMUM:
+        return f"{n} tokens under the minimum of {fmt_tokens(facts['minimum'])}"
+    if cause == COLD_START:
+        return f"{n} tokens written by the stream's first request"
+    if cause == UNEXPLAINED:
+        return (
+            f"read dropped to {fmt_tokens(facts['read'])} of {fmt_tokens(facts['cached'])} "
+            f"cached after {gap} (TTL {facts['ttl']}); {n} written again"
+        )
+    return f"{n} tokens"

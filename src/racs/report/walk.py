@@ -1,0 +1,247 @@
+"""Follow each stream's cache from usage alone: what it held, what each request missed.
+
+Per (stream, model) the walk keeps the prefix the last request left cached (its reads plus
+its writes), when it was last used and at which tier. A request that pays write or fresh
+prices for more than its new suffix (its input beyond that cached prefix) gets a cause:
+below the model's minimum, cold start, model switch, expiry, compaction or rewrite (the
+prompt shrank), drift (a known block changed inside the prefix) or an unexplained miss.
+Memory: a few numbers per stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from ..accounting import MTOK, Rates
+from ..tiers import TIER
+from ..traffic.model import Block, Request
+from .findings import (
+    ACTIONS,
+    BELOW_MINIMUM,
+    COLD_START,
+    COMPACTION,
+    DRIFT,
+    EXPIRY,
+    MODEL_SWITCH,
+    TIER_CHOICE,
+    UNEXPLAINED,
+    Finding,
+    detail_of,
+    excess_usd,
+)
+
+GAP_EDGES_S: Final = (30, 60, 120, 300, 600, 1800, 3600, 7200)
+"""Upper edges of the gap histogram's bins (seconds); the last bin is open."""
+
+MinimumOf = Callable[[Request], int | None]
+
+
+@dataclass(slots=True)
+class _Entry:
+    """The cache one (stream, model) holds after its last request."""
+
+    last_ms: float
+    cached: float
+    input: float
+    ttl: str
+    blocks: tuple[Block, ...] | None
+    pending: Request | None
+    """The last request whose writes still wait to be read back."""
+
+
+@dataclass(slots=True)
+class _TierLedger:
+    """What 1h writes cost over 5m ones, and what 5m would have lost in longer gaps."""
+
+    model: str
+    request: Request
+    premium_usd: float = 0.0
+    rewrite_usd: float = 0.0
+    writes_1h: float = 0.0
+    long_gaps: int = 0
+    max_gap_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Gaps:
+    """Histogram of gaps between a stream's consecutive requests (same model)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(GAP_EDGES_S) + 1))
+    tokens: list[float] = field(default_factory=lambda: [0.0] * (len(GAP_EDGES_S) + 1))
+
+    def add(self, seconds: float, cached: float) -> None:
+        """Count one gap and the cached tokens it put at risk."""
+        i = next((k for k, edge in enumerate(GAP_EDGES_S) if seconds <= edge), len(GAP_EDGES_S))
+        self.counts[i] += 1
+        self.tokens[i] += cached
+
+
+@dataclass(slots=True)
+class Step:
+    """What one request taught: a finding, and whose writes it read back."""
+
+    finding: Finding | None = None
+    read_back: tuple[Request, float] | None = None
+
+
+class Walker:
+    """Feeds requests in time order per stream; yields findings and read-backs."""
+
+    def __init__(self, minimum_of: MinimumOf) -> None:
+        self._minimum_of = minimum_of
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._last_model: dict[str, str] = {}
+        self._tiers: dict[tuple[str, str], _TierLedger] = {}
+        self.gaps = Gaps()
+
+    def step(self, r: Request, rates: Rates | None) -> Step:
+        """Account one request of its stream (requests of a stream arrive in time order)
+        priced at ``rates`` (``None``: unpriced)."""
+        key = (r.stream, r.model)
+        e = self._entries.get(key)
+        before = self._last_model.get(r.stream)
+        out = Step()
+        # A log a little out of order (batching exporters) counts as no gap, not a negative one.
+        gap_s = max(0.0, r.timestamp_ms - e.last_ms) / 1000 if e is not None else None
+        if e is not None and gap_s is not None:
+            self.gaps.add(gap_s, e.cached)
+            self._tier_gap(key, e, gap_s, rates)
+            if e.pending is not None and gap_s <= TIER[e.ttl].seconds:
+                start = e.pending.tokens.read
+                back = min(max(0.0, r.tokens.read - start), e.pending.tokens.writes)
+                out.read_back = (e.pending, back)
+        out.finding = self._classify(r, e, before, gap_s, rates)
+        t = r.tokens
+        ttl = e.ttl if e is not None else "5m"
+        for tier in ("1h", "30m", "5m"):
+            if t.write(tier) > 0:
+                ttl = tier
+                break
+        if t.write_1h > 0 and rates is not None:
+            ledger = self._tiers.setdefault(key, _TierLedger(r.model, r))
+            ledger.writes_1h += t.write_1h
+            ledger.premium_usd += t.write_1h * (rates.write_1h - rates.write_5m) / MTOK
+        cached = t.read + t.writes
+        self._entries[key] = _Entry(
+            last_ms=r.timestamp_ms,
+            cached=cached if cached > 0 else (e.cached if e is not None else 0.0),
+            input=t.input,
+            ttl=ttl,
+            blocks=r.blocks,
+            pending=r if t.writes > 0 else None,
+        )
+        self._last_model[r.stream] = r.model
+        return out
+
+    def _tier_gap(self, key: tuple[str, str], e: _Entry, gap_s: float, rates: Rates | None) -> None:
+        ledger = self._tiers.get(key)
+        if ledger is None or e.ttl != "1h":
+            return
+        ledger.max_gap_s = max(ledger.max_gap_s, gap_s)
+        if TIER["5m"].seconds < gap_s <= TIER["1h"].seconds and rates is not None:
+            # A 5m entry would have expired here: the prefix is written again at 5m.
+            ledger.long_gaps += 1
+            ledger.rewrite_usd += e.cached * (rates.write_5m - rates.read) / MTOK
+
+    def tier_findings(self) -> list[Finding]:
+        """Streams whose 1h writes cost more than 5m writes plus the misses 5m would add."""
+        found = []
+        for ledger in self._tiers.values():
+            net = ledger.premium_usd - ledger.rewrite_usd
+            if net <= 0:
+                continue
+            detail = (
+                f"{int(ledger.writes_1h):,} tokens written at 1h; longest gap "
+                f"{ledger.max_gap_s:.0f}s, {ledger.long_gaps} gaps over 5m: 5m writes "
+                f"save ${ledger.premium_usd:.4f} and re-write ${ledger.rewrite_usd:.4f}"
+            )
+            found.append(
+                Finding(
+                    TIER_CHOICE,
+                    net,
+                    int(ledger.writes_1h),
+                    ledger.request,
+                    detail,
+                    ACTIONS[TIER_CHOICE],
+                )
+            )
+        return found
+
+    def _classify(
+        self,
+        r: Request,
+        e: _Entry | None,
+        before: str | None,
+        gap_s: float | None,
+        rates: Rates | None,
+    ) -> Finding | None:
+        t = r.tokens
+        minimum = self._minimum_of(r)
+        if t.read == 0 and t.writes == 0 and minimum is not None and t.input < minimum:
+            if t.fresh <= 0:
+                return None
+            return self._finding(BELOW_MINIMUM, r, t.fresh, rates, gap_s, minimum=minimum)
+        if e is None:
+            if before is not None and before != r.model:
+                prior = self._entries.get((r.stream, before))
+                available = prior.cached if prior is not None else 0.0
+                excess = self._excess(r, available)
+                return self._finding(
+                    MODEL_SWITCH, r, excess, rates, gap_s, before=before, after=r.model
+                )
+            return self._finding(COLD_START, r, t.writes, rates, gap_s)
+        excess = self._excess(r, e.cached)
+        if excess <= 0:
+            return None
+        if gap_s is not None and gap_s > TIER[e.ttl].seconds:
+            return self._finding(EXPIRY, r, excess, rates, gap_s, ttl=e.ttl)
+        if r.kind == "compaction" or t.input < e.input:
+            return self._finding(COMPACTION, r, excess, rates, gap_s, before=e.input, after=t.input)
+        if r.blocks is not None and e.blocks is not None:
+            changed = _first_change(r.blocks, e.blocks, e.cached)
+            if changed is not None:
+                return self._finding(DRIFT, r, excess, rates, gap_s, block=changed)
+        return self._finding(
+            UNEXPLAINED, r, excess, rates, gap_s, read=t.read, cached=e.cached, ttl=e.ttl
+        )
+
+    @staticmethod
+    def _excess(r: Request, available: float) -> float:
+        """Tokens paid at write or fresh prices beyond the new suffix."""
+        t = r.tokens
+        suffix = max(0.0, t.input - available)
+        return max(0.0, t.fresh + t.writes - suffix)
+
+    @staticmethod
+    def _finding(
+        cause: str,
+        r: Request,
+        excess: float,
+        rates: Rates | None,
+        gap_s: float | None,
+        **facts: object,
+    ) -> Finding | None:
+        if excess < 1:
+            return None
+        return Finding(
+            cause=cause,
+            usd=excess_usd(r.tokens, excess, rates),
+            excess_tokens=int(excess),
+            request=r,
+            detail=detail_of(cause, excess=excess, gap_s=gap_s, **facts),
+            action=ACTIONS[cause],
+        )
+
+
+def _first_change(now: tuple[Block, ...], before: tuple[Block, ...], cached: float) -> int | None:
+    """Index of the first block that differs within the first ``cached`` tokens."""
+    position = 0.0
+    for i, (a, b) in enumerate(zip(now, before, strict=False)):
+        if position >= cached:
+            return None
+        if a.digest != b.digest:
+            return i
+        position += b.tokens
+    return None

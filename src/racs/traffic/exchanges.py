@@ -1,0 +1,130 @@
+"""Raw exchanges: JSON lines of ``{request, response}`` for Anthropic Messages, OpenAI Chat
+Completions and Responses, Gemini generateContent and Bedrock Converse, read through racs's
+own adapters. These carry the prompt's structure, so each request gets its blocks (digests
+and estimated tokens, never the text) and the report can tell drift from other misses.
+
+Optional fields on a line: ``api`` (``anthropic``, ``openai-chat``, ``openai-responses``,
+``gemini``, ``bedrock``; else guessed from the shapes), ``timestamp`` (ms, s or ISO),
+``session``, ``stream``, ``agent``, ``project``, ``id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from ..accounting import Tokens
+from ..keys import blake2b64
+from ..providers import anthropic, bedrock, gemini, openai
+from ..providers._common import Adapter, output_tokens_of
+from .lines import Meter
+from .model import Block, Request
+from .problems import Problems
+from .records import records, timestamp_ms
+
+ADAPTERS: Final[dict[str, Adapter]] = {
+    "anthropic": anthropic.messages,
+    "openai-chat": openai.chat,
+    "openai-responses": openai.responses,
+    "gemini": gemini.generate_content,
+    "bedrock": bedrock.converse,
+}
+
+
+def is_exchange(record: Any) -> bool:
+    """A ``{request, response}`` object."""
+    return (
+        isinstance(record, Mapping)
+        and isinstance(record.get("request"), Mapping)
+        and isinstance(record.get("response"), Mapping)
+    )
+
+
+def api_of(record: Mapping[str, Any]) -> str | None:
+    """Which API an exchange used: its ``api`` field, else the request/response shapes."""
+    named = record.get("api")
+    if isinstance(named, str) and named in ADAPTERS:
+        return named
+    req, resp = record["request"], record["response"]
+    usage = resp.get("usage") if isinstance(resp.get("usage"), Mapping) else {}
+    if "contents" in req or "usageMetadata" in resp or "usage_metadata" in resp:
+        return "gemini"
+    if "inputTokens" in usage or ("output" in resp and "stopReason" in resp):
+        return "bedrock"
+    if "input" in req or resp.get("object") == "response":
+        return "openai-responses"
+    if "prompt_tokens" in usage or resp.get("object") == "chat.completion":
+        return "openai-chat"
+    if "messages" in req and ("input_tokens" in usage or resp.get("type") == "message"):
+        return "anthropic"
+    return None
+
+
+def _estimate(content: str) -> int:
+    # The engine's estimate without a tokenizer: a token per four UTF-16 code units.
+    return -(-len(content.encode("utf-16-le", "surrogatepass")) // 8)
+
+
+def _marker(content: str) -> str | None:
+    """The cache marker a segment carries in the request as sent, if any."""
+    if '"cache_control"' not in content and '"cachePoint"' not in content:
+        return None
+    return "1h" if '"ttl":"1h"' in content else "5m"
+
+
+def read(path: Path, problems: Problems, meter: Meter | None = None) -> Iterator[Request]:
+    """One request per exchange."""
+    for where, record in records(path, problems, meter):
+        if not is_exchange(record):
+            problems.add(where, "not a {request, response} object")
+            continue
+        try:
+            found = _request(record, where, path, problems)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            problems.add(where, f"unreadable exchange ({type(exc).__name__}: {exc})"[:200])
+            continue
+        if found is not None:
+            yield found
+
+
+def _request(
+    record: Mapping[str, Any], where: str, path: Path, problems: Problems
+) -> Request | None:
+    api = api_of(record)
+    if api is None:
+        problems.add(where, "unknown API (add an 'api' field)")
+        return None
+    adapter = ADAPTERS[api]
+    request, response = record["request"], record["response"]
+    model = record.get("model") or request.get("model") or request.get("modelId")
+    usage = adapter.usage_from(response, model=model if isinstance(model, str) else None)
+    stamp = timestamp_ms(
+        record.get("timestamp", response.get("created_at", response.get("created")))
+    )
+    if stamp is None:
+        problems.add(where, "timestamp missing (add a 'timestamp' field)")
+        return None
+    plan = adapter.segments_from(request)
+    blocks = tuple(
+        Block(blake2b64(s.content or ""), _estimate(s.content or ""), _marker(s.content or ""))
+        for s in plan.segments
+    )
+    session = _text(record.get("session")) or path.stem
+    return Request(
+        timestamp_ms=stamp,
+        provider=usage.provider,
+        model=usage.model,
+        tokens=Tokens.of_usage(usage, output_tokens_of(response) or 0),
+        session=session,
+        stream=_text(record.get("stream")) or session,
+        request_id=_text(record.get("id")) or _text(response.get("id")),
+        project=_text(record.get("project")),
+        agent=_text(record.get("agent")),
+        source=where,
+        blocks=blocks,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,249 @@
+"""The racs run ledger (SQLite file or PostgreSQL URL) as traffic: runs and usage records.
+
+Events are read in position order, a page at a time. One request per call:
+- a ``cache.usage`` record of a run is held until the run ends and joined with the run's
+  output tokens (racs's call loop writes ``run.started``, ``cache.usage``, ``run.completed``);
+- a run that ends with token metrics but no usage record (``racs simulate``, LiteLLM, the
+  HTTP run routes) is a request of its own;
+- a usage record without a run is a request of its own (no output tokens), unless the
+  next run of the same provider, model and prefix key (or agent) ends with the very same
+  token counts: then both describe one call (``racs simulate`` writes both).
+Memory: the runs still open. Runs written by ``racs ingest`` carry the request's session,
+stream, kind and project in their metadata, so a report over the ledger matches one over
+the source it came from.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ..accounting import Tokens
+from ..errors import RacsError
+from .model import Request
+from .problems import Problems
+
+PAGE: Final = 5000
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+_WRITES: Final = (
+    ("5m", "cache_write_tokens_5m"),
+    ("30m", "cache_write_tokens_30m"),
+    ("1h", "cache_write_tokens_1h"),
+)
+
+
+def is_ledger(target: str | Path) -> bool:
+    """A PostgreSQL URL or a SQLite file (the ledger's two backends)."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return True
+    try:
+        with open(text, "rb") as f:
+            if f.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+                return False
+    except OSError:
+        return False
+    return _has_ledger_tables(text)
+
+
+def _has_ledger_tables(path: str) -> bool:
+    """A racs ledger, not any SQLite file: opening one would migrate (write) it."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return {"events", "schema_migrations"} <= names
+
+
+@dataclass(slots=True)
+class _Run:
+    started: Mapping[str, Any]
+    usage: list[tuple[int, int, Mapping[str, Any]]] = field(default_factory=list)
+    """(position, event timestamp, payload) of the run's ``cache.usage`` records."""
+
+
+def read(target: str | Path, problems: Problems) -> Iterator[Request]:
+    """Requests recorded in the ledger at ``target`` (path or ``postgresql://`` URL)."""
+    from ..ledger import create_ledger
+
+    text = str(target)
+    where = text.split("@")[-1] if "://" in text else text  # never echo a password
+    try:
+        ledger = (
+            create_ledger(url=text)
+            if text.startswith(("postgresql://", "postgres://"))
+            else create_ledger(text)
+        )
+    except RacsError as exc:
+        problems.add(where, f"ledger unreadable: {exc.message}")
+        return
+    with ledger:
+        yield from _events(ledger, where, problems)
+
+
+_Held = tuple[int, int, Mapping[str, Any]]
+
+
+def _key(payload: Mapping[str, Any], started: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    src = started if started is not None else payload
+    return (src.get("provider"), src.get("model"), src.get("prefix_key") or src.get("agent_id"))
+
+
+def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    names = ("input_tokens", "cache_read_tokens", *(name for _, name in _WRITES))
+    return all((a.get(n) or 0) == (b.get(n) or 0) for n in names)
+
+
+def _events(ledger: Any, where: str, problems: Problems) -> Iterator[Request]:
+    runs: dict[str, _Run] = {}
+    # The engine's usage record and the caller's run can describe one call without naming
+    # each other (racs simulate writes both): the last unlinked record per key is held
+    # until the next run ends, and merged into it when the token counts are the same.
+    held: dict[tuple[Any, ...], _Held] = {}
+    after: int | None = None
+
+    def emit(item: _Held) -> Request | None:
+        position, stamp, payload = item
+        return _request(payload, {}, None, None, stamp, f"{where}#{position}", problems)
+
+    while True:
+        page = ledger.query_events(after_position=after, limit=PAGE)
+        if not page:
+            break
+        for e in page:
+            after = e.position
+            at = f"{where}#{e.position}"
+            if e.type == "run.started" and e.run_id:
+                runs[e.run_id] = _Run(e.payload)
+            elif e.type == "cache.usage":
+                run = runs.get(e.run_id) if e.run_id else None
+                if run is not None:
+                    run.usage.append((e.position, e.timestamp, e.payload))
+                    continue
+                key = _key(e.payload)
+                previous = held.pop(key, None)
+                if previous is not None and (found := emit(previous)) is not None:
+                    yield found
+                held[key] = (e.position, e.timestamp, e.payload)
+            elif e.type in ("run.completed", "run.failed", "run.cancelled") and e.run_id:
+                run = runs.pop(e.run_id, None)
+                if run is None:
+                    continue
+                if not run.usage and "input_tokens" in e.payload:
+                    key = _key(e.payload, run.started)
+                    twin = held.get(key)
+                    if twin is not None and _same_usage(twin[2], e.payload):
+                        del held[key]
+                        run.usage.append(twin)
+                yield from _ended(run, e.run_id, e.payload, e.timestamp, where, at, problems)
+    for item in held.values():
+        if (found := emit(item)) is not None:
+            yield found
+    for rid, run in runs.items():  # runs never ended: their usage still happened
+        yield from _ended(run, rid, {}, None, where, f"{where}#run:{rid}", problems)
+
+
+def _ended(
+    run: _Run,
+    run_id: str,
+    end: Mapping[str, Any],
+    timestamp: int | None,
+    where: str,
+    at: str,
+    problems: Problems,
+) -> Iterator[Request]:
+    output = end.get("output_tokens")
+    if run.usage:
+        last = len(run.usage) - 1
+        for i, (position, stamp, payload) in enumerate(run.usage):
+            # A run's output belongs to its last call.
+            joined = {**payload, "output_tokens": output} if i == last else payload
+            found = _request(
+                joined, run.started, run.started, run_id, stamp, f"{where}#{position}", problems
+            )
+            if found is not None:
+                yield found
+    elif "input_tokens" in end and timestamp is not None:
+        found = _request(end, run.started, run.started, run_id, timestamp, at, problems)
+        if found is not None:
+            yield found
+
+
+def _count(payload: Mapping[str, Any], name: str) -> int:
+    value = payload.get(name, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} is not a token count")
+    return value
+
+
+def _request(
+    usage: Mapping[str, Any],
+    started: Mapping[str, Any],
+    run: Mapping[str, Any] | None,
+    run_id: str | None,
+    timestamp: int,
+    at: str,
+    problems: Problems,
+) -> Request | None:
+    meta = started.get("metadata") if run is not None else None
+    meta = meta if isinstance(meta, Mapping) else {}
+    try:
+        tokens = Tokens.all_in(
+            _count(usage, "input_tokens"),
+            _count(usage, "cache_read_tokens"),
+            {tier: _count(usage, name) for tier, name in _WRITES},
+            _count(usage, "output_tokens"),
+        )
+    except ValueError as exc:
+        problems.add(at, str(exc))
+        return None
+    provider = usage.get("provider") or started.get("provider")
+    model = usage.get("model") or started.get("model")
+    if not isinstance(provider, str) or not isinstance(model, str):
+        problems.add(at, "provider or model missing")
+        return None
+    when = usage.get("timestamp", timestamp)
+    simulated = meta.get("simulatedAt")  # racs simulate: the simulation's own clock
+    if isinstance(simulated, int | float) and not isinstance(simulated, bool):
+        when = simulated
+    workspace = usage.get("workspace_id") or started.get("workspace_id")
+    agent = usage.get("agent_id") or started.get("agent_id")
+    prefix = usage.get("prefix_key") or started.get("prefix_key")
+    session = _text(meta.get("session")) or _text(workspace) or "(ledger)"
+    # An agent's calls to one provider form a stream (its prefix key changes when its
+    # prompt drifts, which is what the report must see); else the prefix key.
+    stream = (
+        _text(meta.get("stream"))
+        or (f"{session}/{agent}@{provider}" if agent else None)
+        or _text(prefix)
+        or f"{provider}:{model}"
+    )
+    return Request(
+        timestamp_ms=float(when),
+        provider=provider,
+        model=model,
+        tokens=tokens,
+        session=session,
+        stream=stream,
+        kind=_text(meta.get("kind")) or "main",
+        request_id=_text(meta.get("requestId")) or run_id,
+        project=_text(meta.get("project")) or _text(workspace),
+        # Ingested runs say the agent in their metadata (absent: the main conversation).
+        agent=_text(meta.get("agent")) if "stream" in meta else _text(agent),
+        source=_text(meta.get("source")) or at,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,226 @@
+"""Connection limits of ``racs serve``: slow headers, huge headers, too many connections.
+
+Every attack here is loopback only, bounded in connection count and duration, and stops by
+itself; the server is a real ``racs serve`` process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from racs.server.guard import Limits
+from racs.server.wire import MAX_BODY_BYTES
+
+from .conftest import free_port, plan_input
+from .test_cli import _wait_up
+
+FD_LIMIT = 256
+"""The server's descriptor limit in the attack test: 300 idle sockets would exhaust it."""
+
+
+@dataclass
+class Proc:
+    url: str
+    port: int
+    proc: subprocess.Popen[str]
+
+
+def _limit_fds() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, hard))
+
+
+@contextlib.contextmanager
+def _serve(*flags: str, fd_limit: bool = False) -> Iterator[Proc]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "racs.server", "--port", str(port), *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limit_fds if fd_limit else None,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(url, proc)
+        yield Proc(url, port, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+@dataclass
+class Attack:
+    """Tallies of one trickling attack."""
+
+    connections_opened: int = 0
+    closed_by_server: int = 0
+    health_ok: int = 0
+    health_failed: int = 0
+
+
+async def _trickler(port: int, stop: asyncio.Event, tally: Attack) -> None:
+    """Open a connection, send a request's headers one byte at a time, never finish them;
+    reconnect (after a short pause) whenever the server drops it."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 10_000
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        tally.connections_opened += 1
+        try:
+            for i in range(len(head)):
+                if stop.is_set():
+                    break
+                writer.write(head[i : i + 1])
+                await writer.drain()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    if await asyncio.wait_for(reader.read(1), 0.2) == b"":
+                        tally.closed_by_server += 1
+                        break
+        except OSError:
+            tally.closed_by_server += 1
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await asyncio.sleep(0.05)
+
+
+async def _attack(port: int, url: str, attackers: int, checks: int) -> Attack:
+    tally = Attack()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_trickler(port, stop, tally)) for _ in range(attackers)]
+    try:
+        await asyncio.sleep(1.5)  # let every trickler connect and start dribbling
+        # A fresh connection per check: the attack is on accepting, not on a kept socket.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+            for _ in range(checks):
+                try:
+                    r = await client.get("/healthz")
+                    ok = r.status_code == 200 and r.json()["ok"] is True
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    tally.health_ok += 1
+                else:
+                    tally.health_failed += 1
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return tally
+
+
+class TestSlowHeaders:
+    def test_health_answers_while_300_connections_trickle(self) -> None:
+        """With 256 descriptors, 300 connections dribbling headers (reconnecting when
+        dropped) do not lock out a health check: every one of 20 checks answers 200."""
+        with _serve("--header-timeout", "2", fd_limit=True) as served:
+            tally = asyncio.run(_attack(served.port, served.url, attackers=300, checks=20))
+        assert tally.health_failed == 0 and tally.health_ok == 20, tally
+        # The cap (256 - 64 reserved = 192) forced evictions: the server dropped tricklers.
+        assert tally.connections_opened > 300 and tally.closed_by_server > 0, tally
+        print(f"\nslow-header attack: {tally}")
+
+    def test_headers_not_finished_in_time_are_dropped(self) -> None:
+        """A connection that has not finished its headers by the deadline is closed."""
+        with (
+            _serve("--header-timeout", "0.5") as served,
+            socket.create_connection(("127.0.0.1", served.port), timeout=30) as conn,
+        ):
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: local")
+            started = time.monotonic()
+            assert conn.recv(1024) == b""  # closed without an answer
+            # Not a speed assertion: only that the drop came from the deadline.
+            assert time.monotonic() - started < 25
+
+    def test_idle_connection_is_dropped(self) -> None:
+        """A connection that never sends a byte is closed at the header deadline too."""
+        with (
+            _serve("--header-timeout", "0.5") as served,
+            socket.create_connection(("127.0.0.1", served.port), timeout=30) as conn,
+        ):
+            assert conn.recv(1024) == b""
+
+    def test_huge_headers_are_431(self) -> None:
+        """More than 64 KiB before the headers end is 431 and the connection closes."""
+        with (
+            _serve() as served,
+            socket.create_connection(("127.0.0.1", served.port), timeout=30) as conn,
+        ):
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+            with contextlib.suppress(OSError):  # the server may close before we finish
+                for _ in range(80):
+                    conn.sendall(b"X-Pad: " + b"p" * 1017 + b"\r\n")  # 80 x 1 KiB
+            answer = b""
+            with contextlib.suppress(OSError):
+                while chunk := conn.recv(65536):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 431 ")
+
+    def test_a_large_body_is_not_counted_as_headers(self) -> None:
+        """A 1 MB body sent in the same write as its headers is served: only bytes before
+        the end of the headers count toward the 64 KiB."""
+        body = json.dumps(plan_input(system="s" * 1_000_000)).encode()
+        assert len(body) <= MAX_BODY_BYTES
+        head = (
+            f"POST /plan HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with (
+            _serve() as served,
+            socket.create_connection(("127.0.0.1", served.port), timeout=30) as conn,
+        ):
+            conn.sendall(head + body)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+class TestLimits:
+    def test_cap_fits_the_descriptor_limit(self) -> None:
+        """The connection cap never exceeds the descriptor limit minus a reserve of 64."""
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert Limits(max_connections=10**6).effective_max_connections() == soft - 64
+        assert Limits(max_connections=5).effective_max_connections() == 5
+
+    @pytest.mark.parametrize(
+        "flags",
+        [
+            ["--header-timeout", "0"],
+            ["--header-timeout", "nan"],
+            ["--keep-alive", "0"],
+            ["--max-connections", "0"],
+            ["--save-interval", "-1"],
+        ],
+    )
+    def test_bad_limits_exit_2(self, flags: list[str]) -> None:
+        """Out-of-range limits are usage errors: exit 2, one line."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "racs.server", *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 2
+        assert err.count("\n") == 1 and err.startswith("racs serve:")
