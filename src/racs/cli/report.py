@@ -120,6 +120,9 @@ def _sources(paths: list[str], ledger: str | None) -> list[str]:
     """What to read: the given paths (and ledger), else Claude Code's folder, else the
     default ledger."""
     sources = [str(Path(p).expanduser()) for p in paths]
+    for source in sources:
+        if not source.startswith(("postgresql://", "postgres://")) and not Path(source).exists():
+            raise CliError(f"no such file or folder: {source}")
     if ledger is not None:
         sources.append(ledger or _default_ledger())
     if sources:

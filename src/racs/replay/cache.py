@@ -78,7 +78,9 @@ def warm(
     if not rule.refresh_on_read or expires >= until_ms or expires > bound:
         return state, 0, 0
     ttl = rule.ttl_ms
-    n = min(math.ceil((until_ms - expires) / ttl), math.floor((bound - expires) / ttl) + 1)
+    n = math.ceil((until_ms - expires) / ttl)
+    if math.isfinite(bound):
+        n = min(n, math.floor((bound - expires) / ttl) + 1)
     if n <= 0:
         return state, 0, 0
     touched = (tokens, min(expires + n * ttl, dies), dies, name)
@@ -89,8 +91,8 @@ def prune(state: State, index: int, horizon: Horizon) -> State:
     """Drop entries that can never be read again.
 
     An entry below a longer one is touched only when the longer one is unreadable; if the
-    longer one outlives it and the stream keeps that longer prefix intact until then
-    (``horizon``, hindsight), the shorter entry dies unread.
+    longer one outlives it and no cut before then keeps the shorter while losing the
+    longer (``horizon``, hindsight), the shorter entry dies unread.
     """
     if len(state) < 2:
         return state
@@ -98,7 +100,7 @@ def prune(state: State, index: int, horizon: Horizon) -> State:
     for i, entry in enumerate(state):
         death = min(entry[1], entry[2])
         shadowed = any(
-            min(above[1], above[2]) >= death and horizon.intact(index, death, above[0])
+            min(above[1], above[2]) >= death and horizon.intact(index, death, entry[0], above[0])
             for above in state[i + 1 :]
         )
         if not shadowed:

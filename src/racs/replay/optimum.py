@@ -5,8 +5,20 @@ live entries; every decision (each tier the provider offers, or no write) and, b
 step, keeping the previous entry warm through the gap or not, leads to a successor state.
 Equal states merge keeping the cheaper path, dead entries leave the state, and an entry a
 longer, longer-lived entry shadows until it dies (``cache.prune``) leaves it too: both
-only forget what cannot change any future cost, so the minimum is exact. The tests check
-it against brute force over every decision sequence of thousands of small streams.
+only forget what cannot change any future cost.
+
+One more rule keeps the width small: of two states with entries of the same tiers, whose
+entries live exactly as long (a two-entry state's fallback may live longer), the one
+whose entries are all no shorter and which cost no more dominates, provided no later step
+cuts the prompt between an entry and the longer one standing for it. Playing the other
+state's decisions from it reads at least as much at every request (a longer-lived
+fallback is read only when the other state has nothing left to read); its only extra
+cost is keep-warm touches of longer entries, and the optimum keeps an entry warm
+through a gap only when the gap needs at most ``(input - read) / read`` touches (9 at a
+0.1x read price), each gap then followed by a request that reads the touched entry and
+saves more than the touches cost. That bound on keep-warm is the one limit of the action
+space; within it the minimum is exact. The tests check it against brute force over every
+decision sequence of thousands of small streams.
 """
 
 from __future__ import annotations
@@ -53,6 +65,8 @@ def optimum(
     horizon = Horizon(list(steps))
     unit_list = list(units) if units is not None else [unit_of(s.rates) for s in steps]
     tiers = actions(rules)
+    monotone = all(_monotone(u) for u in unit_list)
+
     frontier: dict[State, float] = {EMPTY: 0.0}
     back: list[dict[State, tuple[State, bool, str | None]]] = []
     width = 1
@@ -64,7 +78,7 @@ def optimum(
             variants = [(state, cost, False)]
             if keep_warm and i > 0 and state:
                 warmed, touches, tokens = warm(state, rules, step.t_ms, math.inf)
-                if touches:
+                if 0 < touches <= touch_cap(unit):
                     variants.append((warmed, cost + touches * tokens * unit.read, True))
             for start, base, kept in variants:
                 for tier in tiers:
@@ -75,6 +89,8 @@ def optimum(
                         nxt[after] = total
                         if trace:
                             links[after] = (state, kept, tier)
+        if monotone:
+            _dominate(nxt, tuple(c[2] for c in horizon.after(i)))
         frontier = nxt
         width = max(width, len(frontier))
         if trace:
@@ -98,3 +114,56 @@ def optimum(
             keep = (steps[i + 1].t_ms - steps[i].t_ms) / 1000
         decisions.append(Decision(tier, keep))
     return Optimum(best, tuple(decisions), width)
+
+
+def touch_cap(unit: Unit) -> float:
+    """Most keep-warm touches the optimum spends on one gap: ``(input - read) / read``."""
+    if unit.read <= 0:
+        return math.inf
+    return math.floor((unit.input - unit.read) / unit.read + 1e-9)
+
+
+def _monotone(unit: Unit) -> bool:
+    """Reading more never costs more at these prices (read <= input <= every write)."""
+    writes = (unit.write_5m, unit.write_30m, unit.write_1h)
+    return unit.read <= unit.input and all(w >= unit.input for w in writes)
+
+
+def _dominate(frontier: dict[State, float], cuts: tuple[int, ...]) -> None:
+    """Drop states another state dominates (see the module docstring).
+
+    Same number of entries and tiers; the top entries live exactly as long; with two
+    entries the fallback may live longer; every entry at least as long; cost no higher;
+    and no later step cuts the prompt between an entry and the longer one dominating it.
+    """
+    groups: dict[tuple[object, ...], list[State]] = {}
+    for state in frontier:
+        if not state:
+            continue
+        if len(state) == 2:
+            sig: tuple[object, ...] = (state[0][3], state[1][1:])
+        else:
+            sig = tuple(e[1:] for e in state)
+        groups.setdefault(sig, []).append(state)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda s: (frontier[s], tuple(-e[0] for e in s)))
+        kept: list[State] = []
+        for state in members:
+            cost = frontier[state]
+            if any(frontier[k] <= cost and _covers(k, state, cuts) for k in kept):
+                del frontier[state]
+            else:
+                kept.append(state)
+
+
+def _covers(a: State, b: State, cuts: tuple[int, ...]) -> bool:
+    """Every entry of ``a`` at least as long (and, for a fallback, as long-lived) as
+    ``b``'s, and no future cut falls between the two lengths."""
+    for x, y in zip(a, b, strict=True):
+        if x[0] < y[0] or x[1] < y[1] or x[2] < y[2]:
+            return False
+        if x[0] > y[0] and any(y[0] <= c < x[0] for c in cuts):
+            return False
+    return True

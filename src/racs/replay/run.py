@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..accounting import Cost, cost_of
+from ..accounting import Cost, Rates, cost_of
+from ..catalog import default_profile_of
 from ..errors import invalid
-from ..prices import PriceBook, ProfileOf, default_profile_of
+from ..prices import PriceBook, ProfileOf
 from ..traffic.model import Request
 from .family import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
 from .optimum import Optimum, optimum
 from .reconstruct import Calibration, reconstruct, with_misses
 from .simulate import StepOutcome, run
 from .steps import Horizon, Step
-from .strategies import DEFAULT_STRATEGIES, make
+from .strategies import DEFAULT_STRATEGIES, Decision, Situation, Strategy, make
 
 OPTIMUM = "optimum"
 
@@ -150,11 +151,11 @@ def replay(
             cal.anomaly_tokens += out.calibration.anomaly_tokens
             cal.error_tokens += out.calibration.error_tokens
             cal.errors.extend(out.calibration.errors)
-            for kind, n in out.calibration.anomalies.items():
-                cal.anomalies[kind] = cal.anomalies.get(kind, 0) + n
-            for s, costs in out.costs.items():
+            for kind, count in out.calibration.anomalies.items():
+                cal.anomalies[kind] = cal.anomalies.get(kind, 0) + count
+            for setting_name, costs in out.costs.items():
                 for n, c in costs.items():
-                    result.totals[s][n] = result.totals[s][n] + c
+                    result.totals[setting_name][n] = result.totals[setting_name][n] + c
             if keep_streams:
                 result.streams.append(out)
     result.unpriced = book.unpriced()
@@ -166,7 +167,7 @@ def _replay_stream(
     reqs: list[Request],
     rules: CacheRules,
     book: PriceBook,
-    built: dict[str, dict[str, object]],
+    built: dict[str, dict[str, Strategy]],
     settings: Sequence[str],
     profile_of: ProfileOf,
     rules_memo: dict[tuple[str, str, str], CacheRules | None],
@@ -175,12 +176,12 @@ def _replay_stream(
 ) -> StreamResult:
     first = reqs[0]
 
-    def rates_of(r: Request) -> object:
+    def rates_of(r: Request) -> Rates | None:
         return book.rates(
             r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
         )
 
-    steps, cal = reconstruct(reqs, rules, rates_of)  # type: ignore[arg-type]
+    steps, cal = reconstruct(reqs, rules, rates_of)
     billed = Cost()
     for s in steps:
         if s.rates is not None and s.request is not None:
@@ -217,7 +218,7 @@ def _replay_stream(
                 srules,
                 strategy,
                 horizon,
-                detail=want,  # type: ignore[arg-type]
+                detail=want,
             )
             costs[name] = cost
             if want:
@@ -268,13 +269,16 @@ class _Replaying:
         self.decisions = best.decisions
         self.i = 0
 
-    def shortcut(self, step: Step, options: object) -> object:
+    def shortcut(self, step: Step, options: object) -> Decision:
+        """The next decision of the optimum."""
         decision = self.decisions[self.i]
         self.i += 1
         return decision
 
-    def decide(self, situation: object) -> object:
+    def decide(self, situation: Situation) -> Decision:
+        """Never called: the replay takes the shortcut."""
         raise AssertionError("replayed through shortcut")
 
     def end_stream(self, stream: str) -> None:
+        """Ready for another stream."""
         self.i = 0

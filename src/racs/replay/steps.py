@@ -41,30 +41,32 @@ class Step:
 
 
 class Horizon:
-    """Answers "does the prefix stay intact until then?" for one stream (hindsight).
+    """Where a stream's prompt is cut back later on (hindsight).
 
-    Used only to drop entries that provably can never be read again, so the simulation
-    and the optimum carry the live state and nothing more.
+    A cut is a step sharing less than its predecessor's prefix (compaction, an edited
+    prompt); only cuts can make an entry unreadable before it expires. Used only to drop
+    entries that provably can never be read again, and by the optimum's dominance rule.
     """
 
     def __init__(self, steps: list[Step]) -> None:
-        self.times = [s.t_ms for s in steps]
-        level = [s.shared for s in steps]
-        # Sparse table of minimums over windows of 2^k steps: O(1) range minimum.
-        self.table = [level]
-        width = 1
-        while 2 * width <= len(level):
-            prev = self.table[-1]
-            self.table.append([min(prev[i], prev[i + width]) for i in range(len(prev) - width)])
-            width *= 2
+        self.cuts = [
+            (i, s.t_ms, s.shared)
+            for i, s in enumerate(steps)
+            if i > 0 and s.shared < steps[i - 1].prefix
+        ]
+        self._index = [c[0] for c in self.cuts]
 
-    def intact(self, after: int, until_ms: float, tokens: int) -> bool:
-        """True when every step after index ``after`` up to time ``until_ms`` shares
-        at least ``tokens`` tokens with its predecessor."""
-        lo = after + 1
-        hi = bisect.bisect_right(self.times, until_ms, lo) - 1
-        if hi < lo:
-            return True
-        k = (hi - lo + 1).bit_length() - 1
-        row = self.table[k]
-        return min(row[lo], row[hi - (1 << k) + 1]) >= tokens
+    def after(self, index: int) -> list[tuple[int, float, int]]:
+        """The cuts at steps after ``index``."""
+        return self.cuts[bisect.bisect_right(self._index, index) :]
+
+    def intact(self, after: int, until_ms: float, low: int, high: int) -> bool:
+        """True when no step after ``after`` up to ``until_ms`` cuts the prompt to a
+        length in ``[low, high)`` (which would keep an entry of ``low`` tokens and lose
+        one of ``high``)."""
+        for _, t, shared in self.after(after):
+            if t > until_ms:
+                return True
+            if low <= shared < high:
+                return False
+        return True

@@ -143,6 +143,29 @@ def gap_chart(report: Report) -> str:
     return _svg("gaps", "".join(body))
 
 
+def bars_chart(name: str, rows: Sequence[tuple[str, float]], colour: str) -> str:
+    """Horizontal bars, one per (label, dollars), largest first."""
+    top = max((v for _, v in rows), default=0.0) or 1.0
+    height = 22 * max(1, len(rows)) + 10
+    label_w = 260
+    body: list[str] = []
+    for i, (label, value) in enumerate(rows):
+        y = 6 + 22 * i
+        w = value / top * (W - label_w - 90)
+        short = label if len(label) <= 38 else label[:37] + "\u2026"
+        body.append(
+            f'<text x="4" y="{y + 14}" font-size="11">{escape(short)}</text>'
+            f'<rect class="bar" data-usd="{value:.6f}" x="{label_w}" y="{y}" '
+            f'width="{max(1.0, w):.1f}" height="16" fill="{colour}">'
+            f"<title>{escape(label)} {usd(value)}</title></rect>"
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 13}" font-size="11">{usd(value)}</text>'
+        )
+    return (
+        f'<svg id="chart-{name}" xmlns="http://www.w3.org/2000/svg" width="{W}" '
+        f'height="{height}" viewBox="0 0 {W} {height}" role="img">{"".join(body)}</svg>'
+    )
+
+
 def _svg(name: str, body: str) -> str:
     return (
         f'<svg id="chart-{name}" xmlns="http://www.w3.org/2000/svg" width="{W}" '
@@ -173,6 +196,7 @@ def render_html(report: Report, limit: int = 15) -> str:
         f'<span><i style="background:{colour}"></i>{escape(name)}</span>'
         for _, name, colour in CLASSES
     )
+    top_sessions = ranked(report.by["session"], "session")[:limit]
     sessions = [
         [
             k,
@@ -182,7 +206,7 @@ def render_html(report: Report, limit: int = 15) -> str:
             percent(b.hit_ratio or 0.0),
             percent(b.prefix_efficiency or 0.0),
         ]
-        for k, b in ranked(report.by["session"], "session")[:limit]
+        for k, b in top_sessions
     ]
     causes = [
         [cause, str(s.count), tokens(s.excess_tokens), usd(s.usd)]
@@ -219,8 +243,10 @@ def render_html(report: Report, limit: int = 15) -> str:
 <h2>Hit ratio over time</h2>{hit_chart(report)}
 <h2>Gaps between a stream's requests, against the 5m and 1h lifetimes</h2>{gap_chart(report)}
 <h2>Top sessions</h2>
+{bars_chart("sessions", [(k, b.cost.total) for k, b in top_sessions], "#1f77b4")}
 {_table(["session", "requests", "input", "usd", "hit", "efficiency"], sessions, {1, 2, 3, 4, 5})}
 <h2>What the misses cost, by cause</h2>
+{bars_chart("causes", [(c, x.usd) for c, x in report.causes.items()], "#d62728")}
 {_table(["cause", "count", "excess tokens", "usd"], causes, {1, 2, 3})}
 <h2>Top findings</h2>
 {_table(["usd", "cause", "session", "detail", "do"], findings, {0})}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ..accounting import MTOK, Rates
+from ..cli.render import duration
 from ..tiers import TIER
 from ..traffic.model import Block, Request
 from .findings import (
@@ -154,8 +155,8 @@ class Walker:
                 continue
             detail = (
                 f"{int(ledger.writes_1h):,} tokens written at 1h; longest gap "
-                f"{ledger.max_gap_s:.0f}s, {ledger.long_gaps} gaps over 5m: 5m writes "
-                f"save ${ledger.premium_usd:.4f} and re-write ${ledger.rewrite_usd:.4f}"
+                f"{duration(ledger.max_gap_s)}, {ledger.long_gaps} over 5m: 5m writes "
+                f"save ${ledger.premium_usd:.4f} and would re-write ${ledger.rewrite_usd:.4f}"
             )
             found.append(
                 Finding(
