@@ -32,7 +32,6 @@ from .gaps import Cadence, RowOf, bin_of
 from .policy import (
     PRIOR_WEIGHT,
     WARM_GAPS,
-    Evidence,
     choose_resource_ttl,
     choose_tier,
     describe,
@@ -189,8 +188,7 @@ class LearnedReuse:
         if declared is not None:
             b = bin_of(declared)
             weights[b] = weights.get(b, 0.0) + PRIOR_WEIGHT
-        evidence = Evidence(scope, learner.gaps, sum(weights.values()), declared)
-        observed = describe(evidence)
+        observed = describe(scope, learner.gaps, sum(weights.values()), declared)
         if family == "resource" and any(
             isinstance(d, ResourceDirective) for d in outcome.directives
         ):
@@ -233,8 +231,7 @@ class LearnedReuse:
             until = now + alive * 1000
             stream.written, stream.alive_until = stable, until
             learner.written, learner.alive_until = stable, until
-        evidence = Evidence(scope, learner.gaps, sums[-1] / learner.scale, declared)
-        observed = describe(evidence, within(sums))
+        observed = describe(scope, learner.gaps, sums[-1] / learner.scale, declared, within(sums))
         planned = apply.breakpoint_plan(
             outcome, choice, observed, m.rates, profile, stable, m.priced, m.break_evens
         )

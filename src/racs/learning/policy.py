@@ -8,7 +8,6 @@ from recorded traffic, so both decide with the same code.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from ..accounting import Rates
@@ -139,27 +138,25 @@ def extended_share(weights: Mapping[int, float]) -> float:
     return longer / total
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """What the decision was learned from, for the plan's reasoning."""
+def describe(
+    scope: str,
+    gaps: int,
+    weight: float,
+    declared_s: float | None = None,
+    shares: Sequence[float] = (),
+) -> str:
+    """The observations part of a learned reasoning: what was learned from, and on what.
 
-    scope: str
-    """``prefix`` (this exact prefix's own gaps) or ``stream`` (its lineage's)."""
-    gaps: int
-    weight: float
-    declared_s: float | None = None
-
-
-def describe(evidence: Evidence, shares: Sequence[float] = ()) -> str:
-    """The observations part of a learned reasoning."""
+    ``scope``: ``prefix`` (an interleaved prefix's own gaps) or ``stream`` (its lineage's).
+    """
     declared = (
         ""
-        if evidence.declared_s is None
-        else f", plus the declared {fmt(evidence.declared_s)} s counted as {PRIOR_WEIGHT:g}"
+        if declared_s is None
+        else f", plus the declared {fmt(declared_s)} s counted as {PRIOR_WEIGHT:g}"
     )
     text = (
-        f"learned from {evidence.gaps} gap(s) between uses of this {evidence.scope} "
-        f"(decayed weight {evidence.weight:.3g}{declared})"
+        f"learned from {gaps} gap(s) between uses of this {scope} "
+        f"(decayed weight {weight:.3g}{declared})"
     )
     if len(shares) == 3:
         text += (
