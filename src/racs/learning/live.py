@@ -1,9 +1,10 @@
 """Learned reuse inside the engine: lineages fed by ``plan`` and ``record``, plans decided.
 
-Two lineages learn from every call: the stream (provider, model, agent), whose calls read
-and extend each other's cache as the prompt grows, and the exact prefix key, for agents
-that alternate between a few fixed prompts. A decision uses the prefix's own gaps once it
-has ``WARM_GAPS`` of them, else the stream's, else (cold) the reference decision stands.
+Every call is a use of its stream (provider, model, agent), whose calls read and extend
+each other's cache as the prompt grows. When a stream interleaves prompts, each exact
+prefix key (from its second sighting) also learns its own gaps. A decision uses the
+prefix's own gaps once it has ``WARM_GAPS`` of them, else the stream's, else (cold) the
+reference decision stands.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class LearnedReuse:
         stream learns them (the prefix's lineage, if any, just notes the use).
         """
         if stream.key == prefix_key:
-            own = self._lineages.get(f"k\x1f{prefix_key}")
+            own = self._lineages.get(prefix_lineage(prefix_key))
             if own is not None and own.last is not None and at >= own.last:
                 own.last = at
             return None
@@ -118,7 +119,7 @@ class LearnedReuse:
         A growing conversation makes a new prefix key every call, seen once: those get a
         timestamp in a bounded side table, not a lineage, so they never crowd streams out.
         """
-        key = f"k\x1f{prefix_key}"
+        key = prefix_lineage(prefix_key)
         if key in self._lineages:
             return self.lineage(key)
         seen = self._seen.pop(key, None)
@@ -161,9 +162,7 @@ class LearnedReuse:
         m = self._model(profile, prompt.model)
         table = m.table if profile.family == "breakpoint" else None
         row_of = table.row if table is not None else None
-        stream = self.lineage(
-            f"s\x1f{prompt.provider}\x1f{prompt.model}\x1f{prompt.agent_id or ''}"
-        )
+        stream = self.lineage(stream_key(prompt.provider, prompt.model, prompt.agent_id))
         stream.use(now, row_of)
         stream.pending = prefix_key
         own = self._own(stream, prefix_key, now, row_of)
