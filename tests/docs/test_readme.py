@@ -21,7 +21,7 @@ class TestReadme:
         assert first is not None
         lines = first.group(1).strip().splitlines()
         assert lines == [
-            "pip install -e '.[prices]' && racs simulate && racs ledger stats",
+            "pip install -e '.[prices]' && racs simulate && racs report --ledger",
             "pip install -e '.[test]' && python -m pytest",
         ]
 

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from .app import CliError
+
+
+def demo_ledger_path() -> Path:
+    """Where ``racs simulate`` writes without --ledger: never the user's own ledger."""
+    return Path.home() / ".racs" / "demo-ledger.db"
+
+
+def default_read_target() -> str:
+    """The ledger a read command uses when none is named: ``RACS_LEDGER``, else the default
+    file; when that file does not exist yet but a demonstration was run, its demo ledger
+    (said on stderr), so ``racs simulate && racs ledger stats`` shows the demonstration."""
+    from ..ledger.api import ENV_VAR, default_ledger_path
+
+    named = os.environ.get(ENV_VAR)
+    if named:
+        return named
+    default = default_ledger_path()
+    demo = demo_ledger_path()
+    if not default.exists() and demo.exists():
+        sys.stderr.write(f"racs: no ledger at {default} yet; reading the demo ledger {demo}\n")
+        return str(demo)
+    return str(default)
 
 
 def open_ledger(target: str | None, *, must_exist: bool = False) -> Any:
@@ -21,7 +45,12 @@ def open_ledger(target: str | None, *, must_exist: bool = False) -> Any:
         raise CliError(f"the run ledger is not available in this racs ({exc})") from None
     if target is not None and target.startswith(("postgresql://", "postgres://")):
         return create_ledger(url=target)
-    path = target or os.environ.get(ENV_VAR) or str(default_ledger_path())
+    if target:
+        path = target
+    elif must_exist:
+        path = default_read_target()
+    else:
+        path = os.environ.get(ENV_VAR) or str(default_ledger_path())
     if path.startswith(("postgresql://", "postgres://")):
         return create_ledger(url=path)
     if must_exist and not os.path.isfile(os.path.expanduser(path)):

@@ -22,6 +22,7 @@ from ..traffic.problems import Problems
 from ..traffic.sources import discover_files, read
 from .analyze import load_pricing
 from .app import EXIT_OK, CliError
+from .ledgers import default_read_target
 from .render import ByteProgress
 
 _EXAMPLES = """\
@@ -110,12 +111,6 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     p.set_defaults(handler=run)
 
 
-def _default_ledger() -> str:
-    from ..ledger.api import ENV_VAR, default_ledger_path
-
-    return os.environ.get(ENV_VAR) or str(default_ledger_path())
-
-
 def _sources(paths: list[str], ledger: str | None) -> list[str]:
     """What to read: the given paths (and ledger), else Claude Code's folder, else the
     default ledger."""
@@ -124,13 +119,13 @@ def _sources(paths: list[str], ledger: str | None) -> list[str]:
         if not source.startswith(("postgresql://", "postgres://")) and not Path(source).exists():
             raise CliError(f"no such file or folder: {source}")
     if ledger is not None:
-        sources.append(ledger or _default_ledger())
+        sources.append(ledger or default_read_target())
     if sources:
         return sources
     claude = claude_code.default_paths()[0]
     if claude.exists():
         return [str(claude)]
-    fallback = _default_ledger()
+    fallback = default_read_target()
     if fallback.startswith(("postgresql://", "postgres://")) or Path(fallback).exists():
         return [fallback]
     raise CliError(

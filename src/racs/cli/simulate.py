@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..accounting import hit_ratio
@@ -20,7 +19,7 @@ from ..simulate import (
     run_simulation,
 )
 from .app import EXIT_OK, CliError
-from .ledgers import open_ledger
+from .ledgers import demo_ledger_path, open_ledger
 from .render import Progress, percent, table, tokens, usd
 
 _EXAMPLES = """\
@@ -246,11 +245,6 @@ def summary_lines(sim: Simulation) -> list[str]:
     diff = sum(r.usd_difference for r in sim.results)
     lines.append(f"difference: {usd(diff)} less input spend with the structured prompt")
     return lines
-
-
-def demo_ledger_path() -> Path:
-    """Where the demonstration's runs go without --ledger: never the user's own ledger."""
-    return Path.home() / ".racs" / "demo-ledger.db"
 
 
 def _fresh_demo_ledger() -> str:
