@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,25 @@ def test_no_stream_is_one_percent_worse_than_the_better_fixed_tier(replayed: Rep
         costs = stream.costs["neutral"]
         best = min(costs["5m"].total, costs["1h"].total)
         assert costs["learned"].total - best <= 0.01 * costs[OPTIMUM].total, stream.key
+
+
+def test_racs_replay_strategy_learned_on_the_command_line() -> None:
+    """`racs replay --strategy learned --json`: priced beside 5m, same cost on this session
+    (12 + 5 requests, no gap over 5 minutes: learned stays on 5m)."""
+    path = SHARED / "subagent.jsonl"
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs {path}")
+        pytest.skip(f"no {path}")
+    flags = ("--strategy", "5m", "--strategy", "learned", "--setting", "neutral", "--json")
+    out = subprocess.run(
+        [sys.executable, "-m", "racs.cli", "replay", str(path), *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    neutral = json.loads(out.stdout)["strategies"]["neutral"]
+    assert neutral["learned"]["totalUsd"] == pytest.approx(neutral["5m"]["totalUsd"])
+    assert neutral["learned"]["capturedShare"] > 0.99
