@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import racs
 from racs.ledger import create_ledger
@@ -152,3 +154,37 @@ class TestPersistence:
             assert "kept warm with up to 1 touch(es)" in plan.reasoning
         finally:
             ledger.close()
+
+
+class TestInvariants:
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(
+                st.floats(min_value=0, max_value=200_000),
+                st.sampled_from(["anthropic", "google", "openai"]),
+                st.floats(min_value=0, max_value=300_000),
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    def test_any_cadence_plans_within_the_offered_options(
+        self, calls: list[tuple[float, str, float]]
+    ) -> None:
+        """Whatever the gaps, sizes and providers: a plan, tiers the profile offers, a
+        resource lifetime among the compared ones, retention the profile allows."""
+        models = {"anthropic": "claude-sonnet-4-5", "google": "gemini-2.5-pro", "openai": "gpt-4.1"}
+        clock = FakeClock()
+        engine = learned_engine(clock)
+        for gap, provider, tokens in calls:
+            clock.advance(gap)
+            plan = engine.plan(prompt(provider=provider, model=models[provider], tokens=tokens))
+            for d in plan.directives:
+                wire = d.to_dict()
+                if wire["kind"] == "breakpoint":
+                    assert wire["ttl"] in ("5m", "1h")
+                elif wire["kind"] == "resource":
+                    assert wire["ttlSeconds"] in (300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
+                elif wire["kind"] == "routing-key":
+                    assert wire.get("retention") in (None, "24h")
