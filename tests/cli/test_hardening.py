@@ -48,11 +48,31 @@ class TestMissingLedger:
         assert str(path) in proc.stderr and "no such file" in proc.stderr
         assert not path.parent.exists()
 
-    def test_the_default_ledger_missing_is_refused(self, racs: Runner, tmp_path: Path) -> None:
-        """No --ledger and nothing at RACS_LEDGER: the same refusal."""
+    def test_a_missing_racs_ledger_is_refused(self, racs: Runner, tmp_path: Path) -> None:
+        """No --ledger and RACS_LEDGER naming a missing file: the same refusal."""
         proc = racs("ledger", "verify")
         assert_one_line_usage_error(proc)
         assert not (tmp_path / "home").exists()
+
+    def test_the_readme_first_command_on_a_fresh_home(
+        self, cli_env: dict[str, str], tmp_path: Path
+    ) -> None:
+        """Nothing named and no ~/.racs/ledger.db: before `racs simulate` the read commands
+        refuse; after it they read the demo ledger it wrote, saying so, creating nothing."""
+        env = {k: v for k, v in cli_env.items() if k != "RACS_LEDGER"}
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*command(), *args], env=env, capture_output=True, text=True, timeout=120
+            )
+
+        assert_one_line_usage_error(run("ledger", "stats"))
+        assert run("simulate", "--calls", "2", "--provider", "anthropic").returncode == 0
+        stats = run("ledger", "stats", "--json")
+        assert stats.returncode == 0, stats.stderr
+        assert json.loads(stats.stdout)["runs"] == 4  # 2 calls x (structured, naive)
+        assert "demo ledger" in stats.stderr
+        assert not (tmp_path / "home" / ".racs" / "ledger.db").exists()
 
 
 class TestHostileNumbers:
