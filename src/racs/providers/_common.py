@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeAlias
 
+from ..limits import MAX_TOKENS
 from ..model import (
     STABILITIES,
     BreakpointDirective,
@@ -111,15 +112,12 @@ def field(obj: Any, *names: str) -> Any:
     return None
 
 
-_MAX_COUNT = 2**53
-"""No real token count comes near this; larger values are junk (and could overflow sums)."""
-
-
 def count(value: Any) -> float:
-    """A token count as a finite number in [0, 2**53]; anything else (null, junk) counts 0."""
+    """A token count as a finite number in [0, MAX_TOKENS]; anything else (null, junk)
+    counts 0. No real count comes near the bound, which the engine and ledger enforce."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0
-    if not math.isfinite(value) or value < 0 or value > _MAX_COUNT:
+    if not math.isfinite(value) or value < 0 or value > MAX_TOKENS:
         return 0
     return value
 
@@ -150,8 +148,14 @@ def as_usage(
     write_30m: float = 0,
     prefix_key: str | None = None,
 ) -> CacheUsage:
-    """A CacheUsage whose all-in input is never below its cache parts."""
+    """A CacheUsage whose all-in input is never below its cache parts.
+
+    Parts that add up past MAX_TOKENS are junk like any single absurd count: they count 0,
+    so an adapter's usage is always one the engine and the ledger accept.
+    """
     parts = read + write_5m + write_1h + write_30m
+    if max(input_tokens, parts) > MAX_TOKENS:
+        input_tokens = read = write_5m = write_1h = write_30m = parts = 0
     return CacheUsage(
         provider=provider,
         model=model or "unknown",
