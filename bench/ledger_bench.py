@@ -3,18 +3,23 @@
     python bench/ledger_bench.py                      # both backends, the issue's sizes
     python bench/ledger_bench.py --quick              # a tenth of every size
     python bench/ledger_bench.py --backend sqlite --memory-events 2000000
+    python bench/ledger_bench.py --backend postgres --only-writers   # concurrent writers
 
 Targets (ledger issue): SQLite >= 200,000 events/s through the batch API, >= 10,000 runs/s
 through single start_run + complete_run calls, get_usage_stats over 1,000,000 runs <= 150 ms,
 a query_runs page <= 10 ms, memory flat over 10,000,000 appended events. PostgreSQL reports
-the same figures. For SQLite the single-call figure is followed by its floor: the exact
-statements the ledger sent, replayed by a bare loop with no ledger logic. Nothing here
-asserts: the figures are printed for a human to read.
+the same figures, and first runs/s (start_run + complete_run) of 1, 4 and 16 writer
+processes, each its own create_ledger, beside plain autocommit INSERTs/s on the same
+server (goal: >= 2,500 runs/s with 16 writers, rising with writers). For SQLite the
+single-call figure is followed by its floor: the exact statements the ledger sent, replayed
+by a bare loop with no ledger logic. Nothing here asserts: the figures are printed for a
+human to read.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import resource
@@ -300,6 +305,91 @@ def bench_sql_floor(fresh: Callable[[], str], runs: int) -> None:
     )
 
 
+def _ledger_writer(target: str, go: Any, seconds: float, out: Any) -> None:
+    """One writer process: its own ledger, start_run + complete_run until the time is up."""
+    with create_ledger(target) as ledger:
+        out.put(None)
+        go.wait()
+        started = time.perf_counter()
+        waits = []
+        runs = 0
+        while time.perf_counter() - started < seconds:
+            run_id = ledger.start_run(
+                workspace_id=f"ws{runs % 10}", agent_id="agent", provider="p", model="m"
+            )
+            called = time.perf_counter()
+            ledger.complete_run(run_id, latency_ms=800.0, input_tokens=1000)
+            waits.append(time.perf_counter() - called)
+            runs += 1
+        out.put((runs, time.perf_counter() - started, waits))
+
+
+def _insert_writer(target: str, go: Any, seconds: float, out: Any) -> None:
+    """One process of plain autocommit INSERTs (the server's own commit rate)."""
+    import psycopg
+
+    with psycopg.connect(target, autocommit=True) as conn:
+        out.put(None)
+        go.wait()
+        started = time.perf_counter()
+        done = 0
+        while time.perf_counter() - started < seconds:
+            conn.execute("INSERT INTO plain (n, body) VALUES (%s, %s)", (done, "x" * 100))
+            done += 1
+        out.put((done, time.perf_counter() - started, []))
+
+
+def _in_processes(
+    work: Callable[[str, Any, float, Any], None], target: str, writers: int, seconds: float
+) -> tuple[float, list[float]]:
+    """Operations per second of ``writers`` processes running ``work`` for ``seconds``."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    go = ctx.Event()
+    procs = [ctx.Process(target=work, args=(target, go, seconds, out)) for _ in range(writers)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:  # every process connected before the clock starts
+        out.get(timeout=120)
+    go.set()
+    results = [out.get(timeout=120 + seconds) for _ in procs]
+    for proc in procs:
+        proc.join()
+    done = sum(r[0] for r in results)
+    elapsed = max(r[1] for r in results)
+    return done / elapsed, [w for r in results for w in r[2]]
+
+
+def bench_writers(fresh: Callable[[], str], counts: list[int], seconds: float) -> None:
+    """PostgreSQL: runs/s of concurrent writer processes beside plain INSERTs/s."""
+    import psycopg
+
+    print(
+        f"  concurrent writer processes, {seconds:g} s each "
+        "(runs = start_run + complete_run; INSERT = one autocommit row):"
+    )
+    for writers in counts:
+        target = fresh()
+        create_ledger(target).close()  # the schema exists before the writers start
+        rate, waits = _in_processes(_ledger_writer, target, writers, seconds)
+        with create_ledger(target) as ledger:
+            ledger.seal_pending()
+            result = ledger.verify()
+            runs = ledger.count_runs(status="completed")
+        plain = fresh()
+        create_ledger(plain).close()  # creates the schema; the table beside the ledger's
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute("CREATE TABLE plain (n BIGINT, body TEXT)")
+        inserts, _ = _in_processes(_insert_writer, plain, writers, seconds)
+        waits.sort()
+        ms = [1000 * waits[int(q * (len(waits) - 1))] for q in (0.5, 0.99, 1.0)]
+        print(
+            f"    {writers:2d} writer(s): {rate:8,.0f} runs/s   plain {inserts:8,.0f} INSERTs/s   "
+            f"complete_run until chained p50 {ms[0]:.1f} ms, p99 {ms[1]:.1f} ms, "
+            f"max {ms[2]:.1f} ms   ({runs:,} runs, verify ok={result.ok})"
+        )
+
+
 def populate_runs(ledger: Ledger, runs: int) -> None:
     """``runs`` finished runs over 30 days: 10 workspaces, 2 providers x 3 models."""
     rnd = random.Random(7)
@@ -444,6 +534,15 @@ def main() -> None:
     parser.add_argument("--stats-runs", type=int, default=1_000_000)
     parser.add_argument("--memory-events", type=int, default=10_000_000)
     parser.add_argument("--pg-memory-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--pg-writers",
+        default="1,4,16",
+        help="PostgreSQL: concurrent writer processes to measure, comma-separated",
+    )
+    parser.add_argument("--pg-writer-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--only-writers", action="store_true", help="PostgreSQL: only the concurrent writers"
+    )
     parser.add_argument("--quick", action="store_true", help="a tenth of every size")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
@@ -452,6 +551,11 @@ def main() -> None:
     for kind in kinds:
         print(f"{kind}:", flush=True)
         with backend_target(kind, workdir, args.pg_url) as fresh:
+            if kind == "postgres":
+                counts = [int(n) for n in args.pg_writers.split(",") if n]
+                bench_writers(fresh, counts, args.pg_writer_seconds)
+                if args.only_writers:
+                    continue
             bench_batches(fresh, args.batch_events // scale)
             single = args.single_runs if kind == "sqlite" else args.pg_single_runs
             bench_single(fresh, single // scale)

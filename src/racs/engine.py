@@ -18,7 +18,7 @@ from .drift import DriftTracker, Fingerprint, SegPrint
 from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
 from .filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
 from .inputs import Prompt, parse_prompt, parse_usage, profile_overrides
-from .keepwarm import KeepWarm, ResourceRecord, Resources
+from .keepwarm import KeepWarm, ResourceRecord, Resources, keepwarm_ttl
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
 from .lint import Facts, FactsCache, analyze
 from .model import (
@@ -44,8 +44,7 @@ from .prices import PriceBook
 from .profiles import SHIPPED_PROFILES, merge_profile
 from .state import takk
 from .state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
-from .state.shared import PlanRound, SharedState, keepwarm_ttl, shared_backend
-from .tiers import seconds_of
+from .state.shared import PlanRound, SharedState, shared_backend
 from .usage import UsageBook
 
 log = logging.getLogger("racs")
@@ -480,7 +479,6 @@ class Racs:
                     "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
                 )
             )
-        shortest: tuple[str | float, float] | None = None
         for directive in plan.directives:
             if isinstance(directive, ResourceDirective):
                 ttl_s = float(directive.ttl_seconds)
@@ -500,13 +498,7 @@ class Racs:
                             events.append(_ledger_limit(now))
                 if tracked:  # past the prefix cap there is no resource bookkeeping to mirror
                     events.append(ResourceAction(directive, now))
-                if shortest is None or ttl_s < shortest[1]:
-                    shortest = (directive.ttl_seconds, ttl_s)
-            elif directive.kind == "breakpoint":
-                ttl_label = directive.ttl  # type: ignore[union-attr]
-                ttl_s = float(seconds_of(ttl_label))
-                if shortest is None or ttl_s < shortest[1]:
-                    shortest = (ttl_label, ttl_s)
+        shortest = keepwarm_ttl(plan.directives)
         if tracked and shortest is not None:
             record = self._resources.records.get(key)
             last_write = record.last_write_at if record is not None else now

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .model import RefreshEntry
+from .model import RefreshEntry, ResourceDirective
+from .tiers import seconds_of
 
 REFRESH_FRACTION = 0.9
 """Touch a cache at 90 percent of its TTL: early enough for jitter, late enough to be cheap."""
@@ -170,3 +171,25 @@ class Resources:
             )
             records[rec.resource_key] = rec
         self.records = records
+
+
+def keepwarm_ttl(directives: tuple[Any, ...]) -> tuple[str | float, float] | None:
+    """The shortest TTL a plan caches with, as (label or seconds, seconds); None if none.
+
+    A keep-warm entry follows its shortest-lived cache (engine.md section 6).
+    """
+    shortest: tuple[str | float, float] | None = None
+    for directive in directives:
+        if isinstance(directive, ResourceDirective):
+            if directive.action == "delete":
+                continue
+            label: str | float = directive.ttl_seconds
+            seconds = float(directive.ttl_seconds)
+        elif directive.kind == "breakpoint":
+            label = directive.ttl
+            seconds = float(seconds_of(directive.ttl))
+        else:
+            continue
+        if shortest is None or seconds < shortest[1]:
+            shortest = (label, seconds)
+    return shortest

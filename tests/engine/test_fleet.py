@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -323,6 +324,33 @@ class TestSharedMemories:
         assert b.snapshot()["data"]["resources"] == []
         assert action(b.plan(gemini())) == "create"
 
+    def test_threads_of_two_hosts_lose_nothing(self, prefix: str) -> None:
+        """2 hosts x 4 threads x 50 plan+record: 400 distinct plan ids numbered 1..400 and
+        exactly 400 calls, 400 x 50 = 20,000 read tokens and 8 x (0 + ... + 49) = 9,800
+        uncached on the fleet."""
+        hosts = [host(prefix), host(prefix)]
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def work(n: int) -> None:
+            engine = hosts[n % 2]
+            local = []
+            for i in range(50):
+                plan = engine.plan(claude(f"sys {n % 3}", f"agent-{n}"))
+                engine.record(usage(plan.prefix_key, read=50, uncached=i))
+                local.append(plan.plan_id)
+            with lock:
+                ids.extend(local)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(int(i.split("-")[1]) for i in ids) == list(range(1, 401))
+        stats = hosts[0].stats()
+        assert (stats.calls, stats.read_tokens, stats.uncached_tokens) == (400, 20_000, 9_800)
+
     def test_lineage_fields_for_learned_cadences(self, prefix: str) -> None:
         """A generic per-lineage hash: one host writes, another reads."""
         a = racs.redis_state(REDIS_URL, prefix=prefix)
@@ -371,11 +399,11 @@ class TestProcesses:
         assert sorted(handed) == sorted(keys)
 
     def test_a_killed_hosts_lease_expires(self, client: Any, prefix: str) -> None:
-        """A host takes the touch lease (1 s) and is killed: while the lease lives nobody
+        """A host takes the touch lease (2 s) and is killed: while the lease lives nobody
         else gets the touch; once it lapsed, another host does."""
         planner = host(prefix, lambda: T0)
         key = planner.plan(claude("s")).prefix_key
-        job = {"url": REDIS_URL, "prefix": prefix, "do": "hold", "at": T0 + 280_000, "lease": 1}
+        job = {"url": REDIS_URL, "prefix": prefix, "do": "hold", "at": T0 + 280_000, "lease": 2}
         proc = subprocess.Popen(
             [sys.executable, str(HOST_SCRIPT), json.dumps(job)], stdout=subprocess.PIPE, text=True
         )
@@ -386,9 +414,9 @@ class TestProcesses:
             assert json.loads(proc.stdout.readline()) == {"due": [key]}
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            other = host(prefix, lambda: T0, lease_seconds=1)
-            (lease,) = client.keys(prefix + "lease:*")
+            other = host(prefix, lambda: T0, lease_seconds=2)
             held = other.schedule(T0 + 280_000)
+            lease = f"{prefix}lease:{key}:{T0}"  # the touch of the window written at T0
             if client.pttl(lease) > 0:  # still alive after the call: it must have blocked it
                 assert held == ()
             wait_for(lambda: other.schedule(T0 + 280_000) != (), "the lease to lapse")
@@ -425,6 +453,20 @@ class TestOutage:
         degraded = [e for e in events if e.type == "state.degraded"]
         assert len(degraded) == 1 and degraded[0].backend == "redis"
         assert caplog.text.count("Redis unreachable") == 1
+
+    def test_an_outage_seen_outside_the_engine_still_reaches_its_listeners(self) -> None:
+        """The first failed call is the host's own (a lineage read): the engine's next
+        call emits the state.degraded event all the same, once."""
+        with TcpProxy(target=None) as closed:
+            url = f"redis://127.0.0.1:{closed.port}/0"
+        state = racs.redis_state(url, retry_seconds=3600)
+        engine = racs.create_racs(state=state)
+        seen: list[str] = []
+        engine.on(lambda e: seen.append(e.type))
+        assert state.lineage_fields("agent-1") is None
+        engine.record(usage("P", read=1))
+        engine.record(usage("P", read=1))
+        assert seen == ["usage.recorded", "state.degraded", "usage.recorded"]
 
     def test_outage_reconciles_when_redis_returns(
         self, client: Any, prefix: str, clock: FakeClock
@@ -514,6 +556,33 @@ class TestLocalEngineUnchanged:
         with pytest.raises(racs.RacsError) as err:
             racs.redis_state(aioredis.Redis.from_url(REDIS_URL))
         assert err.value.code == "ERR_INVALID_INPUT"
+
+
+class _RetryingClient:
+    """A redis.Redis whose every script call reaches the server twice: the first reply was
+    lost and the client retried (redis-py's default Retry does exactly this)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def evalsha(self, *args: Any) -> Any:
+        self._inner.evalsha(*args)
+        return self._inner.evalsha(*args)
+
+
+class TestClientRetries:
+    def test_a_retried_request_gets_the_same_answer(self, client: Any, prefix: str) -> None:
+        """Every script of host A runs twice: A still gets its create (the others reuse),
+        and its one record counts once (1 call, 700 read tokens)."""
+        a = racs.create_racs(state=racs.redis_state(_RetryingClient(client), prefix=prefix))
+        b = host(prefix)
+        assert [action(e.plan(gemini())) for e in (a, b)] == ["create", "reuse"]
+        a.record(usage("P", read=700))
+        stats = b.stats()
+        assert (stats.calls, stats.read_tokens) == (1, 700)
 
 
 class TestOutbox:

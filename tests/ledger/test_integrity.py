@@ -57,6 +57,7 @@ class TestVerify:
             "first_bad_position": None,
             "reason": None,
             "head_hash": None,
+            "pending": 0,
         }
 
     @pytest.mark.parametrize(
@@ -192,6 +193,7 @@ class TestSchemaVersions:
             runs = [ledger.get_run(r) for r in run_ids]
             events = [ledger.get_run_events(r) for r in run_ids]
         original = projections(store)
+        downgrade_intake(store)
         downgrade_run_links(store)
         for table in ("runs", "run_rollup", "run_histogram", "cache_usage", "usage_rollup"):
             store.raw(f"DROP TABLE {table}")
@@ -211,6 +213,7 @@ class TestSchemaVersions:
             events = [ledger.get_run_events(r) for r in run_ids]
         original = projections(store)
         links = store.raw("SELECT position, run_prev FROM events ORDER BY position")
+        downgrade_intake(store)
         downgrade_run_links(store)
         store.raw("DROP TABLE run_histogram")
         store.raw("DELETE FROM schema_migrations WHERE version > 2")
@@ -232,3 +235,9 @@ def downgrade_run_links(store: Store) -> None:
     store.raw("CREATE UNIQUE INDEX events_run ON events (run_id, seq) WHERE run_id IS NOT NULL")
     store.raw("ALTER TABLE events DROP COLUMN run_prev")
     store.raw("ALTER TABLE runs DROP COLUMN last_position")
+
+
+def downgrade_intake(store: Store) -> None:
+    """Undo migration 5 by hand: the PostgreSQL intake queue gone (SQLite never had it)."""
+    store.raw("DROP TABLE IF EXISTS ledger_intake")
+    store.raw("DROP TABLE IF EXISTS ledger_refusals")

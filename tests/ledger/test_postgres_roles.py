@@ -51,6 +51,7 @@ def roles() -> Iterator[dict[str, str]]:
                 f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {schema} TO {app}",
                 f"GRANT UPDATE, DELETE ON {schema}.runs, {schema}.run_rollup, "
                 f"{schema}.run_histogram, {schema}.usage_rollup, {schema}.cache_usage TO {app}",
+                f"GRANT DELETE ON {schema}.ledger_intake, {schema}.ledger_refusals TO {app}",
                 f"REVOKE TRUNCATE, TRIGGER, REFERENCES ON ALL TABLES IN SCHEMA {schema} FROM {app}",
                 f"GRANT USAGE ON SCHEMA {schema} TO {audit}",
                 f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {audit}",

@@ -2,6 +2,7 @@
 
     python writer.py TARGET runs NAME COUNT START_AT   # COUNT iterations, then exit
     python writer.py TARGET forever NAME               # until killed
+    python writer.py TARGET seal NAME START_AT         # chain what is queued, print how many
 
 Each iteration starts, records and completes one run with single calls; every tenth
 also appends a batch of two runs. ``forever`` prints every acknowledged position, one per
@@ -19,6 +20,11 @@ from racs.ledger import create_ledger
 def main(argv: list[str]) -> int:
     target, mode, name = argv[1], argv[2], argv[3]
     count = int(argv[4]) if mode == "runs" else None
+    if mode == "seal":
+        with create_ledger(target) as ledger:
+            time.sleep(max(0.0, float(argv[4]) - time.time()))  # start together
+            print(ledger.seal_pending(), flush=True)
+        return 0
     if mode == "runs":
         time.sleep(max(0.0, float(argv[5]) - time.time()))  # start together
     acknowledged: list[int] = []

@@ -217,7 +217,11 @@ class TestDocuments:
         codes = schemas["LintFinding"]["properties"]["code"]["enum"]
         assert "lookback-miss" in codes and set(LINT_CODES) == set(codes)
         for name, method in (("RunStart", Ledger.start_run), ("RunComplete", Ledger.complete_run)):
-            params = set(inspect.signature(method).parameters) - {"self", "run_id"}
+            params = {  # the keyword arguments; the seed-style options mapping is positional
+                p.name
+                for p in inspect.signature(method).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.name != "run_id"
+            }
             assert set(schemas[name]["properties"]) == {camel(p) for p in params}, name
             assert schemas[name]["additionalProperties"] is False  # unknown fields are a 400
         usage = set(schemas["CacheUsage"]["properties"])

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from racs import create_racs
+from racs.server import openapi_document
 
 from .conftest import Served, open_ledger, plan_input
 
@@ -162,6 +163,20 @@ class TestLedgerRefusals:
         r = client.get("/ledger/runs")
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "ERR_NO_LEDGER"
+
+
+def test_the_documented_required_fields_are_the_required_ones(ledger_server: Served) -> None:
+    """RunStart's required fields (from the document) are exactly those whose absence is a
+    400; the seed's positional options mapping is not a body field."""
+    required = openapi_document()["components"]["schemas"]["RunStart"]["required"]
+    assert required == ["workspaceId", "agentId", "provider", "model"]
+    minimal = {name: "x" for name in required}
+    with ledger_server.client() as c:
+        assert c.post("/ledger/runs", json=minimal).status_code == 201
+        for name in required:
+            body = {k: v for k, v in minimal.items() if k != name}
+            assert c.post("/ledger/runs", json=body).status_code == 400, name
+        assert c.post("/ledger/runs", json={**minimal, "options": {}}).status_code == 400
 
 
 def test_field_named_like_an_internal_parameter_is_a_400(ledger_server: Served) -> None:

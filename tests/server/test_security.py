@@ -205,6 +205,7 @@ class TestBodies:
             ("/usage", "text", "usage must be an object"),
             ("/refreshed", {}, "prefixKey"),
             ("/refreshed", {"prefixKey": "k", "now": "soon"}, "now"),
+            ("/refreshed", {"prefixKey": "k", "now": 253_402_300_800_000}, "year 9999"),
             ("/invalidate", {"provider": "nope"}, "provider"),
             ("/invalidate", {"prefixKey": 5}, "prefixKey"),
             ("/invalidate", None, "JSON object"),

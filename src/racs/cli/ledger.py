@@ -413,8 +413,9 @@ def cmd_verify(ns: argparse.Namespace) -> int:
         _dump(result.to_dict())
     elif result.ok:
         extends = f", extends {len(anchors)} anchor(s)" if anchors else ""
+        waiting = f", {result.pending} pending (durable, not yet chained)" if result.pending else ""
         sys.stdout.write(
-            f"ok: {result.checked} event(s) verified, head {result.head_hash}{extends}\n"
+            f"ok: {result.checked} event(s) verified, head {result.head_hash}{extends}{waiting}\n"
         )
     else:
         sys.stdout.write(

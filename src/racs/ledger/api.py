@@ -8,6 +8,7 @@ call leaves the ledger untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -23,7 +24,7 @@ from racs.ledger import store
 from racs.ledger import validate as v
 from racs.ledger.anchor import Anchor, make_anchor
 from racs.ledger.audit import verify_evidence
-from racs.ledger.backend import Backend
+from racs.ledger.backend import Backend, Tx
 from racs.ledger.ids import UlidFactory
 from racs.ledger.migrations import migrate
 from racs.ledger.model import (
@@ -77,6 +78,10 @@ class _Recorder(Generic[R]):
 
     def _submit(self, event: ev.PendingEvent) -> R:
         raise NotImplementedError
+
+    def _start(self, event: ev.PendingEvent, *, chosen_id: bool) -> None:
+        # A generated run id cannot collide, so its start has nothing to report back.
+        self._submit(event)
 
     def _now(self) -> int:
         now = self._clock()
@@ -165,7 +170,7 @@ class _Recorder(Generic[R]):
             idempotency_key=idempotency_key,
         )
         try:
-            self._submit(event)
+            self._start(event, chosen_id=run_id is not None or idempotency_key is not None)
         except RacsError as exc:
             if idempotency_key is None or exc.code != ERR_CONFLICT:
                 raise
@@ -386,10 +391,19 @@ class Ledger(_Recorder[int]):
         return self._backend.description
 
     def _append(self, pending: Sequence[ev.PendingEvent]) -> list[int]:
-        return self._backend.write(lambda tx: store.append(tx, pending))
+        positions = self._backend.append(pending)
+        if positions is None:  # only when not waiting; kept for the type checker
+            raise RacsError(ERR_STORAGE, f"the ledger {self.location} returned no positions")
+        return positions
 
     def _submit(self, event: ev.PendingEvent) -> int:
         return self._append([event])[0]
+
+    def _start(self, event: ev.PendingEvent, *, chosen_id: bool) -> None:
+        # A start returns the run id, not a position: once durable it need not wait to be
+        # chained, unless a run id chosen by the caller (or derived from an idempotency
+        # key) may already exist.
+        self._backend.append([event], wait=chosen_id)
 
     def _replayed(self, run_id: str, event: ev.PendingEvent) -> None:
         run = self.get_run(run_id)
@@ -581,13 +595,31 @@ class Ledger(_Recorder[int]):
         In order: the hash chain over every event (and the run links), the storage (SQLite's
         integrity check) and the append-only guard, each of ``anchors`` (the ledger must
         still extend it: see ``racs.ledger.anchor``), and the projections, replayed from
-        the events and compared row by row. All in one consistent snapshot.
+        the events and compared row by row. All in one consistent snapshot, which also
+        counts as ``pending`` the events acknowledged but not yet chained (PostgreSQL's
+        intake queue): durable, and chained by the next batch, but not yet covered.
         """
         wanted = tuple(anchors)
         for anchor in wanted:
             if not isinstance(anchor, Anchor):
                 raise invalid(f"anchors must be Anchor values, got {type(anchor).__name__}")
-        return self._backend.read(lambda tx: verify_evidence(tx, wanted))
+        backend = self._backend
+
+        def check(tx: Tx) -> VerifyResult:
+            result = verify_evidence(tx, wanted)
+            waiting = backend.pending(tx)
+            return dataclasses.replace(result, pending=waiting) if waiting else result
+
+        return backend.read(check)
+
+    def seal_pending(self) -> int:
+        """Chain the events other writers acknowledged but left unchained (a writer died
+        before its sequencer turn); returns how many this call chained.
+
+        Any append does this too. 0 when another sequencer holds the turn, and always on
+        SQLite, where every append is chained at once.
+        """
+        return self._backend.seal_pending()
 
     def anchor(self, key: bytes | None = None) -> Anchor:
         """The head of a verified chain as an anchor to keep elsewhere (HMAC with ``key``).

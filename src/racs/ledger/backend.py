@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from racs.ledger.events import PendingEvent
+
 T = TypeVar("T")
 Row = tuple[Any, ...]
 
@@ -61,6 +63,26 @@ class Backend(ABC):
         ``fn`` may run more than once (a busy database is retried), so it must not have
         effects outside the transaction.
         """
+
+    @abstractmethod
+    def append(self, events: Sequence[PendingEvent], *, wait: bool = True) -> list[int] | None:
+        """Append ``events`` all or nothing and return their positions.
+
+        Refusals (unknown run, run ended, ...) raise and write nothing. With ``wait=False``
+        a backend whose writers queue their events may return None as soon as they are
+        durable, before they are chained; reads through this backend still see them.
+        """
+
+    def seal_pending(self) -> int:
+        """Chain the events acknowledged but not yet chained; how many this call chained.
+
+        0 where every append is chained in its own transaction (SQLite).
+        """
+        return 0
+
+    def pending(self, tx: Tx) -> int:
+        """How many acknowledged events ``tx`` sees waiting to be chained."""
+        return 0
 
     @abstractmethod
     def read(self, fn: Callable[[Tx], T]) -> T:

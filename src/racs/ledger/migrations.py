@@ -251,11 +251,36 @@ def _run_histograms(tx: Tx) -> None:
     )
 
 
+def _intake(tx: Tx) -> None:
+    # PostgreSQL writers queue their submissions here and a sequencer chains them (see
+    # sequencer.py). SQLite appends straight to the chain: nothing to add there.
+    if tx.dialect == "sqlite":
+        return
+    tx.run(
+        """CREATE TABLE ledger_intake (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            types TEXT[] NOT NULL,
+            run_ids TEXT[] NOT NULL,
+            stamps BIGINT[] NOT NULL,
+            payloads TEXT[] NOT NULL
+        )"""
+    )
+    tx.run(
+        """CREATE TABLE ledger_refusals (
+            intake BIGINT PRIMARY KEY,
+            code TEXT NOT NULL,
+            message TEXT NOT NULL,
+            refused_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "event_log", _event_log),
     Migration(2, "projections", _projections, rebuilds_projections=True),
     Migration(3, "run_links", _run_links, rebuilds_projections=True),
     Migration(4, "run_histograms", _run_histograms, rebuilds_projections=True),
+    Migration(5, "intake", _intake),
 )
 LATEST = MIGRATIONS[-1].version
 

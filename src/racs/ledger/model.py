@@ -232,3 +232,5 @@ class VerifyResult(_Dictable):
     first_bad_position: int | None = None
     reason: str | None = None
     head_hash: str | None = None
+    pending: int = 0
+    """Events acknowledged (durable) but not yet chained, hence not yet checked."""

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
+from racs.ledger import store
 from racs.ledger.backend import Backend, Row, T, Tx
+from racs.ledger.events import PendingEvent
 from racs.private import make_private_dirs
 
 BUSY_TIMEOUT_S: Final = 5.0
@@ -203,6 +205,10 @@ class SqliteBackend(Backend):
 
     def write(self, fn: Callable[[Tx], T]) -> T:
         return self._transaction(_BEGIN_WRITE, fn)
+
+    def append(self, events: Sequence[PendingEvent], *, wait: bool = True) -> list[int]:
+        # Every append is chained in its own transaction: there is never anything to wait for.
+        return self._transaction(_BEGIN_WRITE, lambda tx: store.append(tx, events))
 
     def read(self, fn: Callable[[Tx], T]) -> T:
         return self._transaction("BEGIN", fn)

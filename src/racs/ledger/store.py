@@ -141,7 +141,7 @@ def _write_projection(tx: Tx, projector: Projector) -> None:
         tx.run_many(_USAGE_ROLLUP_UPSERT, projector.usage_rollup_deltas())
 
 
-def _states(
+def load_states(
     tx: Tx, remembered: dict[str, RunState], events: Sequence[PendingEvent]
 ) -> dict[str, RunState]:
     """The stored states of the runs ``events`` name, from the memo where it has them."""
@@ -158,7 +158,7 @@ def _states(
     return states
 
 
-def _remember(remembered: dict[str, RunState], projector: Projector) -> None:
+def remember(remembered: dict[str, RunState], projector: Projector) -> None:
     """Keep the runs the append left open (most recent last); forget the ended ones."""
     states = projector.states
     for run_id in projector.touched:
@@ -172,26 +172,21 @@ def _remember(remembered: dict[str, RunState], projector: Projector) -> None:
             del remembered[run_id]
 
 
-def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
-    """Append ``events`` in order and project them; returns their positions.
+EventRow = tuple[int, str | None, int | None, str, int, str, int | None]
 
+
+def place(projector: Projector, events: Sequence[PendingEvent], first: int) -> list[EventRow]:
+    """Number ``events`` after position ``first``, checking the run rules, and fold them.
+
+    Returns ``(position, run_id, seq, type, ts, payload, run_prev)`` rows, ready to seal.
     Raises ERR_NOT_FOUND for an unknown run and ERR_CONFLICT for a run started twice or an
-    event after the run ended; the caller's transaction then rolls back, writing nothing
-    (and the backend forgets the memo, whose states the fold may have changed).
-    A ``cache.usage`` event may name a run that has ended: usage is often reported after
-    the response that produced it completed the run.
+    event after the run ended; ``projector`` has then folded the events before the refused
+    one, so the caller must drop it. A ``cache.usage`` event may name a run that has ended:
+    usage is often reported after the response that produced it completed the run.
     """
-    memo = tx.memo
-    head = memo.get("head")
-    first, digest = chain_head(tx) if head is None else head
-    remembered: dict[str, RunState] = memo.setdefault("runs", {})
-    # A lone start (every start_run call) skips the lookup: the runs primary key refuses
-    # an id that exists, which the backend reports as ERR_CONFLICT.
-    lone_start = len(events) == 1 and events[0].type == RUN_STARTED
-    states: dict[str, RunState] = {} if lone_start else _states(tx, remembered, events)
-    projector = Projector(states)
+    states = projector.states
     fold = projector.apply
-    rows: list[tuple[int, str | None, int | None, str, int, str, int | None]] = []
+    rows: list[EventRow] = []
     position = first
     for type_, run_id, ts, payload, payload_json in events:
         seq = link = None
@@ -214,7 +209,31 @@ def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
         position += 1
         rows.append((position, run_id, seq, type_, ts, payload_json, link))
         fold(position, run_id, seq, type_, ts, payload)
-    sealed = seal(digest, rows)
+    return rows
+
+
+def write_events(tx: Tx, sealed: Sequence[Sequence[Any]], projector: Projector) -> None:
+    """Insert sealed event rows (``seal``'s output) and the projection they produced."""
+    tx.insert_many("events", _EVENT_INSERT_COLUMNS, sealed)
+    _write_projection(tx, projector)
+
+
+def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
+    """Append ``events`` in order and project them; returns their positions.
+
+    Refuses what ``place`` refuses; the caller's transaction then rolls back, writing
+    nothing (and the backend forgets the memo, whose states the fold may have changed).
+    """
+    memo = tx.memo
+    head = memo.get("head")
+    first, digest = chain_head(tx) if head is None else head
+    remembered: dict[str, RunState] = memo.setdefault("runs", {})
+    # A lone start (every start_run call) skips the lookup: the runs primary key refuses
+    # an id that exists, which the backend reports as ERR_CONFLICT.
+    lone_start = len(events) == 1 and events[0].type == RUN_STARTED
+    states: dict[str, RunState] = {} if lone_start else load_states(tx, remembered, events)
+    projector = Projector(states)
+    sealed = seal(digest, place(projector, events, first))
     tx.insert_many("events", _EVENT_INSERT_COLUMNS, sealed)
     try:
         _write_projection(tx, projector)
@@ -222,8 +241,9 @@ def append(tx: Tx, events: Sequence[PendingEvent]) -> list[int]:
         if exc.code == ERR_CONFLICT and lone_start:
             raise RacsError(ERR_CONFLICT, f"run {events[0].run_id!r} already exists") from None
         raise
+    position = sealed[-1][0]
     memo["head"] = (position, sealed[-1][-1])
-    _remember(remembered, projector)
+    remember(remembered, projector)
     return list(range(first + 1, position + 1))
 
 

@@ -8,6 +8,8 @@ import functools
 from typing import Any, Final
 
 from .. import __version__
+from ..ledger.validate import MAX_ID_LENGTH
+from ..limits import MAX_INSTANT_MS
 from .schemas import REF, component_schemas, ledger_query
 from .security import PUBLIC_PATHS
 from .wire import MAX_BODY_BYTES, QUERY_INT_MAX
@@ -74,8 +76,8 @@ def _operation(
     return op
 
 
-def _integer(description: str) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 0, "maximum": QUERY_INT_MAX, "description": description}
+def _integer(description: str, maximum: int = QUERY_INT_MAX) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "maximum": maximum, "description": description}
 
 
 def _ledger_query(method_name: str) -> list[dict[str, Any]]:
@@ -88,8 +90,8 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
         _param("provider", {"type": "string"}),
         _param("model", {"type": "string"}),
         _param("agentId", {"type": "string"}),
-        _param("since", _integer("from this time, ms (needs --ledger)")),
-        _param("until", _integer("until this time, ms (needs --ledger)")),
+        _param("since", _integer("from this time, ms (needs --ledger)", MAX_INSTANT_MS)),
+        _param("until", _integer("until this time, ms (needs --ledger)", MAX_INSTANT_MS)),
     ]
     run_event = {"anyOf": [_ref(name) for name in event_kinds]}
     return {
@@ -157,7 +159,18 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
         },
         "/ledger/runs": {
             "post": _operation(
-                "Start a run", _ref("Run"), _LEDGER_POST, status="201", body=_ref("RunStart")
+                "Start a run (a retry with the same Idempotency-Key returns the same run)",
+                _ref("Run"),
+                _LEDGER_POST,
+                status="201",
+                body=_ref("RunStart"),
+                params=[
+                    _param(
+                        "Idempotency-Key",
+                        {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+                        "header",
+                    )
+                ],
             ),
             "get": _operation(
                 "List runs, newest first",

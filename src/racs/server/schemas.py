@@ -17,6 +17,7 @@ import operator
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
@@ -25,19 +26,13 @@ from .. import model
 from ..ledger import api as ledger_api
 from ..ledger import model as ledger_model
 from ..ledger.validate import MAX_ID_LENGTH
+from ..limits import MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS
 from ..model import camel
 from . import shapes
 from .ledger_routes import EVENT_METHODS, QUERY_ALIASES, RESERVED
-from .wire import QUERY_INT_MAX
 
 REF: Final = "#/components/schemas/{model}"
 _CAMEL: Final = ConfigDict(alias_generator=camel)
-MAX_NUMBER: Final = 2**53 - 1
-"""Largest count, amount or duration accepted (the intake bound)."""
-MAX_TOKENS: Final = 2**32 - 1
-"""Largest token count of one usage record or run."""
-MAX_INSTANT_MS: Final = 253_402_300_799_999
-"""Latest time accepted, 9999-12-31T23:59:59.999Z in ms."""
 _NONNEG: Final = {"minimum": 0, "maximum": MAX_NUMBER}
 _TOKENS: Final = {"minimum": 0, "maximum": MAX_TOKENS}
 _INSTANT: Final = {"minimum": 0, "maximum": MAX_INSTANT_MS}
@@ -101,7 +96,14 @@ LEDGER_CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "compliance_mode": ledger_model.COMPLIANCE_MODES,
 }
 """Ledger parameters restricted to a set of values (``status`` depends on the call)."""
-LEDGER_IDENTIFIERS: Final = frozenset({"workspace_id", "agent_id", "provider", "model", "run_id"})
+LEDGER_IDENTIFIERS: Final = frozenset(
+    {"workspace_id", "agent_id", "provider", "model", "run_id", "idempotency_key"}
+)
+LEDGER_REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    "start_run": ("workspace_id", "agent_id", "provider", "model"),
+}
+"""Keywords a ledger call requires although their default is None (the seed's options
+mapping may supply them instead, which the service does not offer)."""
 
 # --- component schemas ----------------------------------------------------------------
 
@@ -206,6 +208,15 @@ def _request_defs(ledger: bool) -> dict[str, Any]:
         defs[name]["description"] = (
             defs[name].get("description", "") + " Other fields are ignored."
         ).strip()
+    # The engine's parsers read an optional field given as null as absent.
+    for schema in defs.values():
+        required = set(schema.get("required", ()))
+        for name, prop in schema.get("properties", {}).items():
+            if name not in required and not _allows_null(prop):
+                default = prop.pop("default", None)
+                schema["properties"][name] = {"anyOf": [prop, {"type": "null"}]}
+                if default is not None:
+                    schema["properties"][name]["default"] = default
     return defs
 
 
@@ -222,6 +233,12 @@ def _json_type(annotation: Any) -> Any:
         ]
         return functools.reduce(operator.or_, members)
     return annotation
+
+
+def _not_none(annotation: Any) -> Any:
+    """``annotation`` without its ``None`` member."""
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return functools.reduce(operator.or_, members) if members else annotation
 
 
 def _ledger_rules(name: str, status: tuple[str, ...] | None) -> dict[str, Any]:
@@ -242,7 +259,8 @@ def _parameters(
     hints = typing.get_type_hints(method)
     out = []
     for param in inspect.signature(method).parameters.values():
-        if param.name in reserved or param.name == "pricing":
+        # Positional-only parameters (the seed-style options mapping) are never JSON fields.
+        if param.kind is param.POSITIONAL_ONLY or param.name in reserved or param.name == "pricing":
             continue
         out.append((param.name, _json_type(hints[param.name]), param.default))
     return out
@@ -260,8 +278,12 @@ def _body_model(
     if kind is not None:
         fields["type"] = (Literal[kind], ...)
     for name, annotation, default in _parameters(method):
-        required = default is inspect.Parameter.empty
-        fields[name] = (annotation, ... if required else default)
+        if name in LEDGER_REQUIRED.get(method.__name__, ()):
+            fields[name] = (_not_none(annotation), ...)
+        elif default is inspect.Parameter.empty:
+            fields[name] = (annotation, ...)
+        else:
+            fields[name] = (annotation, default)
     return create_model(
         title,
         __config__=ConfigDict(alias_generator=camel, extra="forbid"),
@@ -342,15 +364,18 @@ def _query_schema(name: str, annotation: Any, method_name: str) -> dict[str, Any
     if name == "limit":
         maximum = ledger_api.MAX_EVENTS if method_name == "query_events" else ledger_api.MAX_PAGE
         return {"type": "integer", "minimum": 1, "maximum": maximum}
-    if members & {int, ledger_api.Instant}:
-        return {"type": "integer", "minimum": 0, "maximum": QUERY_INT_MAX}
+    if date in members:  # an Instant: ms since the epoch over HTTP
+        return {"type": "integer", **_INSTANT}
+    if int in members:
+        return {"type": "integer", **_NONNEG}
     if members == {bool}:
         return {"type": "boolean"}
     schema: dict[str, Any] = {"type": "string"}
+    # An empty query value is no filter.
     if name == "status":
-        schema["enum"] = list(ledger_model.RUN_STATUSES)
+        schema["enum"] = [*ledger_model.RUN_STATUSES, ""]
     elif name in LEDGER_CHOICES:
-        schema["enum"] = list(LEDGER_CHOICES[name])
+        schema["enum"] = [*LEDGER_CHOICES[name], ""]
     elif name in LEDGER_IDENTIFIERS:
         schema["maxLength"] = MAX_ID_LENGTH
     return schema

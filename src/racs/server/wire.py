@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..errors import RacsError, invalid
 from ..inputs import number
+from ..limits import MAX_INSTANT_MS
 from ..model import camel
 from .errors import ERR_INVALID_JSON, ERR_PAYLOAD_TOO_LARGE, ERR_UNSUPPORTED_MEDIA_TYPE
 
@@ -109,8 +110,11 @@ def optional_str(data: Mapping[str, Any], name: str) -> str | None:
 
 
 def optional_time(data: Mapping[str, Any], name: str) -> float | None:
-    """A body field holding milliseconds since the epoch, or None."""
-    return number(data.get(name), name, optional=True)
+    """A body field holding milliseconds since the epoch (up to year 9999), or None."""
+    ms = number(data.get(name), name, optional=True)
+    if ms is not None and ms > MAX_INSTANT_MS:
+        raise invalid(f"{name} must be ms since the epoch up to {MAX_INSTANT_MS} (year 9999)")
+    return ms
 
 
 def query_int(request: Request, name: str, *, minimum: int = 0) -> int | None:

@@ -30,7 +30,8 @@ PLAN: Final = r"""
 --       9 linexp
 -- ARGV: 1 now, 2 lineage, 3 prefix key, 4 provider, 5 model, 6 fingerprint, 7 lineage ttl ms,
 --       8 resource ttl s ('' = none), 9 resource tokens, 10 keep-warm ttl label ('' = none),
---       11 keep-warm ttl s, 12 create claim ms (0 = a create never lapses unnamed)
+--       11 keep-warm ttl s, 12 create claim ms (0 = a create never lapses unnamed),
+--       13 request id (a client's retry of this very request gets the same action back)
 local now = tonumber(ARGV[1])
 local n = redis.call('INCR', KEYS[1])
 local gen = redis.call('GET', KEYS[2]) or '0'
@@ -46,19 +47,22 @@ end
 local action = ''
 local write = ARGV[1]
 if ARGV[8] ~= '' then
-  local rec = redis.call('HMGET', KEYS[5], 'w', 's', 'c', 'name')
+  local rec = redis.call('HMGET', KEYS[5], 'w', 's', 'c', 'name', 'r', 'a')
   local w, s = tonumber(rec[1]), tonumber(rec[2])
   local claim = tonumber(ARGV[12])
   local lapsed = w ~= nil and claim > 0 and not rec[4] and now >= tonumber(rec[3]) + claim
   local ttl = tonumber(ARGV[8])
-  if w == nil or now >= w + s * 1000 or lapsed then
+  if rec[5] == ARGV[13] then
+    action = rec[6]  -- the same request again (a client retry): the same answer
+  elseif w == nil or now >= w + s * 1000 or lapsed then
     action = 'create'
     redis.call('DEL', KEYS[5])
     redis.call('HSET', KEYS[5], 'p', ARGV[4], 'm', ARGV[5], 's', ARGV[8], 'w', ARGV[1],
-      'c', ARGV[1], 't', ARGV[9])
+      'c', ARGV[1], 't', ARGV[9], 'r', ARGV[13], 'a', 'create')
   elseif now >= w + 0.9 * s * 1000 then
     action = 'refresh'
-    redis.call('HSET', KEYS[5], 's', ARGV[8], 'w', ARGV[1], 't', ARGV[9])
+    redis.call('HSET', KEYS[5], 's', ARGV[8], 'w', ARGV[1], 't', ARGV[9], 'r', ARGV[13],
+      'a', 'refresh')
   else
     action = 'reuse'
     write = rec[1]

@@ -20,6 +20,7 @@ emits ``state.restored``. Nothing here raises into the host's call path.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
@@ -108,9 +109,12 @@ class RedisState:
         self._backoff = self._retry
         self._retry_at = 0.0
         self._gen: int | None = None
+        self._loose: list[TelemetryEvent] = []
+        """Events from calls outside the engine's, handed to the engine's next call."""
         self._offline_plans = 0
+        self._requests = itertools.count(1)
         self._clock: Callable[[], float] = lambda: time.time_ns() // 1_000_000
-        self._prices = PriceBook()
+        self._prices: PriceBook | None = None  # the engine's, once it binds
 
     # --- binding to an engine -------------------------------------------------------
     def usage_book(
@@ -140,6 +144,7 @@ class RedisState:
             "" if keepwarm is None else json.dumps(keepwarm[0]),
             "" if keepwarm is None else codec.num(keepwarm[1]),
             self._claim_ms,
+            f"{self.host_id}:{next(self._requests)}",
         ]
         keys = [
             ns + "n",
@@ -190,7 +195,7 @@ class RedisState:
 
     def storage_spend(self) -> dict[str, float] | None:
         """Fleet-wide resource storage spend by aggregate key."""
-        book = self._attempt(self._fleet_book, [])
+        book = self._attempt(self._fleet_book, self._loose)
         if book is None:
             return None
         return {k: a.storage_spend_usd for k, a in book.aggregates.items()}
@@ -247,7 +252,9 @@ class RedisState:
     # --- per-lineage fields and resource names ---------------------------------------
     def lineage_fields(self, lineage: str) -> dict[str, str] | None:
         """The lineage's shared hash (e.g. a learned cadence); None when unreachable."""
-        raw = self._attempt(lambda: self.client.hgetall(self.prefix + "cad:" + lineage), [])
+        raw = self._attempt(
+            lambda: self.client.hgetall(self.prefix + "cad:" + lineage), self._loose
+        )
         if raw is None:
             return None
         return {codec.text(k): codec.text(v) for k, v in raw.items()}
@@ -266,7 +273,7 @@ class RedisState:
             pipe.execute()
             return True
 
-        return self._attempt(write, []) is not None
+        return self._attempt(write, self._loose) is not None
 
     def publish_resource_name(self, resource_key: str, name: str) -> bool:
         """Tell the fleet the provider's name of the resource this host created."""
@@ -278,7 +285,7 @@ class RedisState:
             self.client.hset(key, "name", name)
             return True
 
-        return bool(self._attempt(write, []))
+        return bool(self._attempt(write, self._loose))
 
     def resource_name(self, directive: Any) -> str | None:
         """The published name of a resource (a ``ResourceDirective`` or its key), if any.
@@ -287,7 +294,9 @@ class RedisState:
         the name, the others send their request uncached.
         """
         key = directive if isinstance(directive, str) else directive.resource_key
-        raw = self._attempt(lambda: self.client.hget(self.prefix + "res:" + key, "name"), [])
+        raw = self._attempt(
+            lambda: self.client.hget(self.prefix + "res:" + key, "name"), self._loose
+        )
         return None if raw is None else codec.text(raw)
 
     # --- the snapshot backend contract ---------------------------------------------
@@ -297,7 +306,7 @@ class RedisState:
 
     def save(self, snapshot: dict[str, Any]) -> None:
         """``flush``: send what the outbox holds (the snapshot itself is not stored)."""
-        self.push([])
+        self.push(self._loose)
 
     async def aload(self) -> dict[str, Any] | None:
         """``load`` for asyncio hosts."""
@@ -309,7 +318,7 @@ class RedisState:
 
     def close(self) -> None:
         """Send the outbox, then close the client when this backend opened it."""
-        self.push([])
+        self.push(self._loose)
         if self._owns_client:
             self.client.close()
 
@@ -345,6 +354,10 @@ class RedisState:
         """Run ``call`` against Redis; None (and degraded mode) when it fails."""
         from redis.exceptions import RedisError
 
+        if self._loose and events is not self._loose:
+            with self._lock:
+                events.extend(self._loose)
+                self._loose.clear()
         try:
             if self._down:
                 if time.monotonic() < self._retry_at:
@@ -433,7 +446,7 @@ class RedisState:
                 row[f] = codec.number(h.get(f, "0"))
             rows.append(row)
             unpriced[key] = {f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)}
-        book = UsageBook(self._prices, max(1, len(rows)))
+        book = UsageBook(self._prices or PriceBook(), max(1, len(rows)))
         book.load(rows)
         for key, agg in book.aggregates.items():
             agg.unpriced = unpriced[key]

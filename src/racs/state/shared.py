@@ -122,31 +122,6 @@ def shared_backend(state: Any) -> SharedState | None:
     return None
 
 
-def keepwarm_ttl(directives: tuple[Any, ...]) -> tuple[str | float, float] | None:
-    """The shortest TTL a plan caches with, as (label or seconds, seconds); None if none.
-
-    A keep-warm entry follows its shortest-lived cache (engine.md section 6).
-    """
-    from ..model import ResourceDirective
-    from ..tiers import seconds_of
-
-    shortest: tuple[str | float, float] | None = None
-    for directive in directives:
-        if isinstance(directive, ResourceDirective):
-            if directive.action == "delete":
-                continue
-            label: str | float = directive.ttl_seconds
-            seconds = float(directive.ttl_seconds)
-        elif directive.kind == "breakpoint":
-            label = directive.ttl
-            seconds = float(seconds_of(directive.ttl))
-        else:
-            continue
-        if shortest is None or seconds < shortest[1]:
-            shortest = (label, seconds)
-    return shortest
-
-
 def drift_of(events: list[TelemetryEvent]) -> list[DriftReport]:
     """The drift reports among ``events``."""
     return [e.report for e in events if e.type == "prefix.drifted"]  # type: ignore[union-attr]
