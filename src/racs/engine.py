@@ -20,6 +20,7 @@ from .filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_opt
 from .inputs import Prompt, parse_prompt, parse_usage, profile_overrides
 from .keepwarm import KeepWarm, ResourceRecord, Resources, keepwarm_ttl
 from .keys import KEY_SCHEMES, combine, digest_function, plan_id
+from .learning.live import LearnedReuse, ledger_usages
 from .lint import Facts, FactsCache, analyze
 from .model import (
     PROVIDERS,
@@ -54,6 +55,8 @@ Tokenizer = Callable[[str], float]
 
 DEFAULT_SEED: Final = 7
 DEFAULT_MAX_PREFIXES: Final = 1000
+REUSE_POLICIES: Final = ("reference", "learned")
+"""``reference``: the spec's decision from the declared reuse; ``learned``: racs.learning."""
 
 
 def _wall_clock() -> float:
@@ -92,6 +95,7 @@ class Racs:
         ledger: Any = None,
         catalog: Any = None,
         facts_max_chars: int = 64_000_000,
+        reuse_policy: str = "reference",
         _snapshot: Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -110,6 +114,10 @@ class Racs:
             raise invalid("clock must be a callable returning milliseconds since the epoch")
         if tokenizer is not None and not callable(tokenizer):
             raise invalid("tokenizer must be a callable taking the segment text")
+        if reuse_policy not in REUSE_POLICIES:
+            raise invalid(
+                f"reuse_policy must be one of {', '.join(REUSE_POLICIES)}, got {reuse_policy!r}"
+            )
         self.seed = seed
         self.key_scheme = key_scheme
         self._clock: Callable[[], float] = clock or _wall_clock
@@ -138,6 +146,7 @@ class Racs:
         self._state = state
         self._ledger = ledger
         self._closed = False
+        self._learned = _learned_reuse(reuse_policy, ledger, self._prices)
         if state is not None:
             if _snapshot is None and is_async_backend(state):
                 raise RacsError(
@@ -339,6 +348,9 @@ class Racs:
                     now,
                     events,
                 )
+            touches = None
+            if self._learned is not None:  # after the fleet: it may re-plan the reference
+                outcome, touches = self._learned.plan(prompt, profile, prefix_key, outcome, now)
             if outcome.findings:
                 findings.extend(outcome.findings)
             self._counter += 1
@@ -356,7 +368,7 @@ class Racs:
                 reasoning=outcome.reasoning,
                 agent_id=prompt.agent_id,
             )
-            self._bookkeep(plan, prompt, profile, pricing, tracked, now, events)
+            self._bookkeep(plan, prompt, profile, pricing, tracked, now, events, touches)
             listening = bool(self._listeners)
             if listening:  # after drift and resource events, in @takk/racs's order
                 events.append(PlanCreated(plan, now))
@@ -466,6 +478,7 @@ class Racs:
         tracked: bool,
         now: float,
         events: list[TelemetryEvent],
+        touches: int | None = None,
     ) -> None:
         key = plan.prefix_key
         lineage = prompt.agent_id or f"{prompt.provider}:{prompt.model}"
@@ -503,7 +516,7 @@ class Racs:
             record = self._resources.records.get(key)
             last_write = record.last_write_at if record is not None else now
             self._keepwarm.track(
-                key, plan.provider, plan.model, shortest[0], shortest[1], last_write
+                key, plan.provider, plan.model, shortest[0], shortest[1], last_write, touches
             )
 
     # --- accounting -----------------------------------------------------------------
@@ -535,6 +548,8 @@ class Racs:
                     agent_id=u.agent_id,
                     run_id=u.run_id,
                 )
+            if self._learned is not None:
+                self._learned.record(u)
             key = u.prefix_key or f"{u.provider}:{u.model}"
             if self._usage.add(u, key):
                 events.append(_ledger_limit(now))
@@ -758,6 +773,7 @@ class Racs:
                         }
                         for k, i in self._prefixes.items()
                     ],
+                    **({} if self._learned is None else {"learning": self._learned.state()}),
                 },
             }
 
@@ -803,6 +819,8 @@ class Racs:
             "drifts": self._drift.load_reports,
             "prefixes": prefixes,
         }
+        if self._learned is not None and self._ledger is None:  # a ledger is rebuilt instead
+            sections["learning"] = self._learned.load
         raw: Mapping[str, Callable[[], Any]]
         if takk.is_takk_layout(data):  # written by @takk/racs: convert section by section
             raw = takk.sections(data, self._price_tokens)
@@ -906,6 +924,16 @@ class _Subscription:
 
     def __call__(self, event: TelemetryEvent) -> None:
         self.listener(event)
+
+
+def _learned_reuse(policy: str, ledger: Any, prices: PriceBook) -> LearnedReuse | None:
+    """The learned-reuse memory when asked for, rebuilt from the ledger's usage if any."""
+    if policy != "learned":
+        return None
+    learned = LearnedReuse(prices)
+    if ledger is not None:
+        learned.rebuild(ledger_usages(ledger))
+    return learned
 
 
 _FLEET_RESOURCE_STATE: Final[dict[str, _planner.ResourceState]] = {

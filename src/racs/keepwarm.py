@@ -22,6 +22,8 @@ class WarmEntry:
     ttl: str | float
     ttl_seconds: float
     last_write_at: float
+    touches_left: int | None = None
+    """Keep-warm touches that still pay (learned reuse); ``None``: no limit."""
 
     @property
     def refresh_at(self) -> float:
@@ -59,9 +61,13 @@ class KeepWarm:
         ttl: str | float,
         ttl_seconds: float,
         now: float,
+        touches: int | None = None,
     ) -> None:
-        """Start (or restart) the TTL window of a prefix at ``now``."""
-        self.entries[prefix_key] = WarmEntry(prefix_key, provider, model, ttl, ttl_seconds, now)
+        """Start (or restart) the TTL window of a prefix at ``now``; at most ``touches``
+        keep-warm touches will be scheduled before the next plan (``None``: no limit)."""
+        self.entries[prefix_key] = WarmEntry(
+            prefix_key, provider, model, ttl, ttl_seconds, now, touches
+        )
 
     def due(self, now: float) -> list[RefreshEntry]:
         """Due entries, most overdue first (ties by prefix key); expired ones are dropped.
@@ -72,7 +78,7 @@ class KeepWarm:
         dead = [k for k, e in self.entries.items() if now >= e.expires_at]
         for key in dead:
             del self.entries[key]
-        due = [e for e in self.entries.values() if e.refresh_at <= now]
+        due = [e for e in self.entries.values() if e.refresh_at <= now and e.touches_left != 0]
         due.sort(key=lambda e: (e.refresh_at, e.prefix_key))
         return [e.public() for e in due]
 
@@ -82,6 +88,8 @@ class KeepWarm:
         if entry is None:
             return False
         entry.last_write_at = now
+        if entry.touches_left:
+            entry.touches_left -= 1
         return True
 
     def state(self) -> list[dict[str, Any]]:
@@ -94,6 +102,7 @@ class KeepWarm:
                 "ttl": e.ttl,
                 "ttlSeconds": e.ttl_seconds,
                 "lastWriteAt": e.last_write_at,
+                **({} if e.touches_left is None else {"touchesLeft": e.touches_left}),
             }
             for e in self.entries.values()
         ]
@@ -112,6 +121,7 @@ class KeepWarm:
                 ttl,
                 float(d["ttlSeconds"]),
                 float(d["lastWriteAt"]),
+                None if d.get("touchesLeft") is None else int(d["touchesLeft"]),
             )
             entries[entry.prefix_key] = entry
         self.entries = entries

@@ -261,3 +261,53 @@ class TestKeyScheme:
         proc = _start("--key-scheme", "md5")
         _, err = proc.communicate(timeout=15)
         assert proc.returncode == 2 and err.count("\n") == 1
+
+
+class TestLearn:
+    def test_learn_flag_learns_and_rebuilds_from_the_ledger(self, tmp_path: Path) -> None:
+        """--learn plans from observed gaps; a restart rebuilds them from the ledger."""
+        flags = ("--learn", "--ledger", str(tmp_path / "ledger.db"))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        now_ms = int(time.time() * 1000)
+        proc = _start("--port", str(port), *flags, env={"RACS_TOKEN": ""})
+        try:
+            _wait_up(url, proc)
+            for i in range(4):  # a cron every 7 minutes, the last one 7 minutes ago
+                usage = {
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4-5",
+                    "agentId": "cron",
+                    "inputTokens": 2300,
+                    "cacheReadTokens": 0,
+                    "timestamp": now_ms - (4 - i) * 420_000,
+                }
+                assert httpx.post(url + "/usage", json=usage).status_code < 300
+            plan = httpx.post(url + "/plan", json=plan_input(agent="cron")).json()
+            assert "learned from 4 gap(s) between uses of this stream" in plan["reasoning"]
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=15)
+        proc = _start("--port", str(port), *flags, env={"RACS_TOKEN": ""})
+        try:
+            _wait_up(url, proc)
+            plan = httpx.post(url + "/plan", json=plan_input(agent="cron")).json()
+            # Rebuilt from the 4 cache.usage records (3 gaps), plus this plan's own gap.
+            assert "learned from 4 gap(s) between uses of this stream" in plan["reasoning"]
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=15)
+
+    def test_without_learn_the_reference_decides(self) -> None:
+        """The default server plans exactly as the reference engine."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = _start("--port", str(port), env={"RACS_TOKEN": ""})
+        try:
+            _wait_up(url, proc)
+            for _ in range(4):
+                plan = httpx.post(url + "/plan", json=plan_input(agent="cron")).json()
+            assert "learned" not in plan["reasoning"].lower()
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=15)

@@ -109,6 +109,8 @@ class TestHtml:
                     == 455 - 9
                 )
                 assert page.locator("#chart-gaps line.ttl").count() == 2
+                assert page.locator("#chart-sessions rect.bar").count() == 5
+                assert page.locator("#chart-causes rect.bar").count() == 4
                 box = page.locator("#chart-spend").bounding_box()
                 assert box is not None and box["width"] > 600
                 assert page.locator("table").first.locator("tbody tr").count() == 5
@@ -146,3 +148,41 @@ class TestDefaults:
         doc = json.loads(capsys.readouterr().out)
         assert doc["sources"] == [str(tmp_path / "claude" / "projects")]
         assert doc["total"]["requests"] == 1
+
+
+class TestUsageErrors:
+    @pytest.mark.parametrize("command", ["report", "ingest"])
+    def test_a_missing_path_is_one_line_and_exit_2(
+        self, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main([command, str(tmp_path / "nope.jsonl")]) == 2
+        err = capsys.readouterr().err
+        assert err == f"racs: no such file or folder: {tmp_path / 'nope.jsonl'}\n"
+
+    def test_an_unwritable_page_is_one_line_and_exit_2(
+        self, tmp_path: Path, transcripts: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        target = tmp_path / "missing-dir" / "r.html"
+        assert main(["report", str(transcripts / "short.jsonl"), "--html", str(target)]) == 2
+        assert capsys.readouterr().err.startswith(f"racs: cannot write {target}")
+        assert not target.exists()
+
+
+class TestProgress:
+    def test_the_bar_counts_bytes_on_a_terminal(self) -> None:
+        import io
+
+        from racs.cli.render import ByteProgress
+
+        class Tty(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        out = Tty()
+        bar = ByteProgress(2_000_000, "reading", stream=out, width=10)
+        bar(1_000_000)
+        bar(1_000_000)
+        bar.close()
+        assert out.getvalue() == (
+            "\r[#####.....] reading  50% 1.0 MB\r[##########] reading 100% 2.0 MB\n"
+        )

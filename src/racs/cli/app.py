@@ -78,7 +78,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> Parser:
     """The full argument parser, every subcommand included."""
-    from . import analyze, ingest, inspect, ledger, models, report, simulate
+    from . import analyze, ingest, inspect, ledger, models, replay, report, simulate
 
     parser = Parser(
         prog="racs",
@@ -98,6 +98,7 @@ def build_parser() -> Parser:
     models.register(commands, _formatter)
     report.register(commands, _formatter)
     ingest.register(commands, _formatter)
+    replay.register(commands, _formatter)
     commands.add_parser(
         "serve",
         help="the HTTP service (needs the server extra: pip install 'racs[server]')",

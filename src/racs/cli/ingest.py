@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..prices import PriceBook
@@ -63,6 +64,10 @@ def run(ns: argparse.Namespace) -> int:
 
     if target is not None and any(str(s) == target for s in ns.sources):
         raise CliError("the ledger to write cannot also be a source")
+    for source in ns.sources:
+        text = str(source)
+        if not text.startswith(("postgresql://", "postgres://")) and not Path(text).exists():
+            raise CliError(f"no such file or folder: {text}")
     problems = Problems()
     meter = ByteProgress(total_bytes(discover_files(ns.sources)), "ingesting")
     try:

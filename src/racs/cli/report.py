@@ -108,6 +108,11 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         "--json", action="store_true", help="print the JSON report (schema racs.report/1)"
     )
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
+    p.add_argument(
+        "--no-hindsight",
+        action="store_true",
+        help="skip replaying the top findings' streams for what the best choice would save",
+    )
     p.set_defaults(handler=run)
 
 
@@ -115,6 +120,9 @@ def _sources(paths: list[str], ledger: str | None) -> list[str]:
     """What to read: the given paths (and ledger), else Claude Code's folder, else the
     default ledger."""
     sources = [str(Path(p).expanduser()) for p in paths]
+    for source in sources:
+        if not source.startswith(("postgresql://", "postgres://")) and not Path(source).exists():
+            raise CliError(f"no such file or folder: {source}")
     if ledger is not None:
         sources.append(ledger or default_read_target())
     if sources:
@@ -155,6 +163,7 @@ def run(ns: argparse.Namespace) -> int:
             filters,
             top=ns.top,
             sources=[_shown(s) for s in sources],
+            hindsight=not ns.no_hindsight,
         )
     finally:
         meter.close()

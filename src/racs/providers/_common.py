@@ -113,8 +113,8 @@ def field(obj: Any, *names: str) -> Any:
 
 
 def count(value: Any) -> float:
-    """A token count as a finite number in [0, MAX_TOKENS]; anything else (null, junk)
-    counts 0. No real count comes near the bound, which the engine and ledger enforce."""
+    """A token count as a finite number in [0, MAX_TOKENS]; anything else (null, junk,
+    absurd) counts 0, since the engine refuses counts it cannot sum exactly."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0
     if not math.isfinite(value) or value < 0 or value > MAX_TOKENS:
@@ -150,8 +150,7 @@ def as_usage(
 ) -> CacheUsage:
     """A CacheUsage whose all-in input is never below its cache parts.
 
-    Parts that add up past MAX_TOKENS are junk like any single absurd count: they count 0,
-    so an adapter's usage is always one the engine and the ledger accept.
+    A report whose all-in total passes ``MAX_TOKENS`` is absurd and counts as empty.
     """
     parts = read + write_5m + write_1h + write_30m
     if max(input_tokens, parts) > MAX_TOKENS:

@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from ..accounting import Rates, cost_of
 from ..prices import PriceBook
@@ -108,9 +108,9 @@ class ReportBuilder:
         self.prices = prices
         self.filters = filters or Filters()
         self.top = top
-        self.total = Bucket()
-        self.by: dict[str, dict[str, Bucket]] = {d: {} for d in DIMENSIONS}
-        self.hourly: dict[int, Bucket] = {}
+        # One bucket per (dimension values, hour): a request adds to one bucket, and the
+        # breakdowns are merged from these cells at the end.
+        self._cells: dict[tuple[Any, ...], Bucket] = {}
         self.causes: dict[str, CauseSum] = {}
         self._heap: list[tuple[float, int, Finding]] = []
         self._tie = itertools.count()
@@ -125,20 +125,12 @@ class ReportBuilder:
         profile = self.prices.profile(r.provider, r.model)
         return profile.min_cacheable_tokens if profile is not None else None
 
-    def _buckets(self, r: Request) -> list[Bucket]:
-        out = [self.total]
-        for dim, value in zip(DIMENSIONS, _keys(r), strict=True):
-            table = self.by[dim]
-            bucket = table.get(value)
-            if bucket is None:
-                bucket = table[value] = Bucket()
-            out.append(bucket)
-        hour = int(r.timestamp_ms // HOUR_MS * HOUR_MS)
-        bucket = self.hourly.get(hour)
-        if bucket is None:
-            bucket = self.hourly[hour] = Bucket()
-        out.append(bucket)
-        return out
+    def _cell(self, r: Request) -> Bucket:
+        key = (*_keys(r), int(r.timestamp_ms // HOUR_MS * HOUR_MS))
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = Bucket()
+        return cell
 
     def add(self, r: Request) -> None:
         """Count one request (ignored when outside the filters)."""
@@ -146,14 +138,11 @@ class ReportBuilder:
             return
         rates = self._rates(r)
         cost = as_row(cost_of(r.tokens, rates)) if rates is not None else None
-        tokens = as_row(r.tokens)
-        for bucket in self._buckets(r):
-            bucket.add(tokens, cost, r.timestamp_ms)
+        self._cell(r).add(as_row(r.tokens), cost, r.timestamp_ms)
         step = self._walker.step(r, rates)
         if step.read_back is not None:
             writer, back = step.read_back
-            for bucket in self._buckets_of(writer):
-                bucket.read_back += back
+            self._cell(writer).read_back += back
         if step.finding is not None:
             self._keep(step.finding)
 
@@ -161,13 +150,6 @@ class ReportBuilder:
         """``add`` each request."""
         for r in requests:
             self.add(r)
-
-    def _buckets_of(self, r: Request) -> list[Bucket]:
-        # The writer was added before, so every one of its buckets exists already.
-        out = [self.total]
-        out.extend(self.by[dim][v] for dim, v in zip(DIMENSIONS, _keys(r), strict=True))
-        out.append(self.hourly[int(r.timestamp_ms // HOUR_MS * HOUR_MS)])
-        return out
 
     def _keep(self, f: Finding) -> None:
         s = self.causes.get(f.cause)
@@ -193,10 +175,18 @@ class ReportBuilder:
             self._keep(f)
         ranked = [f for _, _, f in sorted(self._heap, key=lambda x: (-x[0], x[1]))]
         causes = dict(sorted(self.causes.items(), key=lambda kv: -kv[1].usd))
+        total = Bucket()
+        by: dict[str, dict[str, Bucket]] = {d: {} for d in DIMENSIONS}
+        hourly: dict[int, Bucket] = {}
+        for key, cell in self._cells.items():
+            total.merge(cell)
+            for dim, value in zip(DIMENSIONS, key, strict=False):
+                by[dim].setdefault(value, Bucket()).merge(cell)
+            hourly.setdefault(key[-1], Bucket()).merge(cell)
         return Report(
-            total=self.total,
-            by=self.by,
-            hourly=dict(sorted(self.hourly.items())),
+            total=total,
+            by=by,
+            hourly=dict(sorted(hourly.items())),
             findings=ranked,
             causes=causes,
             gaps=self._walker.gaps,
@@ -214,8 +204,15 @@ def build_report(
     filters: Filters | None = None,
     top: int = 50,
     sources: Iterable[str] = (),
+    hindsight: bool = False,
 ) -> Report:
-    """One pass over ``requests``: totals, breakdowns, findings."""
+    """One pass over ``requests``: totals, breakdowns, findings (with ``hindsight``, the
+    top findings quote what replaying their stream says the best choice would have saved)."""
     builder = ReportBuilder(prices, filters, top)
     builder.add_all(requests)
-    return builder.finish(problems, sources)
+    report = builder.finish(problems, sources)
+    if hindsight and report.findings:
+        from .hindsight import with_hindsight
+
+        report.findings = with_hindsight(report.findings, prices, builder.filters.admits)
+    return report

@@ -56,6 +56,8 @@ class Finding:
     request: Request
     detail: str
     action: str
+    quote: str | None = None
+    """Hindsight from replay: what the best choice would have saved (top findings only)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Wire form (see the report schema in the README)."""
@@ -73,6 +75,7 @@ class Finding:
             "source": r.source,
             "detail": self.detail,
             "action": self.action,
+            "quote": self.quote,
         }
 
 
@@ -93,6 +96,31 @@ def excess_usd(tokens: Tokens, excess: float, rates: Rates | None) -> float | No
     fresh = min(max(0.0, excess - written), tokens.fresh)
     usd += fresh * (rates.input - rates.read) / MTOK
     return usd
+
+
+def action_of(cause: str, r: Request, usd: float | None, rates: Rates | None, **facts: Any) -> str:
+    """The cause's action, made concrete with this finding's numbers where they help."""
+    gap = facts.get("gap_s")
+    if cause == EXPIRY and isinstance(gap, int | float) and gap > 3600:
+        return "no tier outlives this pause: resume within the hour or accept the re-write"
+    if cause == EXPIRY and rates is not None and usd is not None and facts.get("ttl") == "5m":
+        cached = float(facts.get("cached") or 0)
+        extra = cached * (rates.write_1h - rates.write_5m) / MTOK
+        return (
+            f"write this stream at the 1h tier: on its {fmt_tokens(cached)}-token prefix "
+            f"that costs ${extra:.4f} more per write, against ${usd:.4f} lost here"
+        )
+    if cause == MODEL_SWITCH:
+        return (
+            f"keep {facts['before']} for this conversation, or send the {facts['after']} "
+            "call from a subagent with a cache of its own"
+        )
+    if cause == UNEXPLAINED:
+        return (
+            "diff this prompt against the stream's previous one: a change in the tools, "
+            "the system prompt or early messages (dates, ids) rewrites the prefix"
+        )
+    return ACTIONS[cause]
 
 
 def detail_of(cause: str, *, excess: float, gap_s: float | None, **facts: Any) -> str:

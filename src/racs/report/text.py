@@ -103,6 +103,8 @@ def render(report: Report, limit: int = 10) -> str:
             out.append(f"  {i}. {usd(f.usd)}  {f.cause}  {f.request.source}")
             out.append(f"     {f.detail}")
             out.append(f"     do: {f.action}")
+            if f.quote:
+                out.append(f"     {f.quote}")
     if report.gaps.counts and sum(report.gaps.counts):
         out.append("")
         out.append("Gaps between a stream's requests (5m and 1h are the cache lifetimes):")

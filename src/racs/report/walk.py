@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ..accounting import MTOK, Rates
+from ..cli.render import duration
 from ..tiers import TIER
 from ..traffic.model import Block, Request
 from .findings import (
@@ -28,6 +29,7 @@ from .findings import (
     TIER_CHOICE,
     UNEXPLAINED,
     Finding,
+    action_of,
     detail_of,
     excess_usd,
 )
@@ -154,18 +156,17 @@ class Walker:
                 continue
             detail = (
                 f"{int(ledger.writes_1h):,} tokens written at 1h; longest gap "
-                f"{ledger.max_gap_s:.0f}s, {ledger.long_gaps} gaps over 5m: 5m writes "
-                f"save ${ledger.premium_usd:.4f} and re-write ${ledger.rewrite_usd:.4f}"
+                f"{duration(ledger.max_gap_s)}, {ledger.long_gaps} over 5m: 5m writes "
+                f"save ${ledger.premium_usd:.4f} and would re-write ${ledger.rewrite_usd:.4f}"
+            )
+            action = (
+                ACTIONS[TIER_CHOICE]
+                if ledger.long_gaps == 0
+                else f"write at the 5m tier: {ledger.long_gaps} of the stream's gaps exceed "
+                f"five minutes; 5m writes plus the re-writes after them cost ${net:.4f} less"
             )
             found.append(
-                Finding(
-                    TIER_CHOICE,
-                    net,
-                    int(ledger.writes_1h),
-                    ledger.request,
-                    detail,
-                    ACTIONS[TIER_CHOICE],
-                )
+                Finding(TIER_CHOICE, net, int(ledger.writes_1h), ledger.request, detail, action)
             )
         return found
 
@@ -196,7 +197,7 @@ class Walker:
         if excess <= 0:
             return None
         if gap_s is not None and gap_s > TIER[e.ttl].seconds:
-            return self._finding(EXPIRY, r, excess, rates, gap_s, ttl=e.ttl)
+            return self._finding(EXPIRY, r, excess, rates, gap_s, ttl=e.ttl, cached=e.cached)
         if r.kind == "compaction" or t.input < e.input:
             return self._finding(COMPACTION, r, excess, rates, gap_s, before=e.input, after=t.input)
         if r.blocks is not None and e.blocks is not None:
@@ -225,13 +226,14 @@ class Walker:
     ) -> Finding | None:
         if excess < 1:
             return None
+        usd = excess_usd(r.tokens, excess, rates)
         return Finding(
             cause=cause,
-            usd=excess_usd(r.tokens, excess, rates),
+            usd=usd,
             excess_tokens=int(excess),
             request=r,
             detail=detail_of(cause, excess=excess, gap_s=gap_s, **facts),
-            action=ACTIONS[cause],
+            action=action_of(cause, r, usd, rates, gap_s=gap_s, **facts),
         )
 
 

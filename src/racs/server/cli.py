@@ -67,6 +67,12 @@ def _parser() -> _Parser:
     )
     p.add_argument("--seed", type=int, default=7, help="plan id seed (default 7)")
     p.add_argument(
+        "--learn",
+        action="store_true",
+        help="learned reuse: tiers, keep-warm, lifetimes and retention from each lineage's "
+        "observed gaps (rebuilt from the ledger on start)",
+    )
+    p.add_argument(
         "--cors-origin",
         default=None,
         metavar="ORIGIN",
@@ -197,7 +203,13 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
             state = redis_state(args.state, prefix=args.state_prefix)
         elif args.state:
             state = file_state(args.state)
-        engine = create_racs(seed=args.seed, state=state, ledger=ledger, key_scheme=args.key_scheme)
+        engine = create_racs(
+            seed=args.seed,
+            state=state,
+            ledger=ledger,
+            key_scheme=args.key_scheme,
+            reuse_policy="learned" if args.learn else "reference",
+        )
     except BaseException:
         if ledger is not None:
             ledger.close()

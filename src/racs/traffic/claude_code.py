@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..accounting import Tokens
-from .lines import Meter, is_binary, numbered_lines
+from .lines import Meter, is_binary, lines_containing
 from .model import Request
 from .problems import Problems
 
@@ -30,6 +30,9 @@ PROVIDER: Final = "anthropic"
 ABSURD_TOKENS: Final = 10_000_000
 _USAGE: Final = b'"usage"'
 _SYNTHETIC: Final = "<synthetic>"  # Claude Code's local placeholder messages: never billed.
+
+_Found = dict[tuple[str, ...], tuple["Request", float]]
+"""A session's responses so far: key -> (first line's request, largest output seen)."""
 
 
 def default_paths() -> list[Path]:
@@ -101,30 +104,23 @@ def read_session(
     group: SessionFiles, problems: Problems, meter: Meter | None = None
 ) -> Iterator[Request]:
     """One session's deduplicated requests, in time order (memory: one session's requests)."""
-    # key -> (first line's request, largest output seen); rebuilt once at the end.
-    found: dict[tuple[str, ...], tuple[Request, float]] = {}
+    found: _Found = {}
     for path in group.files:
         if is_binary(path):
             problems.add(str(path), "binary file skipped")
             continue
-        fallback = _Context(path, group.main)
-        for lineno, raw in numbered_lines(path, problems, meter):
-            if _USAGE not in raw:
-                continue
+        fallback = _context(path, group.main)
+        for lineno, raw in lines_containing(path, _USAGE, problems, meter):
             where = f"{path}:{lineno}"
             try:
-                parsed = _parse(raw, where, fallback, problems)
+                parsed = _parse(raw, where, fallback, problems, found)
             except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
                 problems.add(where, f"unreadable line ({type(exc).__name__})")
                 continue
             if parsed is None:
                 continue
             key, request = parsed
-            old = found.get(key)
-            if old is None:
-                found[key] = (request, request.tokens.output)
-            elif request.tokens.output > old[1]:
-                found[key] = (old[0], request.tokens.output)
+            found[key] = (request, request.tokens.output)
     done = [
         r if r.tokens.output == out else replace(r, tokens=replace(r.tokens, output=out))
         for r, out in found.values()
@@ -136,33 +132,29 @@ def read_session(
 class _Context:
     """What a line may leave out and its file tells: agent id, session, project."""
 
-    path: Path
-    main: Path | None
+    agent: str | None
+    session: str
+    project: str
 
-    @property
-    def agent(self) -> str | None:
-        stem = self.path.stem
-        if self.path.parent.name == "subagents" and stem.startswith("agent-"):
-            return stem[len("agent-") :]
-        return None
 
-    @property
-    def session(self) -> str:
-        if self.main is not None:
-            return self.main.stem
-        return self.path.parent.parent.name if self.agent else self.path.stem
-
-    @property
-    def project(self) -> str:
-        if self.main is not None:
-            return self.main.parent.name
-        if self.agent is not None and len(self.path.parents) > 2:
-            return self.path.parents[2].name
-        return self.path.parent.name
+def _context(path: Path, main: Path | None) -> _Context:
+    """Worked out once per file (paths are slow to take apart line by line)."""
+    stem = path.stem
+    agent = (
+        stem[len("agent-") :]
+        if path.parent.name == "subagents" and stem.startswith("agent-")
+        else None
+    )
+    if main is not None:
+        return _Context(agent, main.stem, main.parent.name)
+    if agent is not None:
+        project = path.parents[2].name if len(path.parents) > 2 else path.parent.name
+        return _Context(agent, path.parent.parent.name, project)
+    return _Context(None, stem, path.parent.name)
 
 
 def _parse(
-    raw: bytes, where: str, ctx: _Context, problems: Problems
+    raw: bytes, where: str, ctx: _Context, problems: Problems, found: _Found
 ) -> tuple[tuple[str, ...], Request] | None:
     line = json.loads(raw)
     if not isinstance(line, dict):
@@ -177,6 +169,21 @@ def _parse(
         return None
     if not isinstance(model, str) or not model:
         problems.add(where, "message.model missing")
+        return None
+    message_id = message.get("id")
+    key: tuple[str, ...] = (
+        (message_id, request_id)
+        if isinstance(message_id, str) and isinstance(request_id, str)
+        else (where,)
+    )
+    old = found.get(key)
+    if old is not None:
+        # A later line of a response already read: only its output count can grow.
+        usage = message.get("usage")
+        raw_out = usage.get("output_tokens") if isinstance(usage, dict) else None
+        out = _count(raw_out, "output_tokens", where, problems)
+        if out is not None and out > old[1]:
+            found[key] = (old[0], out)
         return None
     tokens = _tokens(message.get("usage"), where, problems)
     if tokens is None:
@@ -194,12 +201,6 @@ def _parse(
     else:
         kind, stream = "main", session
     cwd = line.get("cwd")
-    message_id = message.get("id")
-    key: tuple[str, ...] = (
-        (message_id, request_id)
-        if isinstance(message_id, str) and isinstance(request_id, str)
-        else (where,)
-    )
     return key, Request(
         timestamp_ms=when,
         provider=PROVIDER,

@@ -9,6 +9,7 @@ happened. The run id is derived from the request (source format, session, reques
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -49,7 +50,8 @@ class _Clock:
     """The ledger's clock during an ingest: the time of the request being written."""
 
     def __init__(self) -> None:
-        self.now = 0
+        # The wall clock until the first request: opening the ledger dates its migrations.
+        self.now = time.time_ns() // 1_000_000
 
     def __call__(self) -> int:
         return self.now

@@ -60,6 +60,75 @@ def numbered_lines(
             yield lineno, raw
 
 
+CHUNK: Final = 1 << 20
+
+
+def lines_containing(
+    path: Path,
+    needle: bytes,
+    problems: Problems,
+    meter: Meter | None = None,
+    max_line: int = MAX_LINE_BYTES,
+    chunk_size: int = CHUNK,
+) -> Iterator[tuple[int, bytes]]:
+    """``(line number, raw line)`` of the lines holding ``needle``, found by scanning
+    megabyte chunks so the other lines are never split out one by one. A line reaching
+    ``max_line`` bytes before its end is counted as a problem and drained unread."""
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        problems.add(str(path), f"unreadable: {exc.strerror or type(exc).__name__}")
+        return
+    with f:
+        buf = b""
+        lineno = 1  # the number of buf's first line
+        draining = False
+        while True:
+            try:
+                chunk = f.read(chunk_size)
+            except OSError as exc:
+                problems.add(f"{path}:{lineno}", f"read error: {exc.strerror}")
+                return
+            if not chunk:  # end of file: a last line without a newline still counts
+                if buf and needle in buf:
+                    yield lineno, buf
+                return
+            if meter is not None:
+                meter(len(chunk))
+            if draining:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    continue
+                chunk = chunk[nl + 1 :]
+                lineno += 1
+                draining = False
+                if not chunk:
+                    continue
+            buf = buf + chunk if buf else chunk
+            end = buf.rfind(b"\n")
+            if end >= 0:
+                complete, buf = buf[: end + 1], buf[end + 1 :]
+                yield from _scan(complete, needle, lineno)
+                lineno += complete.count(b"\n")
+            if len(buf) >= max_line:
+                problems.add(f"{path}:{lineno}", f"line longer than {max_line} bytes skipped")
+                buf = b""
+                draining = True
+
+
+def _scan(block: bytes, needle: bytes, lineno: int) -> Iterator[tuple[int, bytes]]:
+    """Lines of ``block`` (whole lines, ending in a newline) that hold ``needle``."""
+    counted = 0
+    i = block.find(needle)
+    while i >= 0:
+        start = block.rfind(b"\n", 0, i) + 1
+        stop = block.find(b"\n", i) + 1
+        lineno += block.count(b"\n", counted, start)
+        counted = start
+        yield lineno, block[start:stop]
+        i = block.find(needle, stop)
+
+
 def total_bytes(paths: Iterable[Path]) -> int:
     """Sum of the files' sizes (missing files count zero)."""
     total = 0

@@ -1,0 +1,1 @@
+"""Learned reuse: each lineage's gaps between uses, and the policy that acts on them."""

@@ -1,0 +1,183 @@
+"""The learned policy: pick the option of least expected cost under the learned gaps.
+
+Pure functions of what was learned (folded sums or bin weights) and the model's rates; no
+clock, no state. ``racs.learning.live`` feeds them from the engine, ``racs.learning.replay``
+from recorded traffic, so both decide with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final, NamedTuple
+
+from ..accounting import Rates
+from ..planner import fmt
+from .costs import KEEPWARM_TOUCHES, BreakpointTable, resource_cost
+from .gaps import representative
+
+PRIOR_WEIGHT: Final = 3.0
+"""A declared reuse interval counts as this many gaps observed at that interval (never decays)."""
+WARM_GAPS: Final = 3
+"""Gaps a lineage must have shown before its own learning replaces the reference decision."""
+IN_MEMORY_RETENTION_S: Final = 300
+"""OpenAI keeps in-memory prefixes 5 to 10 minutes idle: the policy counts on the short end."""
+EXTENDED_RETENTION_S: Final = 24 * 3600
+RESOURCE_TTLS: Final = (300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
+"""Gemini cachedContents lifetimes the policy compares (seconds)."""
+_TIE: Final = 1e-9
+
+
+class Option(NamedTuple):
+    """One option's expected cost: tier (or ``none``), cost, keep-warm budget."""
+
+    name: str
+    cost: float
+    touches: int = 0
+
+
+class Choice(NamedTuple):
+    """What the policy chose and every option it weighed (in the order compared)."""
+
+    pick: Option
+    options: tuple[Option, ...]
+
+    @property
+    def tier(self) -> str | None:
+        """The chosen tier, ``None`` for no write."""
+        return None if self.pick.name == "none" else self.pick.name
+
+    def option(self, name: str) -> Option | None:
+        """The option called ``name``, if it was weighed."""
+        return next((o for o in self.options if o.name == name), None)
+
+
+def _cheapest(options: Sequence[Option]) -> Option:
+    """The first option within a relative tie of the minimum (options come in preference order)."""
+    low = min([o.cost for o in options])
+    bar = low + abs(low) * _TIE if low < 0 else low * (1 + _TIE)
+    for o in options:
+        if o.cost <= bar:
+            return o
+    raise ValueError("no option to choose from")
+
+
+_NK: Final = len(KEEPWARM_TOUCHES)
+
+
+def choose_tier(
+    table: BreakpointTable, sums: Sequence[float], prefix_tokens: float, written_tokens: float
+) -> Choice:
+    """Breakpoint tier and keep-warm budget of least expected cost.
+
+    Compared per option: this call (the part already cached read, ``written_tokens`` written
+    at the tier's price) plus the expected cost of the prefix at its next use under the
+    learned gaps; against no write, where both calls pay the input price. Ties go to the
+    shorter tier, then to no write.
+    """
+    rates = table.rates
+    total = sums[-1]
+    reused = prefix_tokens - written_tokens if prefix_tokens > written_tokens else 0.0
+    now = reused * rates.read
+    per = prefix_tokens / total if total > 0 else 0.0
+    options = []
+    start = 0
+    for tier, price in table.writes:
+        seg = sums[start : start + _NK]
+        start += _NK
+        low = min(seg)
+        later = per * low if total > 0 else prefix_tokens * price
+        options.append(
+            Option(tier, now + written_tokens * price + later, KEEPWARM_TOUCHES[seg.index(low)])
+        )
+    options.append(Option("none", 2 * prefix_tokens * rates.input, 0))
+    return Choice(_cheapest(options), tuple(options))
+
+
+def within(sums: Sequence[float]) -> tuple[float, float, float]:
+    """Fractions of the learned gap weight inside 5m, 30m and 1h."""
+    total = sums[-1]
+    if total <= 0:
+        return (0.0, 0.0, 0.0)
+    return (sums[-4] / total, sums[-3] / total, sums[-2] / total)
+
+
+def choose_resource_ttl(
+    rates: Rates,
+    weights: Mapping[int, float],
+    prefix_tokens: float,
+    ttls: Sequence[int] = RESOURCE_TTLS,
+    implicit_s: float = 0,
+) -> Choice:
+    """Gemini resource lifetime (``<seconds>s``) of least expected cost, or ``none`` when
+    storage does not pay for the reads.
+
+    ``implicit_s``: without a resource, a use within this many seconds still reads from the
+    provider's implicit cache (replay models Gemini's; the engine counts on none).
+    """
+    total = sum(weights.values())
+    gaps = [(representative(b), w / total) for b, w in weights.items()] if total > 0 else []
+    options = [
+        Option(f"{ttl}s", prefix_tokens * sum(p * resource_cost(rates, ttl, g) for g, p in gaps))
+        for ttl in ttls
+    ]
+    implicit = sum(p * (rates.read if g <= implicit_s else rates.input) for g, p in gaps)
+    options.append(Option("none", prefix_tokens * (implicit if gaps else rates.input)))
+    return Choice(_cheapest(options), tuple(options))
+
+
+def extended_share(weights: Mapping[int, float]) -> float:
+    """Share of the learned gaps that outlast in-memory retention but not 24h retention."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    longer = sum(
+        w
+        for b, w in weights.items()
+        if IN_MEMORY_RETENTION_S < representative(b) <= EXTENDED_RETENTION_S
+    )
+    return longer / total
+
+
+def describe(
+    scope: str,
+    gaps: int,
+    weight: float,
+    declared_s: float | None = None,
+    shares: Sequence[float] = (),
+) -> str:
+    """The observations part of a learned reasoning: what was learned from, and on what.
+
+    ``scope``: ``prefix`` (an interleaved prefix's own gaps) or ``stream`` (its lineage's).
+    """
+    declared = (
+        ""
+        if declared_s is None
+        else f", plus the declared {fmt(declared_s)} s counted as {PRIOR_WEIGHT:g}"
+    )
+    text = (
+        f"learned from {gaps} gap(s) between uses of this {scope} "
+        f"(decayed weight {weight:.3g}{declared})"
+    )
+    if len(shares) == 3:
+        text += (
+            f": {shares[0]:.0%} within 5m, {shares[1]:.0%} within 30m, {shares[2]:.0%} within 1h"
+        )
+    return text
+
+
+def money(value: float, priced: bool) -> str:
+    """A cost for prose: USD when the model is priced, else input-token equivalents."""
+    if priced:
+        return f"{value / 1e6:.6g} USD"
+    return f"{value:.6g} input-token equivalents"
+
+
+def describe_options(choice: Choice, priced: bool, what: str) -> str:
+    """The expected-costs part of a learned reasoning."""
+    scale, unit = (1e-6, " USD") if priced else (1.0, " input-token equivalents")
+    parts = []
+    for name, cost, touches in choice.options:
+        label = "no write" if name == "none" else name
+        warm = f" with up to {touches} keep-warm touch(es)" if touches else ""
+        parts.append(f"{label} {cost * scale:.6g}{unit}{warm}")
+    return f"expected cost of {what}: {'; '.join(parts)}"

@@ -1,0 +1,1 @@
+"""Replay traffic through provider cache models: what-if strategies and the hindsight optimum."""

@@ -1,0 +1,13 @@
+"""Learned-reuse test fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A settable fake clock (ms since the epoch)."""
+    return FakeClock()

@@ -1,0 +1,54 @@
+"""The quote a report finding uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from racs.accounting import Tokens
+from racs.model import Pricing
+from racs.prices import PriceBook
+from racs.replay.quote import best_choice_savings
+from racs.traffic.model import Request
+
+CARD = {
+    "claude-sonnet-4-5": Pricing(
+        input_per_mtok=3.0,
+        cache_read_per_mtok=0.3,
+        cache_write_5m_per_mtok=3.75,
+        cache_write_1h_per_mtok=6.0,
+    )
+}
+
+
+def _req(t_s: float, read: int, w5: int) -> Request:
+    return Request(t_s * 1000, "anthropic", "claude-sonnet-4-5", Tokens(1, read, w5), "s", "s")
+
+
+def test_a_1h_write_would_have_saved() -> None:
+    """100k written 5m, then 20 minutes later rewritten: a 1h first write pays.
+
+    Recorded: 100000 x 3.75e-6 twice = 0.75 (+ 2 fresh tokens).
+    1h first: 100000 x 6e-6 = 0.6; the second then reads, but is recorded as a 5m write
+    of the same prefix, which now writes nothing and reads 100000 x 0.3e-6 = 0.03
+    -> 0.63; saved 0.12.
+    """
+    stream = [_req(0, 0, 100_000), _req(1200, 0, 100_000)]
+    quote = best_choice_savings(stream, 0, PriceBook(CARD, database=False))
+    assert quote.tier == "1h"
+    assert quote.saved_usd == pytest.approx(0.12)
+    assert quote.sentence() == "a 1h write here would have saved $0.12"
+
+
+def test_several_quotes_at_once_and_a_bad_index() -> None:
+    """Nothing follows the second request, so not writing at all saves its write premium."""
+    from racs.errors import RacsError
+    from racs.replay.quote import quotes
+
+    stream = [_req(0, 0, 100_000), _req(1200, 0, 100_000)]
+    book = PriceBook(CARD, database=False)
+    first, second = quotes(stream, [0, 1], book)
+    assert first.tier == "1h" and first.saved_usd == pytest.approx(0.12)
+    assert second.saved_usd == pytest.approx(0.075)  # no write: 100000 x (3.75 - 3) e-6
+    assert second.tier is None
+    with pytest.raises(RacsError):
+        quotes(stream, [2], book)
