@@ -82,14 +82,18 @@ def choose_tier(
     options = []
     start = 0
     for tier, price in table.writes:
-        seg = sums[start : start + _NK]
+        # A plain scan of the tier's budgets (first minimum wins, as min() then index()).
+        low = sums[start]
+        at = 0
+        for i in range(1, _NK):
+            c = sums[start + i]
+            if c < low:
+                low, at = c, i
         start += _NK
-        low = min(seg)
         later = per * low if total > 0 else prefix_tokens * price
-        options.append(
-            Option(tier, now + written_tokens * price + later, KEEPWARM_TOUCHES[seg.index(low)])
-        )
-    options.append(Option("none", 2 * prefix_tokens * rates.input, 0))
+        options.append(Option(tier, now + written_tokens * price + later, KEEPWARM_TOUCHES[at]))
+    none = Option("none", 2 * prefix_tokens * rates.input, 0)
+    options.append(none)
     return Choice(_cheapest(options), tuple(options))
 
 
@@ -154,15 +158,16 @@ def describe(
         if declared_s is None
         else f", plus the declared {fmt(declared_s)} s counted as {PRIOR_WEIGHT:g}"
     )
-    text = (
+    if len(shares) == 3:
+        return (
+            f"learned from {gaps} gap(s) between uses of this {scope} "
+            f"(decayed weight {weight:.3g}{declared}): {shares[0]:.0%} within 5m, "
+            f"{shares[1]:.0%} within 30m, {shares[2]:.0%} within 1h"
+        )
+    return (
         f"learned from {gaps} gap(s) between uses of this {scope} "
         f"(decayed weight {weight:.3g}{declared})"
     )
-    if len(shares) == 3:
-        text += (
-            f": {shares[0]:.0%} within 5m, {shares[1]:.0%} within 30m, {shares[2]:.0%} within 1h"
-        )
-    return text
 
 
 def money(value: float, priced: bool) -> str:
@@ -178,6 +183,10 @@ def describe_options(choice: Choice, priced: bool, what: str) -> str:
     parts = []
     for name, cost, touches in choice.options:
         label = "no write" if name == "none" else name
-        warm = f" with up to {touches} keep-warm touch(es)" if touches else ""
-        parts.append(f"{label} {cost * scale:.6g}{unit}{warm}")
+        if touches:
+            parts.append(
+                f"{label} {cost * scale:.6g}{unit} with up to {touches} keep-warm touch(es)"
+            )
+        else:
+            parts.append(f"{label} {cost * scale:.6g}{unit}")
     return f"expected cost of {what}: {'; '.join(parts)}"
