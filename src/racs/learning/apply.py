@@ -90,20 +90,26 @@ def breakpoint_plan(
             (NoneDirective(reason), *kept), (*findings, trap), None, _notes(reason, profile)
         )
     directives = outcome.directives
-    marked = [d for d in directives if isinstance(d, BreakpointDirective)]
-    if marked[0].ttl != tier:  # the planner gives every marker one tier
+    # One pass: the markers' ids, and whether any marker needs the learned tier.
+    ids = []
+    retier = False
+    for d in directives:
+        if isinstance(d, BreakpointDirective):
+            ids.append(repr(d.segment_id))
+            retier = retier or d.ttl != tier
+    if retier:
         directives = tuple(
             replace(d, ttl=tier) if isinstance(d, BreakpointDirective) else d for d in directives
         )
-    touches = choice.pick.touches
+    pick = choice.pick
+    touches = pick.touches
     warm = f", kept warm with up to {touches} touch(es) while idle" if touches else ""
-    ids = ", ".join([repr(d.segment_id) for d in marked])
+    notes = f" {profile.notes}" if profile.notes else ""
     reasoning = (
-        f"{len(marked)} breakpoint(s) on {ids} covering {fmt(prefix_tokens)} stable tokens, "
-        f"tier {tier}{warm}: {observed}; {costs}."
+        f"{len(ids)} breakpoint(s) on {', '.join(ids)} covering {fmt(prefix_tokens)} stable "
+        f"tokens, tier {tier}{warm}: {observed}; {costs}.{notes}"
     )
-    none = choice.options[-1]
-    profitable = choice.pick.cost < none.cost
+    profitable = pick.cost < choice.options[-1].cost
     key = (tier, prefix_tokens, profitable)
     found = break_evens.get(key) if break_evens is not None else None
     if found is None:
@@ -114,7 +120,7 @@ def breakpoint_plan(
             break_evens[key] = found
     if not profitable:
         findings = (*findings, _trap(f"the learned reuse does not pay back the {tier} write"))
-    return Outcome(directives, findings, found, _notes(reasoning, profile))
+    return Outcome(directives, findings, found, reasoning)
 
 
 def resource_plan(

@@ -19,7 +19,7 @@ from typing import Final
 from ..accounting import Rates
 from ..keepwarm import REFRESH_FRACTION
 from ..tiers import seconds_of
-from .gaps import representative
+from .gaps import bin_of, representative
 
 KEEPWARM_TOUCHES: Final = (0, 1, 2, 4, 8)
 """Keep-warm budgets the policy compares: touches sent at most before giving up."""
@@ -51,7 +51,7 @@ class BreakpointTable:
     histogram through it gives each option's summed cost, the mass per TTL and the total.
     """
 
-    __slots__ = ("_rows", "options", "rates", "spacing", "tiers", "width", "writes")
+    __slots__ = ("_by_gap", "_rows", "options", "rates", "spacing", "tiers", "width", "writes")
 
     def __init__(
         self, rates: Rates, tiers: tuple[str, ...], spacing: float = REFRESH_FRACTION
@@ -64,6 +64,7 @@ class BreakpointTable:
         """Each tier with its write price, in the order of ``options``."""
         self.width = len(self.options) + len(INDICATORS) + 1
         self._rows: dict[int, tuple[float, ...]] = {}
+        self._by_gap: dict[float, tuple[float, ...]] = {}
 
     def row(self, b: int) -> tuple[float, ...]:
         """The row of bin ``b``."""
@@ -71,6 +72,15 @@ class BreakpointTable:
         if found is None:
             found = self.row_at(representative(b))
             self._rows[b] = found
+        return found
+
+    def row_of_gap(self, gap_s: float) -> tuple[float, ...]:
+        """The row of the bin holding a gap of ``gap_s`` s (a declared interval, asked per plan)."""
+        found = self._by_gap.get(gap_s)
+        if found is None:
+            if len(self._by_gap) > 1024:
+                self._by_gap.clear()
+            found = self._by_gap[gap_s] = self.row(bin_of(gap_s))
         return found
 
     def row_at(self, gap_s: float) -> tuple[float, ...]:

@@ -214,8 +214,7 @@ class LearnedReuse:
         sums = learner.folded(table, table.row, table.width)
         if declared is not None:
             pw = PRIOR_WEIGHT * learner.scale
-            prior = table.row(bin_of(declared))
-            sums = [s + pw * c for s, c in zip(sums, prior, strict=True)]
+            sums = [s + pw * c for s, c in zip(sums, table.row_of_gap(declared), strict=True)]
         stable = prompt.stable_tokens
         # What is still cached: the learner's own last write (an interleaved prefix's own,
         # else the stream's, whose prompt grows).

@@ -7,6 +7,7 @@ from recorded traffic, so both decide with the same code.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
@@ -82,14 +83,18 @@ def choose_tier(
     options = []
     start = 0
     for tier, price in table.writes:
-        seg = sums[start : start + _NK]
+        # A plain scan of the tier's budgets (first minimum wins, as min() then index()).
+        low = sums[start]
+        at = 0
+        for i in range(1, _NK):
+            c = sums[start + i]
+            if c < low:
+                low, at = c, i
         start += _NK
-        low = min(seg)
         later = per * low if total > 0 else prefix_tokens * price
-        options.append(
-            Option(tier, now + written_tokens * price + later, KEEPWARM_TOUCHES[seg.index(low)])
-        )
-    options.append(Option("none", 2 * prefix_tokens * rates.input, 0))
+        options.append(Option(tier, now + written_tokens * price + later, KEEPWARM_TOUCHES[at]))
+    none = Option("none", 2 * prefix_tokens * rates.input, 0)
+    options.append(none)
     return Choice(_cheapest(options), tuple(options))
 
 
@@ -149,20 +154,29 @@ def describe(
 
     ``scope``: ``prefix`` (an interleaved prefix's own gaps) or ``stream`` (its lineage's).
     """
-    declared = (
-        ""
-        if declared_s is None
-        else f", plus the declared {fmt(declared_s)} s counted as {PRIOR_WEIGHT:g}"
-    )
-    text = (
-        f"learned from {gaps} gap(s) between uses of this {scope} "
-        f"(decayed weight {weight:.3g}{declared})"
-    )
     if len(shares) == 3:
-        text += (
-            f": {shares[0]:.0%} within 5m, {shares[1]:.0%} within 30m, {shares[2]:.0%} within 1h"
+        return (
+            f"learned from {gaps} gap(s) between uses of this {scope} (decayed weight "
+            f"{weight:.3g}{_declared(declared_s)}){_within_text(*shares)}"
         )
-    return text
+    return (
+        f"learned from {gaps} gap(s) between uses of this {scope} "
+        f"(decayed weight {weight:.3g}{_declared(declared_s)})"
+    )
+
+
+# The text caches below pay on the plan path: a lineage with a steady cadence (or one
+# declared interval) asks for the same figures plan after plan. Bounded, pure functions.
+@functools.lru_cache(maxsize=256)
+def _declared(declared_s: float | None) -> str:
+    if declared_s is None:
+        return ""
+    return f", plus the declared {fmt(declared_s)} s counted as {PRIOR_WEIGHT:g}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _within_text(in_5m: float, in_30m: float, in_1h: float) -> str:
+    return f": {in_5m:.0%} within 5m, {in_30m:.0%} within 30m, {in_1h:.0%} within 1h"
 
 
 def money(value: float, priced: bool) -> str:
@@ -174,10 +188,19 @@ def money(value: float, priced: bool) -> str:
 
 def describe_options(choice: Choice, priced: bool, what: str) -> str:
     """The expected-costs part of a learned reasoning."""
+    return _options_text(choice.options, priced, what)
+
+
+@functools.lru_cache(maxsize=1024)
+def _options_text(options: tuple[Option, ...], priced: bool, what: str) -> str:
     scale, unit = (1e-6, " USD") if priced else (1.0, " input-token equivalents")
     parts = []
-    for name, cost, touches in choice.options:
+    for name, cost, touches in options:
         label = "no write" if name == "none" else name
-        warm = f" with up to {touches} keep-warm touch(es)" if touches else ""
-        parts.append(f"{label} {cost * scale:.6g}{unit}{warm}")
+        if touches:
+            parts.append(
+                f"{label} {cost * scale:.6g}{unit} with up to {touches} keep-warm touch(es)"
+            )
+        else:
+            parts.append(f"{label} {cost * scale:.6g}{unit}")
     return f"expected cost of {what}: {'; '.join(parts)}"
