@@ -23,13 +23,14 @@ decision sequence of thousands of small streams.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cache import EMPTY, State, prune, serve, warm
-from .costs import Unit, step_cost, unit_of
-from .family import CacheRules
+from .cache import EMPTY, Entry, State, warm
+from .costs import Unit, unit_of
+from .family import CacheRules, TierRule
 from .steps import Horizon, Step
 from .strategies import Decision
 
@@ -70,27 +71,105 @@ def optimum(
     frontier: dict[State, float] = {EMPTY: 0.0}
     back: list[dict[State, tuple[State, bool, str | None]]] = []
     width = 1
+    # The loop below is ``cache.serve``, ``cache.prune`` and ``costs.step_cost`` inlined,
+    # with what depends only on the step or the tier hoisted out of the per-state loop:
+    # the same float operations in the same order, so the same minimum and tie-breaks.
+    chosen = [(tier, rules.rule(tier)) for tier in tiers]
+    refresh = {n: r.ttl_ms for n, r in rules.tiers.items() if r.refresh_on_read}
+    cut_index = [c[0] for c in horizon.cuts]
     for i, step in enumerate(steps):
         unit = unit_list[i]
+        t = step.t_ms
+        shared = step.shared
+        miss = step.miss
+        external = 0 if miss else step.external
+        inp = step.input
+        u_in = unit.input
+        u_read = unit.read
+        out_cost = step.output * unit.output
+        cap = touch_cap(unit)
+        target = rules.cacheable(step.prefix)
+        renew = {n: t + ttl for n, ttl in refresh.items()}
+        # Per tier: tier, rule, whole prefix, billed, write price, new entry, storage TTL.
+        plans: list[tuple[str | None, TierRule | None, bool, bool, float, State, float]] = []
+        for tier, rule in chosen:
+            if rule is None:
+                plans.append((tier, None, False, False, 0.0, (), 0.0))
+                continue
+            dies = t + rule.max_life_ms if rule.max_life_ms is not None else math.inf
+            entry = (target, min(t + rule.ttl_ms, dies), dies, rule.name)
+            billed_as = rule.billed_as
+            price = unit.write(billed_as) if billed_as is not None else 0.0
+            plans.append(
+                (
+                    tier,
+                    rule,
+                    rule.whole_prefix,
+                    billed_as is not None,
+                    price,
+                    (entry,),
+                    rule.ttl_ms if rule.storage else 0.0,
+                )
+            )
+        future = [(c[1], c[2]) for c in horizon.cuts[bisect.bisect_right(cut_index, i) :]]
+        pruned: dict[State, State] = {}
         nxt: dict[State, float] = {}
         links: dict[State, tuple[State, bool, str | None]] = {}
         for state, cost in frontier.items():
             variants = [(state, cost, False)]
             if keep_warm and i > 0 and state:
-                warmed, touches, tokens = warm(state, rules, step.t_ms, math.inf)
-                if 0 < touches <= touch_cap(unit):
-                    variants.append((warmed, cost + touches * tokens * unit.read, True))
+                warmed, touches, tokens = warm(state, rules, t, math.inf)
+                if 0 < touches <= cap:
+                    variants.append((warmed, cost + touches * tokens * u_read, True))
             for start, base, kept in variants:
-                for tier in tiers:
-                    after, served = serve(start, step, tier, rules)
-                    total = base + step_cost(step, served, unit)
-                    after = prune(after, i, horizon)
+                live = [e for e in start if e[0] <= shared and t <= e[1] and t <= e[2]]
+                top_i = len(live) - 1 if live and not miss else -1
+                read0 = live[top_i][0] if top_i >= 0 else 0
+                if external > read0:
+                    read0, top_i = external, -1
+                plain = tuple(live)
+                kept_live = plain
+                if top_i >= 0:
+                    tokens_, _, dies_, name_ = live[top_i]
+                    again = renew.get(name_)
+                    if again is not None:
+                        live[top_i] = (tokens_, min(again, dies_), dies_, name_)
+                        kept_live = tuple(live)
+                for tier, rule, whole, is_billed, price, new, storage in plans:
+                    read = read0
+                    after = kept_live
+                    written = 0
+                    if rule is not None and target > read:
+                        if whole:
+                            read = 0
+                            after = plain
+                            written = target
+                        else:
+                            written = target - read
+                    if written:
+                        after = after + new
+                        billed = written if is_billed else 0
+                        total = max(0.0, inp - read - billed) * u_in + read * u_read
+                        total += out_cost
+                        if billed:
+                            total += billed * price
+                        if storage:
+                            total += written * storage / 3_600_000 * unit.storage_hour
+                    else:
+                        total = max(0.0, inp - read) * u_in + read * u_read
+                        total += out_cost
+                    total = base + total
+                    if len(after) > 1:
+                        found = pruned.get(after)
+                        if found is None:
+                            found = pruned[after] = _prune(after, future)
+                        after = found
                     if total < nxt.get(after, math.inf):
                         nxt[after] = total
                         if trace:
                             links[after] = (state, kept, tier)
         if monotone:
-            _dominate(nxt, tuple(c[2] for c in horizon.after(i)))
+            _dominate(nxt, tuple(c[1] for c in future))
         frontier = nxt
         width = max(width, len(frontier))
         if trace:
@@ -114,6 +193,35 @@ def optimum(
             keep = (steps[i + 1].t_ms - steps[i].t_ms) / 1000
         decisions.append(Decision(tier, keep))
     return Optimum(best, tuple(decisions), width)
+
+
+def _prune(state: State, future: list[tuple[float, int]]) -> State:
+    """``cache.prune`` with the step's future cuts ``(t_ms, shared)`` already looked up."""
+    kept: list[Entry] = []
+    last = len(state) - 1
+    for i, entry in enumerate(state):
+        if i < last:
+            death = entry[1] if entry[1] < entry[2] else entry[2]
+            low = entry[0]
+            gone = False
+            for above in state[i + 1 :]:
+                if min(above[1], above[2]) >= death and _intact(future, death, low, above[0]):
+                    gone = True
+                    break
+            if gone:
+                continue
+        kept.append(entry)
+    return tuple(kept) if len(kept) != len(state) else state
+
+
+def _intact(future: list[tuple[float, int]], until_ms: float, low: int, high: int) -> bool:
+    """``Horizon.intact`` over the step's future cuts."""
+    for t, shared in future:
+        if t > until_ms:
+            return True
+        if low <= shared < high:
+            return False
+    return True
 
 
 def touch_cap(unit: Unit) -> float:
