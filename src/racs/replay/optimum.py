@@ -244,34 +244,40 @@ def _dominate(frontier: dict[State, float], cuts: tuple[int, ...]) -> None:
     entries the fallback may live longer; every entry at least as long; cost no higher;
     and no later step cuts the prompt between an entry and the longer one dominating it.
     """
-    groups: dict[tuple[object, ...], list[State]] = {}
-    for state in frontier:
+    groups: dict[tuple[object, ...], list[tuple[float, tuple[int, ...], int, State]]] = {}
+    for n, (state, cost) in enumerate(frontier.items()):
         if not state:
             continue
         if len(state) == 2:
             sig: tuple[object, ...] = (state[0][3], state[1][1:])
         else:
             sig = tuple(e[1:] for e in state)
-        groups.setdefault(sig, []).append(state)
+        # Cheapest first, then longest entries; the insertion index keeps ties stable.
+        groups.setdefault(sig, []).append((cost, tuple(-e[0] for e in state), n, state))
     for members in groups.values():
         if len(members) < 2:
             continue
-        members.sort(key=lambda s: (frontier[s], tuple(-e[0] for e in s)))
-        kept: list[State] = []
-        for state in members:
-            cost = frontier[state]
-            if any(frontier[k] <= cost and _covers(k, state, cuts) for k in kept):
-                del frontier[state]
+        members.sort()
+        kept: list[tuple[float, State]] = []
+        for cost, _, _, state in members:
+            for k_cost, k in kept:
+                if k_cost <= cost and _covers(k, state, cuts):
+                    del frontier[state]
+                    break
             else:
-                kept.append(state)
+                kept.append((cost, state))
 
 
 def _covers(a: State, b: State, cuts: tuple[int, ...]) -> bool:
     """Every entry of ``a`` at least as long (and, for a fallback, as long-lived) as
     ``b``'s, and no future cut falls between the two lengths."""
-    for x, y in zip(a, b, strict=True):
-        if x[0] < y[0] or x[1] < y[1] or x[2] < y[2]:
+    for x, y in zip(a, b):  # noqa: B905 (same length: one group, one signature)
+        x0 = x[0]
+        y0 = y[0]
+        if x0 < y0 or x[1] < y[1] or x[2] < y[2]:
             return False
-        if x[0] > y[0] and any(y[0] <= c < x[0] for c in cuts):
-            return False
+        if x0 > y0:
+            for c in cuts:
+                if y0 <= c < x0:
+                    return False
     return True
