@@ -27,6 +27,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .cache import EMPTY, Entry, State, warm
 from .costs import Unit, unit_of
@@ -68,8 +69,10 @@ def optimum(
     tiers = actions(rules)
     monotone = all(_monotone(u) for u in unit_list)
 
-    frontier: dict[State, float] = {EMPTY: 0.0}
-    back: list[dict[State, tuple[State, bool, str | None]]] = []
+    # A state's path: [cost, previous state, kept warm before the step, tier]. One mutable
+    # list per state spares hashing the state again to record its link.
+    frontier: dict[State, list[Any]] = {EMPTY: [0.0, EMPTY, False, None]}
+    back: list[dict[State, list[Any]]] = []
     width = 1
     # The loop below is ``cache.serve``, ``cache.prune`` and ``costs.step_cost`` inlined,
     # with what depends only on the step or the tier hoisted out of the per-state loop:
@@ -113,9 +116,9 @@ def optimum(
             )
         future = [(c[1], c[2]) for c in horizon.cuts[bisect.bisect_right(cut_index, i) :]]
         pruned: dict[State, State] = {}
-        nxt: dict[State, float] = {}
-        links: dict[State, tuple[State, bool, str | None]] = {}
-        for state, cost in frontier.items():
+        nxt: dict[State, list[Any]] = {}
+        for state, path in frontier.items():
+            cost = path[0]
             variants = [(state, cost, False)]
             if keep_warm and i > 0 and state:
                 warmed, touches, tokens = warm(state, rules, t, math.inf)
@@ -164,24 +167,29 @@ def optimum(
                         if found is None:
                             found = pruned[after] = _prune(after, future)
                         after = found
-                    if total < nxt.get(after, math.inf):
-                        nxt[after] = total
-                        if trace:
-                            links[after] = (state, kept, tier)
+                    node = nxt.get(after)
+                    if node is None:
+                        nxt[after] = [total, state, kept, tier]
+                    elif total < node[0]:
+                        node[0] = total
+                        node[1] = state
+                        node[2] = kept
+                        node[3] = tier
         if monotone:
             _dominate(nxt, tuple(c[1] for c in future))
         frontier = nxt
         width = max(width, len(frontier))
         if trace:
-            back.append(links)
-    best_state, best = min(frontier.items(), key=lambda kv: kv[1])
+            back.append(nxt)
+    best_state, best_path = min(frontier.items(), key=lambda kv: kv[1][0])
+    best = best_path[0]
     if not trace:
         return Optimum(best, (), width)
     tiers_of: list[str | None] = []
     warmed_before: list[bool] = []
     state = best_state
     for links in reversed(back):
-        state, kept, tier = links[state]
+        _, state, kept, tier = links[state]
         tiers_of.append(tier)
         warmed_before.append(kept)
     tiers_of.reverse()
@@ -237,7 +245,7 @@ def _monotone(unit: Unit) -> bool:
     return unit.read <= unit.input and all(w >= unit.input for w in writes)
 
 
-def _dominate(frontier: dict[State, float], cuts: tuple[int, ...]) -> None:
+def _dominate(frontier: dict[State, list[Any]], cuts: tuple[int, ...]) -> None:
     """Drop states another state dominates (see the module docstring).
 
     Same number of entries and tiers; the top entries live exactly as long; with two
@@ -245,7 +253,7 @@ def _dominate(frontier: dict[State, float], cuts: tuple[int, ...]) -> None:
     and no later step cuts the prompt between an entry and the longer one dominating it.
     """
     groups: dict[tuple[object, ...], list[tuple[float, tuple[int, ...], int, State]]] = {}
-    for n, (state, cost) in enumerate(frontier.items()):
+    for n, (state, path) in enumerate(frontier.items()):
         if not state:
             continue
         if len(state) == 2:
@@ -253,7 +261,7 @@ def _dominate(frontier: dict[State, float], cuts: tuple[int, ...]) -> None:
         else:
             sig = tuple(e[1:] for e in state)
         # Cheapest first, then longest entries; the insertion index keeps ties stable.
-        groups.setdefault(sig, []).append((cost, tuple(-e[0] for e in state), n, state))
+        groups.setdefault(sig, []).append((path[0], tuple(-e[0] for e in state), n, state))
     for members in groups.values():
         if len(members) < 2:
             continue
