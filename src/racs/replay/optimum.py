@@ -213,7 +213,8 @@ def _prune(state: State, future: list[tuple[float, int]]) -> State:
             low = entry[0]
             gone = False
             for above in state[i + 1 :]:
-                if min(above[1], above[2]) >= death and _intact(future, death, low, above[0]):
+                lives = above[1] if above[1] < above[2] else above[2]
+                if lives >= death and _intact(future, death, low, above[0]):
                     gone = True
                     break
             if gone:
@@ -259,9 +260,9 @@ def _dominate(frontier: dict[State, list[Any]], cuts: tuple[int, ...]) -> None:
         if len(state) == 2:
             sig: tuple[object, ...] = (state[0][3], state[1][1:])
         else:
-            sig = tuple(e[1:] for e in state)
+            sig = tuple([e[1:] for e in state])
         # Cheapest first, then longest entries; the insertion index keeps ties stable.
-        groups.setdefault(sig, []).append((path[0], tuple(-e[0] for e in state), n, state))
+        groups.setdefault(sig, []).append((path[0], tuple([-e[0] for e in state]), n, state))
     for members in groups.values():
         if len(members) < 2:
             continue
