@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,19 +15,14 @@ from racs.replay.run import OPTIMUM, Replay, replay
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "traffic" / "claude-code"
-
 
 @pytest.fixture(scope="module")
-def replayed() -> Replay:
+def replayed(shared: Callable[[str], Path]) -> Replay:
     """One neutral replay of the shared corpus (about two seconds)."""
-    if not SHARED.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the shared transcripts at {SHARED}")
-        pytest.skip(f"no shared transcripts at {SHARED}")
+    corpus = shared("traffic/claude-code")
     if not database_available():
         pytest.fail("the test extra installs genai-prices; dollars cannot be checked")
-    requests = read([SHARED], Problems())
+    requests = read([corpus], Problems())
     return replay(
         requests, strategies=("5m", "1h", "learned"), prices=PriceBook(), settings=("neutral",)
     )
@@ -48,14 +43,10 @@ def test_no_stream_is_one_percent_worse_than_the_better_fixed_tier(replayed: Rep
         assert costs["learned"].total - best <= 0.01 * costs[OPTIMUM].total, stream.key
 
 
-def test_racs_replay_strategy_learned_on_the_command_line() -> None:
+def test_racs_replay_strategy_learned_on_the_command_line(shared: Callable[[str], Path]) -> None:
     """`racs replay --strategy learned --json`: priced beside 5m, same cost on this session
     (12 + 5 requests, no gap over 5 minutes: learned stays on 5m)."""
-    path = SHARED / "subagent.jsonl"
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs {path}")
-        pytest.skip(f"no {path}")
+    path = shared("traffic/claude-code/subagent.jsonl")
     flags = ("--strategy", "5m", "--strategy", "learned", "--setting", "neutral", "--json")
     out = subprocess.run(
         [sys.executable, "-m", "racs.cli", "replay", str(path), *flags],

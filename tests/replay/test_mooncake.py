@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,6 @@ from racs.catalog import default_profile_of
 from racs.errors import RacsError
 from racs.replay.family import rules_for
 from racs.replay.mooncake import read_trace, replay_pool
-
-from .conftest import shared
 
 OPENAI = rules_for(default_profile_of("openai", "gpt-4.1"))
 RATES = Rates(input=2.0, read=0.5, write_5m=2.0, write_30m=2.0, write_1h=2.0, output=8.0)
@@ -66,9 +65,9 @@ def test_bad_line_is_invalid_input(tmp_path: Path) -> None:
         list(read_trace(path))
 
 
-def test_the_shared_trace() -> None:
+def test_the_shared_trace(shared: Callable[[str], Path]) -> None:
     """12,031 requests; 24h retention reads at least what in-memory reads, both above 0."""
-    path = shared("mooncake/conversation_trace.jsonl")
+    path = shared("traffic/mooncake/conversation_trace.jsonl")
     memory = replay_pool(read_trace(path), OPENAI, RATES, "in_memory")
     day = replay_pool(read_trace(path), OPENAI, RATES, "24h")
     none = replay_pool(read_trace(path), OPENAI, RATES, None)

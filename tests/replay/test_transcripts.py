@@ -4,6 +4,8 @@ optimum never above any strategy on any stream, the recorded replay equals the b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -12,12 +14,10 @@ from racs.replay.run import OPTIMUM, Replay, replay
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read
 
-from .conftest import shared
-
 
 @pytest.fixture(scope="module")
-def result() -> Replay:
-    return replay(read([shared("claude-code")], Problems()), prices=PriceBook())
+def result(shared: Callable[[str], Path]) -> Replay:
+    return replay(read([shared("traffic/claude-code")], Problems()), prices=PriceBook())
 
 
 def test_calibration_is_exact_outside_named_anomalies(result: Replay) -> None:

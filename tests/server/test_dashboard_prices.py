@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from .conftest import Served
-from .test_dashboard_browser import ARGS, CHROMIUM, _require_browser
 
 # The models `racs simulate` runs, one per adapter family.
 SIMULATED = (
@@ -18,11 +18,8 @@ SIMULATED = (
 )
 
 
-def test_net_savings_without_a_pricing_flag(serve: Callable[..., Served]) -> None:
+def test_net_savings_without_a_pricing_flag(serve: Callable[..., Served], chromium: Any) -> None:
     """Net USD comes from the bundled price database; nothing says pricing is missing."""
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
     served = serve()
     with served.client() as c:
         for provider, model in SIMULATED:
@@ -41,19 +38,14 @@ def test_net_savings_without_a_pricing_flag(serve: Callable[..., Served]) -> Non
     assert stats["netUsd"] is not None and stats["netUsd"] > 0
     assert stats["unpricedModels"] == []
     assert all(p["netUsd"] is not None for p in stats["prefixes"])
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(served.url + "/?interval=1")
-            page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
-            shown = page.get_attribute("#net-usd", "data-value")
-            assert shown not in (None, "")
-            assert float(shown or "nan") == pytest.approx(stats["netUsd"])
-            assert "no pricing configured" not in page.inner_text("body")
-            assert errors == []
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1360, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served.url + "/?interval=1")
+    page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
+    shown = page.get_attribute("#net-usd", "data-value")
+    assert shown not in (None, "")
+    assert float(shown or "nan") == pytest.approx(stats["netUsd"])
+    assert "no pricing configured" not in page.inner_text("body")
+    assert errors == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -12,17 +12,11 @@ import pytest
 
 from racs.prices import PriceBook, database_available
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "traffic" / "claude-code"
-
 
 @pytest.fixture(scope="session")
-def transcripts() -> Path:
+def transcripts(shared: Callable[[str], Path]) -> Path:
     """``../shared/traffic/claude-code``: skipped locally when absent, a failure in CI."""
-    if not SHARED.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the shared transcripts at {SHARED}")
-        pytest.skip(f"no shared transcripts at {SHARED}")
-    return SHARED
+    return shared("traffic/claude-code")
 
 
 @pytest.fixture(scope="session")

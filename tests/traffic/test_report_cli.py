@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from racs.cli import main
 
 from .test_claude_code import S258
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-def _require_browser() -> None:
-    missing = not Path(CHROMIUM).exists() or shutil.which("chromium") is None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing = True
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Chromium at {CHROMIUM} and the playwright package")
-        pytest.skip(f"Chromium ({CHROMIUM}) or playwright is not installed")
 
 
 class TestTerminal:
@@ -69,55 +53,46 @@ class TestTerminal:
 
 class TestHtml:
     def test_page_renders_with_charts_and_no_console_errors(
-        self, tmp_path: Path, transcripts: Path, capsys: pytest.CaptureFixture[str]
+        self,
+        tmp_path: Path,
+        transcripts: Path,
+        capsys: pytest.CaptureFixture[str],
+        chromium: Any,
     ) -> None:
         """The page opens offline in Chromium; every chart has data; nothing errs."""
-        _require_browser()
-        from playwright.sync_api import sync_playwright
-
         page_file = tmp_path / "report.html"
         assert main(["report", str(transcripts), "--html", str(page_file)]) == 0
         capsys.readouterr()
         html = page_file.read_text()
         assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert "<script" not in html
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1100, "height": 900})
-                errors: list[str] = []
-                requests: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on("request", lambda r: requests.append(r.url))
-                page.goto(page_file.as_uri())
-                assert "455 requests" in page.inner_text("#summary")
-                # Three days of traffic: hourly buckets, one bar per class and hour.
-                bars = page.locator("#chart-spend rect.bar")
-                assert bars.count() > 0
-                total = sum(
-                    float(bars.nth(i).get_attribute("data-usd") or 0) for i in range(bars.count())
-                )
-                assert total == pytest.approx(29.8164, abs=1e-4)
-                assert page.locator("#chart-hit circle.point").count() > 1
-                counts = page.locator("#chart-gaps rect.bar")
-                assert (
-                    sum(
-                        int(counts.nth(i).get_attribute("data-count") or 0)
-                        for i in range(counts.count())
-                    )
-                    == 455 - 9
-                )
-                assert page.locator("#chart-gaps line.ttl").count() == 2
-                assert page.locator("#chart-sessions rect.bar").count() == 5
-                assert page.locator("#chart-causes rect.bar").count() == 4
-                box = page.locator("#chart-spend").bounding_box()
-                assert box is not None and box["width"] > 600
-                assert page.locator("table").first.locator("tbody tr").count() == 5
-                assert errors == []
-                assert requests == [page_file.as_uri()]
-            finally:
-                browser.close()
+        page = chromium.new_page(viewport={"width": 1100, "height": 900})
+        errors: list[str] = []
+        requests: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_file.as_uri())
+        assert "455 requests" in page.inner_text("#summary")
+        # Three days of traffic: hourly buckets, one bar per class and hour.
+        bars = page.locator("#chart-spend rect.bar")
+        assert bars.count() > 0
+        total = sum(float(bars.nth(i).get_attribute("data-usd") or 0) for i in range(bars.count()))
+        assert total == pytest.approx(29.8164, abs=1e-4)
+        assert page.locator("#chart-hit circle.point").count() > 1
+        counts = page.locator("#chart-gaps rect.bar")
+        assert (
+            sum(int(counts.nth(i).get_attribute("data-count") or 0) for i in range(counts.count()))
+            == 455 - 9
+        )
+        assert page.locator("#chart-gaps line.ttl").count() == 2
+        assert page.locator("#chart-sessions rect.bar").count() == 5
+        assert page.locator("#chart-causes rect.bar").count() == 4
+        box = page.locator("#chart-spend").bounding_box()
+        assert box is not None and box["width"] > 600
+        assert page.locator("table").first.locator("tbody tr").count() == 5
+        assert errors == []
+        assert requests == [page_file.as_uri()]
 
 
 class TestDefaults:

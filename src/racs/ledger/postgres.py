@@ -54,7 +54,8 @@ _COPY_FROM: Final = 64
 TURN_S: Final = 0.1
 # A waiting writer hears every batch announced; after this long without hearing its own,
 # it tries the turn (the sequencer may have died, its session and turn ending with it).
-POLL_S: Final = 0.05
+# Only a death needs it, so it is long enough to cost next to nothing while all is well.
+POLL_S: Final = 0.25
 # How long a call waits for its events to be chained before it reports the delay.
 WAIT_S: Final = 30.0
 # Submissions this large wait for the turn and are chained directly rather than queued.
@@ -377,9 +378,7 @@ class PostgresBackend(Backend):
         try:
             deadline = time.monotonic() + WAIT_S
             while not self._heard:
-                # Whenever the sequencer has been silent for POLL_S, try the turn: it died,
-                # and its session, and so its turn, ended with it.
-                if turn or self._try_turn(conn, after_commit=True):
+                if turn:
                     turn = False
                     self._sequence(conn)
                     if self._heard:
@@ -393,6 +392,10 @@ class PostgresBackend(Backend):
                         "it will be chained, do not resend it",
                     )
                 self._listen(conn, POLL_S)
+                # Silent for POLL_S: the holder may have died, its session and its turn
+                # ending with it. (A live one announces every batch and, handing over,
+                # looks at the queue again, so this is only for the dead.)
+                turn = not self._heard and self._try_turn(conn, after_commit=True)
             outcome = self._outcome
         finally:
             self._awaiting = None

@@ -112,9 +112,6 @@ def field(obj: Any, *names: str) -> Any:
     return None
 
 
-"""No real token count comes near this; larger values are junk (and could overflow sums)."""
-
-
 def count(value: Any) -> float:
     """A token count as a finite number in [0, MAX_TOKENS]; anything else (null, junk,
     absurd) counts 0, since the engine refuses counts it cannot sum exactly."""
