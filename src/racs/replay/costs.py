@@ -58,15 +58,16 @@ def unit_of(rates: Rates | None) -> Unit:
 def tokens_of(step: Step, served: Served, touch_tokens: int = 0) -> Tokens:
     """The step's tokens by class; keep-warm touches before it count as reads."""
     rule = served.rule
-    billed = served.written if rule is not None and rule.billed_as is not None else 0
-    writes = {rule.billed_as: float(billed)} if rule is not None and rule.billed_as else {}
+    billed_as = rule.billed_as if rule is not None else None
+    billed = served.written if billed_as is not None else 0
+    written = float(billed) if billed_as else 0.0
     fresh = max(0.0, step.input - served.read - billed)
     return Tokens(
         fresh=fresh,
         read=served.read + touch_tokens,
-        write_5m=writes.get("5m", 0.0),
-        write_30m=writes.get("30m", 0.0),
-        write_1h=writes.get("1h", 0.0),
+        write_5m=written if billed_as == "5m" else 0.0,
+        write_30m=written if billed_as == "30m" else 0.0,
+        write_1h=written if billed_as == "1h" else 0.0,
         output=step.output,
     )
 

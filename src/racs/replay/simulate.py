@@ -35,19 +35,27 @@ class StepOutcome:
 class Tally:
     """Tokens by rates and storage dollars, priced with ``cost_of`` once per rates."""
 
-    __slots__ = ("by_rates", "storage")
+    __slots__ = ("_last", "_last_acc", "by_rates", "storage")
 
     def __init__(self) -> None:
         self.by_rates: dict[Rates, list[float]] = {}
         self.storage = 0.0
+        # A stream's steps mostly share one Rates object: skip hashing it again.
+        self._last: Rates | None = None
+        self._last_acc: list[float] = []
 
     def add(self, rates: Rates | None, tokens: Tokens, token_hours: float) -> None:
         """Count one step's tokens (unpriced steps cost nothing)."""
         if rates is None:
             return
-        acc = self.by_rates.get(rates)
-        if acc is None:
-            acc = self.by_rates[rates] = [0.0] * 6
+        if rates is self._last:
+            acc = self._last_acc
+        else:
+            found = self.by_rates.get(rates)
+            if found is None:
+                found = self.by_rates[rates] = [0.0] * 6
+            acc = self._last_acc = found
+            self._last = rates
         acc[0] += tokens.fresh
         acc[1] += tokens.read
         acc[2] += tokens.write_5m

@@ -132,6 +132,9 @@ class Recorded(_Stateless):
         return step.recorded
 
 
+_NO_WRITE: Final = Decision(None)
+
+
 class NoCache(_Stateless):
     """Never write (automatic families still cache: that is not a choice)."""
 
@@ -139,7 +142,7 @@ class NoCache(_Stateless):
 
     def shortcut(self, step: HasRecorded, options: tuple[str | None, ...]) -> Decision:
         """No write."""
-        return Decision(None)
+        return _NO_WRITE
 
 
 class Fixed(_Stateless):
@@ -148,10 +151,15 @@ class Fixed(_Stateless):
     def __init__(self, tier: str) -> None:
         self.name = tier
         self.tier = tier
+        self._memo: dict[tuple[str | None, ...], Decision] = {}
 
     def shortcut(self, step: HasRecorded, options: tuple[str | None, ...]) -> Decision:
         """``tier`` where offered, else the provider's default (its first option)."""
-        return Decision(self.tier if self.tier in options else options[0])
+        found = self._memo.get(options)
+        if found is None:
+            found = Decision(self.tier if self.tier in options else options[0])
+            self._memo[options] = found
+        return found
 
 
 class Planner(_Stateless):
