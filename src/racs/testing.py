@@ -1,4 +1,5 @@
-"""Test helpers shipped to users: canned provider responses and a local stub server.
+"""Test helpers shipped to users: a settable clock, canned provider responses and a local
+stub server.
 
 The stub speaks just enough of the Anthropic, OpenAI, Gemini and Bedrock HTTP APIs for the
 official SDKs to complete a call against it, streamed or not (server-sent events, and
@@ -62,6 +63,27 @@ BEDROCK_USAGE: Final[Mapping[str, Any]] = {
     "cacheWriteInputTokens": 300,
     "cacheDetails": [{"ttl": "5m", "inputTokens": 100}, {"ttl": "1h", "inputTokens": 200}],
 }
+
+
+class FakeClock:
+    """A settable clock for ``create_racs(clock=...)`` and ``create_ledger(clock=...)``.
+
+    ``now`` is milliseconds since the epoch; each reading then adds ``step`` (0: time
+    stands still until ``advance``).
+    """
+
+    def __init__(self, now: int = 1_700_000_000_000, step: int = 0) -> None:
+        self.now = now
+        self.step = step
+
+    def __call__(self) -> int:
+        value = self.now
+        self.now += self.step
+        return value
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        self.now += int(seconds * 1000)
 
 
 def anthropic_message(model: str = "claude-sonnet-4-5", usage: Any = None) -> dict[str, Any]:

@@ -7,19 +7,7 @@ from typing import Any
 
 import racs
 from racs.model import CachePlan
-
-
-class FakeClock:
-    """A settable clock in milliseconds since the epoch."""
-
-    def __init__(self, start: int = 1_700_000_000_000) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
+from racs.testing import FakeClock
 
 
 def seg(id: str, role: str = "system", stability: str = "stable", **extra: Any) -> dict[str, Any]:

@@ -14,23 +14,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from racs import testing
 from racs.ledger import Ledger, create_ledger
 
 PG_URL = os.environ.get("RACS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
 
-class FakeClock:
-    """A clock for the ledger: ``now`` ms since the epoch, advanced by ``step`` per reading."""
+class FakeClock(testing.FakeClock):
+    """The ledger's clock: from ``T0``, one millisecond per reading."""
 
     def __init__(self, now: int = T0, step: int = 1) -> None:
-        self.now = now
-        self.step = step
-
-    def __call__(self) -> int:
-        value = self.now
-        self.now += self.step
-        return value
+        super().__init__(now, step)
 
 
 @functools.cache

@@ -207,24 +207,6 @@ class _Recorder(Generic[R]):
         The fields may also come as one mapping, ``complete_run(run_id, {...})`` (the seed's
         style).
         """
-        if options is not None:
-            given = {
-                "status": status,
-                "latency_ms": latency_ms,
-                "ttft_ms": ttft_ms,
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-                "total_tokens": total_tokens,
-                "cost_usd": cost_usd,
-                "cache_read_tokens": cache_read_tokens,
-                "cache_write_tokens_5m": cache_write_tokens_5m,
-                "cache_write_tokens_30m": cache_write_tokens_30m,
-                "cache_write_tokens_1h": cache_write_tokens_1h,
-                "error": error,
-                "metadata": metadata,
-            }
-            fields = seed_options("complete_run", options, given, COMPLETE_DEFAULTS)
-            return self.complete_run(run_id, **fields)
         metrics = {
             "latency_ms": latency_ms,
             "ttft_ms": ttft_ms,
@@ -237,6 +219,10 @@ class _Recorder(Generic[R]):
             "cache_write_tokens_30m": cache_write_tokens_30m,
             "cache_write_tokens_1h": cache_write_tokens_1h,
         }
+        if options is not None:
+            given = {"status": status, **metrics, "error": error, "metadata": metadata}
+            fields = seed_options("complete_run", options, given, COMPLETE_DEFAULTS)
+            return self.complete_run(run_id, **fields)
         return self._submit(
             ev.run_ended(
                 run_id, self._now(), status=status, metrics=metrics, error=error, metadata=metadata
