@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from .conftest import Served, plan_input
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def _require_browser() -> None:
-    missing = not Path(CHROMIUM).exists() or shutil.which("chromium") is None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing = True
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Chromium at {CHROMIUM} and the playwright package")
-        pytest.skip(f"Chromium ({CHROMIUM}) or playwright is not installed")
 
 
 def _seed(served: Served) -> None:
@@ -67,47 +44,41 @@ def _seed(served: Served) -> None:
 
 
 @pytest.mark.parametrize("token", [None, "s3cret"])
-def test_dashboard_shows_the_stats(serve: Callable[..., Served], token: str | None) -> None:
+def test_dashboard_shows_the_stats(
+    serve: Callable[..., Served], token: str | None, chromium: Any
+) -> None:
     """Hit ratio, calls and token totals on the page equal GET /stats; with a token the
     page asks for it and then shows the same figures."""
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
     served = serve(token=token, history_interval=0.3)
     _seed(served)
     with served.client() as c:
         stats = c.get("/stats").json()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(served.url + "/?interval=1")
-            if token is not None:
-                page.wait_for_selector("#token-form:not(.hidden)")
-                page.fill("#token-input", token)
-                page.click("#token-form button")
-            page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
-            value = lambda sel: page.get_attribute(sel, "data-value")  # noqa: E731
-            assert float(value("#hit-ratio") or "nan") == pytest.approx(stats["hitRatio"])
-            assert int(value("#calls") or "-1") == stats["calls"]
-            assert float(value("#read-tokens") or "nan") == stats["readTokens"]
-            assert float(value("#write-tokens") or "nan") == stats["writeTokens"]
-            assert float(value("#uncached-tokens") or "nan") == stats["uncachedTokens"]
-            assert page.inner_text("#hit-ratio") == f"{stats['hitRatio'] * 100:.1f}%"
-            assert int(value("#plans") or "-1") == 3
-            assert page.locator("#prefixes tbody tr").count() == len(stats["prefixes"])
-            assert "system" in page.inner_text("#drifts")
-            # A chart line appears once two history samples exist.
-            page.wait_for_selector("#chart-hit path.line", timeout=10_000)
-            page.wait_for_function("document.querySelectorAll('#chart-hit path.line').length === 1")
-            if token is None:
-                ARTIFACTS.mkdir(exist_ok=True)
-                page.wait_for_timeout(1200)  # let the bar transition finish
-                page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-            # Before the token is entered, the polls are 401 by design.
-            assert [e for e in errors if "401" not in e] == []
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1360, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served.url + "/?interval=1")
+    if token is not None:
+        page.wait_for_selector("#token-form:not(.hidden)")
+        page.fill("#token-input", token)
+        page.click("#token-form button")
+    page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
+    value = lambda sel: page.get_attribute(sel, "data-value")  # noqa: E731
+    assert float(value("#hit-ratio") or "nan") == pytest.approx(stats["hitRatio"])
+    assert int(value("#calls") or "-1") == stats["calls"]
+    assert float(value("#read-tokens") or "nan") == stats["readTokens"]
+    assert float(value("#write-tokens") or "nan") == stats["writeTokens"]
+    assert float(value("#uncached-tokens") or "nan") == stats["uncachedTokens"]
+    assert page.inner_text("#hit-ratio") == f"{stats['hitRatio'] * 100:.1f}%"
+    assert int(value("#plans") or "-1") == 3
+    assert page.locator("#prefixes tbody tr").count() == len(stats["prefixes"])
+    assert "system" in page.inner_text("#drifts")
+    # A chart line appears once two history samples exist.
+    page.wait_for_selector("#chart-hit path.line", timeout=10_000)
+    page.wait_for_function("document.querySelectorAll('#chart-hit path.line').length === 1")
+    if token is None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.wait_for_timeout(1200)  # let the bar transition finish
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    # Before the token is entered, the polls are 401 by design.
+    assert [e for e in errors if "401" not in e] == []
