@@ -72,10 +72,6 @@ class Tokens:
         """Tokens written in ``tier``."""
         return float(getattr(self, f"write_{tier}"))
 
-    def writes_by_tier(self) -> dict[str, float]:
-        """Tier name -> tokens written, every tier."""
-        return {t.name: self.write(t.name) for t in TIERS}
-
     def __add__(self, other: Tokens) -> Tokens:
         return Tokens(
             self.fresh + other.fresh,
@@ -131,13 +127,6 @@ class Rates:
     def write(self, tier: str) -> float:
         """The write price of ``tier``."""
         return float(getattr(self, f"write_{tier}"))
-
-    def multiplier(self, cls_name: str) -> float | None:
-        """A class's price over the input price (``read``, ``5m``, ``30m``, ``1h``)."""
-        if self.input <= 0:
-            return None
-        price = self.read if cls_name == "read" else self.write(cls_name)
-        return price / self.input
 
 
 def rates_of(pricing: Pricing, profile: ProviderProfile | None, source: str = "pricing") -> Rates:

@@ -7,7 +7,7 @@ window, an agent or a model: the ledger sums the tokens, this module prices them
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from .accounting import Cost, Tokens, cost_of, hit_ratio
@@ -101,13 +101,9 @@ def _merge_days(groups: list[Any], prices: PriceBook) -> list[tuple[CacheUsageTo
     return list(merged.values())
 
 
-_SUMMED = (
-    "calls",
-    "hits",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens_5m",
-    "cache_write_tokens_1h",
-    "uncached_tokens",
-    "cache_write_tokens_30m",
+# Every count of a total is summed across days; the group's identity and day are not.
+_SUMMED = tuple(
+    f.name
+    for f in fields(CacheUsageTotal)
+    if f.name not in ("group_key", "provider", "model", "day_start")
 )

@@ -113,11 +113,6 @@ class PriceBook:
         self._unpriced: set[str] = set()
         self._lock = threading.Lock()
 
-    @property
-    def has_database(self) -> bool:
-        """True when the bundled price database is in use."""
-        return self._db is not None
-
     def profile(self, provider: str, model: str) -> ProviderProfile | None:
         """The model's effective profile (for the missing-price rule)."""
         return self._profile_of(provider, model)
@@ -145,10 +140,6 @@ class PriceBook:
             with self._lock:
                 self._unpriced.add(model)
         return found
-
-    def priced(self, provider: str, model: str) -> bool:
-        """True when some price (card or database) covers the model."""
-        return self.rates(provider, model) is not None
 
     def unpriced(self) -> list[str]:
         """Models asked about that neither the card nor the database prices, sorted."""
