@@ -107,7 +107,10 @@ class PriceBook:
     ) -> None:
         self.pricing: dict[str, Pricing] = dict(pricing or {})
         self._profile_of = profile_of if profile_of is not None else default_profile_of
-        self._db: _Database | None = _Database() if database and database_available() else None
+        # Loading the database takes about 0.1 s: done at the first look-up that needs it,
+        # so an engine that only plans, or prices from cards, never pays for it.
+        self._use_db = database
+        self._db: _Database | None = None
         self._card_rates: dict[tuple[str, str], Rates] = {}
         self._db_cache: dict[tuple[str, str, int], Any] = {}
         self._unpriced: set[str] = set()
@@ -146,12 +149,23 @@ class PriceBook:
         with self._lock:
             return sorted(self._unpriced)
 
+    def _database(self) -> _Database | None:
+        if self._db is None and self._use_db:
+            with self._lock:
+                if self._db is None:
+                    if database_available():
+                        self._db = _Database()
+                    else:
+                        self._use_db = False
+        return self._db
+
     def _database_rates(
         self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
     ) -> Rates | None:
-        if self._db is None:
+        db = self._database()
+        if db is None:
             return None
-        info = self._db.model(provider, model)
+        info = db.model(provider, model)
         if info is None:
             return None
         if timestamp_ms is None:
