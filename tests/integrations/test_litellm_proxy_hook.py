@@ -22,6 +22,7 @@ from racs.integrations.litellm import RacsProxyHook
 from racs.integrations.litellm_requests import count_markers, plan_input, target_of
 from racs.integrations.litellm_settings import parse_settings
 from racs.model import BreakpointDirective, ResourceDirective
+from racs.providers.openai import OpenAIChat
 
 REDIS_URL = os.environ.get("RACS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SYSTEM = "You are the support agent of ACME. Answer briefly and cite the policy. " * 90
@@ -93,6 +94,33 @@ def expected_markers(plan: racs.CachePlan) -> list[tuple[str, int, str]]:
         else:
             out.append(("message", int(directive.segment_id[4:]), directive.ttl))
     return out
+
+
+TOOL_TURNS: list[dict[str, Any]] = [
+    {"role": "developer", "content": [{"type": "text", "text": "rules " * 50}]},
+    {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}]},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "result"},
+    {"role": "tool", "tool_call_id": "c2", "content": "result 2"},
+    {"role": "assistant", "content": "done"},
+    {"role": "user", "content": "next"},
+]
+
+
+class TestSegments:
+    @pytest.mark.parametrize(
+        "messages", [conversation(0), conversation(3), TOOL_TURNS], ids=["one", "three", "tools"]
+    )
+    def test_same_segments_as_the_chat_adapter(self, messages: list[dict[str, Any]]) -> None:
+        """The proxy's segmentation is the Chat Completions adapter's, field for field
+        (it only skips the adapter's defensive copy)."""
+        target = target_of("anthropic", "claude-sonnet-4-5")
+        override = {"msg-1": "stable"}
+        for tools in (TOOLS, []):
+            body = {"model": target.model, "messages": messages, "tools": tools}
+            ours = plan_input(body, target, stability=override, agent_id="a")
+            theirs = OpenAIChat("anthropic").segments_from(body, stability=override, agent_id="a")
+            assert ours == theirs
 
 
 class TestAnthropicMarkers:

@@ -30,7 +30,16 @@ from ..model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from ..providers._common import MAX_MARKERS, Marker, StabilityOverride, budget_and_order, ttl_of
+from ..providers._common import (
+    MAX_MARKERS,
+    Lookback,
+    Marker,
+    SegmentBuilder,
+    StabilityOverride,
+    budget_and_order,
+    message_defaults,
+    ttl_of,
+)
 from ..providers.openai import OpenAIChat
 from .litellm_usage import LITELLM_PROVIDERS
 
@@ -76,14 +85,48 @@ def plan_input(
     agent_id: str | None = None,
     reuse: ExpectedReuse | Mapping[str, float] | None = None,
 ) -> PlanInput:
-    """Segments ``tools``, ``msg-0``..``msg-n`` of an OpenAI-format chat request."""
-    chat = {
-        "model": target.model,
-        "messages": request.get("messages") or [],
-        "tools": request.get("tools") or [],
-    }
-    return OpenAIChat(target.provider).segments_from(
-        chat, stability=stability, agent_id=agent_id, reuse=reuse
+    """Segments ``tools``, ``msg-0``..``msg-n`` of an OpenAI-format chat request: exactly
+    racs's Chat Completions adapter's, without its defensive deep copy (the proxy's
+    request is parsed JSON that racs only reads here)."""
+    messages = request.get("messages") or []
+    tools = request.get("tools") or []
+    if not (type(messages) is list and type(tools) is list):
+        chat = {"model": target.model, "messages": messages, "tools": tools}
+        return OpenAIChat(target.provider).segments_from(
+            chat, stability=stability, agent_id=agent_id, reuse=reuse
+        )
+    builder = SegmentBuilder(stability)
+    look = Lookback()
+    if tools:
+        builder.add("tools", "tools", "stable", tools, look.positions(tools, _never))
+    defaults = message_defaults(len(messages))
+    last = len(messages) - 1
+    for i, item in enumerate(messages):
+        role = _chat_role(item, i, last)
+        default = "stable" if role == "system" and defaults[i] == "semi" else defaults[i]
+        builder.add(f"msg-{i}", role, default, item, look.positions([item], _tool_turn))
+    return builder.plan_input(target.provider, target.model, agent_id, reuse)
+
+
+def _never(_: Any) -> bool:
+    return False
+
+
+def _chat_role(message: Any, index: int, last: int) -> str:
+    if index == last:
+        return "dynamic"
+    if type(message) is dict and message.get("role") in ("system", "developer"):
+        return "system"
+    return "history"
+
+
+def _tool_turn(message: Any) -> bool:
+    if type(message) is not dict:
+        return False
+    return (
+        message.get("role") == "tool"
+        or bool(message.get("tool_calls"))
+        or message.get("type") in ("function_call", "function_call_output")
     )
 
 
@@ -145,17 +188,22 @@ def count_markers(request: Mapping[str, Any]) -> int:
 
 
 def _existing(request: Mapping[str, Any]) -> list[Marker]:
+    # The proxy's requests are parsed JSON: plain dicts and lists (dict checks are much
+    # cheaper than Mapping ones, and this runs over every message of every request).
     found: list[Marker] = []
     for i, tool in enumerate(_list(request.get("tools"))):
-        if _tool_control(tool) is not None:
-            found.append(Marker((0, i), ttl_of(_tool_control(tool)), False))
+        control = _tool_control(tool)
+        if control is not None:
+            found.append(Marker((0, i), ttl_of(control), False))
     for m, message in enumerate(_list(request.get("messages"))):
-        if not isinstance(message, Mapping):
+        if type(message) is not dict:
             continue
-        level = 1 if message.get("role") in ("system", "developer") else 2
-        for b, node in enumerate(_marked_nodes(message)):
-            found.append(Marker((level, m, b), ttl_of(node.get("cache_control")), False))
-    if isinstance(request.get("cache_control"), Mapping):
+        nodes = _marked_nodes(message)
+        if nodes:
+            level = 1 if message.get("role") in ("system", "developer") else 2
+            for b, node in enumerate(nodes):
+                found.append(Marker((level, m, b), ttl_of(node.get("cache_control")), False))
+    if isinstance(request.get("cache_control"), dict):
         found.append(Marker((9,), ttl_of(request["cache_control"]), False))
     return found
 
@@ -165,17 +213,19 @@ def _marked_nodes(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if message.get("cache_control") is not None:
         nodes.append(message)
     for key in ("content", "tool_calls"):
-        for block in _list(message.get(key)):
-            if isinstance(block, Mapping) and block.get("cache_control") is not None:
-                nodes.append(block)
+        blocks = message.get(key)
+        if type(blocks) is list:
+            for block in blocks:
+                if type(block) is dict and block.get("cache_control") is not None:
+                    nodes.append(block)
     return nodes
 
 
 def _tool_control(tool: Any) -> Any:
-    if not isinstance(tool, Mapping):
+    if type(tool) is not dict:
         return None
     control = tool.get("cache_control")
-    if control is None and isinstance(tool.get("function"), Mapping):
+    if control is None and type(tool.get("function")) is dict:
         control = tool["function"].get("cache_control")
     return control
 
