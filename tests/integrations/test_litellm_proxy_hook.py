@@ -10,6 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import litellm
@@ -347,6 +348,23 @@ class TestSettings:
         assert parse_settings({"ledger": "os.environ/RACS_TEST_LEDGER"}).ledger == "/tmp/x.db"
         with pytest.raises(RacsError, match="RACS_TEST_MISSING is not set"):
             parse_settings({"redis": "os.environ/RACS_TEST_MISSING"})
+
+    def test_example_config_is_valid(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """examples/litellm-proxy/config.yaml validates and layers as documented."""
+        import yaml
+
+        monkeypatch.setenv("RACS_LEDGER", "/tmp/racs-example.db")
+        monkeypatch.setenv("RACS_REDIS_URL", REDIS_URL)
+        path = Path(__file__).resolve().parents[2] / "examples/litellm-proxy/config.yaml"
+        config = yaml.safe_load(path.read_text())
+        assert config["litellm_settings"]["callbacks"] == "racs.integrations.litellm.proxy_hook"
+        settings = parse_settings(config["litellm_settings"]["racs_settings"])
+        assert (settings.ledger, settings.reuse_policy) == ("/tmp/racs-example.db", "learned")
+        assert settings.for_request("claude-bedrock").stability == {
+            "history": "semi",
+            "dynamic": "semi",
+        }
+        assert settings.for_request("gpt", "evals").enabled is False
 
     def test_bad_settings_disable_the_hook_not_the_proxy(
         self, router: litellm.Router, monkeypatch: pytest.MonkeyPatch
