@@ -295,8 +295,13 @@ class TestPolicies:
 
     def test_other_call_types_pass(self, router: litellm.Router) -> None:
         hook = hook_for(router)
+        from litellm.types.utils import CallTypes
+
         data = {"model": "claude", "input": ["x"], "metadata": {}}
         assert asyncio.run(hook.async_pre_call_hook(None, None, data, "aembedding")) is data
+        chat = request("claude", conversation(2))
+        out = asyncio.run(hook.async_pre_call_hook(None, None, chat, CallTypes.acompletion))
+        assert out["metadata"]["racs"]["markers"] == 3
 
 
 class TestSettings:

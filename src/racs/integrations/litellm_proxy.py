@@ -137,7 +137,8 @@ class RacsProxyHook(_Base):
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
     ) -> dict[str, Any]:
         """Plan a chat request and return it with the plan applied (LiteLLM's hook)."""
-        if str(call_type) not in CHAT_CALLS or not self._start():
+        kind = getattr(call_type, "value", call_type)  # a CallTypes member or its value
+        if kind not in CHAT_CALLS or not self._start():
             return data
         if self._shared:  # a Redis round trip must not block the proxy's event loop
             return await asyncio.to_thread(self.prepare, data, user_api_key_dict)
