@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import racs
-from racs.model import TelemetryEvent
+from racs.core.model import TelemetryEvent
 
 from .helpers import FakeClock, plan_input, seg
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import racs
-from racs.model import ResourceDirective
+from racs.core.model import ResourceDirective
 
 from .helpers import FakeClock, plan_input, require_service, seg
 from .tcp_proxy import TcpProxy
@@ -590,8 +590,8 @@ class TestOutbox:
         """A reply lost in transit makes the host resend the same frozen batch: the server
         keeps the host's highest applied batch number, so 1 call with 300 read tokens stays
         1 call; the host's next batch counts again (2 calls, 600 tokens)."""
+        from racs.planning.usage import Aggregate
         from racs.state.outbox import Outbox
-        from racs.usage import Aggregate
 
         state = racs.redis_state(REDIS_URL, prefix=prefix)
         outbox = Outbox()

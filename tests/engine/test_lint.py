@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import racs
-from racs.keys import fnv1a64
+from racs.core.keys import fnv1a64
 
 from .helpers import plan_input, seg
 

@@ -7,7 +7,12 @@ import math
 import pytest
 
 import racs
-from racs.model import BreakpointDirective, NoneDirective, ResourceDirective, RoutingKeyDirective
+from racs.core.model import (
+    BreakpointDirective,
+    NoneDirective,
+    ResourceDirective,
+    RoutingKeyDirective,
+)
 
 from .helpers import plan_input, seg
 
@@ -326,7 +331,7 @@ class TestProfiles:
     def test_sixteen_providers_four_families(self) -> None:
         """All 16 shipped providers resolve, spread over the 4 families of section 3."""
         engine = racs.create_racs()
-        families = {p: engine.profile_of(p).family for p in racs.model.PROVIDERS}
+        families = {p: engine.profile_of(p).family for p in racs.core.model.PROVIDERS}
         assert len(families) == 16
         assert set(families.values()) == {"breakpoint", "routing-key", "resource", "passive"}
         assert [p for p, f in families.items() if f == "breakpoint"] == [

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import racs
-from racs.model import ResourceDirective
+from racs.core.model import ResourceDirective
 
 from .helpers import FakeClock, plan_input, seg
 

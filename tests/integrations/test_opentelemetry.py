@@ -168,7 +168,7 @@ class TestReferenceSpans:
 
     def test_end_time_is_the_timestamp(self) -> None:
         """A finished SDK span's end time (ns) becomes the usage's timestamp (ms)."""
-        seen: list[racs.model.CacheUsage] = []
+        seen: list[racs.core.model.CacheUsage] = []
         provider = TracerProvider()
 
         class Capture(RacsSpanProcessor):

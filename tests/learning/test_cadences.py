@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from racs.model import NoneDirective, ResourceDirective, RoutingKeyDirective
+from racs.core.model import NoneDirective, ResourceDirective, RoutingKeyDirective
 
 from .helpers import FakeClock, learned_engine, prompt, run, tiers
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from racs.errors import RacsError
+from racs.core.errors import RacsError
 from racs.ledger import Anchor, Ledger
 from racs.ledger.hashing import GENESIS, chain, event_json
 

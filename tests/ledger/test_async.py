@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from racs.errors import ERR_NOT_FOUND, RacsError
+from racs.core.errors import ERR_NOT_FOUND, RacsError
 from racs.ledger import AsyncLedger, create_async_ledger
 
 from .helpers import Store

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from racs.errors import ERR_CONFLICT, ERR_INVALID_INPUT, RacsError
+from racs.core.errors import ERR_CONFLICT, ERR_INVALID_INPUT, RacsError
 from racs.ledger import Ledger, create_ledger, parse_anchor
 
 from .helpers import FakeClock, Store, history, start

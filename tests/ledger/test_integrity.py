@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from racs.errors import ERR_STATE_VERSION, ERR_STORAGE, RacsError
+from racs.core.errors import ERR_STATE_VERSION, ERR_STORAGE, RacsError
 from racs.ledger import Ledger
 from racs.ledger.migrations import LATEST
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from racs.errors import ERR_CONFLICT, RacsError
+from racs.core.errors import ERR_CONFLICT, RacsError
 from racs.ledger import Ledger
 from racs.ledger.hashing import chain, event_json, seal
 

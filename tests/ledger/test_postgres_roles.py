@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from racs.errors import RacsError
+from racs.core.errors import RacsError
 from racs.ledger import create_ledger
 
 from .helpers import PG_URL, postgres_unavailable

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
+from racs.core.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
 from racs.ledger import Ledger
 from racs.ledger.hashing import canonical_json, event_json
 from racs.ledger.projection import value_bucket

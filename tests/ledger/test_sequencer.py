@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
+from racs.core.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
 from racs.ledger import Ledger
 
 from .conftest import _postgres_store

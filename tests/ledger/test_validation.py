@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from racs.errors import ERR_INVALID_INPUT, RacsError
+from racs.core.errors import ERR_INVALID_INPUT, RacsError
 from racs.ledger import Ledger
 
 from .helpers import T0, Store, start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from racs.errors import RacsError
+from racs.core.errors import RacsError
 from racs.ledger import CacheUsageTotal, Ledger
 
 from .helpers import start

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from racs.accounting import Tokens
 from racs.cli import main
+from racs.core.accounting import Tokens
+from racs.core.prices import PriceBook
 from racs.ledger import create_ledger
-from racs.prices import PriceBook
 from racs.report.build import build_report
 from racs.traffic import ledger as ledger_source
 from racs.traffic.ingest import ingest

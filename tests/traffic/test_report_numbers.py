@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from racs.prices import PriceBook
+from racs.core.prices import PriceBook
 from racs.report.build import Filters, Report, build_report
 from racs.report.wire import SCHEMA, to_json
 from racs.traffic.problems import Problems

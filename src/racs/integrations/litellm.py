@@ -14,16 +14,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..engine import Racs
-from ..loop import completed_metrics
-from ..providers._common import field
-from ..providers.openai import OpenAIChat
+from racs.engine import Racs
 
 # Re-exported: the usage reading lives where it can be imported without LiteLLM.
-from .litellm_usage import LITELLM_PROVIDERS as LITELLM_PROVIDERS
-from .litellm_usage import is_litellm_cache_hit as is_litellm_cache_hit
-from .litellm_usage import provider_of as provider_of
-from .litellm_usage import usage_from_litellm as usage_from_litellm
+from racs.integrations.litellm_usage import LITELLM_PROVIDERS as LITELLM_PROVIDERS
+from racs.integrations.litellm_usage import is_litellm_cache_hit as is_litellm_cache_hit
+from racs.integrations.litellm_usage import provider_of as provider_of
+from racs.integrations.litellm_usage import usage_from_litellm as usage_from_litellm
+from racs.integrations.loop import completed_metrics
+from racs.providers.common import field
+from racs.providers.openai import OpenAIChat
 
 if TYPE_CHECKING:
     from litellm.integrations.custom_logger import CustomLogger as _Base

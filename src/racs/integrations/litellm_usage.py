@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..catalog import reported_write_tier
-from ..model import PROVIDERS, CacheUsage
-from ..providers._common import count, field, plain
+from racs.core.catalog import reported_write_tier
+from racs.core.model import PROVIDERS, CacheUsage
+from racs.providers.common import count, field, plain
 
 LITELLM_PROVIDERS: Final[Mapping[str, str]] = {
     "anthropic": "anthropic",

@@ -25,9 +25,9 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ..catalog import reported_write_tier
-from ..engine import Racs
-from ..model import PROVIDERS, CacheUsage
+from racs.core.catalog import reported_write_tier
+from racs.core.model import PROVIDERS, CacheUsage
+from racs.engine import Racs
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..accounting import Rates
-from ..model import (
+from racs.core.accounting import Rates
+from racs.core.model import (
     BreakEven,
     BreakpointDirective,
     LintFinding,
@@ -15,8 +15,8 @@ from ..model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from ..planner import Outcome, ceil_or_inf, fmt
-from .policy import Choice, describe_options
+from racs.learning.policy import Choice, describe_options
+from racs.planning.planner import Outcome, ceil_or_inf, fmt
 
 TRAP = "write-premium-trap"
 

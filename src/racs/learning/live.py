@@ -13,10 +13,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ..accounting import Rates, rates_of
-from ..inputs import Prompt
-from ..keepwarm import REFRESH_FRACTION
-from ..model import (
+from racs.core.accounting import Rates, rates_of
+from racs.core.model import (
     BreakEven,
     BreakpointDirective,
     CacheUsage,
@@ -24,13 +22,12 @@ from ..model import (
     ProviderProfile,
     ResourceDirective,
 )
-from ..planner import Outcome
-from ..prices import PriceBook
-from ..tiers import TIER, seconds_of
-from . import apply
-from .costs import BreakpointTable
-from .gaps import Cadence, RowOf, bin_of
-from .policy import (
+from racs.core.prices import PriceBook
+from racs.core.tiers import TIER, seconds_of
+from racs.learning import apply
+from racs.learning.costs import BreakpointTable
+from racs.learning.gaps import Cadence, RowOf, bin_of
+from racs.learning.policy import (
     PRIOR_WEIGHT,
     WARM_GAPS,
     choose_resource_ttl,
@@ -39,6 +36,9 @@ from .policy import (
     extended_share,
     within,
 )
+from racs.planning.inputs import Prompt
+from racs.planning.keepwarm import REFRESH_FRACTION
+from racs.planning.planner import Outcome
 
 MAX_LINEAGES: Final = 10_000
 _UNPRICED: Final = Pricing(input_per_mtok=1.0)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
-from .tiers import TIER
+from racs.core.tiers import TIER
 
 Role: TypeAlias = Literal["system", "tools", "documents", "history", "dynamic"]
 Stability: TypeAlias = Literal["stable", "semi", "volatile"]
@@ -325,8 +325,9 @@ class PrefixStats(Wire):
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerStats(Wire):
-    """Totals over every recorded usage under a filter, plus the per-prefix breakdown."""
+class CacheStats(Wire):
+    """What ``Racs.stats()`` returns: totals over every recorded usage under a filter, plus
+    the per-prefix breakdown (``LedgerStats`` in @takk/racs, an alias kept here)."""
 
     calls: int
     hit_ratio: float
@@ -341,6 +342,10 @@ class LedgerStats(Wire):
     hits: int | None = None
     unpriced_models: tuple[str, ...] = ()
     """Models in these stats that no price card or price database covers (token-only)."""
+
+
+LedgerStats = CacheStats
+"""The @takk/racs name of ``CacheStats`` (kept for migrating code)."""
 
 
 @dataclass(frozen=True, slots=True)

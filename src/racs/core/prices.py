@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from .accounting import Rates, parse_pricing_table, rates_of
-from .catalog import default_profile_of
-from .model import Pricing, ProviderProfile
+from racs.core.accounting import Rates, parse_pricing_table, rates_of
+from racs.core.catalog import default_profile_of
+from racs.core.model import Pricing, ProviderProfile
 
 ProfileOf = Callable[[str, str], ProviderProfile | None]
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from typing import Final, Literal, NamedTuple, cast
 
-from .inputs import Prompt, Seg
-from .model import (
+from racs.core.model import (
     BreakEven,
     BreakpointDirective,
     CacheDirective,
@@ -21,7 +20,8 @@ from .model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from .tiers import TIER, TTL_SECONDS
+from racs.core.tiers import TIER, TTL_SECONDS
+from racs.planning.inputs import Prompt, Seg
 
 ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
 WITHIN_TTL_SECONDS: Final = {"5m": 240, "30m": 1500, "1h": 3300}
