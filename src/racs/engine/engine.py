@@ -312,10 +312,11 @@ class Racs:
             self._resolve(prompt)
             provider, model = prompt.provider, prompt.model
             profile = self.profile_of(provider, model)
-            pricing = self._pricing.get(model)
             prefix_key = self._prefix_key(prompt)
             findings = analyze(prompt, profile, self._facts.get)
             now = self._clock()
+            # The card as the price book sees it: the user's, else the bundled database's.
+            pricing = self._prices.card(provider, model, timestamp_ms=now)
             tracked = self._admit(prompt, prefix_key, now, events)
             resource_state: _planner.ResourceState = "absent"
             if profile.family == "resource":

@@ -57,10 +57,11 @@ def prefix_lineage(prefix_key: str) -> str:
 class _Model:
     """A model's resolved rates and breakpoint cost table."""
 
-    __slots__ = ("break_evens", "priced", "rates", "table")
+    __slots__ = ("break_evens", "card", "priced", "rates", "table")
 
-    def __init__(self, profile: ProviderProfile, rates: Rates | None) -> None:
+    def __init__(self, profile: ProviderProfile, rates: Rates | None, card: Pricing | None) -> None:
         self.priced = rates is not None
+        self.card = card
         # Unpriced: the profile's multipliers in input-price units decide just as well.
         self.rates: Rates = rates if rates is not None else rates_of(_UNPRICED, profile)
         tiers = tuple(t for t in (profile.ttls or ()) if t in TIER)
@@ -144,7 +145,11 @@ class LearnedReuse:
             if len(self._models) > 4096:
                 self._models.clear()
             prices = self._prices
-            found = _Model(profile, prices.rates(profile.id, model) if prices else None)
+            found = _Model(
+                profile,
+                prices.rates(profile.id, model) if prices else None,
+                prices.card(profile.id, model) if prices else None,
+            )
             self._models[key] = found
         return found
 
@@ -231,7 +236,7 @@ class LearnedReuse:
             learner.written, learner.alive_until = stable, until
         observed = describe(scope, learner.gaps, sums[-1] / learner.scale, declared, within(sums))
         planned = apply.breakpoint_plan(
-            outcome, choice, observed, m.rates, profile, stable, m.priced, m.break_evens
+            outcome, choice, observed, m.card, profile, stable, m.priced, m.break_evens
         )
         return planned, choice.pick.touches
 
