@@ -7,6 +7,7 @@ import math
 import pytest
 
 import racs
+import racs.core.facts
 from racs.core.model import (
     BreakpointDirective,
     NoneDirective,
@@ -331,7 +332,7 @@ class TestProfiles:
     def test_sixteen_providers_four_families(self) -> None:
         """All 16 shipped providers resolve, spread over the 4 families of section 3."""
         engine = racs.create_racs()
-        families = {p: engine.profile_of(p).family for p in racs.core.model.PROVIDERS}
+        families = {p: engine.profile_of(p).family for p in racs.core.facts.PROVIDERS}
         assert len(families) == 16
         assert set(families.values()) == {"breakpoint", "routing-key", "resource", "passive"}
         assert [p for p, f in families.items() if f == "breakpoint"] == [

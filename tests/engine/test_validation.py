@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import racs
-from racs.core.model import PROVIDERS, ROLES, STABILITIES
+from racs.core.facts import PROVIDERS
+from racs.core.model import ROLES, STABILITIES
 
 from .helpers import plan_input, seg
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
 from racs.core.catalog import Catalog, CatalogEntry, default_catalog, load_catalog
-from racs.core.model import PROVIDERS, camel
+from racs.core.facts import PROVIDERS
+from racs.core.model import camel
 from racs.core.prices import PriceBook
 from racs.core.text import table
 from racs.core.tiers import seconds_of

@@ -11,7 +11,7 @@ from racs.cli.app import EXIT_OK, CliError
 from racs.cli.ledgers import demo_ledger_path, open_ledger
 from racs.cli.render import Progress
 from racs.core.accounting import hit_ratio
-from racs.core.model import PROVIDERS
+from racs.core.facts import PROVIDERS
 from racs.core.text import percent, table, tokens, usd
 from racs.simulate.simulation import (
     DEMO_PRICING_NOTE,

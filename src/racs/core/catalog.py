@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from racs.core.errors import invalid
-from racs.core.model import PROVIDERS, ProviderProfile
+from racs.core.facts import PROVIDERS
+from racs.core.model import ProviderProfile
 from racs.core.profiles import SHIPPED_PROFILES, merge_profile, profile_overrides
 from racs.core.tiers import DEFAULT_TIER, seconds_of
 

@@ -22,25 +22,6 @@ ResourceActionName: TypeAlias = Literal["create", "reuse", "refresh", "delete"]
 ROLES: Final = ("system", "tools", "documents", "history", "dynamic")
 STABILITIES: Final = ("stable", "semi", "volatile")
 FAMILIES: Final = ("breakpoint", "routing-key", "resource", "passive")
-PROVIDERS: Final = (
-    "anthropic",
-    "openai",
-    "google",
-    "bedrock",
-    "xai",
-    "groq",
-    "deepseek",
-    "mistral",
-    "openrouter",
-    "moonshot",
-    "ollama",
-    "lmstudio",
-    "huggingface",
-    "microsoft-foundry",
-    "hermes",
-    "custom",
-)
-"""Seconds of each breakpoint TTL tier (the tier union is open: catalog entries add tiers)."""
 
 LINT_CODES: Final = (
     "segment-order",
@@ -209,6 +190,18 @@ class ProviderProfile(Wire):
     """Breakpoint providers that also route by key (OpenAI GPT-5.6+): send it too."""
     catalog_entry: str | None = None
     """Which catalog entry refined this profile, if any."""
+    step_tokens: int | None = None
+    """Automatic caches cover whole steps of this many tokens (OpenAI: 128)."""
+    idle_retention_seconds: float | None = None
+    """How long an automatic entry lives after its last use (the documented high end)."""
+    idle_retention_min_seconds: float | None = None
+    """The documented low end of that, where the documentation gives a range."""
+    max_retention_seconds: float | None = None
+    """How long an automatic entry lives at most after it was written, whatever the reads."""
+    extended_retention_seconds: float | None = None
+    """Lifetime after the last use under extended retention (OpenAI ``24h``)."""
+    resource_ttls: tuple[float, ...] | None = None
+    """Lifetimes (seconds) of explicit cached contents racs compares (Gemini)."""
 
     def write_multiplier(self, ttl: str) -> float | None:
         """The write multiplier of a TTL tier, ``None`` when unknown."""

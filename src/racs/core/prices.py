@@ -19,25 +19,12 @@ from typing import Any, Final
 
 from racs.core.accounting import Rates, parse_pricing_table, rates_of
 from racs.core.catalog import default_profile_of
+from racs.core.facts import PROVIDER
 from racs.core.model import Pricing, ProviderProfile
 
 ProfileOf = Callable[[str, str], ProviderProfile | None]
 
 
-# racs provider ids -> genai-prices provider ids (None: let the database infer it).
-_DB_PROVIDER: Final[dict[str, str | None]] = {
-    "anthropic": "anthropic",
-    "bedrock": "aws",
-    "microsoft-foundry": "azure",
-    "openai": "openai",
-    "google": "google",
-    "xai": "x-ai",
-    "mistral": "mistral",
-    "openrouter": "openrouter",
-    "moonshot": "moonshotai",
-    "groq": "groq",
-    "deepseek": "deepseek",
-}
 # A price lookup is cached per minute: dated prices change at day boundaries and
 # time-of-day prices at minute boundaries.
 _BUCKET_MS: Final = 60_000
@@ -83,7 +70,8 @@ class _Database:
         found = self._models.get(key)
         if found is not None:
             return found
-        db_provider = _DB_PROVIDER.get(provider)
+        record = PROVIDER.get(provider)
+        db_provider = record.price_db if record is not None else None
         if db_provider is None:
             # Local runtimes and custom providers: the same model name there has no list
             # price (or the user's own), so the database is not asked to guess one.

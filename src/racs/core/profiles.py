@@ -11,111 +11,13 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any, Final
 
 from racs.core.errors import invalid
+from racs.core.facts import RECORDS
 from racs.core.limits import number
 from racs.core.model import FAMILIES, ProviderProfile, camel
 from racs.core.tiers import known as known_tier
 
-_BREAKPOINT: Final[dict[str, Any]] = {
-    "family": "breakpoint",
-    "min_cacheable_tokens": 1024,
-    "max_breakpoints": 4,
-    "ttls": ("5m", "1h"),
-    "write_multiplier_5m": 1.25,
-    "write_multiplier_1h": 2.0,
-    "read_multiplier": 0.1,
-}
-
-_SHIPPED: Final[dict[str, dict[str, Any]]] = {
-    "anthropic": {
-        **_BREAKPOINT,
-        "lookback_positions": 20,
-        "notes": "Anthropic cache_control: at most 4 breakpoints; 5m TTL refreshed free on "
-        "every hit, 1h for 2x; each breakpoint looks back at most 20 blocks.",
-    },
-    "bedrock": {
-        **_BREAKPOINT,
-        "lookback_positions": 20,
-        "notes": "Bedrock Converse cachePoint blocks in system, messages and tools; at most 4.",
-    },
-    "microsoft-foundry": {
-        **_BREAKPOINT,
-        "notes": "Claude on Microsoft Foundry follows Anthropic's cache_control semantics.",
-    },
-    "hermes": {
-        **_BREAKPOINT,
-        "notes": "Hermes serves Anthropic-style cache_control breakpoints.",
-    },
-    "openai": {
-        "family": "routing-key",
-        "min_cacheable_tokens": 1024,
-        "read_multiplier": 0.25,
-        "supports_retention": True,
-        "retention_options": ("in_memory", "24h"),
-        "notes": "OpenAI caches automatically above 1024 tokens in 128-token steps; "
-        "prompt_cache_key steers routing, prompt_cache_retention='24h' extends retention.",
-    },
-    "xai": {
-        "family": "routing-key",
-        "min_cacheable_tokens": 1024,
-        "read_multiplier": 0.16,
-        "notes": "xAI caches automatically with no write fee; route with prompt_cache_key "
-        "or the x-grok-conv-id header.",
-    },
-    "mistral": {
-        "family": "routing-key",
-        "min_cacheable_tokens": 64,
-        "read_multiplier": 0.1,
-        "notes": "Mistral caching is opt-in through prompt_cache_key.",
-    },
-    "openrouter": {
-        "family": "routing-key",
-        "min_cacheable_tokens": 1024,
-        "read_multiplier": 0.25,
-        "notes": "OpenRouter routes to the upstream provider's cache; usage reports "
-        "cached_tokens, cache_write_tokens and a cache_discount.",
-    },
-    "moonshot": {
-        "family": "routing-key",
-        "min_cacheable_tokens": 1024,
-        "read_multiplier": 0.25,
-        "notes": "Moonshot/Kimi caches automatically on K2 and newer.",
-    },
-    "google": {
-        "family": "resource",
-        "min_cacheable_tokens": 2048,
-        "read_multiplier": 0.1,
-        "storage_per_mtok_hour": 1.0,
-        "notes": "Gemini cachedContents: create, reuse, refresh (update ttl), delete; "
-        "storage is billed per token-hour; a request using a cache must not resend "
-        "system_instruction, tools or tool_config.",
-    },
-    "groq": {
-        "family": "passive",
-        "min_cacheable_tokens": 128,
-        "read_multiplier": 0.5,
-        "notes": "Groq caches automatically on a few models; entries expire after 2h idle.",
-    },
-    "deepseek": {
-        "family": "passive",
-        "read_multiplier": 0.1,
-        "notes": "DeepSeek caches automatically; prompt_cache_hit_tokens + "
-        "prompt_cache_miss_tokens = prompt_tokens.",
-    },
-    "ollama": {"family": "passive", "notes": "Ollama reuses its KV cache locally."},
-    "lmstudio": {"family": "passive", "notes": "LM Studio reuses its KV cache locally."},
-    "huggingface": {
-        "family": "passive",
-        "notes": "Hugging Face inference endpoints expose no cache control.",
-    },
-    "custom": {
-        "family": "passive",
-        "notes": "Custom provider: describe it with the profiles option.",
-    },
-}
-
-SHIPPED_PROFILES: Final[Mapping[str, ProviderProfile]] = {
-    pid: ProviderProfile(id=pid, **values) for pid, values in _SHIPPED.items()
-}
+SHIPPED_PROFILES: Final[Mapping[str, ProviderProfile]] = {r.id: r.profile for r in RECORDS}
+"""Each provider's shipped profile (``racs.core.facts`` holds them, one record each)."""
 
 
 def merge_profile(base: ProviderProfile, overrides: Mapping[str, Any]) -> ProviderProfile:
@@ -155,6 +57,10 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
             if value not in FAMILIES:
                 raise invalid(f"{where} must be one of {', '.join(FAMILIES)}, got {value!r}")
             out[field_name] = value
+        elif field_name == "resource_ttls":
+            if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+                raise invalid(f"{where} must be a non-empty array of seconds")
+            out[field_name] = tuple(float(number(v, f"{where}[]") or 0) for v in value)
         elif field_name in ("ttls", "retention_options"):
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise invalid(f"{where} must be an array of strings")
@@ -170,7 +76,12 @@ def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise invalid(f"{where} must be a string")
             out[field_name] = value
-        elif field_name in ("min_cacheable_tokens", "max_breakpoints", "lookback_positions"):
+        elif field_name in (
+            "min_cacheable_tokens",
+            "max_breakpoints",
+            "lookback_positions",
+            "step_tokens",
+        ):
             number(value, where)
             out[field_name] = int(value)
         else:

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 from racs.core.accounting import Tokens, cost_of, parse_pricing_table, storage_usd
 from racs.core.errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
+from racs.core.facts import PROVIDERS
 from racs.core.keys import KEY_SCHEMES, combine, digest_function, plan_id
 from racs.core.model import (
-    PROVIDERS,
     BreakpointDirective,
     CachePlan,
     CacheStats,

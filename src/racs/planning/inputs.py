@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from racs.core.errors import invalid
+from racs.core.facts import PROVIDERS
 from racs.core.limits import MAX_INSTANT_MS, MAX_TOKENS, number
 from racs.core.model import (
-    PROVIDERS,
     ROLES,
     STABILITIES,
     CacheUsage,

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
 from racs.core import model
+from racs.core.facts import PROVIDERS
 from racs.core.limits import MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS
 from racs.core.model import camel
 from racs.ledger import api as ledger_api
@@ -65,7 +66,7 @@ RESPONSE_TYPES: Final = (
 
 REQUEST_RULES: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "PlanInput": {
-        "provider": {"enum": list(model.PROVIDERS)},
+        "provider": {"enum": list(PROVIDERS)},
         "model": _TEXT,
         "segments": {"minItems": 1},
     },
@@ -81,7 +82,7 @@ REQUEST_RULES: Final[dict[str, dict[str, dict[str, Any]]]] = {
         "cacheWriteTokens1h": _TOKENS,
         "timestamp": _INSTANT,
     },
-    "InvalidateFilter": {"provider": {"enum": [*model.PROVIDERS, ""]}},  # "": no filter
+    "InvalidateFilter": {"provider": {"enum": [*PROVIDERS, ""]}},  # "": no filter
     "RefreshedBody": {"prefixKey": _TEXT, "now": _INSTANT},
 }
 """Validation rules no Python type carries, by schema and property (checked by a test)."""

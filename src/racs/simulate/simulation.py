@@ -23,8 +23,8 @@ from typing import Any, Final
 
 from racs.core.accounting import Tokens, cost_of, hit_ratio, rates_of, storage_usd
 from racs.core.errors import invalid
+from racs.core.facts import PROVIDERS
 from racs.core.model import (
-    PROVIDERS,
     BreakpointDirective,
     CachePlan,
     CacheUsage,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from racs.core.model import PROVIDERS
+from racs.core.facts import PROVIDERS
 from racs.core.tiers import TTL_SECONDS
 
 Pricer = Callable[[str, str, float, dict[str, float]], tuple[float, float] | None]
