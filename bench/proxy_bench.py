@@ -34,10 +34,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import racs
-from racs.accounting import Tokens, cost_of
+from racs.core.accounting import Tokens, cost_of
+from racs.core.prices import PriceBook
 from racs.integrations.litellm import RacsProxyHook
 from racs.integrations.litellm_testing import LiteLLMProxy
-from racs.prices import PriceBook
 from racs.testing import Received, StubServer, anthropic_message
 
 MODEL = "claude-sonnet-4-5"

@@ -19,10 +19,10 @@ import openai
 import pytest
 
 import racs
+from racs.core.model import BreakpointDirective, CachePlan, ResourceDirective, RoutingKeyDirective
 from racs.integrations.litellm_requests import plan_input, target_of
 from racs.integrations.litellm_testing import LiteLLMProxy
 from racs.ledger import create_ledger
-from racs.model import BreakpointDirective, CachePlan, ResourceDirective, RoutingKeyDirective
 from racs.testing import StubServer, count_markers
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,11 @@ import pytest
 from litellm.proxy._types import UserAPIKeyAuth
 
 import racs
-from racs.errors import RacsError
+from racs.core.errors import RacsError
+from racs.core.model import BreakpointDirective, ResourceDirective
 from racs.integrations.litellm import RacsProxyHook
 from racs.integrations.litellm_requests import count_markers, plan_input, target_of
 from racs.integrations.litellm_settings import parse_settings
-from racs.model import BreakpointDirective, ResourceDirective
 from racs.providers.openai import OpenAIChat
 
 REDIS_URL = os.environ.get("RACS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

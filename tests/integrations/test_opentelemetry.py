@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import racs
-from racs.errors import RacsError
+from racs.core.errors import RacsError
 from racs.integrations.opentelemetry import RacsSpanProcessor, usage_from_span
 
 
@@ -170,7 +170,7 @@ class TestReferenceSpans:
 
     def test_end_time_is_the_timestamp(self) -> None:
         """A finished SDK span's end time (ns) becomes the usage's timestamp (ms)."""
-        seen: list[racs.model.CacheUsage] = []
+        seen: list[racs.core.model.CacheUsage] = []
         provider = TracerProvider()
 
         class Capture(RacsSpanProcessor):

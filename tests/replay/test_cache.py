@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from racs.catalog import default_profile_of
+from racs.core.catalog import default_profile_of
 from racs.replay.cache import EMPTY, serve, warm
 from racs.replay.family import PESSIMISTIC, rules_for
 from racs.replay.steps import Step

@@ -7,8 +7,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from racs.accounting import Rates
-from racs.catalog import default_profile_of
+from racs.core.accounting import Rates
+from racs.core.catalog import default_profile_of
 from racs.replay.cache import EMPTY, State, serve, warm
 from racs.replay.costs import step_cost, unit_of
 from racs.replay.family import PESSIMISTIC, rules_for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from racs.prices import PriceBook
+from racs.core.prices import PriceBook
 from racs.replay.run import OPTIMUM, Replay, replay
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read

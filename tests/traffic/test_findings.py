@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from racs.accounting import Tokens
-from racs.model import Pricing
-from racs.prices import PriceBook
+from racs.core.accounting import Tokens
+from racs.core.model import Pricing
+from racs.core.prices import PriceBook
 from racs.report.build import Filters, build_report
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems

@@ -15,15 +15,15 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..engine import Racs
-from ..providers.openai import OpenAIChat
-from .litellm_record import Planned, record_failure, record_success
+from racs.engine import Racs
+from racs.integrations.litellm_record import Planned, record_failure, record_success
 
 # Re-exported: the usage reading lives where it can be imported without LiteLLM.
-from .litellm_usage import LITELLM_PROVIDERS as LITELLM_PROVIDERS
-from .litellm_usage import is_litellm_cache_hit as is_litellm_cache_hit
-from .litellm_usage import provider_of as provider_of
-from .litellm_usage import usage_from_litellm as usage_from_litellm
+from racs.integrations.litellm_usage import LITELLM_PROVIDERS as LITELLM_PROVIDERS
+from racs.integrations.litellm_usage import is_litellm_cache_hit as is_litellm_cache_hit
+from racs.integrations.litellm_usage import provider_of as provider_of
+from racs.integrations.litellm_usage import usage_from_litellm as usage_from_litellm
+from racs.providers.openai import OpenAIChat
 
 if TYPE_CHECKING:
     from litellm.integrations.custom_logger import CustomLogger as _Base
@@ -115,5 +115,5 @@ class RacsLiteLLMLogger(_Base):
 
 
 # The proxy hook (its own module: the proxy's settings, routing and request rewriting).
-from .litellm_proxy import RacsProxyHook as RacsProxyHook  # noqa: E402
-from .litellm_proxy import proxy_hook as proxy_hook  # noqa: E402
+from racs.integrations.litellm_proxy import RacsProxyHook as RacsProxyHook  # noqa: E402
+from racs.integrations.litellm_proxy import proxy_hook as proxy_hook  # noqa: E402

@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from ..engine import Racs, create_racs
-from ..model import ResourceDirective
-from .litellm_record import Planned, record_failure, record_success
-from .litellm_requests import Target, apply_plan, plan_input, target_of
-from .litellm_settings import ProxySettings, RequestSettings, parse_settings
+from racs.core.model import ResourceDirective
+from racs.engine import Racs, create_racs
+from racs.integrations.litellm_record import Planned, record_failure, record_success
+from racs.integrations.litellm_requests import Target, apply_plan, plan_input, target_of
+from racs.integrations.litellm_settings import ProxySettings, RequestSettings, parse_settings
 
 if TYPE_CHECKING:
     from litellm.integrations.custom_logger import CustomLogger as _Base
@@ -271,12 +271,12 @@ class RacsProxyHook(_Base):
 
 def build_engine(settings: ProxySettings) -> tuple[Racs, Any]:
     """The engine and ledger one proxy worker uses, from the settings."""
-    from ..ledger import create_ledger
+    from racs.ledger import create_ledger
 
     ledger = create_ledger(settings.ledger) if settings.ledger else None
     state = None
     if settings.redis:
-        from ..state import redis_state
+        from racs.state import redis_state
 
         state = redis_state(settings.redis, prefix=settings.redis_prefix)
     engine = create_racs(

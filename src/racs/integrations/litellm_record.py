@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ..engine import Racs
-from ..loop import completed_metrics
-from ..providers._common import field
-from .litellm_usage import is_litellm_cache_hit, provider_of, usage_from_litellm
+from racs.engine import Racs
+from racs.integrations.litellm_usage import is_litellm_cache_hit, provider_of, usage_from_litellm
+from racs.integrations.loop import completed_metrics
+from racs.providers.common import field
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-from ..model import (
+from racs.core.model import (
     BreakpointDirective,
     CachePlan,
     ExpectedReuse,
@@ -30,7 +30,8 @@ from ..model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from ..providers._common import (
+from racs.integrations.litellm_usage import LITELLM_PROVIDERS
+from racs.providers.common import (
     MAX_MARKERS,
     Lookback,
     Marker,
@@ -40,8 +41,7 @@ from ..providers._common import (
     message_defaults,
     ttl_of,
 )
-from ..providers.openai import OpenAIChat
-from .litellm_usage import LITELLM_PROVIDERS
+from racs.providers.openai import OpenAIChat
 
 Dialect = Literal["cache_control", "openai", "routing", "resource", "none"]
 """How a plan reaches the provider through LiteLLM."""

@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from ..errors import invalid
-from ..model import STABILITIES
+from racs.core.errors import invalid
+from racs.core.model import STABILITIES
 
 _REQUEST_KEYS: Final = frozenset(
     {"enabled", "stability", "reuse", "agent_id", "workspace_id", "injection_points"}

@@ -25,10 +25,11 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ..catalog import reported_write_tier
-from ..engine import Racs
-from ..errors import invalid
-from ..model import PROVIDERS, CacheUsage
+from racs.core.catalog import reported_write_tier
+from racs.core.errors import invalid
+from racs.core.facts import TELEMETRY_NAMES, provider_named
+from racs.core.model import CacheUsage
+from racs.engine import Racs
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -42,33 +43,7 @@ else:
 
 _log = logging.getLogger(__name__)
 
-PROVIDER_NAMES: Final[Mapping[str, str]] = {
-    "anthropic": "anthropic",
-    "openai": "openai",
-    "azure.ai.openai": "openai",
-    "az.ai.openai": "openai",
-    "azure": "openai",
-    "aws.bedrock": "bedrock",
-    "aws": "bedrock",
-    "bedrock": "bedrock",
-    "gcp.gemini": "google",
-    "gcp.vertex_ai": "google",
-    "gcp.gen_ai": "google",
-    "vertex_ai": "google",
-    "gemini": "google",
-    "google": "google",
-    "mistral_ai": "mistral",
-    "mistralai": "mistral",
-    "mistral": "mistral",
-    "x_ai": "xai",
-    "xai": "xai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "openrouter": "openrouter",
-    "moonshot": "moonshot",
-    "ollama": "ollama",
-    "azure.ai.inference": "microsoft-foundry",
-}
+PROVIDER_NAMES: Final[Mapping[str, str]] = TELEMETRY_NAMES
 """GenAI / OpenInference provider values -> racs provider ids (unknown ones: ``custom``)."""
 
 _INPUT_CURRENT: Final = "gen_ai.usage.input_tokens"
@@ -86,13 +61,7 @@ _OI_WRITE: Final = "llm.token_count.prompt_details.cache_write"
 
 def provider_of(value: Any) -> str:
     """The racs provider id of a ``gen_ai.provider.name`` / ``gen_ai.system`` value."""
-    if not isinstance(value, str) or not value:
-        return "custom"
-    name = value.strip().lower()
-    mapped = PROVIDER_NAMES.get(name)
-    if mapped is not None:
-        return mapped
-    return name if name in PROVIDERS else "custom"
+    return provider_named(value, TELEMETRY_NAMES)
 
 
 _DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .family import CacheRules, TierRule
-from .steps import Horizon, Step
+from racs.replay.family import CacheRules, TierRule
+from racs.replay.steps import Horizon, Step
 
 Entry = tuple[int, float, float, str]
 State = tuple[Entry, ...]

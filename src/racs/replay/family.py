@@ -27,8 +27,8 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import Final
 
-from ..model import ProviderProfile
-from ..tiers import TIER
+from racs.core.model import ProviderProfile
+from racs.core.tiers import TIER
 
 _MIN: Final = 60_000.0
 

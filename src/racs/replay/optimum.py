@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .cache import EMPTY, Entry, State, warm
-from .costs import Unit, unit_of
-from .family import CacheRules, TierRule
-from .steps import Horizon, Step
-from .strategies import Decision
+from racs.replay.cache import EMPTY, Entry, State, warm
+from racs.replay.costs import Unit, unit_of
+from racs.replay.family import CacheRules, TierRule
+from racs.replay.steps import Horizon, Step
+from racs.replay.strategies import Decision
 
 
 def actions(rules: CacheRules) -> tuple[str | None, ...]:

@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from ..accounting import Rates
-from ..traffic.model import Request
-from .cache import EMPTY, State, serve
-from .family import CacheRules
-from .steps import Step
-from .strategies import Decision
+from racs.core.accounting import Rates
+from racs.replay.cache import EMPTY, State, serve
+from racs.replay.family import CacheRules
+from racs.replay.steps import Step
+from racs.replay.strategies import Decision
+from racs.traffic.model import Request
 
 RatesOf = Callable[[Request], Rates | None]
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..accounting import Cost, Rates, cost_of
-from ..catalog import default_profile_of
-from ..errors import invalid
-from ..prices import PriceBook, ProfileOf
-from ..traffic.model import Request
-from .family import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
-from .optimum import Optimum, optimum
-from .reconstruct import Calibration, reconstruct, with_misses
-from .simulate import StepOutcome, run
-from .steps import Horizon, Step
-from .strategies import DEFAULT_STRATEGIES, Decision, Situation, Strategy, make
+from racs.core.accounting import Cost, Rates, cost_of
+from racs.core.catalog import default_profile_of
+from racs.core.errors import invalid
+from racs.core.prices import PriceBook, ProfileOf
+from racs.replay.family import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
+from racs.replay.optimum import Optimum, optimum
+from racs.replay.reconstruct import Calibration, reconstruct, with_misses
+from racs.replay.simulate import StepOutcome, run
+from racs.replay.steps import Horizon, Step
+from racs.replay.strategies import DEFAULT_STRATEGIES, Decision, Situation, Strategy, make
+from racs.traffic.model import Request
 
 OPTIMUM = "optimum"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..accounting import MTOK, Rates, Tokens
-from ..cli.render import duration
-from ..cli.render import tokens as fmt_tokens
-from ..traffic.model import Request
+from racs.core.accounting import MTOK, Rates, Tokens
+from racs.core.text import duration
+from racs.core.text import tokens as fmt_tokens
+from racs.traffic.model import Request
 
 COLD_START: Final = "cold_start"
 MODEL_SWITCH: Final = "model_switch"

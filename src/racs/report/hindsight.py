@@ -14,13 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import RacsError
-from ..prices import PriceBook
-from ..replay.quote import quotes
-from ..traffic.model import Request
-from ..traffic.problems import Problems
-from ..traffic.sources import read
-from .findings import EXPIRY, TIER_CHOICE, Finding
+from racs.core.errors import RacsError
+from racs.core.prices import PriceBook
+from racs.replay.quote import quotes
+from racs.report.findings import EXPIRY, TIER_CHOICE, Finding
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
+from racs.traffic.sources import read
 
 Admits = Callable[[Request], bool]
 

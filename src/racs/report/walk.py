@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..accounting import MTOK, Rates
-from ..cli.render import duration
-from ..tiers import TIER
-from ..traffic.model import Block, Request
-from .findings import (
+from racs.core.accounting import MTOK, Rates
+from racs.core.text import duration
+from racs.core.tiers import TIER
+from racs.report.findings import (
     ACTIONS,
     BELOW_MINIMUM,
     COLD_START,
@@ -33,6 +32,7 @@ from .findings import (
     detail_of,
     excess_usd,
 )
+from racs.traffic.model import Block, Request
 
 GAP_EDGES_S: Final = (30, 60, 120, 300, 600, 1800, 3600, 7200)
 """Upper edges of the gap histogram's bins (seconds); the last bin is open."""

@@ -10,12 +10,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from ..accounting import Tokens
-from ..integrations.opentelemetry import usage_from_span
-from .lines import Meter
-from .model import Request
-from .problems import Problems
-from .records import records, timestamp_ms
+from racs.core.accounting import Tokens
+from racs.integrations.opentelemetry import usage_from_span
+from racs.traffic.lines import Meter
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
+from racs.traffic.records import records, timestamp_ms
 
 _OUTPUT: Final = (
     "gen_ai.usage.output_tokens",

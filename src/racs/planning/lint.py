@@ -11,9 +11,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
-from .inputs import Prompt
-from .keys import fnv1a64
-from .model import LintFinding, ProviderProfile
+from racs.core.keys import fnv1a64
+from racs.core.model import LintFinding, ProviderProfile
+from racs.planning.inputs import Prompt
 
 # engine.md section 4; all linear-time (no nested unbounded quantifiers). Every pattern is
 # ASCII like the reference's JavaScript regexes: `\b`, `\d` and `\w` see ASCII only, and

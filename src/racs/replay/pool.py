@@ -1,61 +1,22 @@
-"""The Mooncake trace and block-granular automatic caches shared across conversations.
+"""Block-granular automatic caches shared across conversations (the Mooncake trace).
 
-Mooncake's ``conversation_trace.jsonl`` (Kimi production, FAST'25) gives each request a
-timestamp (ms from the trace start), ``input_length``, ``output_length`` and ``hash_ids``:
-one id per 512-token block, equal ids meaning equal prefixes. No stream is known, so the
-chain model of ``reconstruct`` does not apply: an automatic cache (routing-key or passive)
-is one pool of block prefixes all requests share. A request reads its leading blocks
-while each is live (in the family's steps, above its minimum), then every block it sent
-lives the tier's retention from now. Automatic writes are free, so among the automatic
-tiers the longest retention is always the cheapest; the figures are per tier.
+No stream is known, so the chain model of ``reconstruct`` does not apply: an automatic
+cache (routing-key or passive) is one pool of block prefixes all requests share. A request
+reads its leading blocks while each is live (in the family's steps, above its minimum),
+then every block it sent lives the tier's retention from now. Automatic writes are free, so
+among the automatic tiers the longest retention is always the cheapest; the figures are
+per tier.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from ..accounting import Cost, Rates, Tokens, cost_of
-from ..errors import invalid
-from ..traffic.model import Block, Request
-from .family import NEUTRAL, CacheRules, Setting
-
-BLOCK_TOKENS = 512
-EPOCH_MS = 1_767_225_600_000.0
-"""Where the trace's relative clock is placed (2026-01-01T00:00:00Z) for pricing."""
-
-
-def read_trace(
-    path: str | Path, provider: str = "openai", model: str = "gpt-4.1"
-) -> Iterator[Request]:
-    """Requests of a Mooncake trace file, blocks from ``hash_ids`` (no text anywhere)."""
-    with Path(path).open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                ids = [str(h) for h in row["hash_ids"]]
-                length = int(row["input_length"])
-                output = int(row.get("output_length", 0))
-                t = EPOCH_MS + float(row["timestamp"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise invalid(f"{path}:{line_no}: not a Mooncake trace line ({exc})") from None
-            blocks = tuple(
-                Block(h, min(BLOCK_TOKENS, length - i * BLOCK_TOKENS)) for i, h in enumerate(ids)
-            )
-            yield Request(
-                timestamp_ms=t,
-                provider=provider,
-                model=model,
-                tokens=Tokens(fresh=length, output=output),
-                session="mooncake",
-                stream="mooncake",
-                source=f"{path}:{line_no}",
-                blocks=blocks,
-            )
+from racs.core.accounting import Cost, Rates, Tokens, cost_of
+from racs.core.errors import invalid
+from racs.replay.family import NEUTRAL, CacheRules, Setting
+from racs.traffic.model import Request
 
 
 @dataclass(frozen=True, slots=True)

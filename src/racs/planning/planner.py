@@ -7,10 +7,9 @@ resource record's liveness) and applies the result to its memories.
 from __future__ import annotations
 
 import math
-from typing import Final, Literal, NamedTuple, cast
+from typing import Final, Literal, NamedTuple
 
-from .inputs import Prompt, Seg
-from .model import (
+from racs.core.model import (
     BreakEven,
     BreakpointDirective,
     CacheDirective,
@@ -21,7 +20,14 @@ from .model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from .tiers import TIER, TTL_SECONDS
+from racs.core.tiers import TTL_SECONDS
+from racs.planning.economics import (
+    ceil_or_inf,
+    read_multiplier,
+    write_economics,
+    write_multiplier,
+)
+from racs.planning.inputs import Prompt, Seg
 
 ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
 WITHIN_TTL_SECONDS: Final = {"5m": 240, "30m": 1500, "1h": 3300}
@@ -55,42 +61,6 @@ def fmt(n: float) -> str:
     if not math.isfinite(n):
         return "infinite" if n > 0 else str(n)
     return str(int(n)) if n.is_integer() else f"{n:.6g}"
-
-
-def ceil_or_inf(x: float) -> float:
-    """``ceil(x)`` for finite x, infinity otherwise (never raises)."""
-    return math.ceil(x) if math.isfinite(x) else math.inf
-
-
-def read_multiplier(profile: ProviderProfile, pricing: Pricing | None) -> float | None:
-    """The profile's read multiplier, else read price / input price from pricing."""
-    if profile.read_multiplier is not None:
-        return profile.read_multiplier
-    if (
-        pricing is not None
-        and pricing.cache_read_per_mtok is not None
-        and pricing.input_per_mtok > 0
-    ):
-        return pricing.cache_read_per_mtok / pricing.input_per_mtok
-    return None
-
-
-def write_price(pricing: Pricing, ttl: str) -> float | None:
-    """The configured write price of a tier, USD per million tokens."""
-    tier = TIER.get(ttl)
-    return None if tier is None else cast(float | None, getattr(pricing, tier.price_field))
-
-
-def write_multiplier(profile: ProviderProfile, pricing: Pricing | None, ttl: str) -> float | None:
-    """The profile's write multiplier of a tier, else write price / input price."""
-    w = profile.write_multiplier(ttl)
-    if w is not None:
-        return w
-    if pricing is not None and pricing.input_per_mtok > 0:
-        price = write_price(pricing, ttl)
-        if price is not None:
-            return price / pricing.input_per_mtok
-    return None
 
 
 def spans_of(segments: list[Seg], boundary: int) -> list[Span]:
@@ -297,9 +267,7 @@ def plan_breakpoint(
     w = write_multiplier(profile, pricing, tier)
     break_even = None
     if w is not None and r is not None:
-        premium = max(0.0, covered * (w - 1))
-        savings = covered * (1 - r)
-        min_reuses = ceil_or_inf(premium / savings) if savings > 0 else math.inf
+        premium, savings, min_reuses = write_economics(covered, w, r)
         if regime == "default":
             profitable = min_reuses <= 1
             rule = "with no declared reuse it must pay back on the first reuse"

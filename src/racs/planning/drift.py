@@ -6,7 +6,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .model import DriftReport
+from racs.core.model import DriftReport
 
 _COMPARED = ("stable", "semi")
 

@@ -17,11 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from .errors import invalid
-from .inputs import profile_overrides
-from .model import PROVIDERS, ProviderProfile
-from .profiles import SHIPPED_PROFILES, merge_profile
-from .tiers import DEFAULT_TIER, seconds_of
+from racs.core.errors import invalid
+from racs.core.facts import PROVIDERS
+from racs.core.model import ProviderProfile
+from racs.core.profiles import SHIPPED_PROFILES, merge_profile, profile_overrides
+from racs.core.tiers import DEFAULT_TIER, seconds_of
 
 # Routing prefixes ("models/", "anthropic/"), Bedrock's region and vendor prefixes, and
 # version/date suffixes are not part of a model's identity for caching terms.
@@ -70,7 +70,7 @@ class CatalogEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        from .model import camel
+        from racs.core.model import camel
 
         return {
             "id": self.id,
@@ -176,7 +176,7 @@ def load_catalog(path: str | Path) -> Catalog:
 @cache
 def default_catalog() -> Catalog:
     """The catalog shipped with racs."""
-    text = resources.files("racs").joinpath("catalog.json").read_text(encoding="utf-8")
+    text = resources.files("racs.core").joinpath("catalog.json").read_text(encoding="utf-8")
     document = json.loads(text)
     checked = str(document["checked"])
     return Catalog(parse_entries(document, checked), checked)

@@ -7,23 +7,19 @@ planner read. Every problem raises ``RacsError(ERR_INVALID_INPUT)`` naming the f
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import fields, is_dataclass
 from typing import Any, Final
 
-from .errors import invalid
-from .limits import MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS
-from .model import (
-    FAMILIES,
-    PROVIDERS,
+from racs.core.errors import invalid
+from racs.core.facts import PROVIDERS
+from racs.core.limits import MAX_INSTANT_MS, MAX_TOKENS, number
+from racs.core.model import (
     ROLES,
     STABILITIES,
     CacheUsage,
     PlanInput,
     PromptSegment,
 )
-from .tiers import known as known_tier
 
 _ROLE_SET: Final = frozenset(ROLES)
 _STABILITY_SET: Final = frozenset(STABILITIES)
@@ -116,26 +112,6 @@ def _field(obj: Any, snake: str, camel_name: str | None = None) -> Any:
             value = obj.get(camel_name, _MISSING)
         return None if value is _MISSING else value
     return getattr(obj, snake, None)
-
-
-def number(value: Any, name: str, *, optional: bool = False) -> float | None:
-    """A number from 0 to MAX_NUMBER (bools refused), or ``None`` when optional and absent.
-
-    The bound keeps every sum the engine keeps finite (see ``racs.limits``).
-    """
-    if value is None:
-        if optional:
-            return None
-        raise invalid(f"{name} is required and must be a finite number >= 0")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid(f"{name} must be a finite number >= 0, got {type(value).__name__}")
-    try:
-        as_float = float(value)
-    except OverflowError:
-        as_float = math.inf
-    if not 0 <= as_float <= MAX_NUMBER:  # NaN and infinities fail too
-        raise invalid(f"{name} must be a finite number from 0 to {MAX_NUMBER} (2**53 - 1)")
-    return value
 
 
 def text(value: Any, name: str, *, optional: bool = False) -> str | None:
@@ -311,54 +287,3 @@ def _timestamp(value: Any) -> float | None:
     if ms is not None and ms > MAX_INSTANT_MS:
         raise invalid(f"usage.timestamp must be ms since the epoch up to {MAX_INSTANT_MS}")
     return ms
-
-
-def profile_overrides(raw: Any, name: str) -> dict[str, Any]:
-    """Validate a partial profile (either spelling) into snake_case field overrides."""
-    from .model import ProviderProfile, camel
-
-    if raw is None:
-        return {}
-    if is_dataclass(raw) and not isinstance(raw, type):
-        raw = {
-            f.name: getattr(raw, f.name) for f in fields(raw) if getattr(raw, f.name) is not None
-        }
-    if not isinstance(raw, Mapping):
-        raise invalid(f"{name} must be an object of profile fields")
-    known = {f.name: f.name for f in fields(ProviderProfile)}
-    known.update({camel(f.name): f.name for f in fields(ProviderProfile)})
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        field_name = known.get(key)
-        if field_name is None:
-            raise invalid(f"{name}.{key} is not a profile field")
-        if field_name == "id":
-            continue  # a profile's identity is not overridable
-        where = f"{name}.{key}"
-        if value is None:
-            continue  # an explicit null leaves the value below it, as @takk/racs merges
-        if field_name == "family":
-            if value not in FAMILIES:
-                raise invalid(f"{where} must be one of {', '.join(FAMILIES)}, got {value!r}")
-            out[field_name] = value
-        elif field_name in ("ttls", "retention_options"):
-            if isinstance(value, str) or not isinstance(value, Sequence):
-                raise invalid(f"{where} must be an array of strings")
-            for ttl in value:
-                if field_name == "ttls" and not known_tier(ttl):
-                    raise invalid(f"{where} has unknown TTL tier {ttl!r}")
-            out[field_name] = tuple(str(v) for v in value)
-        elif field_name in ("supports_retention", "bills_writes", "routing_key"):
-            if not isinstance(value, bool):
-                raise invalid(f"{where} must be a boolean")
-            out[field_name] = value
-        elif field_name == "notes":
-            if not isinstance(value, str):
-                raise invalid(f"{where} must be a string")
-            out[field_name] = value
-        elif field_name in ("min_cacheable_tokens", "max_breakpoints", "lookback_positions"):
-            number(value, where)
-            out[field_name] = int(value)
-        else:
-            out[field_name] = number(value, where)
-    return out

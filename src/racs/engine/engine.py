@@ -12,22 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from . import planner as _planner
-from .accounting import Tokens, cost_of, parse_pricing_table, storage_usd
-from .drift import DriftTracker, Fingerprint, SegPrint
-from .errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
-from .filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
-from .inputs import Prompt, parse_prompt, parse_usage, profile_overrides
-from .keepwarm import KeepWarm, ResourceRecord, Resources, keepwarm_ttl
-from .keys import KEY_SCHEMES, combine, digest_function, plan_id
-from .learning.live import LearnedReuse, ledger_usages
-from .lint import Facts, FactsCache, analyze
-from .model import (
-    PROVIDERS,
+from racs.core.accounting import Tokens, cost_of, parse_pricing_table, storage_usd
+from racs.core.errors import ERR_CLOSED, ERR_INVALID_INPUT, ERR_STATE_VERSION, RacsError, invalid
+from racs.core.facts import PROVIDERS
+from racs.core.keys import KEY_SCHEMES, combine, digest_function, plan_id
+from racs.core.model import (
     BreakpointDirective,
     CachePlan,
+    CacheStats,
     DriftReport,
-    LedgerStats,
     LimitReached,
     LintFinding,
     PlanCreated,
@@ -41,12 +34,19 @@ from .model import (
     TelemetryEvent,
     UsageRecorded,
 )
-from .prices import PriceBook
-from .profiles import SHIPPED_PROFILES, merge_profile
-from .state import takk
-from .state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
-from .state.shared import PlanRound, SharedState, shared_backend
-from .usage import UsageBook
+from racs.core.prices import PriceBook
+from racs.core.profiles import SHIPPED_PROFILES, merge_profile, profile_overrides
+from racs.engine.filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
+from racs.learning.live import LearnedReuse, ledger_usages
+from racs.planning import planner as _planner
+from racs.planning.drift import DriftTracker, Fingerprint, SegPrint
+from racs.planning.inputs import Prompt, parse_prompt, parse_usage
+from racs.planning.keepwarm import KeepWarm, ResourceRecord, Resources, keepwarm_ttl
+from racs.planning.lint import Facts, FactsCache, analyze
+from racs.planning.usage import UsageBook
+from racs.state import takk
+from racs.state.base import SNAPSHOT_VERSION, StateBackend, is_async_backend
+from racs.state.shared import PlanRound, SharedState, shared_backend
 
 log = logging.getLogger("racs")
 
@@ -187,7 +187,7 @@ class Racs:
         if catalog is False:
             return None
         try:
-            from .catalog import Catalog, default_catalog
+            from racs.core.catalog import Catalog, default_catalog
         except ImportError:  # pragma: no cover - the catalog ships with racs
             return None
         if catalog is None:
@@ -312,10 +312,11 @@ class Racs:
             self._resolve(prompt)
             provider, model = prompt.provider, prompt.model
             profile = self.profile_of(provider, model)
-            pricing = self._pricing.get(model)
             prefix_key = self._prefix_key(prompt)
             findings = analyze(prompt, profile, self._facts.get)
             now = self._clock()
+            # The card as the price book sees it: the user's, else the bundled database's.
+            pricing = self._prices.card(provider, model, timestamp_ms=now)
             tracked = self._admit(prompt, prefix_key, now, events)
             resource_state: _planner.ResourceState = "absent"
             if profile.family == "resource":
@@ -570,7 +571,7 @@ class Racs:
         agent_id: str | None = None,
         since: Any = None,
         until: Any = None,
-    ) -> LedgerStats:
+    ) -> CacheStats:
         """Totals and per-prefix stats (sorted by prefix key) under the filters.
 
         The filters may also come as one mapping, ``stats({"prefixKey": ...})`` as in
@@ -583,7 +584,7 @@ class Racs:
             return self.stats(**opts)
         check_filter(prefix_key, provider)
         if self._ledger is not None:
-            from .ledgerstats import ledger_stats
+            from racs.engine.stats import ledger_stats
 
             fleet_storage = self._shared.storage_spend() if self._shared is not None else None
             with self._lock:

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .accounting import Tokens, cost_of, hit_ratio, rates_of, storage_usd
-from .engine import Racs, create_racs
-from .errors import invalid
-from .model import (
-    PROVIDERS,
+from racs.core.accounting import Tokens, cost_of, hit_ratio, rates_of, storage_usd
+from racs.core.errors import invalid
+from racs.core.facts import PROVIDERS
+from racs.core.model import (
     BreakpointDirective,
     CachePlan,
     CacheUsage,
@@ -35,9 +34,10 @@ from .model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from .profiles import SHIPPED_PROFILES
-from .tiers import DEFAULT_TIER, TIER, seconds_of
-from .tiers import known as known_tier
+from racs.core.profiles import SHIPPED_PROFILES
+from racs.core.tiers import DEFAULT_TIER, TIER, seconds_of
+from racs.core.tiers import known as known_tier
+from racs.engine import Racs, create_racs
 
 SIM_EPOCH_MS: Final = 1_767_225_600_000
 """2026-01-01T00:00:00Z: where the simulated clock starts."""

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .engine import Racs
-from .model import CachePlan, CacheUsage, ExpectedReuse
-from .providers._common import Adapter, StabilityOverride, output_tokens_of
+from racs.core.model import CachePlan, CacheUsage, ExpectedReuse
+from racs.engine import Racs
+from racs.providers.common import Adapter, StabilityOverride, output_tokens_of
 
 
 class _LoopBase:

@@ -10,8 +10,11 @@ nests at most ``MAX_DEPTH`` containers deep.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
+
+from racs.core.errors import invalid
 
 MAX_NUMBER: Final = 2**53 - 1
 """The largest count, amount or duration accepted anywhere."""
@@ -51,3 +54,23 @@ def depth_exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
             (child, depth + 1) for child in children if isinstance(child, Mapping | list | tuple)
         )
     return False
+
+
+def number(value: Any, name: str, *, optional: bool = False) -> float | None:
+    """A number from 0 to MAX_NUMBER (bools refused), or ``None`` when optional and absent.
+
+    The bound keeps every sum the engine keeps finite (see this module).
+    """
+    if value is None:
+        if optional:
+            return None
+        raise invalid(f"{name} is required and must be a finite number >= 0")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(f"{name} must be a finite number >= 0, got {type(value).__name__}")
+    try:
+        as_float = float(value)
+    except OverflowError:
+        as_float = math.inf
+    if not 0 <= as_float <= MAX_NUMBER:  # NaN and infinities fail too
+        raise invalid(f"{name} must be a finite number from 0 to {MAX_NUMBER} (2**53 - 1)")
+    return value

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, TypeVar
 
-from .errors import invalid
-from .model import CacheUsage, Pricing, ProviderProfile, camel
-from .tiers import TIERS
+from racs.core.errors import invalid
+from racs.core.model import CacheUsage, Pricing, ProviderProfile, camel
+from racs.core.tiers import TIERS
 
 MTOK: Final = 1e6
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
 
-from .tiers import TIER
+from racs.core.tiers import TIER
 
 Role: TypeAlias = Literal["system", "tools", "documents", "history", "dynamic"]
 Stability: TypeAlias = Literal["stable", "semi", "volatile"]
@@ -22,25 +22,6 @@ ResourceActionName: TypeAlias = Literal["create", "reuse", "refresh", "delete"]
 ROLES: Final = ("system", "tools", "documents", "history", "dynamic")
 STABILITIES: Final = ("stable", "semi", "volatile")
 FAMILIES: Final = ("breakpoint", "routing-key", "resource", "passive")
-PROVIDERS: Final = (
-    "anthropic",
-    "openai",
-    "google",
-    "bedrock",
-    "xai",
-    "groq",
-    "deepseek",
-    "mistral",
-    "openrouter",
-    "moonshot",
-    "ollama",
-    "lmstudio",
-    "huggingface",
-    "microsoft-foundry",
-    "hermes",
-    "custom",
-)
-"""Seconds of each breakpoint TTL tier (the tier union is open: catalog entries add tiers)."""
 
 LINT_CODES: Final = (
     "segment-order",
@@ -209,6 +190,18 @@ class ProviderProfile(Wire):
     """Breakpoint providers that also route by key (OpenAI GPT-5.6+): send it too."""
     catalog_entry: str | None = None
     """Which catalog entry refined this profile, if any."""
+    step_tokens: int | None = None
+    """Automatic caches cover whole steps of this many tokens (OpenAI: 128)."""
+    idle_retention_seconds: float | None = None
+    """How long an automatic entry lives after its last use (the documented high end)."""
+    idle_retention_min_seconds: float | None = None
+    """The documented low end of that, where the documentation gives a range."""
+    max_retention_seconds: float | None = None
+    """How long an automatic entry lives at most after it was written, whatever the reads."""
+    extended_retention_seconds: float | None = None
+    """Lifetime after the last use under extended retention (OpenAI ``24h``)."""
+    resource_ttls: tuple[float, ...] | None = None
+    """Lifetimes (seconds) of explicit cached contents racs compares (Gemini)."""
 
     def write_multiplier(self, ttl: str) -> float | None:
         """The write multiplier of a TTL tier, ``None`` when unknown."""
@@ -325,8 +318,9 @@ class PrefixStats(Wire):
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerStats(Wire):
-    """Totals over every recorded usage under a filter, plus the per-prefix breakdown."""
+class CacheStats(Wire):
+    """What ``Racs.stats()`` returns: totals over every recorded usage under a filter, plus
+    the per-prefix breakdown (``LedgerStats`` in @takk/racs, an alias kept here)."""
 
     calls: int
     hit_ratio: float
@@ -341,6 +335,10 @@ class LedgerStats(Wire):
     hits: int | None = None
     unpriced_models: tuple[str, ...] = ()
     """Models in these stats that no price card or price database covers (token-only)."""
+
+
+LedgerStats = CacheStats
+"""The @takk/racs name of ``CacheStats`` (kept for migrating code)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .errors import invalid
+from racs.core.errors import invalid
 
 INVALIDATE_OPTIONS: Final = {
     "prefixKey": "prefix_key",

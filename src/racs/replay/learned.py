@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..accounting import Rates
-from ..replay.strategies import Decision, Situation
-from ..tiers import TIER, seconds_of
-from .costs import BreakpointTable
-from .gaps import Cadence
-from .policy import WARM_GAPS, choose_resource_ttl, choose_tier, extended_share
+from racs.core.accounting import Rates
+from racs.core.tiers import TIER, seconds_of
+from racs.learning.costs import BreakpointTable
+from racs.learning.gaps import Cadence
+from racs.learning.policy import WARM_GAPS, choose_resource_ttl, choose_tier, extended_share
+from racs.replay.strategies import Decision, Situation
 
 REPLAY_TOUCH_SPACING: Final = 1.0
 """Replay sends a keep-warm touch when the entry expires: one TTL apart."""

@@ -17,27 +17,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from .accounting import Rates, parse_pricing_table, rates_of
-from .catalog import default_profile_of
-from .model import Pricing, ProviderProfile
+from racs.core.accounting import Rates, parse_pricing_table, rates_of
+from racs.core.catalog import default_profile_of
+from racs.core.facts import PROVIDER
+from racs.core.model import Pricing, ProviderProfile
 
 ProfileOf = Callable[[str, str], ProviderProfile | None]
 
 
-# racs provider ids -> genai-prices provider ids (None: let the database infer it).
-_DB_PROVIDER: Final[dict[str, str | None]] = {
-    "anthropic": "anthropic",
-    "bedrock": "aws",
-    "microsoft-foundry": "azure",
-    "openai": "openai",
-    "google": "google",
-    "xai": "x-ai",
-    "mistral": "mistral",
-    "openrouter": "openrouter",
-    "moonshot": "moonshotai",
-    "groq": "groq",
-    "deepseek": "deepseek",
-}
 # A price lookup is cached per minute: dated prices change at day boundaries and
 # time-of-day prices at minute boundaries.
 _BUCKET_MS: Final = 60_000
@@ -83,8 +70,14 @@ class _Database:
         found = self._models.get(key)
         if found is not None:
             return found
-        db_provider = _DB_PROVIDER.get(provider)
-        for candidate in (db_provider, None) if db_provider else (None,):
+        record = PROVIDER.get(provider)
+        db_provider = record.price_db if record is not None else None
+        if db_provider is None:
+            # Local runtimes and custom providers: the same model name there has no list
+            # price (or the user's own), so the database is not asked to guess one.
+            self._missing.add(key)
+            return None
+        for candidate in (db_provider, None):
             try:
                 _, info = self._snapshot.find_provider_model(model, None, candidate, None)
             except (LookupError, ValueError):
@@ -120,6 +113,28 @@ class PriceBook:
         """The model's effective profile (for the missing-price rule)."""
         return self._profile_of(provider, model)
 
+    def card(
+        self,
+        provider: str,
+        model: str,
+        *,
+        timestamp_ms: float | None = None,
+        input_tokens: float = 0,
+    ) -> Pricing | None:
+        """The price card of one request as written: the user's card, else the database's
+        prices in force then (at the request's size); ``None`` when the model is unpriced.
+
+        Cache prices a card leaves out stay ``None`` here; ``rates`` fills them in.
+        """
+        card = self.pricing.get(model)
+        if card is not None:
+            return card
+        found = self._database_card(provider, model, timestamp_ms, input_tokens)
+        if found is None:
+            with self._lock:
+                self._unpriced.add(model)
+        return found
+
     def rates(
         self,
         provider: str,
@@ -138,11 +153,12 @@ class PriceBook:
                 with self._lock:
                     self._card_rates[key] = rates
             return rates
-        found = self._database_rates(provider, model, timestamp_ms, input_tokens)
+        found = self._database_card(provider, model, timestamp_ms, input_tokens)
         if found is None:
             with self._lock:
                 self._unpriced.add(model)
-        return found
+            return None
+        return rates_of(found, self.profile(provider, model), source="genai-prices")
 
     def unpriced(self) -> list[str]:
         """Models asked about that neither the card nor the database prices, sorted."""
@@ -159,24 +175,24 @@ class PriceBook:
                         self._use_db = False
         return self._db
 
-    def _database_rates(
+    def _database_card(
         self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
-    ) -> Rates | None:
+    ) -> Pricing | None:
         db = self._database()
         if db is None:
             return None
         info = db.model(provider, model)
         if info is None:
             return None
-        if timestamp_ms is None:
-            when = datetime.now(tz=UTC)
-            bucket = -1
-        else:
-            bucket = int(timestamp_ms // _BUCKET_MS)
-            when = datetime.fromtimestamp(bucket * _BUCKET_MS / 1000, tz=UTC)
+        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
         key = (provider, model, bucket)
         prices = self._db_cache.get(key)
         if prices is None:
+            when = (
+                datetime.now(tz=UTC)
+                if bucket < 0
+                else datetime.fromtimestamp(bucket * _BUCKET_MS / 1000, tz=UTC)
+            )
             try:
                 prices = info.get_prices(when)
             except (LookupError, ValueError):
@@ -203,7 +219,7 @@ class PriceBook:
             # The database has one short-tier write price; OpenAI's 30-minute explicit
             # breakpoints (GPT-5.6+) are billed at it, as their price pages say.
             card = replace(card, cache_write_30m_per_mtok=card.cache_write_5m_per_mtok)
-        return rates_of(card, self.profile(provider, model), source="genai-prices")
+        return card
 
 
 def price_book(pricing: PriceBook | Mapping[str, Any] | None) -> PriceBook:

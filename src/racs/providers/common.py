@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeAlias
 
-from ..limits import MAX_TOKENS
-from ..model import (
+from racs.core.limits import MAX_TOKENS
+from racs.core.model import (
     STABILITIES,
     BreakpointDirective,
     CachePlan,
@@ -22,7 +22,7 @@ from ..model import (
     PlanInput,
     PromptSegment,
 )
-from ..tiers import TTL_SECONDS, seconds_of
+from racs.core.tiers import TTL_SECONDS, seconds_of
 
 StabilityOverride: TypeAlias = Mapping[str, str] | Callable[[str, str, str], str | None] | None
 """Host override of default stabilities: ``{segment_id: stability}`` or

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .model import RefreshEntry, ResourceDirective
-from .tiers import seconds_of
+from racs.core.model import RefreshEntry, ResourceDirective
+from racs.core.tiers import seconds_of
 
 REFRESH_FRACTION = 0.9
 """Touch a cache at 90 percent of its TTL: early enough for jitter, late enough to be cheap."""

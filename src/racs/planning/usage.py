@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .accounting import Tokens, cost_of, hit_ratio
-from .model import CacheUsage, LedgerStats, PrefixStats
-from .prices import PriceBook
+from racs.core.accounting import Tokens, cost_of, hit_ratio
+from racs.core.model import CacheStats, CacheUsage, PrefixStats
+from racs.core.prices import PriceBook
 
 _MAX_LOADED: Final = 1e300
 
@@ -75,7 +75,7 @@ FIELDS = (
 )
 
 
-def totals(prefixes: Iterable[PrefixStats], unpriced: Iterable[str] = ()) -> LedgerStats:
+def totals(prefixes: Iterable[PrefixStats], unpriced: Iterable[str] = ()) -> CacheStats:
     """Ledger-wide totals over per-prefix stats (USD only where pricing covered a model).
 
     ``unpriced`` adds models known to be unpriced beyond the prefixes without USD.
@@ -88,7 +88,7 @@ def totals(prefixes: Iterable[PrefixStats], unpriced: Iterable[str] = ()) -> Led
     saved = sum(p.saved_usd or 0.0 for p in priced)
     spend = sum(p.write_spend_usd or 0.0 for p in priced)
     storage = sum(p.storage_spend_usd or 0.0 for p in priced)
-    return LedgerStats(
+    return CacheStats(
         calls=sum(p.calls for p in items),
         hit_ratio=hit_ratio(read, writes, uncached),
         read_tokens=read,
@@ -171,7 +171,7 @@ class UsageBook:
         provider: str | None = None,
         model: str | None = None,
         agent_id: str | None = None,
-    ) -> LedgerStats:
+    ) -> CacheStats:
         """Totals and per-prefix stats sorted by key, under the given filters."""
         chosen = [
             a

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
-from .accounting import Cost, Tokens, cost_of, hit_ratio
-from .ledger.model import CacheUsageTotal
-from .model import LedgerStats, PrefixStats
-from .prices import PriceBook
-from .usage import totals
+from racs.core.accounting import Cost, Tokens, cost_of, hit_ratio
+from racs.core.model import CacheStats, PrefixStats
+from racs.core.prices import PriceBook
+from racs.ledger.model import CacheUsageTotal
+from racs.planning.usage import totals
 
 
 def ledger_stats(
@@ -28,8 +28,8 @@ def ledger_stats(
     agent_id: str | None = None,
     since: Any = None,
     until: Any = None,
-) -> LedgerStats:
-    """LedgerStats over the ledger's usage records under the filters, sorted by key.
+) -> CacheStats:
+    """CacheStats over the ledger's usage records under the filters, sorted by key.
 
     ``storage_usd`` is the resource storage spend the engine accounted per prefix (plans,
     not usage records, create storage); it is added when no time window is asked for.
