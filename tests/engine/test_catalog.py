@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 import racs
+from engine.helpers import plan_input, seg
 from racs.core.catalog import default_catalog, normalize_model
 from racs.core.model import BreakpointDirective, RoutingKeyDirective
-
-from .helpers import plan_input, seg
 
 
 class TestLookup:

@@ -24,10 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import racs
+from engine.helpers import FakeClock, plan_input, require_service, seg
+from engine.tcp_proxy import TcpProxy
 from racs.core.model import ResourceDirective
-
-from .helpers import FakeClock, plan_input, require_service, seg
-from .tcp_proxy import TcpProxy
 
 REDIS_URL = os.environ.get("RACS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOST_SCRIPT = Path(__file__).with_name("fleet_host.py")

@@ -8,14 +8,13 @@ import pytest
 
 import racs
 import racs.core.facts
+from engine.helpers import plan_input, seg
 from racs.core.model import (
     BreakpointDirective,
     NoneDirective,
     ResourceDirective,
     RoutingKeyDirective,
 )
-
-from .helpers import plan_input, seg
 
 
 def codes(plan: racs.CachePlan) -> list[str]:

@@ -10,10 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import racs
+from engine.helpers import plan_input, seg
 from racs.core.facts import PROVIDERS
 from racs.core.model import ROLES, STABILITIES
-
-from .helpers import plan_input, seg
 
 
 def error_of(value: Any) -> racs.RacsError:

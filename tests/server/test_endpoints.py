@@ -14,8 +14,7 @@ from racs.core.model import LINT_CODES, CacheUsage, camel
 from racs.ledger import Ledger
 from racs.server import create_app, openapi_document
 from racs.server.schemas import REQUEST_RULES, RESPONSE_RULES
-
-from .conftest import Served, plan_input
+from server.conftest import Served, plan_input
 
 
 class TestHealth:

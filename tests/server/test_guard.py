@@ -23,9 +23,8 @@ import pytest
 
 from racs.server.guard import Limits
 from racs.server.wire import MAX_BODY_BYTES
-
-from .conftest import free_port, plan_input
-from .test_cli import _wait_up
+from server.conftest import free_port, plan_input
+from server.test_cli import _wait_up
 
 FD_LIMIT = 256
 """The server's descriptor limit in the attack test: 300 idle sockets would exhaust it."""

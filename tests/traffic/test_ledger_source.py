@@ -17,9 +17,8 @@ from racs.traffic import ledger as ledger_source
 from racs.traffic.ingest import ingest
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read
-
-from .test_claude_code import EXPECTED, _totals
-from .test_report_numbers import DOLLARS_EXACT
+from traffic.test_claude_code import EXPECTED, _totals
+from traffic.test_report_numbers import DOLLARS_EXACT
 
 T0 = 1_770_000_000_000
 

@@ -109,8 +109,10 @@ def _request(
     attrs: dict[str, Any], span: Mapping[str, Any], where: str, problems: Problems
 ) -> Request | None:
     usage = usage_from_span(attrs)
-    if usage is None:
-        return None  # not a GenAI span (an HTTP span, a tool call, ...)
+    if usage is None or not usage.input_tokens:
+        # not a GenAI span (an HTTP span, a tool call, ...), or one that reported no tokens
+        # (an agent or workflow span naming its provider): not a request to account
+        return None
     stamp = timestamp_ms(
         span.get("startTimeUnixNano", span.get("start_time_unix_nano", span.get("start_time")))
     )
