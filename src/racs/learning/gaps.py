@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from racs.learning.hedge import Hedge
 
 BINS_PER_OCTAVE: Final = 12
 ANCHOR_S: Final = 300.0
@@ -56,6 +59,7 @@ class Cadence:
     __slots__ = (
         "alive_until",
         "gaps",
+        "hedge",
         "hist",
         "key",
         "last",
@@ -83,6 +87,8 @@ class Cadence:
         """Prefix tokens of the lineage's last cache write."""
         self.alive_until = 0.0
         """Until when (ms) that write lives, keep-warm included."""
+        self.hedge: Hedge | None = None
+        """A stream's account against the shortest tier (``racs.learning.hedge``)."""
 
     def use(self, at_ms: float, row_of: RowOf | None = None) -> float | None:
         """A use at ``at_ms``: learn the gap since the last use; returns it (seconds).
@@ -148,6 +154,8 @@ class Cadence:
         }
         if self.alive_until:
             out["w"] = [self.written, self.alive_until]
+        if self.hedge is not None:
+            out["a"] = self.hedge.to_list()
         return out
 
     @classmethod
@@ -172,4 +180,9 @@ class Cadence:
         written = raw.get("w")
         if written is not None:
             c.written, c.alive_until = (float(x) for x in written)
+        hedge = raw.get("a")
+        if hedge is not None:
+            from racs.learning.hedge import Hedge  # noqa: PLC0415 (hedge imports costs, costs gaps)
+
+            c.hedge = Hedge.from_list(hedge)
         return c
