@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from racs.core.tiers import seconds_of
 from racs.learning.costs import KEEPWARM_TOUCHES, SURVIVAL, Prices
@@ -35,6 +35,17 @@ EPSILON: Final = 0.01
 """Share of the optimum's lower bound a stream may risk on keep-warm touches it has not earned."""
 RECENT_CALLS: Final = 30
 """Calls after a gap that outlived the 5m tier during which bridging such a gap is allowed."""
+
+
+class Limits(NamedTuple):
+    """What one decision may lose against the reference tier alone, at worst."""
+
+    premium: float
+    """On the write premium of a longer tier."""
+    touches: float
+    """On that premium plus every keep-warm touch of the budget."""
+    none: float
+    """On writing nothing (the new suffix unread at the next use)."""
 
 
 class Hedge:
@@ -50,10 +61,12 @@ class Hedge:
         "k",
         "ttl_s",
         "prefix",
+        "entry",
     )
 
     __slots__ = (
         "ahead",
+        "entry",
         "floor",
         "k",
         "long_touches",
@@ -78,6 +91,8 @@ class Hedge:
         """The previous decision's TTL (seconds)."""
         self.prefix = 0.0
         """The previous call's prefix tokens."""
+        self.entry: str | None = None
+        """The tier of the stream's newest cache entry (the last decision that wrote)."""
         self.survival = 1.0
         """Share of their TTL this stream's entries live: ``SURVIVAL`` once one was found
         dead in the last fifth of its TTL without keep-warm (early eviction)."""
@@ -100,15 +115,10 @@ class Hedge:
         if gap_s is None:
             return
         ref_write = prices.write(ref)
-        if (
-            read == 0
-            and self.prefix
-            and self.tier is not None
-            and not self.k
-            and SURVIVAL * self.ttl_s <= gap_s < self.ttl_s
-        ):
-            # The previous entry died before its TTL: entries here live less (a routing miss
-            # seconds after a write says nothing about lifetimes).
+        lived = self.ttl_s * (1 + spacing * self.k)
+        if read == 0 and self.prefix and self.tier is not None and SURVIVAL * lived < gap_s <= lived:
+            # The previous entry (kept warm or not) died in the last fifth of its lifetime:
+            # entries here live less. A routing miss seconds after a write says nothing.
             self.survival = SURVIVAL
         short_ttl_s = seconds_of(ref) * self.survival
         if self.k and gap_s > self.ttl_s * self.survival:
@@ -131,16 +141,25 @@ class Hedge:
             # No write last time: the shortest tier would have read what this call cannot.
             self.ahead -= (min(self.prefix, prefix) - read) * (ref_write - prices.read)
 
-    def allowance(self, prices: Prices, prefix: float) -> tuple[float, float]:
-        """What the next decision may risk: (on write premiums, on premiums plus touches)."""
+    def allowance(
+        self, prices: Prices, ref: str, prefix: float, declared_s: float | None = None
+    ) -> Limits:
+        """What the next decision may risk against the reference tier (``ref``) alone."""
         ahead = self.ahead
         earned = ahead if ahead > 0 else 0.0
+        read = prices.read
+        rewrite = prefix * (prices.write(ref) - read)
+        # A declared reuse beyond the reference tier is the host's word for one such gap.
+        declared = declared_s is not None and declared_s > seconds_of(ref) * self.survival
+        trusted = rewrite if declared else 0.0
         # Losses so far come out of the speculative share, not out of bridging a gap just
         # seen (one unlucky miss must not stop a cron from learning).
-        touches = ahead + EPSILON * self.floor
+        touches = max(ahead + EPSILON * self.floor, earned + trusted)
+        none = touches
         if 0 <= self.since_long < RECENT_CALLS:
-            touches = max(touches, earned + self.long_touches * prefix * prices.read)
-        return earned, (touches if touches > 0 else 0.0)
+            touches = max(touches, earned + self.long_touches * prefix * read)
+            none = max(none, earned + rewrite)
+        return Limits(earned + trusted, max(touches, 0.0), max(none, 0.0))
 
     def decided(
         self,
@@ -163,6 +182,8 @@ class Hedge:
         self.tier = tier
         self.k = touches
         self.prefix = prefix
+        if written > 0:
+            self.entry = tier
 
     def to_list(self) -> list[Any]:
         """JSON-ready state (a lineage's ``a`` entry)."""
@@ -174,13 +195,14 @@ class Hedge:
         if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) != len(cls._FIELDS):
             raise ValueError("a must list the hedge's fields")
         h = cls()
-        (floor, ahead, since, touches, survival, tier, k, ttl, prefix) = raw
+        (floor, ahead, since, touches, survival, tier, k, ttl, prefix, entry) = raw
         h.floor, h.ahead, h.survival = float(floor), float(ahead), float(survival)
         h.ttl_s, h.prefix = float(ttl), float(prefix)
         h.since_long, h.long_touches, h.k = int(since), int(touches), int(k)
-        if tier is not None and not isinstance(tier, str):
-            raise ValueError("a: the tier must be a name or null")
-        h.tier = tier
+        for name in (tier, entry):
+            if name is not None and not isinstance(name, str):
+                raise ValueError("a: a tier must be a name or null")
+        h.tier, h.entry = tier, entry
         values = (h.floor, h.ahead, h.survival, h.ttl_s, h.prefix)
         if not all(math.isfinite(v) for v in values) or not 0 < h.survival <= 1:
             raise ValueError("a: not finite")

@@ -225,7 +225,8 @@ class LearnedReuse:
     ) -> tuple[Outcome, int | None]:
         sums = learner.folded(table, table.row, table.width)
         scale = learner.scale
-        sums = [s + scale * p for s, p in zip(sums, table.prior, strict=True)]
+        if sums[-4] >= sums[-1]:  # no gap beyond the shortest tier yet: a pause may still come
+            sums = [s + scale * p for s, p in zip(sums, table.prior, strict=True)]
         if declared is not None:
             pw = PRIOR_WEIGHT * scale
             sums = [s + pw * c for s, c in zip(sums, table.row_of_gap(declared), strict=True)]
@@ -241,7 +242,11 @@ class LearnedReuse:
         prices = table.rates
         ref = table.tiers[0]
         hedge.observe(prices, gap, stable, stable - written, ref, REFRESH_FRACTION)
-        choice = choose_tier(table, sums, stable, written, hedge.allowance(prices, stable))
+        limits = hedge.allowance(prices, ref, stable, declared)
+        # The entry a call that writes nothing keeps is the stream's newest (an interleaved
+        # prefix's own entry may be older: its tier is not known here).
+        current = hedge.entry if learner is stream else None
+        choice = choose_tier(table, sums, stable, written, limits, current)
         tier = choice.tier
         touches = choice.pick.touches
         hedge.decided(prices, ref, tier, touches, stable, written)

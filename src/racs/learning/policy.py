@@ -15,6 +15,7 @@ from racs.core.accounting import Rates
 from racs.core.model import ProviderProfile
 from racs.learning.costs import KEEPWARM_TOUCHES, BreakpointTable, prices_of, resource_cost
 from racs.learning.gaps import representative
+from racs.learning.hedge import Limits
 from racs.planning.planner import fmt
 
 PRIOR_WEIGHT: Final = 3.0
@@ -67,7 +68,8 @@ def choose_tier(
     sums: Sequence[float],
     prefix_tokens: float,
     written_tokens: float,
-    limits: tuple[float, float] | None = None,
+    limits: Limits | None = None,
+    current: str | None = None,
 ) -> Choice:
     """Breakpoint tier and keep-warm budget of least expected cost.
 
@@ -77,8 +79,9 @@ def choose_tier(
     shorter tier, then to no write.
 
     ``limits`` (``racs.learning.hedge``): what an option may lose against the shortest tier
-    without keep-warm, on write premiums and on premiums plus every touch of its budget;
-    options beyond them are not offered (the shortest tier without touches always is).
+    without keep-warm; options beyond them are not offered (the shortest tier without
+    touches always is). ``current``: the tier of the entry this call reads; when the call
+    writes nothing, that entry's tier is the one that lives on, whatever the marker says.
     """
     rates = table.rates
     total = sums[-1]
@@ -89,14 +92,18 @@ def choose_tier(
     ref = table.writes[0][1]
     options = []
     start = 0
+    fixed = current if written_tokens <= 0 and current in table.tiers else None
     for tier, price in table.writes:
         top = _NK
+        if fixed is not None and tier != fixed:
+            start += _NK
+            continue
         if limits is not None:
             premium = written_tokens * (price - ref)
-            if premium > limits[0] * (1 + _TIE) + _TIE:
+            if premium > limits.premium * (1 + _TIE) + _TIE:
                 start += _NK
                 continue
-            room = limits[1] - premium
+            room = limits.touches - premium
             top = 1
             while top < _NK and KEEPWARM_TOUCHES[top] * touch <= room * (1 + _TIE) + _TIE:
                 top += 1
@@ -113,7 +120,7 @@ def choose_tier(
     none = Option("none", 2 * prefix_tokens * rates.input, 0)
     options.append(none)
     # No write may lose the new suffix's read at the next use (it must be written then).
-    if limits is not None and written_tokens * (rates.input - rates.read) > limits[1] + _TIE:
+    if limits is not None and written_tokens * (rates.input - rates.read) > limits.none + _TIE:
         return Choice(_cheapest(options[:-1]), tuple(options))
     return Choice(_cheapest(options), tuple(options))
 

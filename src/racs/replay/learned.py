@@ -120,8 +120,10 @@ class LearnedStrategy:
             return Decision(ref)  # nothing learned yet: the reference default
         sums = cadence.folded(table, table.row, table.width)
         scale = cadence.scale
-        sums = [s + scale * p for s, p in zip(sums, table.prior, strict=True)]
-        choice = choose_tier(table, sums, prefix, written, hedge.allowance(prices, prefix))
+        if sums[-4] >= sums[-1]:  # no gap beyond the shortest tier yet: a pause may still come
+            sums = [s + scale * p for s, p in zip(sums, table.prior, strict=True)]
+        limits = hedge.allowance(prices, ref, prefix)
+        choice = choose_tier(table, sums, prefix, written, limits, hedge.entry)
         tier = choice.tier
         touches = choice.pick.touches
         hedge.decided(prices, ref, tier, touches, prefix, written)
