@@ -10,13 +10,14 @@ database.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from racs.core.accounting import Tokens
 from racs.core.model import Pricing
 from racs.core.prices import PriceBook
+from racs.replay.run import OPTIMUM, Replay
 from racs.traffic.model import Block, Request
 
 MODEL = "claude-sonnet-4-5"
@@ -119,8 +120,14 @@ def mooncake(path: Path) -> list[Request]:
         for line in fh:
             if line.strip():
                 row = json.loads(line)
-                rows.append((float(row["timestamp"]), int(row["input_length"]),
-                             int(row.get("output_length", 0)), tuple(row["hash_ids"])))
+                rows.append(
+                    (
+                        float(row["timestamp"]),
+                        int(row["input_length"]),
+                        int(row.get("output_length", 0)),
+                        tuple(row["hash_ids"]),
+                    )
+                )
     latest: dict[tuple[int, ...], int] = {}
     stream_of: list[int] = []
     last_of: dict[int, int] = {}
@@ -169,7 +176,79 @@ def mooncake(path: Path) -> list[Request]:
             alive_until = t + FIVE_MINUTES * 1000
             prev_ids = whole
             out.append(
-                Request(t, "anthropic", MODEL, tokens, name, name, source=f"{name}:{k}",
-                        blocks=blocks)
+                Request(
+                    t, "anthropic", MODEL, tokens, name, name, source=f"{name}:{k}", blocks=blocks
+                )
             )
     return out
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stream under one setting: the fixed tiers, learned and the optimum (USD)."""
+
+    stream: str
+    setting: str
+    five: float
+    hour: float
+    learned: float
+    optimum: float
+    none: float
+
+    @property
+    def best(self) -> float:
+        """The better fixed tier for this stream, in hindsight."""
+        return min(self.five, self.hour)
+
+    @property
+    def excess(self) -> float:
+        """Learned above the better fixed tier, as a share of the stream's optimum."""
+        return (self.learned - self.best) / self.optimum
+
+
+def rows(result: Replay) -> list[Row]:
+    """Every stream of a replay (run with ``5m``, ``1h`` and ``learned``) in every setting."""
+    out = []
+    for setting in result.settings:
+        for s in result.streams:
+            c = s.costs[setting]
+            out.append(
+                Row(
+                    s.key.rsplit("@", 1)[0],
+                    setting,
+                    c["5m"].total,
+                    c["1h"].total,
+                    c["learned"].total,
+                    c[OPTIMUM].total,
+                    c["none"].total,
+                )
+            )
+    return out
+
+
+def captured(items: Sequence[Row], cost: Callable[[Row], float]) -> float:
+    """(no cache - cost) / (no cache - optimum) over ``items``."""
+    none = sum(r.none for r in items)
+    return (none - sum(cost(r) for r in items)) / (none - sum(r.optimum for r in items))
+
+
+def table(items: Sequence[Row]) -> str:
+    """The rows as a Markdown table, then the totals per setting."""
+    lines = [
+        "| stream | setting | 5m only | 1h only | learned | optimum | learned - better fixed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in items:
+        lines.append(
+            f"| {r.stream} | {r.setting} | ${r.five:.4f} | ${r.hour:.4f} | ${r.learned:.4f} "
+            f"| ${r.optimum:.4f} | {r.excess:+.2%} of optimum |"
+        )
+    for setting in dict.fromkeys(r.setting for r in items):
+        part = [r for r in items if r.setting == setting]
+        lines.append(
+            f"| total | {setting} | {captured(part, lambda r: r.five):.2%} | "
+            f"{captured(part, lambda r: r.hour):.2%} | {captured(part, lambda r: r.learned):.2%}"
+            f" | better fixed per stream {captured(part, lambda r: r.best):.2%} | "
+            f"{sum(r.excess > 0.01 for r in part)} of {len(part)} streams above +1% |"
+        )
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import racs
-from learning.helpers import growing, FakeClock, learned_engine, prompt, run, tiers
+from learning.helpers import FakeClock, growing, learned_engine, prompt, run, tiers
 from racs.ledger import create_ledger
 
 

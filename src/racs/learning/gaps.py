@@ -182,7 +182,7 @@ class Cadence:
             c.written, c.alive_until = (float(x) for x in written)
         hedge = raw.get("a")
         if hedge is not None:
-            from racs.learning.hedge import Hedge  # noqa: PLC0415 (hedge imports costs, costs gaps)
+            from racs.learning.hedge import Hedge
 
             c.hedge = Hedge.from_list(hedge)
         return c

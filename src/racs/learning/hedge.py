@@ -116,7 +116,12 @@ class Hedge:
             return
         ref_write = prices.write(ref)
         lived = self.ttl_s * (1 + spacing * self.k)
-        if read == 0 and self.prefix and self.tier is not None and SURVIVAL * lived < gap_s <= lived:
+        if (
+            read == 0
+            and self.prefix
+            and self.tier is not None
+            and SURVIVAL * lived < gap_s <= lived
+        ):
             # The previous entry (kept warm or not) died in the last fifth of its lifetime:
             # entries here live less. A routing miss seconds after a write says nothing.
             self.survival = SURVIVAL

@@ -17,7 +17,7 @@ from racs.core.accounting import Rates
 from racs.core.catalog import default_profile_of
 from racs.core.model import ProviderProfile
 from racs.core.tiers import TIER, seconds_of
-from racs.learning.costs import BreakpointTable, prices_of
+from racs.learning.costs import BreakpointTable
 from racs.learning.gaps import Cadence
 from racs.learning.hedge import Hedge
 from racs.learning.policy import WARM_GAPS, choose_resource_ttl, choose_tier, extended_share
@@ -105,7 +105,9 @@ class LearnedStrategy:
             return Decision(None)
         return Decision(None if None in options else options[0])
 
-    def _breakpoint(self, situation: Situation, stream: _Stream, table: BreakpointTable) -> Decision:
+    def _breakpoint(
+        self, situation: Situation, stream: _Stream, table: BreakpointTable
+    ) -> Decision:
         cadence, hedge = stream.cadence, stream.hedge
         prices = table.rates
         ref = table.tiers[0]
@@ -113,7 +115,9 @@ class LearnedStrategy:
         read = min(situation.read_tokens, prefix)
         hedge.observe(prices, situation.gap_s, prefix, read, ref, REPLAY_TOUCH_SPACING)
         if hedge.survival != table.survival:  # entries die early here: cost with that
-            table = self._table(situation.rates or Rates(0, 0, 0, 0, 0), table.tiers, hedge.survival)
+            table = self._table(
+                situation.rates or Rates(0, 0, 0, 0, 0), table.tiers, hedge.survival
+            )
         written = prefix - read
         if cadence.gaps < WARM_GAPS:
             hedge.decided(prices, ref, ref, 0, prefix, written)

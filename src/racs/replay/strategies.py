@@ -193,7 +193,7 @@ StrategyFactory = Callable[[], Strategy]
 
 def _learned() -> Strategy:
     """The learned policy (its module builds on this one's types, so it is imported here)."""
-    from racs.replay.learned import LearnedStrategy  # noqa: PLC0415
+    from racs.replay.learned import LearnedStrategy
 
     return LearnedStrategy()
 
