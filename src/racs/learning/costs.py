@@ -20,7 +20,7 @@ import math
 from typing import Final, NamedTuple
 
 from racs.core.accounting import MTOK, Rates, Tokens, cost_of, storage_usd
-from racs.core.tiers import seconds_of
+from racs.core.tiers import TIER, seconds_of
 from racs.learning.gaps import bin_of, representative
 from racs.planning.keepwarm import REFRESH_FRACTION
 
@@ -35,7 +35,7 @@ PAUSE_PRIOR: Final = (450.0, 900.0, 1800.0)
 tie between keep-warm budgets that cost nothing on the gaps seen so far."""
 PAUSE_PRIOR_WEIGHT: Final = 0.01
 """Their weight, in gaps: small enough never to outweigh an observed gap."""
-INDICATORS: Final = (300, 1800, 3600)
+INDICATORS: Final = tuple(TIER[name].seconds for name in ("5m", "30m", "1h"))
 """Extra columns of a row before the last (a constant 1): whether the gap fits in 5m, 30m
 and 1h (for the reasoning; ``policy.within`` reads them at -4, -3, -2)."""
 

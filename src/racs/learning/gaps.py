@@ -11,11 +11,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from racs.core.tiers import TIER
+
 if TYPE_CHECKING:
     from racs.learning.hedge import Hedge
 
 BINS_PER_OCTAVE: Final = 12
-ANCHOR_S: Final = 300.0
+ANCHOR_S: Final = float(TIER["5m"].seconds)
 """Bin edges are ``300 * 2**(b/12)`` s: the 5m TTL is an exact edge; 30m and 1h fall 0.1%
 above an edge (a gap of 3596-3600 s counts as outliving 1h)."""
 MIN_BIN: Final = -99
