@@ -20,7 +20,7 @@ from racs.core.model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from racs.core.tiers import TTL_SECONDS
+from racs.core.tiers import TIER, TTL_SECONDS
 from racs.planning.economics import (
     ceil_or_inf,
     read_multiplier,
@@ -30,8 +30,6 @@ from racs.planning.economics import (
 from racs.planning.inputs import Prompt, Seg
 
 ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
-WITHIN_TTL_SECONDS: Final = {"5m": 240, "30m": 1500, "1h": 3300}
-"""Longest reuse interval a tier still covers with margin (engine.md: 240 s and 3300 s)."""
 
 ResourceState = Literal["absent", "live", "due"]
 
@@ -115,7 +113,7 @@ def choose_tier(
             return "1h", "default"
         return min(ttls, key=lambda t: TTL_SECONDS.get(t, math.inf)), "default"
     for ttl in sorted(ttls, key=lambda t: TTL_SECONDS.get(t, math.inf)):
-        limit = WITHIN_TTL_SECONDS.get(ttl)
+        limit = TIER[ttl].within_seconds if ttl in TIER else None
         if limit is not None and interval <= limit:
             return ttl, "window"
     return max(ttls, key=lambda t: TTL_SECONDS.get(t, 0)), "band"
