@@ -152,10 +152,11 @@ class TestOtherFamilies:
         directive = plans[-1].directives[0]
         assert isinstance(directive, ResourceDirective)
         assert directive.ttl_seconds == 600
-        # The 600 s gaps fall in the bin whose middle is 300 x 2^(11.5/12) = 582.997 s:
-        # (read 0.125 + storage 4.5 x 582.997 / 3600) USD/MTok x 0.1 MTok = 0.0853649.
-        # 300 s does not cover the gap: input 1.25 + storage 4.5 x 300/3600 -> 0.1625.
-        assert "300s 0.1625 USD; 600s 0.0853649 USD" in plans[-1].reasoning
+        # The 600 s gaps fall in the bin whose middle is 300 x 2^(11.5/12) = 582.997 s.
+        # The cache model bills storage for the whole lifetime: 600 s covers the gap,
+        # (read 0.125 + storage 4.5 x 600 / 3600) USD/MTok x 0.1 MTok = 0.0875; 300 s does
+        # not: input 1.25 + storage 4.5 x 300 / 3600 -> 0.1625.
+        assert "300s 0.1625 USD; 600s 0.0875 USD" in plans[-1].reasoning
 
     def test_gemini_nightly_does_not_create(self, clock: FakeClock) -> None:
         """A day between uses: no lifetime pays its storage; no resource."""

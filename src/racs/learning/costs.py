@@ -162,13 +162,12 @@ class BreakpointTable:
 
 
 def resource_cost(rates: Rates, ttl_s: float, gap_s: float) -> float:
-    """Cost per prefix token of the next use ``gap_s`` after creating a resource for ``ttl_s``.
+    """Cost per prefix token of a resource created for ``ttl_s`` and its next use ``gap_s``
+    later, beyond the creation itself (the prefix at the input price, as without one).
 
-    A use inside the TTL reads the cache and storage ran for the gap; after it, the call
-    pays the input price again and storage ran for the whole TTL.
+    As the cache model bills it: storage for the whole TTL, then a read inside the TTL or
+    the input price again after it.
     """
     prices = prices_of(rates)
-    hourly = rates.storage_per_mtok_hour
-    if gap_s <= ttl_s:
-        return prices.read + storage_usd(MTOK, gap_s, hourly)
-    return prices.input + storage_usd(MTOK, ttl_s, hourly)
+    storage = storage_usd(MTOK, ttl_s, rates.storage_per_mtok_hour)
+    return storage + (prices.read if gap_s <= ttl_s else prices.input)

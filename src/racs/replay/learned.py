@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from racs.core.accounting import Rates
+from racs.core.cache import explicit_rule
 from racs.core.catalog import default_profile_of
 from racs.core.model import ProviderProfile
 from racs.core.tiers import TIER, seconds_of
@@ -25,8 +26,6 @@ from racs.replay.strategies import Decision, Situation
 
 REPLAY_TOUCH_SPACING: Final = 1.0
 """Replay sends a keep-warm touch when the entry expires: one TTL apart."""
-EXPLICIT: Final = "explicit-"
-"""Replay's Gemini cached-content decisions are ``explicit-<tier>``: the tier names the TTL."""
 
 
 class _Stream:
@@ -86,11 +85,9 @@ class LearnedStrategy:
             extended = extended_share(cadence.weights(), profile) > 0
             return Decision("24h" if extended else None)
         if family == "resource" and rates is not None:
-            offered = {
-                name: seconds_of(name.removeprefix(EXPLICIT))
-                for name in options
-                if name is not None and name.removeprefix(EXPLICIT) in TIER
-            }
+            # The cache model names each lifetime of the profile's ``resource_ttls``.
+            named = {explicit_rule(s).name: s for s in profile.resource_ttls or ()}
+            offered = {name: named[name] for name in options if name in named}
             choice = choose_resource_ttl(
                 rates,
                 cadence.weights(),
@@ -100,7 +97,7 @@ class LearnedStrategy:
             )
             picked = choice.tier
             if picked is not None:
-                seconds = int(picked.removesuffix("s"))
+                seconds = float(picked.removesuffix("s"))
                 return Decision(next(n for n, s in offered.items() if s == seconds))
             return Decision(None)
         return Decision(None if None in options else options[0])
@@ -133,7 +130,9 @@ class LearnedStrategy:
         hedge.decided(prices, ref, tier, touches, prefix, written)
         if tier is None:
             return Decision(None)
-        return Decision(tier, touches * seconds_of(tier) * REPLAY_TOUCH_SPACING)
+        # Touches at each expiry: a stream whose entries die early gets them that early.
+        keep = touches * seconds_of(tier) * REPLAY_TOUCH_SPACING * hedge.survival
+        return Decision(tier, keep)
 
     def end_stream(self, stream: str) -> None:
         """The stream is over: forget it."""
