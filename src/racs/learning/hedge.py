@@ -14,12 +14,18 @@ simply writing 5m. The hedge keeps, per stream, an account of the policy against
 - ``since_long``/``long_touches``: how many calls ago the last gap outlived the 5m tier,
   and how many touches would have bridged it.
 
-An option is admissible when what it can lose against writing 5m (its write premium, plus
-every touch of its keep-warm budget if the stream ends or the gap outlasts it) fits in
-``ahead``, plus ``EPSILON`` of the floor for touches, plus, for the ``RECENT_CALLS`` calls
-after a long gap, the touches that would bridge that gap again. So the policy is 5m-only
-until protection has paid or a pause was just seen, and what it loses to 5m-only over a
-stream is at most ``EPSILON`` of the floor plus one bridge after each long gap.
+An option is admissible when what it can lose against writing 5m at worst fits
+(``allowance``): a longer tier's write premium only out of ``ahead`` (protection that has
+paid) or, on a declared interval beyond 5m, one rewrite; a keep-warm budget (every touch
+wasted, as at a stream's end) out of ``ahead`` plus ``EPSILON`` of the floor, or, for the
+``RECENT_CALLS`` calls after a long gap, the touches that bridge that gap again; no write
+out of the same, or one rewrite after a long gap. So the policy is 5m-only until
+protection has paid or a pause was just seen, and what it loses to 5m-only over a stream
+is at most ``EPSILON`` of the floor plus, per long gap, one bridge and one rewrite (the
+README's worst case, tested on random streams).
+
+The account is the policy's own reading of the calls (a prefix that grows, the reference
+tier's nominal TTL); replay checks it against the cache model.
 """
 
 from __future__ import annotations
