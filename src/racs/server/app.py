@@ -203,7 +203,7 @@ def create_app(
     """
     history = StatsHistory(engine, history_interval)
     calls = EngineCalls(engine, ledger)
-    document = openapi_document(token is not None, ledger=engine.ledger is not None)
+    document = openapi_document(token is not None)
     started = time.monotonic()
 
     @contextlib.asynccontextmanager

@@ -229,8 +229,8 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
 
 
 @functools.cache
-def _document(ledger: bool) -> dict[str, Any]:
-    schemas, event_kinds = component_schemas(ledger)
+def _document() -> dict[str, Any]:
+    schemas, event_kinds = component_schemas()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -246,10 +246,9 @@ def _document(ledger: bool) -> dict[str, Any]:
     }
 
 
-def openapi_document(with_token: bool = False, *, ledger: bool = False) -> dict[str, Any]:
-    """The OpenAPI document of a server: bearer security declared when it has a token,
-    whole-number usage counts when its engine records into a ledger."""
-    doc = copy.deepcopy(_document(ledger))
+def openapi_document(with_token: bool = False) -> dict[str, Any]:
+    """The OpenAPI document of a server: bearer security declared when it has a token."""
+    doc = copy.deepcopy(_document())
     if with_token:
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         doc["security"] = [{"bearer": []}]

@@ -62,9 +62,9 @@ class StatsSample(TypedDict):
     t: int
     calls: int
     hitRatio: float | None
-    readTokens: float | None
-    writeTokens: float | None
-    uncachedTokens: float | None
+    readTokens: int | None
+    writeTokens: int | None
+    uncachedTokens: int | None
     savedUsd: float | None
     netUsd: float | None
     plans: int
