@@ -37,6 +37,7 @@ from .errors import (
     racs_exception_handler,
 )
 from .history import DEFAULT_INTERVAL, StatsHistory
+from .metrics import CONTENT_TYPE, Metrics
 from .openapi import openapi_document
 from .persist import StateSaver
 from .security import SecurityMiddleware
@@ -94,8 +95,10 @@ def _engine_routes(
     ledger: Any,
     saver: StateSaver | None,
     started: float,
+    metrics: Metrics,
 ) -> list[BaseRoute]:
     call = calls.engine
+    records_into_ledger = engine.ledger is not None
 
     async def healthz(request: Request) -> Response:
         body: Health = {
@@ -115,6 +118,7 @@ def _engine_routes(
             # Not answered before its id is covered by a saved reservation (one plan in
             # PLAN_ID_BLOCK waits for that save; the others pass without a thread hop).
             await run_in_threadpool(saver.cover, engine.plans_created)
+        metrics.planned(result)
         return JSONBody(result.to_dict())
 
     async def lint(request: Request) -> Response:
@@ -122,6 +126,8 @@ def _engine_routes(
 
     async def usage(request: Request) -> Response:
         await calls.ledger(engine.record, await read_json(request))
+        if records_into_ledger:
+            metrics.appended("cache_usage")
         ok: Ok = {"ok": True}
         return JSONBody(ok)
 
@@ -169,6 +175,10 @@ def _engine_routes(
         reports = await call(engine.drifts, query_int(request, "limit"))
         return JSONBody({"drifts": to_wire(reports)})
 
+    async def metrics_text(request: Request) -> Response:
+        # Reads the engine's stats (the ledger's, when it has one): off the loop then.
+        return Response(await calls.ledger(metrics.render), media_type=CONTENT_TYPE)
+
     return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/plan", plan, methods=["POST"]),
@@ -180,6 +190,7 @@ def _engine_routes(
         Route("/refreshed", refreshed, methods=["POST"]),
         Route("/invalidate", invalidate, methods=["POST"]),
         Route("/drifts", drifts, methods=["GET"]),
+        Route("/metrics", metrics_text, methods=["GET"]),
     ]
 
 
@@ -203,6 +214,7 @@ def create_app(
     """
     history = StatsHistory(engine, history_interval)
     calls = EngineCalls(engine, ledger)
+    metrics = Metrics(engine, ledger)
     document = openapi_document(token is not None)
     started = time.monotonic()
 
@@ -229,8 +241,8 @@ def create_app(
         return JSONBody(document)
 
     routes: list[BaseRoute] = [
-        *_engine_routes(engine, history, calls, ledger, saver, started),
-        *ledger_routes.routes(ledger, engine.prices),
+        *_engine_routes(engine, history, calls, ledger, saver, started, metrics),
+        *ledger_routes.routes(ledger, engine.prices, metrics),
         *dashboard.routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
@@ -248,6 +260,7 @@ def create_app(
     app.state.ledger = ledger
     app.state.history = history
     app.state.calls = calls
+    app.state.metrics = metrics
     app.state.closed = False
     app.state.shutdown_failed = False
     app.state.max_body = max_body

@@ -76,6 +76,19 @@ def _operation(
     return op
 
 
+def _metrics_operation() -> dict[str, Any]:
+    op = _operation("Prometheus metrics", {"type": "string"}, _GET_ERRORS)
+    op["description"] = (
+        "The Prometheus text format: plans by family and action; usage calls, hits, tokens "
+        "and USD by provider, model and class; hit ratio; keep-warm due; ledger appends, "
+        "chain head, sequencer lag and the last verify. Labels are providers and models "
+        "only (models past the first 20 are folded into 'other')."
+    )
+    ok = op["responses"]["200"]
+    ok["content"] = {"text/plain": ok["content"]["application/json"]}
+    return op
+
+
 def _integer(description: str, maximum: int = QUERY_INT_MAX) -> dict[str, Any]:
     return {"type": "integer", "minimum": 0, "maximum": maximum, "description": description}
 
@@ -157,6 +170,7 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
                 params=[_param("limit", _integer("at most this many (the newest)"))],
             )
         },
+        "/metrics": {"get": _metrics_operation()},
         "/ledger/runs": {
             "post": _operation(
                 "Start a run (a retry with the same Idempotency-Key returns the same run)",
