@@ -252,7 +252,7 @@ def _document() -> dict[str, Any]:
             "version": __version__,
             "description": "Prompt-cache planning for LLM agents, and its run ledger. Bodies "
             "use the camelCase wire form of @takk/racs. Every error is "
-            '{"error": {"code", "message"}}; a wrong method is 405. The dashboard (GET /) and '
+            '{"error": "<message>", "code": "ERR_..."}; a wrong method is 405. The dashboard (GET /) and '
             "/openapi.json are not part of this API description.",
         },
         "paths": _paths(event_kinds),

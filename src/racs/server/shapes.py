@@ -77,14 +77,10 @@ class History(TypedDict):
     samples: list[StatsSample]
 
 
-class ErrorDetail(TypedDict):
-    """The machine code and human message of a refusal."""
-
-    code: str
-    message: str
-
-
 class Error(TypedDict):
-    """Every refusal's body."""
+    """Every refusal's body: @takk/racs's ``{"error": message}`` plus the machine code."""
 
-    error: ErrorDetail
+    error: str
+    """What went wrong, for a person."""
+    code: str
+    """The error code (``ERR_INVALID_INPUT``, ``ERR_UNAUTHORIZED``, ...)."""
