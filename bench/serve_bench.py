@@ -206,8 +206,17 @@ def _wrk(port: int, path: str, body: bytes, seconds: float, clients: int) -> dic
 # --- servers ---------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux), 0.0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def _server(src: Path, flags: tuple[str, ...]) -> Iterator[int]:
+def _server(src: Path, flags: tuple[str, ...]) -> Iterator[tuple[int, int]]:
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         args = [f.format(tmp=tmp) for f in flags]
@@ -224,7 +233,7 @@ def _server(src: Path, flags: tuple[str, ...]) -> Iterator[int]:
                     if proc.poll() is not None:
                         raise RuntimeError(f"server from {src} exited {proc.returncode}") from None
                     time.sleep(0.1)
-            yield port
+            yield port, proc.pid
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -234,19 +243,26 @@ def _measure(
     src: Path, flags: tuple[str, ...], args: argparse.Namespace, use_wrk: bool
 ) -> dict[str, dict[str, float]]:
     out = {}
-    with _server(src, flags) as port:
+    with _server(src, flags) as (port, pid):
         for path, make in ENDPOINTS:
+            cpu = _cpu_seconds(pid)
             if use_wrk:
-                out[path] = _wrk(port, path, make(1), args.seconds, args.clients)
+                r = _wrk(port, path, make(1), args.seconds, args.clients)
             else:
-                out[path] = asyncio.run(_drive(port, path, make, args.seconds, args.clients))
+                r = asyncio.run(_drive(port, path, make, args.seconds, args.clients))
+            # Server CPU per request (warm-up included in both): steadier than req/s on a
+            # machine shared with other work.
+            spent = _cpu_seconds(pid) - cpu
+            r["cpu_us"] = spent / max(1.0, r["requests"] + r["rps"]) * 1e6
+            out[path] = r
     return out
 
 
 def _line(label: str, r: dict[str, float]) -> str:
     return (
         f"{label:8s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  "
-        f"p99 {r['p99_ms']:7.2f} ms  ({r['requests']:.0f} requests, {r['errors']:.0f} non-200)"
+        f"p99 {r['p99_ms']:7.2f} ms  server CPU {r['cpu_us']:5.0f} us/req  "
+        f"({r['requests']:.0f} requests, {r['errors']:.0f} non-200)"
     )
 
 
