@@ -252,8 +252,8 @@ def _document() -> dict[str, Any]:
             "version": __version__,
             "description": "Prompt-cache planning for LLM agents, and its run ledger. Bodies "
             "use the camelCase wire form of @takk/racs. Every error is "
-            '{"error": "<message>", "code": "ERR_..."}; a wrong method is 405. The dashboard (GET /) and '
-            "/openapi.json are not part of this API description.",
+            '{"error": "<message>", "code": "ERR_..."}; a wrong method is 405. The dashboard '
+            "(GET /) and /openapi.json are not part of this API description.",
         },
         "paths": _paths(event_kinds),
         "components": {"schemas": schemas},
