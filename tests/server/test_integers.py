@@ -237,8 +237,7 @@ class TestHTTP:
         documented = {
             p
             for p, item in doc["paths"].items()
-            if (with_ledger or not p.startswith("/ledger/"))
-            and "text/plain" not in str(item)
+            if (with_ledger or not p.startswith("/ledger/")) and "text/plain" not in str(item)
         }
         assert routes == documented  # every route was walked
 
