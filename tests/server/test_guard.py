@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -75,6 +75,7 @@ class Attack:
     health_failed: int = 0
     plans_ok: int = 0
     plans_failed: int = 0
+    failures: list[str] = field(default_factory=list)
 
 
 _SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 10_000
@@ -146,7 +147,8 @@ async def _attack(
                 try:
                     r = await client.get("/healthz")
                     ok = r.status_code == 200 and r.json()["ok"] is True
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
+                    tally.failures.append(f"healthz: {exc!r}")
                     ok = False
                 if ok:
                     tally.health_ok += 1
@@ -156,7 +158,8 @@ async def _attack(
                     try:
                         r = await client.post("/plan", content=_BODY, headers=_JSON)
                         ok = r.status_code == 200 and r.json()["family"] == "breakpoint"
-                    except httpx.HTTPError:
+                    except httpx.HTTPError as exc:
+                        tally.failures.append(f"plan: {exc!r}")
                         ok = False
                     if ok:
                         tally.plans_ok += 1

@@ -95,6 +95,10 @@ def guarded_protocol(limits: Limits, max_connections: int) -> type[HttpToolsProt
     min_rate = float(limits.min_body_rate)
     max_header_bytes = limits.max_header_bytes
     interval = min(1.0, max(0.05, min(header_timeout, body_timeout) / 4))
+    grace = min(1.0, header_timeout / 2)  # a silent new connection's time to speak
+    # Connections briefly past the cap while new ones get to speak; within the 64
+    # descriptors effective_max_connections keeps free.
+    slack = min(_FD_RESERVE // 2, max(4, max_connections // 4))
 
     class GuardedProtocol(HttpToolsProtocol):
         """Closes connections slow to send headers or a body; when a new connection would
@@ -117,7 +121,7 @@ def guarded_protocol(limits: Limits, max_connections: int) -> type[HttpToolsProt
                 cls._sweep = self.loop.call_later(interval, sweep, self.loop, self.connections)
             live = [c for c in self.connections if not c.transport.is_closing()]
             if len(live) > max_connections:
-                _evict(live, self)
+                _evict(live, self, self.loop.time(), grace, max_connections, slack)
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
@@ -197,13 +201,29 @@ def guarded_protocol(limits: Limits, max_connections: int) -> type[HttpToolsProt
     return GuardedProtocol
 
 
-def _evict(connections: list[Any], newcomer: Any) -> None:
-    """Close the connection that has waited longest for its request to arrive: idle,
-    trickling headers or trickling a body (the newcomer only if none is).
+def _evict(
+    connections: list[Any], newcomer: Any, now: float, grace: float, limit: int, slack: int
+) -> None:
+    """Close the slowest connection not being served, or the newcomer.
 
-    Requests whose body has arrived are never cut. A trickling client has been in its
-    phase the longest; a keep-alive client between requests has just entered it.
+    Requests whose body has arrived are never cut. First to go is a client that started a
+    request and is slow to finish it (a body, then headers, arriving), then a connection
+    that has sent nothing for ``grace`` seconds; within each, the one longest in its
+    phase. One that has sent nothing for less is not displaced: its request may be on its
+    way (a burst of accepts runs before any of their reads): up to ``slack`` connections
+    past ``limit`` wait for the next arrivals to make room, beyond that the newcomer goes.
     """
     candidates = [c for c in connections if c is not newcomer and c.evictable()]
-    victim = min(candidates, key=lambda c: c._since) if candidates else newcomer
+    victim = min(candidates, key=_slowness) if candidates else newcomer
+    if _slowness(victim)[0] == 2 and now - victim._since < grace:
+        if len(connections) <= limit + slack:
+            return  # a short overflow, resolved by the next arrivals' evictions
+        victim = newcomer
     victim.transport.close()
+
+
+def _slowness(conn: Any) -> tuple[int, float]:
+    """Sort key: a trickling body, then trickling headers, then silence; oldest first."""
+    if conn._phase is Phase.BODY:
+        return 0, conn._since
+    return (1 if conn._received else 2), conn._since
