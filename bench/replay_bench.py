@@ -16,9 +16,9 @@ import resource
 import time
 from collections.abc import Iterator
 
-from racs.accounting import Tokens
-from racs.model import Pricing
-from racs.prices import PriceBook
+from racs.core.accounting import Tokens
+from racs.core.model import Pricing
+from racs.core.prices import PriceBook
 from racs.replay.run import replay
 from racs.traffic.model import Request
 

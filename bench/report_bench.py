@@ -35,7 +35,7 @@ def _child(path: str) -> None:
     """Build the full report over ``path`` and print seconds, bytes and peak RSS."""
     import resource
 
-    from racs.prices import PriceBook
+    from racs.core.prices import PriceBook
     from racs.report.build import build_report
     from racs.traffic.problems import Problems
     from racs.traffic.sources import discover_files, read

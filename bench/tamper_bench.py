@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from racs.errors import RacsError
+from racs.core.errors import RacsError
 from racs.ledger import Ledger, create_ledger
 from racs.ledger.hashing import GENESIS, chain, event_json
 

@@ -4,7 +4,8 @@ stub server.
 The stub speaks just enough of the Anthropic, OpenAI, Gemini and Bedrock HTTP APIs for the
 official SDKs to complete a call against it, streamed or not (server-sent events, and
 AWS's binary event stream for ``converse_stream``), answering with recorded-shape
-responses that carry cache usage. It records every request body and refuses (HTTP 400, like the real
+responses that carry cache usage (and lists the Gemini cached contents created, for a
+``GET .../cachedContents``). It records every request body and refuses (HTTP 400, like the real
 APIs) a body with more than four cache markers or with both ``prompt_cache_options`` and
 ``prompt_cache_retention``, so a test sees exactly what a provider would have rejected::
 
@@ -27,6 +28,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 MAX_MARKERS: Final = 4
+_CACHED_CONTENTS: Final = re.compile(r"[/:]cachedContents$")
 _MARKER_KEYS: Final = ("cache_control", "cachePoint", "prompt_cache_breakpoint")
 
 ANTHROPIC_USAGE: Final[Mapping[str, Any]] = {
@@ -337,14 +339,32 @@ class StubServer:
         match = re.search(r"/models/([^/:]+):streamGenerateContent$", path)
         if match:
             return 200, gemini_chunks(match.group(1), usage.get("gemini")), "sse-bare"
-        if path.endswith("/cachedContents"):
-            n = len(self.bodies("/cachedContents"))
-            return 200, {"name": f"cachedContents/stub-{n}", "model": body.get("model")}, "json"
+        if _CACHED_CONTENTS.search(path):  # LiteLLM's custom-base form: .../models/M:cachedContents
+            if received.method == "GET":  # LiteLLM lists them to find one by display name
+                return 200, {"cachedContents": self._cached_contents()}, "json"
+            n = len(self._cached_contents())
+            return 200, self._cached_contents()[n - 1] if n else {}, "json"
         if re.search(r"/model/[^/]+/converse$", path):
             return 200, bedrock_converse(usage.get("bedrock")), "json"
         if re.search(r"/model/[^/]+/converse-stream$", path):
             return 200, bedrock_stream_events(usage.get("bedrock")), "eventstream"
         return 404, _error(f"no stub route for {path}"), "json"
+
+    def _cached_contents(self) -> list[dict[str, Any]]:
+        """The cached contents created so far (``cachedContents/stub-<n>``, from 1)."""
+        created = [
+            r.body
+            for r in self.requests
+            if r.method == "POST" and _CACHED_CONTENTS.search(r.path.split("?", 1)[0])
+        ]
+        return [
+            {
+                "name": f"cachedContents/stub-{n}",
+                "model": body.get("model") if isinstance(body, Mapping) else None,
+                "displayName": body.get("displayName") if isinstance(body, Mapping) else None,
+            }
+            for n, body in enumerate(created, start=1)
+        ]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stub = self
@@ -355,6 +375,9 @@ class StubServer:
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests read ``stub.requests`` instead."""
 
+            def do_GET(self) -> None:
+                self.do_POST()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -362,7 +385,9 @@ class StubServer:
                     body: Any = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                received = Received("POST", unquote(self.path), body, dict(self.headers.items()))
+                received = Received(
+                    self.command, unquote(self.path), body, dict(self.headers.items())
+                )
                 with stub._lock:
                     stub.requests.append(received)
                     status, payload, kind = stub._answer(received)

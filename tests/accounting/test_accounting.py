@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import racs
-from racs.accounting import (
+from racs.core.accounting import (
     Cost,
     Tokens,
     cost_of,
@@ -15,9 +15,9 @@ from racs.accounting import (
     storage_usd,
     uncached,
 )
-from racs.prices import PriceBook, database_available, default_profile_of
-from racs.profiles import SHIPPED_PROFILES
-from racs.tiers import TIER, TIERS, TTL_SECONDS, seconds_of
+from racs.core.prices import PriceBook, database_available, default_profile_of
+from racs.core.profiles import SHIPPED_PROFILES
+from racs.core.tiers import TIER, TIERS, TTL_SECONDS, seconds_of
 
 ANTHROPIC = SHIPPED_PROFILES["anthropic"]
 needs_db = pytest.mark.skipif(not database_available(), reason="the prices extra is missing")

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .conftest import Runner
-from .test_cli_basics import assert_one_line_usage_error
+from cli.conftest import Runner
+from cli.test_cli_basics import assert_one_line_usage_error
 
 GOOD: dict[str, Any] = {
     "provider": "anthropic",

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.conftest import Runner, command
 from racs import __version__
-
-from .conftest import Runner, command
 
 HELP_TARGETS = [
     ("analyze",),

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cli.conftest import Runner
+from cli.test_simulate import summary_row
 from racs import __version__
-
-from .conftest import Runner
-from .test_simulate import summary_row
 
 FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "takk-racs-state-v1.json"
 

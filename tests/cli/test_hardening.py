@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Runner, command
-from .test_cli_basics import assert_one_line_usage_error
+from cli.conftest import Runner, command
+from cli.test_cli_basics import assert_one_line_usage_error
 
 READS = [
     ["verify"],

@@ -7,10 +7,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from cli.conftest import Runner, command
+from cli.test_cli_basics import assert_one_line_usage_error
 from racs import create_racs, file_state
-
-from .conftest import Runner, command
-from .test_cli_basics import assert_one_line_usage_error
 
 
 def write_snapshot(path: Path) -> str:

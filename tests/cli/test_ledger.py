@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Runner
-from .test_cli_basics import assert_one_line_usage_error
+from cli.conftest import Runner
+from cli.test_cli_basics import assert_one_line_usage_error
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Runner
+from cli.conftest import Runner
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import Runner
+from cli.conftest import Runner
 
 
 class TestModels:

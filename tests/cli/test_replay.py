@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Runner
+from cli.conftest import Runner
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Runner
+from cli.conftest import Runner
 
 
 def summary_row(stdout: str, provider: str, prompt: str) -> tuple[int, int]:
@@ -99,7 +99,7 @@ class TestProgress:
         import pty
         import subprocess
 
-        from .conftest import command
+        from cli.conftest import command
 
         args = [
             *command(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import FakeClock
+from engine.helpers import FakeClock
 
 
 @pytest.fixture

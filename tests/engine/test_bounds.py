@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 import racs
-
-from .helpers import FakeClock, plan_input, seg
+from engine.helpers import FakeClock, plan_input, seg
 
 MAX_TOKENS = 2**32 - 1  # the documented bound of a token count (README, "Bounds")
 MAX_NUMBER = 2**53 - 1  # of any other count, amount or duration

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 import racs
-from racs.catalog import default_catalog, normalize_model
-from racs.model import BreakpointDirective, RoutingKeyDirective
-
-from .helpers import plan_input, seg
+from engine.helpers import plan_input, seg
+from racs.core.catalog import default_catalog, normalize_model
+from racs.core.model import BreakpointDirective, RoutingKeyDirective
 
 
 class TestLookup:
@@ -233,13 +232,13 @@ class TestReportedWriteTier:
     )
     def test_tier_of_untiered_writes(self, provider: str, model: str, tier: str) -> None:
         """Usage reports without a tier are read as the model's shortest write tier."""
-        from racs.catalog import reported_write_tier
+        from racs.core.catalog import reported_write_tier
 
         assert reported_write_tier(provider, model) == tier
 
     def test_writes_cost_no_premium_where_the_model_bills_none(self) -> None:
         """gpt-4.1 bills no cache writes: a card without write prices charges input."""
-        from racs.accounting import parse_pricing, rates_of
+        from racs.core.accounting import parse_pricing, rates_of
 
         profile = racs.create_racs().profile_of("openai", "gpt-4.1")
         rates = rates_of(parse_pricing({"inputPerMTok": 2}), profile)

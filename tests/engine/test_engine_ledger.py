@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 import racs
+from engine.helpers import FakeClock, plan_input, seg
 from racs.ledger import create_ledger
-
-from .helpers import FakeClock, plan_input, seg
 
 PRICING = {
     "claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3, "cacheWrite5mPerMTok": 3.75}

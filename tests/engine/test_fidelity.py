@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import racs
-from racs.model import TelemetryEvent
-
-from .helpers import FakeClock, plan_input, seg
+from engine.helpers import FakeClock, plan_input, seg
+from racs.core.model import TelemetryEvent
 
 FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "takk-racs-state-v1.json"
 

@@ -24,10 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import racs
-from racs.model import ResourceDirective
-
-from .helpers import FakeClock, plan_input, require_service, seg
-from .tcp_proxy import TcpProxy
+from engine.helpers import FakeClock, plan_input, require_service, seg
+from engine.tcp_proxy import TcpProxy
+from racs.core.model import ResourceDirective
 
 REDIS_URL = os.environ.get("RACS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOST_SCRIPT = Path(__file__).with_name("fleet_host.py")
@@ -590,8 +589,8 @@ class TestOutbox:
         """A reply lost in transit makes the host resend the same frozen batch: the server
         keeps the host's highest applied batch number, so 1 call with 300 read tokens stays
         1 call; the host's next batch counts again (2 calls, 600 tokens)."""
+        from racs.planning.usage import Aggregate
         from racs.state.outbox import Outbox
-        from racs.usage import Aggregate
 
         state = racs.redis_state(REDIS_URL, prefix=prefix)
         outbox = Outbox()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 import racs
-from racs.keys import blake2b64, combine, fnv1a64, plan_id
-
-from .helpers import plan_input, seg
+from engine.helpers import plan_input, seg
+from racs.core.keys import blake2b64, combine, fnv1a64, plan_id
 
 
 class TestVectors:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 import racs
-from racs.keys import fnv1a64
-
-from .helpers import plan_input, seg
+from engine.helpers import plan_input, seg
+from racs.core.keys import fnv1a64
 
 
 def findings(segments: list[dict], **kw: object) -> list[tuple[str, str, str | None]]:

@@ -7,9 +7,14 @@ import math
 import pytest
 
 import racs
-from racs.model import BreakpointDirective, NoneDirective, ResourceDirective, RoutingKeyDirective
-
-from .helpers import plan_input, seg
+import racs.core.facts
+from engine.helpers import plan_input, seg
+from racs.core.model import (
+    BreakpointDirective,
+    NoneDirective,
+    ResourceDirective,
+    RoutingKeyDirective,
+)
 
 
 def codes(plan: racs.CachePlan) -> list[str]:
@@ -326,7 +331,7 @@ class TestProfiles:
     def test_sixteen_providers_four_families(self) -> None:
         """All 16 shipped providers resolve, spread over the 4 families of section 3."""
         engine = racs.create_racs()
-        families = {p: engine.profile_of(p).family for p in racs.model.PROVIDERS}
+        families = {p: engine.profile_of(p).family for p in racs.core.facts.PROVIDERS}
         assert len(families) == 16
         assert set(families.values()) == {"breakpoint", "routing-key", "resource", "passive"}
         assert [p for p, f in families.items() if f == "breakpoint"] == [
@@ -372,3 +377,37 @@ class TestProfiles:
         )
         plan = engine.plan(plan_input([seg("s", tokens=10)], provider="custom", model="m"))
         assert plan.directives == (BreakpointDirective("s", "5m"),)
+
+
+class TestBreakEvenFromThePriceBook:
+    def test_gemini_plan_without_a_card_prices_storage_from_the_bundled_database(self) -> None:
+        """No card: the planner reads the same PriceBook as the stats (issue 22).
+
+        gemini-2.5-pro on 2026-01-01: input 1.25, read 0.125 USD/MTok (bundled database),
+        storage 4.5 USD/MTok-hour (catalog, Pro). 17,000 stable tokens:
+        storage 0.017 x 4.5 = 0.0765 USD/h; a call saves 0.017 x (1.25 - 0.125) = 0.019125;
+        ceil(0.0765 / 0.019125) = 4 calls/h; premium 0.0765 / 1.25 x 1e6 = 61,200 tokens.
+        """
+        pytest.importorskip("genai_prices")
+        engine = racs.create_racs(clock=lambda: 1_767_225_600_000)
+        plan = engine.plan(
+            {
+                "provider": "google",
+                "model": "gemini-2.5-pro",
+                "segments": [
+                    {"id": "s", "role": "system", "stability": "stable", "content": "x" * 68_000},
+                    {"id": "q", "role": "dynamic", "stability": "volatile", "content": "hi"},
+                ],
+                "reuse": {"intervalSeconds": 60},
+            }
+        )
+        assert plan.break_even is not None
+        assert plan.break_even.min_reuses_to_profit == 4
+        assert plan.break_even.write_premium_tokens == pytest.approx(61_200)
+        assert plan.break_even.profitable
+
+    def test_custom_providers_are_not_priced_by_model_name(self) -> None:
+        """A model name on a local or custom provider gets no database price."""
+        book = racs.create_racs().prices
+        assert book.card("custom", "claude-sonnet-4-5") is None
+        assert book.card("ollama", "gpt-4.1") is None

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 import racs
+from engine.helpers import FakeClock, plan_input, require_service, seg
 from racs.state.base import StateBackend
-
-from .helpers import FakeClock, plan_input, require_service, seg
 
 REDIS_URL = os.environ.get("RACS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

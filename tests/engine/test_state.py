@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 import racs
-from racs.model import ResourceDirective
-
-from .helpers import FakeClock, plan_input, seg
+from engine.helpers import FakeClock, plan_input, seg
+from racs.core.model import ResourceDirective
 
 PRICING = {
     "claude-sonnet-4-5": {

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import racs
-from racs.model import PROVIDERS, ROLES, STABILITIES
-
-from .helpers import plan_input, seg
+from engine.helpers import plan_input, seg
+from racs.core.facts import PROVIDERS
+from racs.core.model import ROLES, STABILITIES
 
 
 def error_of(value: Any) -> racs.RacsError:
@@ -273,7 +273,7 @@ class TestFactsCache:
     def test_bounded_by_entries_and_characters(self) -> None:
         """Per-content facts live in an LRU capped by entry count and total characters;
         content larger than the budget is never retained."""
-        from racs.lint import FactsCache
+        from racs.planning.lint import FactsCache
 
         cache = FactsCache(max_entries=3, max_chars=100)
         for text in ("a" * 10, "b" * 10, "c" * 10, "d" * 10):
@@ -289,7 +289,7 @@ class TestFactsCache:
         """Pattern scans and hashing run once per distinct content, not once per plan."""
         from unittest import mock
 
-        from racs import lint
+        from racs.planning import lint
 
         engine = racs.create_racs()
         inp = plan_input(

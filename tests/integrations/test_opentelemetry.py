@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import racs
+from racs.core.errors import RacsError
 from racs.integrations.opentelemetry import RacsSpanProcessor, usage_from_span
 
 
@@ -71,7 +73,8 @@ class TestUsageFromSpan:
         )
 
     def test_provider_names_and_non_genai_spans(self) -> None:
-        """Value mapping; a span without input tokens is not a GenAI usage."""
+        """Value mapping; a span naming no provider and reporting no tokens is not a GenAI
+        usage."""
         for value, expected in [
             ("gcp.vertex_ai", "google"),
             ("mistral_ai", "mistral"),
@@ -81,8 +84,7 @@ class TestUsageFromSpan:
             usage = usage_from_span({"gen_ai.provider.name": value, "gen_ai.usage.input_tokens": 1})
             assert usage is not None and usage.provider == expected
         assert usage_from_span({"http.method": "GET"}) is None
-        nulls = {"gen_ai.system": "openai", "gen_ai.usage.input_tokens": None}
-        assert usage_from_span(nulls) is None
+        assert usage_from_span({"gen_ai.usage.input_tokens": None}) is None
 
 
 class TestProcessor:
@@ -168,7 +170,7 @@ class TestReferenceSpans:
 
     def test_end_time_is_the_timestamp(self) -> None:
         """A finished SDK span's end time (ns) becomes the usage's timestamp (ms)."""
-        seen: list[racs.model.CacheUsage] = []
+        seen: list[racs.core.model.CacheUsage] = []
         provider = TracerProvider()
 
         class Capture(RacsSpanProcessor):
@@ -183,3 +185,88 @@ class TestReferenceSpans:
         span.set_attribute("gen_ai.usage.input_tokens", 5)
         span.end(end_time=1_750_000_000_123_456_789)
         assert [u.timestamp for u in seen] == [1_750_000_000_123]
+
+
+class TestReferenceShapes:
+    """Span shapes and fallbacks @takk/racs accepts (issue 26)."""
+
+    ATTRS: Final = {
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.cache_read.input_tokens": 800,
+    }
+
+    def test_span_like_mapping_reads_its_attributes(self) -> None:
+        """``{"attributes": {...}}`` is read like the SDK span it stands for."""
+        usage = usage_from_span({"name": "chat", "attributes": self.ATTRS})
+        assert usage is not None
+        assert (usage.provider, usage.input_tokens, usage.cache_read_tokens) == (
+            "anthropic",
+            1000,
+            800,
+        )
+
+    def test_span_like_mapping_end_time(self) -> None:
+        """Its end time, SDK nanoseconds or a JavaScript HrTime [s, ns], is the timestamp."""
+        ns = usage_from_span({"attributes": self.ATTRS, "end_time": 1_750_000_000_123_456_789})
+        hr = usage_from_span({"attributes": self.ATTRS, "endTime": [1_750_000_000, 123_456_789]})
+        assert ns is not None and hr is not None
+        assert (ns.timestamp, hr.timestamp) == (1_750_000_000_123, 1_750_000_000_123)
+
+    def test_fallback_as_a_mapping(self) -> None:
+        """``usage_from_span(span, {"provider": ..., "model": ...})`` fills in what the
+        span does not name; the span still wins."""
+        attrs = {"gen_ai.usage.input_tokens": 50}
+        usage = usage_from_span(attrs, {"provider": "anthropic", "model": "claude-haiku-4-5"})
+        assert usage is not None
+        assert (usage.provider, usage.model) == ("anthropic", "claude-haiku-4-5")
+        named = {**attrs, "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4.1"}
+        usage = usage_from_span({"attributes": named}, {"provider": "anthropic", "model": "x"})
+        assert usage is not None and (usage.provider, usage.model) == ("openai", "gpt-4.1")
+
+    def test_fallback_that_is_not_a_mapping(self) -> None:
+        """A fallback of the wrong type is an input error racs callers catch."""
+        with pytest.raises(RacsError) as caught:
+            usage_from_span(self.ATTRS, "anthropic")  # type: ignore[arg-type]
+        assert caught.value.code == "ERR_INVALID_INPUT"
+
+    def test_provider_without_counts_is_a_zero_usage(self) -> None:
+        """A GenAI span naming its provider but no token counts is a zero-token call."""
+        usage = usage_from_span(
+            {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o", "x": None}
+        )
+        assert usage is not None
+        assert (usage.provider, usage.model, usage.input_tokens, usage.cache_read_tokens) == (
+            "openai",
+            "gpt-4o",
+            0,
+            0,
+        )
+        nulls = usage_from_span({"gen_ai.system": "openai", "gen_ai.usage.input_tokens": None})
+        assert nulls is not None and nulls.input_tokens == 0
+
+    def test_request_model_wins_over_response_model(self) -> None:
+        """The requested model names the usage (price cards are keyed by it)."""
+        usage = usage_from_span(
+            {
+                **self.ATTRS,
+                "gen_ai.request.model": "claude-sonnet-4-5",
+                "gen_ai.response.model": "claude-sonnet-4-5-20250929",
+            }
+        )
+        assert usage is not None and usage.model == "claude-sonnet-4-5"
+        only_response = {**self.ATTRS, "gen_ai.response.model": "claude-sonnet-4-5-20250929"}
+        usage = usage_from_span(only_response)
+        assert usage is not None and usage.model == "claude-sonnet-4-5-20250929"
+
+    def test_processor_records_zero_token_spans_as_calls(self) -> None:
+        """Through the real SDK: a GenAI span without counts counts as one call, 0 tokens."""
+        engine = racs.create_racs()
+        provider = TracerProvider()
+        provider.add_span_processor(RacsSpanProcessor(engine))
+        with provider.get_tracer("t").start_as_current_span("chat") as span:
+            span.set_attribute("gen_ai.provider.name", "openai")
+            span.set_attribute("gen_ai.request.model", "gpt-4o")
+        provider.shutdown()
+        stats = engine.stats()
+        assert (stats.calls, stats.uncached_tokens, stats.read_tokens) == (1, 0, 0)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import racs
-from racs.model import CachePlan
+from racs.core.model import CachePlan
 from racs.testing import FakeClock
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from racs.model import NoneDirective, ResourceDirective, RoutingKeyDirective
-
-from .helpers import FakeClock, learned_engine, prompt, run, tiers
+from learning.helpers import FakeClock, learned_engine, prompt, run, tiers
+from racs.core.model import NoneDirective, ResourceDirective, RoutingKeyDirective
 
 
 class TestBreakpointCadences:

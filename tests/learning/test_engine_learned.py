@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import racs
+from learning.helpers import FakeClock, learned_engine, prompt, run, tiers
 from racs.ledger import create_ledger
-
-from .helpers import FakeClock, learned_engine, prompt, run, tiers
 
 
 class TestOptIn:

@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from racs.accounting import Rates
+from racs.core.accounting import Rates
 from racs.learning.costs import KEEPWARM_TOUCHES, BreakpointTable, breakpoint_cost
 from racs.learning.gaps import DECAY, MAX_BIN, MIN_BIN, Cadence, bin_of, representative
 from racs.learning.policy import choose_tier

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from racs.prices import PriceBook, database_available
+from racs.core.prices import PriceBook, database_available
 from racs.replay.run import OPTIMUM, Replay, replay
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read

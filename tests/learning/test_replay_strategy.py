@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from racs.accounting import Rates, Tokens
-from racs.learning.replay import LearnedStrategy
+from racs.core.accounting import Rates, Tokens
+from racs.replay.learned import LearnedStrategy
 from racs.replay.strategies import Decision, Situation, Strategy, make
 from racs.traffic.model import Request
 

@@ -10,9 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
+from ledger.helpers import PG_URL, T0, FakeClock, Store, postgres_unavailable
 from racs.ledger import Ledger
-
-from .helpers import PG_URL, T0, FakeClock, Store, postgres_unavailable
 
 
 def _sqlite_store(tmp_path: Path) -> Store:

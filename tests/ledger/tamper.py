@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from racs.errors import RacsError
+from ledger.helpers import Store
+from racs.core.errors import RacsError
 from racs.ledger import Anchor, Ledger
 from racs.ledger.hashing import GENESIS, chain, event_json
-
-from .helpers import Store
 
 SQLITE_GUARDS = (
     """CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events

@@ -15,9 +15,8 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import racs
+from ledger.helpers import T0
 from racs.ledger import Ledger
-
-from .helpers import T0
 
 MODELS = (
     ("anthropic", "claude-sonnet-4-5"),  # in the price database

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from racs.errors import ERR_NOT_FOUND, RacsError
+from ledger.helpers import Store
+from racs.core.errors import ERR_NOT_FOUND, RacsError
 from racs.ledger import AsyncLedger, create_async_ledger
-
-from .helpers import Store
 
 
 class TestAsyncLedger:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_INVALID_INPUT, ERR_NOT_FOUND, RacsError
+from ledger.helpers import Store, start
+from racs.core.errors import ERR_CLOSED, ERR_CONFLICT, ERR_INVALID_INPUT, ERR_NOT_FOUND, RacsError
 from racs.ledger import Ledger
-
-from .helpers import Store, start
 
 
 class TestBatch:

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from racs.errors import ERR_CONFLICT, ERR_INVALID_INPUT, RacsError
+from ledger.helpers import Store, start
+from racs.core.errors import ERR_CONFLICT, ERR_INVALID_INPUT, RacsError
 from racs.ledger import Ledger
-
-from .helpers import Store, start
 
 Call = Callable[[Ledger, str], Any]
 
@@ -25,8 +24,8 @@ MAX_PAYLOAD_CHARS = 256 * 1024
 
 
 def test_the_documented_bounds_are_the_code_s() -> None:
-    """racs.limits holds the same numbers."""
-    from racs import limits
+    """racs.core.limits holds the same numbers."""
+    from racs.core import limits
 
     assert (
         limits.MAX_TOKENS,

@@ -10,9 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+from ledger.helpers import Store, start
 from racs.ledger import Ledger
-
-from .helpers import Store, start
 
 WRITER = str(Path(__file__).with_name("writer.py"))
 

@@ -9,11 +9,8 @@ from typing import Any
 
 import pytest
 
-from racs.errors import ERR_CONFLICT, ERR_INVALID_INPUT, RacsError
-from racs.ledger import Ledger, create_ledger, parse_anchor
-
-from .helpers import FakeClock, Store, history, start
-from .tamper import (
+from ledger.helpers import FakeClock, Store, history, start
+from ledger.tamper import (
     PROJECTION_EDITS,
     content,
     corrupt_page,
@@ -22,6 +19,8 @@ from .tamper import (
     rewrite_and_rechain,
     truncate,
 )
+from racs.core.errors import ERR_CONFLICT, ERR_INVALID_INPUT, RacsError
+from racs.ledger import Ledger, create_ledger, parse_anchor
 
 
 class TestProjections:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from racs.errors import ERR_STATE_VERSION, ERR_STORAGE, RacsError
+from ledger.helpers import FakeClock, Store, history, projections, start
+from racs.core.errors import ERR_STATE_VERSION, ERR_STORAGE, RacsError
 from racs.ledger import Ledger
 from racs.ledger.migrations import LATEST
-
-from .helpers import FakeClock, Store, history, projections, start
 
 
 class TestAppendOnly:

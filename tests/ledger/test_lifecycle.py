@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_NOT_FOUND, ERR_STORAGE, RacsError
+from ledger.helpers import T0, FakeClock, Store, start
+from racs.core.errors import ERR_CLOSED, ERR_CONFLICT, ERR_NOT_FOUND, ERR_STORAGE, RacsError
 from racs.ledger import Ledger, RunError, create_ledger, default_ledger_path
-
-from .helpers import T0, FakeClock, Store, start
 
 
 class TestStartAndComplete:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from racs.errors import ERR_CONFLICT, RacsError
+from ledger.helpers import Store, start
+from racs.core.errors import ERR_CONFLICT, RacsError
 from racs.ledger import Ledger
 from racs.ledger.hashing import chain, event_json, seal
-
-from .helpers import Store, start
 
 
 class TestTwoWriters:

@@ -9,10 +9,9 @@ from urllib.parse import quote
 
 import pytest
 
-from racs.errors import RacsError
+from ledger.helpers import PG_URL, postgres_unavailable
+from racs.core.errors import RacsError
 from racs.ledger import create_ledger
-
-from .helpers import PG_URL, postgres_unavailable
 
 
 def _url(user: str | None, options: str) -> str:

@@ -10,12 +10,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
+from ledger.helpers import Store, projections
+from racs.core.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
 from racs.ledger import Ledger
 from racs.ledger.hashing import canonical_json, event_json
 from racs.ledger.projection import value_bucket
-
-from .helpers import Store, projections
 
 json_values = st.recursive(
     st.none()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.helpers import T0, FakeClock, start
 from racs.ledger import Ledger
-
-from .helpers import T0, FakeClock, start
 
 
 @pytest.fixture

@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 
-from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
+from ledger.conftest import _postgres_store
+from ledger.helpers import PG_URL, Store, projections, start
+from ledger.test_concurrency import _assert_consistent
+from racs.core.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
 from racs.ledger import Ledger
-
-from .conftest import _postgres_store
-from .helpers import PG_URL, Store, projections, start
-from .test_concurrency import _assert_consistent
 
 WRITER = str(Path(__file__).with_name("writer.py"))
 

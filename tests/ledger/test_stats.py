@@ -7,9 +7,8 @@ import random
 
 import pytest
 
+from ledger.helpers import T0, FakeClock, start
 from racs.ledger import CacheUsageTotal, Ledger, Percentiles, StatusCounts
-
-from .helpers import T0, FakeClock, start
 
 HOUR = 3_600_000
 PRICING = {

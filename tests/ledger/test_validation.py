@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from racs.errors import ERR_INVALID_INPUT, RacsError
+from ledger.helpers import T0, Store, start
+from racs.core.errors import ERR_INVALID_INPUT, RacsError
 from racs.ledger import Ledger
-
-from .helpers import T0, Store, start
 
 Call = Callable[[Ledger, str], Any]
 

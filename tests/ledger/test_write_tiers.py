@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from racs.errors import RacsError
+from ledger.helpers import start
+from racs.core.errors import RacsError
 from racs.ledger import CacheUsageTotal, Ledger
-
-from .helpers import start
 
 PRICING = {
     # 30m writes cost 1.25x input here: premium (3.75 - 3.0) per million written tokens

@@ -9,7 +9,7 @@ import anthropic as sdk
 import pytest
 
 import racs
-from racs.model import BreakpointDirective, CachePlan
+from racs.core.model import BreakpointDirective, CachePlan
 from racs.providers import anthropic
 from racs.testing import StubServer, count_markers
 

@@ -10,7 +10,7 @@ from google import genai
 from google.genai import types
 
 import racs
-from racs.model import BreakpointDirective, CachePlan
+from racs.core.model import BreakpointDirective, CachePlan
 from racs.providers import bedrock, gemini
 from racs.testing import StubServer, count_markers
 

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import racs
+from racs.core.model import BreakpointDirective, CachePlan
+from racs.integrations.loop import AsyncCachedCall, CachedCall
 from racs.ledger import create_ledger
-from racs.loop import AsyncCachedCall, CachedCall
-from racs.model import BreakpointDirective, CachePlan
 from racs.providers import anthropic, bedrock, gemini, openai
 from racs.testing import StubServer, count_markers
 

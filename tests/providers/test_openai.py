@@ -8,7 +8,7 @@ from typing import Any
 import openai as sdk
 
 import racs
-from racs.model import CachePlan, RoutingKeyDirective
+from racs.core.model import CachePlan, RoutingKeyDirective
 from racs.providers import openai
 from racs.testing import StubServer, openai_chat_chunks
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from racs.accounting import Rates
-from racs.catalog import default_profile_of
-from racs.errors import RacsError
-from racs.replay.family import rules_for
-from racs.replay.mooncake import read_trace, replay_pool
+from racs.core.accounting import Rates
+from racs.core.cache import rules_for
+from racs.core.catalog import default_profile_of
+from racs.core.errors import RacsError
+from racs.replay.pool import replay_pool
+from racs.traffic.mooncake import read_trace
 
 OPENAI = rules_for(default_profile_of("openai", "gpt-4.1"))
 RATES = Rates(input=2.0, read=0.5, write_5m=2.0, write_30m=2.0, write_1h=2.0, output=8.0)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from racs.accounting import Tokens
-from racs.model import Pricing
-from racs.prices import PriceBook
+from racs.core.accounting import Tokens
+from racs.core.model import Pricing
+from racs.core.prices import PriceBook
 from racs.replay.quote import best_choice_savings
 from racs.traffic.model import Request
 
@@ -41,7 +41,7 @@ def test_a_1h_write_would_have_saved() -> None:
 
 def test_several_quotes_at_once_and_a_bad_index() -> None:
     """Nothing follows the second request, so not writing at all saves its write premium."""
-    from racs.errors import RacsError
+    from racs.core.errors import RacsError
     from racs.replay.quote import quotes
 
     stream = [_req(0, 0, 100_000), _req(1200, 0, 100_000)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import free_port, plan_input
+from server.conftest import free_port, plan_input
 
 
 def _start(*flags: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Served, plan_input
+from server.conftest import Served, plan_input
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

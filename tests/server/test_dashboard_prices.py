@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Served
+from server.conftest import Served
 
 # The models `racs simulate` runs, one per adapter family.
 SIMULATED = (

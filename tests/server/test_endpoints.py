@@ -10,12 +10,11 @@ import time
 import httpx
 from starlette.routing import Route
 
+from racs.core.model import LINT_CODES, CacheUsage, camel
 from racs.ledger import Ledger
-from racs.model import LINT_CODES, CacheUsage, camel
 from racs.server import create_app, openapi_document
 from racs.server.schemas import REQUEST_RULES, RESPONSE_RULES
-
-from .conftest import Served, plan_input
+from server.conftest import Served, plan_input
 
 
 class TestHealth:

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from racs import create_racs
-
-from .conftest import Served, open_ledger, plan_input
+from server.conftest import Served, open_ledger, plan_input
 
 START = {"workspaceId": "ws", "agentId": "a", "provider": "anthropic", "model": "m"}
 

@@ -23,8 +23,7 @@ import pytest
 from racs import create_racs
 from racs.cli import main as cli_main
 from racs.server.openapi import openapi_document
-
-from .conftest import Served, open_ledger, plan_input
+from server.conftest import Served, open_ledger, plan_input
 
 SHARED = Path(os.environ.get("RACS_SHARED", Path(__file__).parents[3] / "shared"))
 TRAFFIC = SHARED / "traffic" / "claude-code"

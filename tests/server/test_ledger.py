@@ -13,8 +13,7 @@ import pytest
 
 from racs import create_racs
 from racs.server import openapi_document
-
-from .conftest import Served, open_ledger, plan_input
+from server.conftest import Served, open_ledger, plan_input
 
 START = {
     "workspaceId": "ws-1",

@@ -14,8 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from racs import create_racs
-
-from .conftest import Served, open_ledger, plan_input
+from server.conftest import Served, open_ledger, plan_input
 
 PRICING = {
     "claude-sonnet-4-5": {"inputPerMTok": 3, "cacheReadPerMTok": 0.3, "cacheWrite5mPerMTok": 3.75}

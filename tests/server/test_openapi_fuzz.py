@@ -24,8 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from racs import create_racs
 from racs.server import openapi_document
-
-from .conftest import Served, open_ledger, start_server
+from server.conftest import Served, open_ledger, start_server
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 

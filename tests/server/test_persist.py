@@ -7,8 +7,7 @@ from pathlib import Path
 
 from racs import create_racs, file_state
 from racs.server.persist import StateSaver
-
-from .conftest import plan_input
+from server.conftest import plan_input
 
 
 def _saved_counter(path: Path) -> int:

@@ -11,8 +11,7 @@ import pytest
 
 from racs.server.security import host_name
 from racs.server.wire import MAX_BODY_BYTES
-
-from .conftest import Served, plan_input
+from server.conftest import Served, plan_input
 
 
 def _error(r: httpx.Response, status: int, code: str) -> str:

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from racs import create_racs
-
-from .conftest import Served, open_ledger, plan_input
+from server.conftest import Served, open_ledger, plan_input
 
 
 def _served_with_ledger(serve: Callable[..., Served], tmp_path: Path) -> Served:

@@ -11,8 +11,7 @@ from racs.ledger import create_ledger
 from racs.traffic.ingest import ingest
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read
-
-from .conftest import Served
+from server.conftest import Served
 
 
 def _line(msg_id: str, stamp: str, read_tokens: int, written: int) -> str:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from racs.prices import PriceBook, database_available
+from racs.core.prices import PriceBook, database_available
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from racs.accounting import Tokens
+from racs.core.accounting import Tokens
 from racs.traffic.claude_code import discover
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems

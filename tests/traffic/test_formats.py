@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from racs.accounting import Tokens
-from racs.prices import PriceBook
+from racs.core.accounting import Tokens
+from racs.core.prices import PriceBook
 from racs.report.build import build_report
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems

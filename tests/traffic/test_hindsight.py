@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from racs.model import Pricing
-from racs.prices import PriceBook
+from racs.core.model import Pricing
+from racs.core.prices import PriceBook
 from racs.report.build import build_report
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read

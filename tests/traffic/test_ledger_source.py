@@ -8,18 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from racs.accounting import Tokens
 from racs.cli import main
+from racs.core.accounting import Tokens
+from racs.core.prices import PriceBook
 from racs.ledger import create_ledger
-from racs.prices import PriceBook
 from racs.report.build import build_report
 from racs.traffic import ledger as ledger_source
 from racs.traffic.ingest import ingest
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read
-
-from .test_claude_code import EXPECTED, _totals
-from .test_report_numbers import DOLLARS_EXACT
+from traffic.test_claude_code import EXPECTED, _totals
+from traffic.test_report_numbers import DOLLARS_EXACT
 
 T0 = 1_770_000_000_000
 

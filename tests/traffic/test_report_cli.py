@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from racs.cli import main
-
-from .test_claude_code import S258
+from traffic.test_claude_code import S258
 
 
 class TestTerminal:

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from racs.prices import PriceBook
+from racs.core.prices import PriceBook
 from racs.report.build import Filters, Report, build_report
 from racs.report.wire import SCHEMA, to_json
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read
-
-from .test_claude_code import EXPECTED, S6AD, S258, SFA8, SSHORT, SSUB
+from traffic.test_claude_code import EXPECTED, S6AD, S258, SFA8, SSHORT, SSUB
 
 
 def _report(path: Path, prices: PriceBook, **filters: object) -> Report:

@@ -1,5 +1,5 @@
 """The `racs` command line (surfaces.md section 1); ``main`` is the console script."""
 
-from .app import main
+from racs.cli.app import main
 
 __all__ = ["main"]

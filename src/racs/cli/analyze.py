@@ -8,11 +8,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..accounting import parse_pricing_table
-from ..engine import create_racs
-from ..errors import RacsError
-from ..inputs import parse_prompt
-from ..model import (
+from racs.cli.app import EXIT_GATE, EXIT_OK, CliError
+from racs.cli.files import load_pricing, read_json
+from racs.core.errors import RacsError
+from racs.core.model import (
     BreakpointDirective,
     CacheDirective,
     CachePlan,
@@ -20,9 +19,9 @@ from ..model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from .app import EXIT_GATE, EXIT_OK, CliError
-from .files import read_json
-from .render import cell, percent
+from racs.core.text import cell, percent
+from racs.engine import create_racs
+from racs.planning.inputs import parse_prompt
 
 _EXAMPLES = """\
 examples:
@@ -65,20 +64,6 @@ def load_inputs(path: str) -> list[Any]:
             where = f"element [{i}]: " if is_array else ""
             raise CliError(f"input file {path}: {where}{exc.message}") from None
     return items
-
-
-def load_pricing(path: str | None) -> dict[str, Any] | None:
-    """The pricing table of ``path`` (validated), or None without one."""
-    if path is None:
-        return None
-    raw = read_json(path, "pricing")
-    try:
-        parse_pricing_table(raw)
-    except RacsError as exc:
-        raise CliError(f"pricing file {path}: {exc.message}") from None
-    if not isinstance(raw, dict):  # parse_pricing_table accepted it, so it is a mapping
-        raise CliError(f"pricing file {path}: expected an object of model -> prices")
-    return raw
 
 
 def describe(directive: CacheDirective) -> str:

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
 
-from .. import __version__
-from ..errors import (
+from racs import __version__
+from racs.core.errors import (
     ERR_CLOSED,
     ERR_CONFLICT,
     ERR_INVALID_INPUT,
@@ -78,7 +78,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 def build_parser() -> Parser:
     """The full argument parser, every subcommand included."""
-    from . import analyze, ingest, inspect, ledger, models, replay, report, simulate
+    from racs.cli import analyze, ingest, inspect, ledger, models, replay, report, simulate
 
     parser = Parser(
         prog="racs",
@@ -111,7 +111,7 @@ def build_parser() -> Parser:
 def _serve(argv: Sequence[str]) -> int:
     """Hand `racs serve ...` to the server package, which owns its flags."""
     try:
-        from ..server.cli import main as serve_main
+        from racs.server.cli import main as serve_main
     except ImportError as exc:
         print(
             f"racs serve: the HTTP service is not installed ({exc.name or exc}); "

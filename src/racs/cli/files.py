@@ -1,12 +1,20 @@
-"""Reading the JSON files the commands take, with one-line errors naming the file."""
+"""Files the commands read and write: JSON inputs, price cards, traffic sources, pages.
+
+Every failure is a ``CliError`` (exit 2) with one line naming the file.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from .app import CliError
+from racs.cli.app import CliError
+from racs.cli.ledgers import default_read_target
+from racs.core.accounting import parse_pricing_table
+from racs.core.errors import RacsError
+from racs.traffic import claude_code
 
 
 def read_json(path: str, what: str) -> Any:
@@ -28,3 +36,59 @@ def read_json(path: str, what: str) -> Any:
             f"{what} file {path}: not valid JSON ({exc.msg} at line {exc.lineno} "
             f"column {exc.colno})"
         ) from None
+
+
+def load_pricing(path: str | None) -> dict[str, Any] | None:
+    """The pricing table of ``path`` (validated), or None without one."""
+    if path is None:
+        return None
+    raw = read_json(path, "pricing")
+    try:
+        parse_pricing_table(raw)
+    except RacsError as exc:
+        raise CliError(f"pricing file {path}: {exc.message}") from None
+    if not isinstance(raw, dict):  # parse_pricing_table accepted it, so it is a mapping
+        raise CliError(f"pricing file {path}: expected an object of model -> prices")
+    return raw
+
+
+def traffic_sources(paths: list[str], ledger: str | None) -> list[str]:
+    """What to read: the given paths (and ledger), else Claude Code's folder, else the
+    default ledger."""
+    sources = [str(Path(p).expanduser()) for p in paths]
+    for source in sources:
+        if not source.startswith(("postgresql://", "postgres://")) and not Path(source).exists():
+            raise CliError(f"no such file or folder: {source}")
+    if ledger is not None:
+        sources.append(ledger or default_read_target())
+    if sources:
+        return sources
+    claude = claude_code.default_paths()[0]
+    if claude.exists():
+        return [str(claude)]
+    fallback = default_read_target()
+    if fallback.startswith(("postgresql://", "postgres://")) or Path(fallback).exists():
+        return [fallback]
+    raise CliError(
+        f"nothing to read: no Claude Code transcripts at {claude} and no ledger at "
+        f"{fallback}; give files, folders or a ledger (try: racs simulate && racs report)"
+    )
+
+
+def shown_source(source: str) -> str:
+    """A source as it may be printed (a URL loses its password)."""
+    if "://" in source and "@" in source:
+        scheme, rest = source.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return source
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: never half a page."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None

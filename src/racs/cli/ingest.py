@@ -8,14 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..prices import PriceBook
-from ..traffic.ingest import ingest
-from ..traffic.lines import total_bytes
-from ..traffic.problems import Problems
-from ..traffic.sources import discover_files, read
-from .analyze import load_pricing
-from .app import EXIT_OK, CliError
-from .render import ByteProgress
+from racs.cli.app import EXIT_OK, CliError
+from racs.cli.files import load_pricing
+from racs.cli.render import ByteProgress
+from racs.core.prices import PriceBook
+from racs.traffic.ingest import ingest
+from racs.traffic.lines import total_bytes
+from racs.traffic.problems import Problems
+from racs.traffic.sources import discover_files, read
 
 _EXAMPLES = """\
 examples:
@@ -51,7 +51,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 
 def run(ns: argparse.Namespace) -> int:
     """Import, then say what was added."""
-    from ..ledger import create_ledger
+    from racs.ledger import create_ledger
 
     target: str | None = ns.ledger
 

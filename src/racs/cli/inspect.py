@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..engine import create_racs
-from ..state import file_state
-from .analyze import load_pricing
-from .app import EXIT_OK, CliError
-from .render import duration, iso, percent, table, tokens, usd
+from racs.cli.app import EXIT_OK, CliError
+from racs.cli.files import load_pricing
+from racs.core.text import duration, iso, percent, table, tokens, usd
+from racs.engine import create_racs
+from racs.state import file_state
 
 _EXAMPLES = """\
 examples:

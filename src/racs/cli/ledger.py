@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from .analyze import load_pricing
-from .app import EXIT_GATE, EXIT_OK, CliError, Parser
-from .ledgers import open_ledger
-from .render import cell, iso, percent, table, tokens, usd
+from racs.cli.app import EXIT_GATE, EXIT_OK, CliError, Parser
+from racs.cli.files import load_pricing
+from racs.cli.ledgers import open_ledger
+from racs.core.text import cell, iso, percent, table, tokens, usd
 
 PAGE: Final = 500
 """Events fetched per query while exporting or listing."""
@@ -392,7 +392,7 @@ def _key(path: str | None) -> bytes | None:
 
 
 def _anchors(paths: list[str], key: bytes | None) -> list[Any]:
-    from ..ledger import parse_anchor
+    from racs.ledger import parse_anchor
 
     anchors = []
     for path in paths:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .app import CliError
+from racs.cli.app import CliError
 
 
 def demo_ledger_path() -> Path:
@@ -19,7 +19,7 @@ def default_read_target() -> str:
     """The ledger a read command uses when none is named: ``RACS_LEDGER``, else the default
     file; when that file does not exist yet but a demonstration was run, its demo ledger
     (said on stderr), so ``racs simulate && racs ledger stats`` shows the demonstration."""
-    from ..ledger.api import ENV_VAR, default_ledger_path
+    from racs.ledger.api import ENV_VAR, default_ledger_path
 
     named = os.environ.get(ENV_VAR)
     if named:
@@ -39,8 +39,8 @@ def open_ledger(target: str | None, *, must_exist: bool = False) -> Any:
     creating an empty ledger, so a mistyped path cannot pass for a clean one.
     """
     try:
-        from ..ledger import create_ledger
-        from ..ledger.api import ENV_VAR, default_ledger_path
+        from racs.ledger import create_ledger
+        from racs.ledger.api import ENV_VAR, default_ledger_path
     except ImportError as exc:
         raise CliError(f"the run ledger is not available in this racs ({exc})") from None
     if target is not None and target.startswith(("postgresql://", "postgres://")):

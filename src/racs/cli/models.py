@@ -8,13 +8,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..catalog import Catalog, CatalogEntry, default_catalog, load_catalog
-from ..engine import Racs, create_racs
-from ..model import PROVIDERS, camel
-from ..prices import PriceBook
-from ..tiers import seconds_of
-from .app import EXIT_OK, CliError
-from .render import table
+from racs.cli.app import EXIT_OK, CliError
+from racs.core.catalog import Catalog, CatalogEntry, default_catalog, load_catalog
+from racs.core.facts import PROVIDERS
+from racs.core.model import camel
+from racs.core.prices import PriceBook
+from racs.core.text import table
+from racs.core.tiers import seconds_of
+from racs.engine import Racs, create_racs
 
 _EXAMPLES = """\
 examples:

@@ -9,19 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import RacsError
-from ..prices import PriceBook
-from ..replay.family import SETTINGS
-from ..replay.html import render_html
-from ..replay.run import OPTIMUM, Replay, replay
-from ..replay.strategies import DEFAULT_STRATEGIES, available
-from ..replay.wire import to_json
-from ..traffic.problems import Problems
-from ..traffic.sources import read
-from .analyze import load_pricing
-from .app import EXIT_OK, CliError
-from .render import iso, table, usd
-from .report import _sources, _write_atomically
+from racs.cli.app import EXIT_OK, CliError
+from racs.cli.files import load_pricing, traffic_sources, write_atomically
+from racs.core.cache import SETTINGS
+from racs.core.errors import RacsError
+from racs.core.prices import PriceBook
+from racs.core.text import iso, table, usd
+from racs.replay.html import render_html
+from racs.replay.run import OPTIMUM, Replay, replay
+from racs.replay.strategies import DEFAULT_STRATEGIES, available
+from racs.replay.wire import to_json
+from racs.traffic.problems import Problems
+from racs.traffic.sources import read
 
 _EXAMPLES = """\
 examples:
@@ -74,7 +73,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 
 def run(ns: argparse.Namespace) -> int:
     """Read, replay, print (and write the page)."""
-    sources = _sources(ns.paths, None)
+    sources = traffic_sources(ns.paths, None)
     prices = PriceBook(load_pricing(ns.pricing))
     strategies = tuple(ns.strategy or DEFAULT_STRATEGIES)
     settings = tuple(SETTINGS) if ns.setting == "both" else (ns.setting,)
@@ -95,7 +94,7 @@ def run(ns: argparse.Namespace) -> int:
     if result.requests == 0:
         raise CliError("no requests with usage found in " + ", ".join(sources))
     if ns.html:
-        _write_atomically(Path(ns.html), render_html(result))
+        write_atomically(Path(ns.html), render_html(result))
     if ns.json:
         sys.stdout.write(json.dumps(to_json(result, requests=ns.requests), indent=2) + "\n")
     else:

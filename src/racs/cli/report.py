@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..prices import PriceBook
-from ..report.build import Filters, build_report
-from ..report.html import render_html
-from ..report.text import render
-from ..report.wire import to_json
-from ..traffic import claude_code
-from ..traffic.lines import total_bytes
-from ..traffic.problems import Problems
-from ..traffic.sources import discover_files, read
-from .analyze import load_pricing
-from .app import EXIT_OK, CliError
-from .ledgers import default_read_target
-from .render import ByteProgress
+from racs.cli.app import EXIT_OK
+from racs.cli.files import load_pricing, shown_source, traffic_sources, write_atomically
+from racs.cli.render import ByteProgress
+from racs.core.prices import PriceBook
+from racs.report.build import Filters, build_report
+from racs.report.html import render_html
+from racs.report.text import render
+from racs.report.wire import to_json
+from racs.traffic.lines import total_bytes
+from racs.traffic.problems import Problems
+from racs.traffic.sources import discover_files, read
 
 _EXAMPLES = """\
 examples:
@@ -116,40 +113,9 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     p.set_defaults(handler=run)
 
 
-def _sources(paths: list[str], ledger: str | None) -> list[str]:
-    """What to read: the given paths (and ledger), else Claude Code's folder, else the
-    default ledger."""
-    sources = [str(Path(p).expanduser()) for p in paths]
-    for source in sources:
-        if not source.startswith(("postgresql://", "postgres://")) and not Path(source).exists():
-            raise CliError(f"no such file or folder: {source}")
-    if ledger is not None:
-        sources.append(ledger or default_read_target())
-    if sources:
-        return sources
-    claude = claude_code.default_paths()[0]
-    if claude.exists():
-        return [str(claude)]
-    fallback = default_read_target()
-    if fallback.startswith(("postgresql://", "postgres://")) or Path(fallback).exists():
-        return [fallback]
-    raise CliError(
-        f"nothing to read: no Claude Code transcripts at {claude} and no ledger at "
-        f"{fallback}; give files, folders or a ledger (try: racs simulate && racs report)"
-    )
-
-
-def _shown(source: str) -> str:
-    """A source as it may be printed (a URL loses its password)."""
-    if "://" in source and "@" in source:
-        scheme, rest = source.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return source
-
-
 def run(ns: argparse.Namespace) -> int:
     """Read, build, print (and write the page)."""
-    sources = _sources(ns.paths, ns.ledger)
+    sources = traffic_sources(ns.paths, ns.ledger)
     pricing = load_pricing(ns.pricing)
     prices = PriceBook(pricing)
     filters = Filters(ns.since, ns.until, ns.project, ns.session, ns.model)
@@ -162,13 +128,13 @@ def run(ns: argparse.Namespace) -> int:
             problems,
             filters,
             top=ns.top,
-            sources=[_shown(s) for s in sources],
+            sources=[shown_source(s) for s in sources],
             hindsight=not ns.no_hindsight,
         )
     finally:
         meter.close()
     if ns.html:
-        _write_atomically(Path(ns.html), render_html(report))
+        write_atomically(Path(ns.html), render_html(report))
     if ns.json:
         sys.stdout.write(json.dumps(to_json(report), indent=2) + "\n")
     else:
@@ -176,14 +142,3 @@ def run(ns: argparse.Namespace) -> int:
         if ns.html:
             sys.stdout.write(f"\nWrote {ns.html}\n")
     return EXIT_OK
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file: never half a page."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -7,9 +7,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..accounting import hit_ratio
-from ..model import PROVIDERS
-from ..simulate import (
+from racs.cli.app import EXIT_OK, CliError
+from racs.cli.ledgers import demo_ledger_path, open_ledger
+from racs.cli.render import Progress
+from racs.core.accounting import hit_ratio
+from racs.core.facts import PROVIDERS
+from racs.core.text import percent, table, tokens, usd
+from racs.simulate.simulation import (
     DEMO_PRICING_NOTE,
     DEMO_PROVIDERS,
     MAX_CALLS,
@@ -18,9 +22,6 @@ from ..simulate import (
     Simulation,
     run_simulation,
 )
-from .app import EXIT_OK, CliError
-from .ledgers import demo_ledger_path, open_ledger
-from .render import Progress, percent, table, tokens, usd
 
 _EXAMPLES = """\
 examples:

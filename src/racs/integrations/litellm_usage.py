@@ -10,31 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..catalog import reported_write_tier
-from ..model import PROVIDERS, CacheUsage
-from ..providers._common import count, field, plain
+from racs.core.catalog import reported_write_tier
+from racs.core.facts import LITELLM_NAMES, provider_named
+from racs.core.model import CacheUsage
+from racs.providers.common import count, field, plain
 
-LITELLM_PROVIDERS: Final[Mapping[str, str]] = {
-    "anthropic": "anthropic",
-    "bedrock": "bedrock",
-    "bedrock_converse": "bedrock",
-    "vertex_ai": "google",
-    "vertex_ai_beta": "google",
-    "gemini": "google",
-    "openai": "openai",
-    "azure": "openai",
-    "text-completion-openai": "openai",
-    "xai": "xai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "mistral": "mistral",
-    "openrouter": "openrouter",
-    "moonshot": "moonshot",
-    "ollama": "ollama",
-    "ollama_chat": "ollama",
-    "lm_studio": "lmstudio",
-    "huggingface": "huggingface",
-}
+LITELLM_PROVIDERS: Final[Mapping[str, str]] = LITELLM_NAMES
 """LiteLLM ``custom_llm_provider`` values -> racs provider ids (unknown: ``custom``)."""
 
 
@@ -42,12 +23,7 @@ def provider_of(kwargs: Mapping[str, Any]) -> str:
     """The racs provider id of one LiteLLM call."""
     params = kwargs.get("litellm_params") or {}
     name = kwargs.get("custom_llm_provider") or field(params, "custom_llm_provider")
-    if not isinstance(name, str):
-        return "custom"
-    mapped = LITELLM_PROVIDERS.get(name.lower())
-    if mapped is not None:
-        return mapped
-    return name if name in PROVIDERS else "custom"
+    return provider_named(name, LITELLM_NAMES)
 
 
 def is_litellm_cache_hit(kwargs: Mapping[str, Any]) -> bool:

@@ -25,9 +25,11 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ..catalog import reported_write_tier
-from ..engine import Racs
-from ..model import PROVIDERS, CacheUsage
+from racs.core.catalog import reported_write_tier
+from racs.core.errors import invalid
+from racs.core.facts import TELEMETRY_NAMES, provider_named
+from racs.core.model import CacheUsage
+from racs.engine import Racs
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -41,33 +43,7 @@ else:
 
 _log = logging.getLogger(__name__)
 
-PROVIDER_NAMES: Final[Mapping[str, str]] = {
-    "anthropic": "anthropic",
-    "openai": "openai",
-    "azure.ai.openai": "openai",
-    "az.ai.openai": "openai",
-    "azure": "openai",
-    "aws.bedrock": "bedrock",
-    "aws": "bedrock",
-    "bedrock": "bedrock",
-    "gcp.gemini": "google",
-    "gcp.vertex_ai": "google",
-    "gcp.gen_ai": "google",
-    "vertex_ai": "google",
-    "gemini": "google",
-    "google": "google",
-    "mistral_ai": "mistral",
-    "mistralai": "mistral",
-    "mistral": "mistral",
-    "x_ai": "xai",
-    "xai": "xai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "openrouter": "openrouter",
-    "moonshot": "moonshot",
-    "ollama": "ollama",
-    "azure.ai.inference": "microsoft-foundry",
-}
+PROVIDER_NAMES: Final[Mapping[str, str]] = TELEMETRY_NAMES
 """GenAI / OpenInference provider values -> racs provider ids (unknown ones: ``custom``)."""
 
 _INPUT_CURRENT: Final = "gen_ai.usage.input_tokens"
@@ -85,13 +61,7 @@ _OI_WRITE: Final = "llm.token_count.prompt_details.cache_write"
 
 def provider_of(value: Any) -> str:
     """The racs provider id of a ``gen_ai.provider.name`` / ``gen_ai.system`` value."""
-    if not isinstance(value, str) or not value:
-        return "custom"
-    name = value.strip().lower()
-    mapped = PROVIDER_NAMES.get(name)
-    if mapped is not None:
-        return mapped
-    return name if name in PROVIDERS else "custom"
+    return provider_named(value, TELEMETRY_NAMES)
 
 
 _DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -118,20 +88,68 @@ def _text(attrs: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
-def usage_from_span(
-    span: Any, *, provider: str | None = None, model: str | None = None
-) -> CacheUsage | None:
-    """The all-in CacheUsage of a GenAI span (a ReadableSpan or a mapping of attributes),
-    or ``None`` when it is not a GenAI span reporting input or cache tokens.
+_PROVIDER_KEYS: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 
-    ``provider`` and ``model`` are fallbacks for spans that name neither; the span wins.
-    """
-    attrs = span if isinstance(span, Mapping) else getattr(span, "attributes", None)
+
+def _as_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _attributes_and_end(span: Any) -> tuple[Mapping[str, Any] | None, Any]:
+    """A span's attributes and end time (ns), for SDK spans, span-like mappings and bare
+    attribute mappings alike."""
+    if isinstance(span, Mapping):
+        inner = span.get("attributes")
+        if isinstance(inner, Mapping):
+            return inner, _end_ns(span.get("end_time", span.get("endTime")))
+        return span, None
+    attrs = getattr(span, "attributes", None)
     if not isinstance(attrs, Mapping):
+        return None, None
+    return attrs, _end_ns(getattr(span, "end_time", None))
+
+
+def _end_ns(value: Any) -> int | None:
+    """Nanoseconds of an SDK end time (int ns) or a JavaScript HrTime ``[s, ns]``."""
+    if isinstance(value, bool):
         return None
-    named = _text(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        seconds, nanos = value
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (seconds, nanos)):
+            return int(seconds) * 1_000_000_000 + int(nanos)
+    return None
+
+
+def usage_from_span(
+    span: Any,
+    fallback: Mapping[str, Any] | None = None,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+) -> CacheUsage | None:
+    """The all-in CacheUsage of a GenAI span, or ``None`` when it is not a GenAI span.
+
+    ``span`` is a ReadableSpan, a span-like mapping ``{"attributes": {...}}`` (as the
+    JavaScript SDK and OTLP JSON exporters give it) or a plain mapping of attributes.
+    ``fallback`` (``{"provider": ..., "model": ...}``) or the ``provider`` / ``model``
+    keywords fill in what the span does not name; the span wins. A span naming its
+    provider but reporting no token counts gives a zero-token usage.
+    """
+    attrs, end_ns = _attributes_and_end(span)
+    if attrs is None:
+        return None
+    if fallback is not None:
+        if not isinstance(fallback, Mapping):
+            raise invalid("usage_from_span: fallback must be a mapping of provider and model")
+        provider = provider if provider is not None else _as_text(fallback.get("provider"))
+        model = model if model is not None else _as_text(fallback.get("model"))
+    named = _text(attrs, *_PROVIDER_KEYS)
     provider = provider_of(named if named is not None else provider)
-    model = _text(attrs, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name") or model
+    # The requested model first, as @takk/racs does: price cards are keyed by the name the
+    # host asked for, while responses often carry a dated snapshot id.
+    model = _text(attrs, "gen_ai.request.model", "gen_ai.response.model", "llm.model_name") or model
     read = write = 0.0
     current_read = _num(attrs, _READ_CURRENT)
     current_write = _num(attrs, _WRITE_CURRENT)
@@ -159,10 +177,11 @@ def usage_from_span(
             total += read + write  # OpenLLMetry's Anthropic input count excludes cache
     elif total is not None:
         read = _num(attrs, _CACHED_OLD) or 0
+    elif named is not None:
+        total = 0  # a GenAI call that reported no counts is still a call
     else:
         return None
     tier_30m = reported_write_tier(provider, model or "unknown") == "30m"
-    end_ns = getattr(span, "end_time", None) if not isinstance(span, Mapping) else None
     return CacheUsage(
         provider=provider,
         model=model or "unknown",

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
-from ..accounting import Rates
-from ..model import (
+from racs.core.model import (
     BreakEven,
     BreakpointDirective,
     LintFinding,
     NoneDirective,
+    Pricing,
     ProviderProfile,
     ResourceDirective,
     RoutingKeyDirective,
 )
-from ..planner import Outcome, ceil_or_inf, fmt
-from .policy import Choice, describe_options
+from racs.learning.policy import Choice, describe_options
+from racs.planning.economics import read_multiplier, write_economics, write_multiplier
+from racs.planning.planner import Outcome, fmt
 
 TRAP = "write-premium-trap"
 
@@ -41,13 +41,20 @@ def cold(outcome: Outcome, gaps: int) -> Outcome:
     )
 
 
-def break_even(tier: str, rates: Rates, prefix_tokens: float, profitable: bool) -> BreakEven:
-    """The break-even of a write of ``tier`` (the reference's arithmetic, learned verdict)."""
-    w = rates.write(tier) / rates.input if rates.input > 0 else math.inf
-    r = rates.read / rates.input if rates.input > 0 else 1.0
-    premium = max(0.0, prefix_tokens * (w - 1))
-    savings = prefix_tokens * (1 - r)
-    min_reuses = ceil_or_inf(premium / savings) if savings > 0 else math.inf
+def break_even(
+    tier: str,
+    profile: ProviderProfile,
+    card: Pricing | None,
+    prefix_tokens: float,
+    profitable: bool,
+) -> BreakEven:
+    """The break-even of a write of ``tier``: the planner's multipliers and arithmetic
+    (``racs.planning.economics``), the learned policy's verdict."""
+    w = write_multiplier(profile, card, tier)
+    r = read_multiplier(profile, card)
+    w = 1.0 if w is None else w  # no multiplier known anywhere: the input price, no premium
+    r = 1.0 if r is None else r
+    premium, savings, min_reuses = write_economics(prefix_tokens, w, r)
     verdict = "pays" if profitable else "does not pay"
     return BreakEven(
         premium,
@@ -63,7 +70,7 @@ def breakpoint_plan(
     outcome: Outcome,
     choice: Choice,
     observed: str,
-    rates: Rates,
+    card: Pricing | None,
     profile: ProviderProfile,
     prefix_tokens: float,
     priced: bool,
@@ -113,7 +120,7 @@ def breakpoint_plan(
     key = (tier, prefix_tokens, profitable)
     found = break_evens.get(key) if break_evens is not None else None
     if found is None:
-        found = break_even(tier, rates, prefix_tokens, profitable)
+        found = break_even(tier, profile, card, prefix_tokens, profitable)
         if break_evens is not None:
             if len(break_evens) > 1024:
                 break_evens.clear()

@@ -1,6 +1,6 @@
 """What the next use of a cached prefix costs under each caching option, per gap.
 
-Prices are a model's ``racs.accounting.Rates`` (USD per million tokens, or input-price
+Prices are a model's ``racs.core.accounting.Rates`` (USD per million tokens, or input-price
 units when the host gave no price card). Every figure here is per prefix token; callers
 multiply by the prefix's tokens.
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from ..accounting import Rates
-from ..keepwarm import REFRESH_FRACTION
-from ..tiers import seconds_of
-from .gaps import bin_of, representative
+from racs.core.accounting import Rates
+from racs.core.tiers import seconds_of
+from racs.learning.gaps import bin_of, representative
+from racs.planning.keepwarm import REFRESH_FRACTION
 
 KEEPWARM_TOUCHES: Final = (0, 1, 2, 4, 8)
 """Keep-warm budgets the policy compares: touches sent at most before giving up."""

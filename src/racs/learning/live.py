@@ -13,10 +13,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ..accounting import Rates, rates_of
-from ..inputs import Prompt
-from ..keepwarm import REFRESH_FRACTION
-from ..model import (
+from racs.core.accounting import Rates, rates_of
+from racs.core.model import (
     BreakEven,
     BreakpointDirective,
     CacheUsage,
@@ -24,13 +22,12 @@ from ..model import (
     ProviderProfile,
     ResourceDirective,
 )
-from ..planner import Outcome
-from ..prices import PriceBook
-from ..tiers import TIER, seconds_of
-from . import apply
-from .costs import BreakpointTable
-from .gaps import Cadence, RowOf, bin_of
-from .policy import (
+from racs.core.prices import PriceBook
+from racs.core.tiers import TIER, seconds_of
+from racs.learning import apply
+from racs.learning.costs import BreakpointTable
+from racs.learning.gaps import Cadence, RowOf, bin_of
+from racs.learning.policy import (
     PRIOR_WEIGHT,
     WARM_GAPS,
     choose_resource_ttl,
@@ -39,6 +36,9 @@ from .policy import (
     extended_share,
     within,
 )
+from racs.planning.inputs import Prompt
+from racs.planning.keepwarm import REFRESH_FRACTION
+from racs.planning.planner import Outcome
 
 MAX_LINEAGES: Final = 10_000
 _UNPRICED: Final = Pricing(input_per_mtok=1.0)
@@ -57,10 +57,11 @@ def prefix_lineage(prefix_key: str) -> str:
 class _Model:
     """A model's resolved rates and breakpoint cost table."""
 
-    __slots__ = ("break_evens", "priced", "rates", "table")
+    __slots__ = ("break_evens", "card", "priced", "rates", "table")
 
-    def __init__(self, profile: ProviderProfile, rates: Rates | None) -> None:
+    def __init__(self, profile: ProviderProfile, rates: Rates | None, card: Pricing | None) -> None:
         self.priced = rates is not None
+        self.card = card
         # Unpriced: the profile's multipliers in input-price units decide just as well.
         self.rates: Rates = rates if rates is not None else rates_of(_UNPRICED, profile)
         tiers = tuple(t for t in (profile.ttls or ()) if t in TIER)
@@ -144,7 +145,11 @@ class LearnedReuse:
             if len(self._models) > 4096:
                 self._models.clear()
             prices = self._prices
-            found = _Model(profile, prices.rates(profile.id, model) if prices else None)
+            found = _Model(
+                profile,
+                prices.rates(profile.id, model) if prices else None,
+                prices.card(profile.id, model) if prices else None,
+            )
             self._models[key] = found
         return found
 
@@ -231,7 +236,7 @@ class LearnedReuse:
             learner.written, learner.alive_until = stable, until
         observed = describe(scope, learner.gaps, sums[-1] / learner.scale, declared, within(sums))
         planned = apply.breakpoint_plan(
-            outcome, choice, observed, m.rates, profile, stable, m.priced, m.break_evens
+            outcome, choice, observed, m.card, profile, stable, m.priced, m.break_evens
         )
         return planned, choice.pick.touches
 

@@ -1,7 +1,7 @@
 """The learned policy: pick the option of least expected cost under the learned gaps.
 
 Pure functions of what was learned (folded sums or bin weights) and the model's rates; no
-clock, no state. ``racs.learning.live`` feeds them from the engine, ``racs.learning.replay``
+clock, no state. ``racs.learning.live`` feeds them from the engine, ``racs.replay.learned``
 from recorded traffic, so both decide with the same code.
 """
 
@@ -11,10 +11,10 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
-from ..accounting import Rates
-from ..planner import fmt
-from .costs import KEEPWARM_TOUCHES, BreakpointTable, resource_cost
-from .gaps import representative
+from racs.core.accounting import Rates
+from racs.learning.costs import KEEPWARM_TOUCHES, BreakpointTable, resource_cost
+from racs.learning.gaps import representative
+from racs.planning.planner import fmt
 
 PRIOR_WEIGHT: Final = 3.0
 """A declared reuse interval counts as this many gaps observed at that interval (never decays)."""

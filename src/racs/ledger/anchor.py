@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from racs.errors import invalid
+from racs.core.errors import invalid
 from racs.ledger import validate as v
 from racs.ledger.backend import Tx
 from racs.ledger.hashing import canonical_json

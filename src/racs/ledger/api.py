@@ -18,7 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Generic, TypeVar
 
-from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError, invalid
+from racs.core.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError, invalid
+from racs.core.prices import PriceBook, price_book
 from racs.ledger import events as ev
 from racs.ledger import store
 from racs.ledger import validate as v
@@ -44,7 +45,6 @@ from racs.ledger.model import (
 )
 from racs.ledger.seed import COMPLETE_DEFAULTS, START_DEFAULTS, seed_options
 from racs.ledger.stats import UsageFilter, cache_usage_totals, usage_stats
-from racs.prices import PriceBook, price_book
 
 Instant = int | datetime | date | str
 """A moment: ms since the epoch, a datetime (naive = UTC), a date or an ISO string."""
@@ -530,8 +530,8 @@ class Ledger(_Recorder[int]):
 
         ``pricing`` maps a model to its USD-per-million-token prices (``inputPerMTok``,
         ``cacheReadPerMTok``, ``cacheWrite5mPerMTok``, ``cacheWrite30mPerMTok``,
-        ``cacheWrite1hPerMTok``, either spelling) or is a ``racs.prices.PriceBook``. Saved,
-        cache-write and net USD follow ``racs.accounting``'s rule; a model without a card
+        ``cacheWrite1hPerMTok``, either spelling) or is a ``racs.core.prices.PriceBook``. Saved,
+        cache-write and net USD follow ``racs.core.accounting``'s rule; a model without a card
         is priced from the bundled price database when the ``prices`` extra is installed,
         else it stays token-only.
         """

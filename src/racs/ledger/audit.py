@@ -33,7 +33,7 @@ from racs.ledger.projection import (
 )
 
 # Package-private helpers shared with rebuild(): the same paging and payload reading.
-from racs.ledger.store import CHUNK, _event_pages, _payload
+from racs.ledger.store import CHUNK, event_pages, payload_of
 
 # The triggers that refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE) of events.
 SQLITE_GUARDS: Final = ("events_no_delete", "events_no_update")
@@ -222,10 +222,10 @@ def check_projections(tx: Tx, checked: int) -> VerifyResult | None:
     projector = Projector({})
     usage_total = usage_count = 0
     usage_sums: dict[tuple[Any, ...], list[int]] = {}
-    for rows in _event_pages(tx):
+    for rows in event_pages(tx):
         for position, run_id, seq, type_, ts, payload, _ in rows:
             try:
-                projector.apply(position, run_id, seq, type_, ts, _payload(payload))
+                projector.apply(position, run_id, seq, type_, ts, payload_of(payload))
             except (LookupError, TypeError, ValueError) as exc:
                 return _failed(
                     checked, f"event {position} cannot be projected ({type(exc).__name__})"
@@ -284,10 +284,10 @@ def _expected_usage(tx: Tx) -> dict[int, tuple[Any, ...]]:
     """Every usage row the events produce, by position (the slow path's reference)."""
     projector = Projector({})
     expected: dict[int, tuple[Any, ...]] = {}
-    for rows in _event_pages(tx):
+    for rows in event_pages(tx):
         for position, run_id, seq, type_, ts, payload, _ in rows:
             if type_ == "cache.usage":
-                projector.apply(position, run_id, seq, type_, ts, _payload(payload))
+                projector.apply(position, run_id, seq, type_, ts, payload_of(payload))
         for row in projector.usage_rows:
             expected[int(row[0])] = tuple(row)
         projector.usage_rows = []

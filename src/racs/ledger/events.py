@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from racs.errors import invalid
+from racs.core.errors import invalid
+from racs.core.limits import MAX_PAYLOAD_CHARS
 from racs.ledger import validate as v
 from racs.ledger.hashing import canonical_json
 from racs.ledger.model import (
@@ -26,7 +27,6 @@ from racs.ledger.model import (
     RUN_ROUTED,
     RUN_STARTED,
 )
-from racs.limits import MAX_PAYLOAD_CHARS
 
 
 class PendingEvent(NamedTuple):

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from racs.errors import invalid
+from racs.core.errors import invalid
 
 HASH_ALGORITHM: Final = "sha256"
 GENESIS: Final = ""

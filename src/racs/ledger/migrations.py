@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from racs.errors import ERR_STATE_VERSION, RacsError
+from racs.core.errors import ERR_STATE_VERSION, RacsError
 from racs.ledger.backend import Tx
 from racs.ledger.store import count_events, rebuild
 

@@ -29,7 +29,7 @@ from psycopg import conninfo
 from psycopg import sql as pg_sql
 from psycopg.pq import TransactionStatus
 
-from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
+from racs.core.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
 from racs.ledger.backend import Backend, Row, T, Tx
 from racs.ledger.events import PendingEvent
 from racs.ledger.sequencer import (

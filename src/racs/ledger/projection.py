@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from operator import add, attrgetter, sub
 from typing import Any, Final
 
-from racs.accounting import uncached
+from racs.core.accounting import uncached
 from racs.ledger.hashing import canonical_json
 from racs.ledger.model import (
     CACHE_USAGE,

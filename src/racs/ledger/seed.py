@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from racs.errors import invalid
+from racs.core.errors import invalid
 
 START_DEFAULTS: Final[Mapping[str, Any]] = {
     "workspace_id": None,

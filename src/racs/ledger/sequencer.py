@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from racs.errors import RacsError
+from racs.core.errors import RacsError
 from racs.ledger.backend import Row, Tx
 from racs.ledger.events import PendingEvent
 from racs.ledger.hashing import GENESIS, seal

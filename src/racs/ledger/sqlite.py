@@ -29,11 +29,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from racs.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
+from racs.core.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError
+from racs.core.files import make_private_dirs
 from racs.ledger import store
 from racs.ledger.backend import Backend, Row, T, Tx
 from racs.ledger.events import PendingEvent
-from racs.private import make_private_dirs
 
 BUSY_TIMEOUT_S: Final = 5.0
 BUSY_DEADLINE_S: Final = 300.0

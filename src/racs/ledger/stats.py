@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from racs.accounting import Tokens, cost_of, hit_ratio
+from racs.core.accounting import Tokens, cost_of, hit_ratio
+from racs.core.prices import PriceBook
+from racs.core.tiers import TIER, TIER_NAMES
 from racs.ledger.backend import Tx
 from racs.ledger.model import (
     CacheUsageTotal,
@@ -24,8 +26,6 @@ from racs.ledger.model import (
 )
 from racs.ledger.projection import DAY_MS, HOUR_MS, ROLLUP_VALUES, USAGE_ROLLUP_VALUES
 from racs.ledger.store import conditions
-from racs.prices import PriceBook
-from racs.tiers import TIER, TIER_NAMES
 
 # Integer division (both backends): psycopg reserves '%' for placeholders.
 _DAY_OF: Final = "({0} / " + str(DAY_MS) + " * " + str(DAY_MS) + ")"

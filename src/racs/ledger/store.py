@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Final
 
-from racs.errors import ERR_CONFLICT, ERR_NOT_FOUND, ERR_STORAGE, RacsError, invalid
+from racs.core.errors import ERR_CONFLICT, ERR_NOT_FOUND, ERR_STORAGE, RacsError, invalid
+from racs.core.limits import MAX_INSTANT_MS
 from racs.ledger.backend import Row, Tx
 from racs.ledger.events import PendingEvent
 from racs.ledger.hashing import GENESIS, chain, event_json, seal
@@ -35,7 +36,6 @@ from racs.ledger.projection import (
     Projector,
     RunState,
 )
-from racs.limits import MAX_INSTANT_MS
 
 EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "hash")
 # ``run_prev`` links each event of a run to the run's previous one (NULL for the first):
@@ -256,7 +256,7 @@ _BROKEN_LINK: Final = """SELECT e.position FROM events e
     ORDER BY e.position LIMIT 1"""
 
 
-def _payload(text: str) -> Mapping[str, Any]:
+def payload_of(text: str) -> Mapping[str, Any]:
     # Readers tolerate whatever is stored: a payload that is not a JSON object (only
     # possible by editing the database) folds as an empty one, and verify() reports it.
     try:
@@ -266,7 +266,7 @@ def _payload(text: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _event_pages(tx: Tx) -> Iterator[list[Row]]:
+def event_pages(tx: Tx) -> Iterator[list[Row]]:
     after = 0
     while True:
         rows = tx.rows(
@@ -284,11 +284,11 @@ def rebuild(tx: Tx) -> int:
     for table in PROJECTION_TABLES:
         tx.run(f"DELETE FROM {table}")
     replayed = 0
-    for rows in _event_pages(tx):
+    for rows in event_pages(tx):
         projector = Projector(load_runs(tx, {r[1] for r in rows if r[1] is not None}))
         for position, run_id, seq, type_, ts, payload, _ in rows:
             try:
-                projector.apply(position, run_id, seq, type_, ts, _payload(payload))
+                projector.apply(position, run_id, seq, type_, ts, payload_of(payload))
             except (RacsError, LookupError, TypeError, ValueError) as exc:
                 # Only an event edited behind the ledger's back can fail to fold. The kind of
                 # fault only: its message may quote the payload.
@@ -305,7 +305,7 @@ def verify(tx: Tx) -> VerifyResult:
     """Walk the chain from the first event; name the first position that does not match."""
     digest = GENESIS
     expected = 1
-    for rows in _event_pages(tx):
+    for rows in event_pages(tx):
         for position, run_id, seq, type_, ts, payload, stored in rows:
             if position != expected:
                 return VerifyResult(
@@ -341,7 +341,7 @@ def verify(tx: Tx) -> VerifyResult:
 
 def _event(row: Row) -> Event:
     position, run_id, seq, type_, ts, payload, digest = row
-    return Event(position, run_id, seq, type_, ts, _payload(payload), digest)
+    return Event(position, run_id, seq, type_, ts, payload_of(payload), digest)
 
 
 def run_events(tx: Tx, run_id: str) -> tuple[Event, ...]:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from racs.errors import invalid
-from racs.limits import MAX_DEPTH, MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS, depth_exceeds
+from racs.core.errors import invalid
+from racs.core.limits import MAX_DEPTH, MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS, depth_exceeds
 
 MAX_ID_LENGTH: Final = 200
 _DAY_MS: Final = 86_400_000
@@ -57,7 +57,7 @@ def flag(field: str, value: object) -> bool:
 
 
 def tokens(field: str, value: object) -> int:
-    """A token count: a whole number from 0 to MAX_TOKENS (see ``racs.limits``)."""
+    """A token count: a whole number from 0 to MAX_TOKENS (see ``racs.core.limits``)."""
     if type(value) is int and 0 <= value <= MAX_TOKENS:
         return value
     result = count(field, value)

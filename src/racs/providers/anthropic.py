@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput
-from ._common import (
+from racs.core.model import CachePlan, CacheUsage, ExpectedReuse, PlanInput
+from racs.providers.common import (
     MAX_MARKERS,
     TOOL_BLOCK_TYPES,
     AdapterBase,

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeAlias
 
-from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, ResourceDirective
-from ._common import (
+from racs.core.model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, ResourceDirective
+from racs.providers.common import (
     AdapterBase,
     Lookback,
     SegmentBuilder,

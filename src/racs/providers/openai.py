@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..catalog import reported_write_tier
-from ..model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, RoutingKeyDirective
-from ._common import (
+from racs.core.catalog import reported_write_tier
+from racs.core.model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, RoutingKeyDirective
+from racs.providers.common import (
     MAX_MARKERS,
     AdapterBase,
     Lookback,

@@ -1,6 +1,6 @@
 """A step's tokens by class and its price, from what the cache did.
 
-Dollars always come from ``racs.accounting.cost_of``; the optimum's inner loop uses the
+Dollars always come from ``racs.core.accounting.cost_of``; the optimum's inner loop uses the
 per-token prices ``cost_of`` gives for one million tokens of each class (cost is linear
 in tokens at fixed rates), so both sides price a step identically.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-from ..accounting import MTOK, Rates, Tokens, cost_of, storage_usd
-from .cache import Served
-from .steps import Step
+from racs.core.accounting import MTOK, Rates, Tokens, cost_of, storage_usd
+from racs.core.cache import Served
+from racs.replay.steps import Step
 
 
 class Unit(NamedTuple):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from .run import OPTIMUM, Replay
-from .wire import cumulative
+from racs.replay.run import OPTIMUM, Replay
+from racs.replay.wire import cumulative
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 _W, _H, _PAD = 900, 420, 60

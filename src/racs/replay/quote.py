@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..catalog import default_profile_of
-from ..errors import invalid
-from ..prices import PriceBook
-from ..traffic.model import Request
-from .family import rules_for
-from .optimum import actions, optimum
-from .reconstruct import reconstruct
-from .simulate import run
-from .steps import Horizon, Step
-from .strategies import Decision, Situation
+from racs.core.cache import rules_for
+from racs.core.catalog import default_profile_of
+from racs.core.errors import invalid
+from racs.core.prices import PriceBook
+from racs.replay.optimum import actions, optimum
+from racs.replay.reconstruct import reconstruct
+from racs.replay.simulate import run
+from racs.replay.steps import Horizon, Step
+from racs.replay.strategies import Decision, Situation
+from racs.traffic.model import Request
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..accounting import Cost, Rates, cost_of
-from ..catalog import default_profile_of
-from ..errors import invalid
-from ..prices import PriceBook, ProfileOf
-from ..traffic.model import Request
-from .family import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
-from .optimum import Optimum, optimum
-from .reconstruct import Calibration, reconstruct, with_misses
-from .simulate import StepOutcome, run
-from .steps import Horizon, Step
-from .strategies import DEFAULT_STRATEGIES, Decision, Situation, Strategy, make
+from racs.core.accounting import Cost, Rates, cost_of
+from racs.core.cache import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
+from racs.core.catalog import default_profile_of
+from racs.core.errors import invalid
+from racs.core.prices import PriceBook, ProfileOf
+from racs.replay.optimum import Optimum, optimum
+from racs.replay.reconstruct import Calibration, reconstruct, with_misses
+from racs.replay.simulate import StepOutcome, run
+from racs.replay.steps import Horizon, Step
+from racs.replay.strategies import DEFAULT_STRATEGIES, Decision, Situation, Strategy, make
+from racs.traffic.model import Request
 
 OPTIMUM = "optimum"
 
@@ -145,14 +145,7 @@ def replay(
             result.stream_count += 1
             result.billed = result.billed + out.billed
             result.width = max(result.width, out.width)
-            cal = result.calibration
-            cal.requests += out.calibration.requests
-            cal.exact += out.calibration.exact
-            cal.anomaly_tokens += out.calibration.anomaly_tokens
-            cal.error_tokens += out.calibration.error_tokens
-            cal.errors.extend(out.calibration.errors)
-            for kind, count in out.calibration.anomalies.items():
-                cal.anomalies[kind] = cal.anomalies.get(kind, 0) + count
+            result.calibration.merge(out.calibration)
             for setting_name, costs in out.costs.items():
                 for n, c in costs.items():
                     result.totals[setting_name][n] = result.totals[setting_name][n] + c

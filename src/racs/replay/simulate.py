@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..accounting import Cost, Rates, Tokens, cost_of, storage_usd
-from ..errors import invalid
-from .cache import EMPTY, State, prune, serve, warm
-from .costs import storage_of, tokens_of
-from .family import CacheRules
-from .optimum import actions
-from .steps import Horizon, Step
-from .strategies import Decision, Live, Situation, Strategy
+from racs.core.accounting import Cost, Rates, Tokens, cost_of, storage_usd
+from racs.core.cache import EMPTY, CacheRules, State, prune, serve, warm
+from racs.core.errors import invalid
+from racs.replay.costs import storage_of, tokens_of
+from racs.replay.optimum import actions
+from racs.replay.steps import Horizon, Step
+from racs.replay.strategies import Decision, Live, Situation, Strategy
 
 _SLACK_MS = 1e-3
 """Keep-warm limits are given in seconds; this absorbs the float round trip."""

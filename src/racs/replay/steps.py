@@ -12,9 +12,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from ..accounting import Rates
-from ..traffic.model import Request
-from .strategies import Decision
+from racs.core.accounting import Rates
+from racs.replay.strategies import Decision
+from racs.traffic.model import Request
 
 
 @dataclass(frozen=True, slots=True)

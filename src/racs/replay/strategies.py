@@ -7,7 +7,7 @@ stream in time order (streams one after another, in the order of their first req
 hindsight optimum is not a strategy: it is computed from the whole stream (``optimum``).
 
 Another package plugs in by naming a class in ``EXTERNAL``: ``racs replay --strategy
-learned`` imports ``racs.learning.replay`` and builds ``LearnedStrategy()`` with no
+learned`` imports ``racs.replay.learned`` and builds ``LearnedStrategy()`` with no
 arguments.
 """
 
@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
 
-from ..accounting import Rates
-from ..errors import invalid
-from ..planner import choose_tier
-from ..tiers import TIER
-from ..traffic.model import Request
+from racs.core.accounting import Rates
+from racs.core.errors import invalid
+from racs.core.tiers import TIER
+from racs.planning.planner import choose_tier
+from racs.traffic.model import Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ BUILTIN: Final[dict[str, StrategyFactory]] = {
     "1h": lambda: Fixed("1h"),
     "racs": Planner,
 }
-EXTERNAL: Final[dict[str, str]] = {"learned": "racs.learning.replay:LearnedStrategy"}
+EXTERNAL: Final[dict[str, str]] = {"learned": "racs.replay.learned:LearnedStrategy"}
 DEFAULT_STRATEGIES: Final = ("recorded", "none", "5m", "1h", "racs")
 
 

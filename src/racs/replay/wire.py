@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .run import OPTIMUM, Replay, StreamResult, captured_share
+from racs.replay.run import OPTIMUM, Replay, StreamResult, captured_share
 
 SCHEMA = "racs.replay/1"
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..accounting import Cost, Tokens
+from racs.core.accounting import Cost, Tokens
 
 _TOKEN_FIELDS = tuple(f.name for f in fields(Tokens))
 _COST_FIELDS = tuple(f.name for f in fields(Cost))

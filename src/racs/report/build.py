@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from ..accounting import Rates, cost_of
-from ..prices import PriceBook
-from ..traffic.model import Request
-from ..traffic.problems import Problems
-from .buckets import Bucket, as_row
-from .findings import Finding
-from .walk import Gaps, Walker
+from racs.core.accounting import Rates, cost_of
+from racs.core.prices import PriceBook
+from racs.report.buckets import Bucket, as_row
+from racs.report.findings import Finding
+from racs.report.walk import Gaps, Walker
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
 
 DIMENSIONS: Final = ("session", "stream", "agent", "model", "project", "day")
 """The report's breakdowns, each a map of value -> bucket."""
@@ -114,16 +114,12 @@ class ReportBuilder:
         self.causes: dict[str, CauseSum] = {}
         self._heap: list[tuple[float, int, Finding]] = []
         self._tie = itertools.count()
-        self._walker = Walker(self._minimum)
+        self._walker = Walker(prices.profile)
 
     def _rates(self, r: Request) -> Rates | None:
         return self.prices.rates(
             r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
         )
-
-    def _minimum(self, r: Request) -> int | None:
-        profile = self.prices.profile(r.provider, r.model)
-        return profile.min_cacheable_tokens if profile is not None else None
 
     def _cell(self, r: Request) -> Bucket:
         key = (*_keys(r), int(r.timestamp_ms // HOUR_MS * HOUR_MS))
@@ -212,7 +208,7 @@ def build_report(
     builder.add_all(requests)
     report = builder.finish(problems, sources)
     if hindsight and report.findings:
-        from .hindsight import with_hindsight
+        from racs.report.hindsight import with_hindsight
 
         report.findings = with_hindsight(report.findings, prices, builder.filters.admits)
     return report

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from html import escape
 from typing import Final
 
-from ..cli.render import duration, iso, percent, tokens, usd
-from .buckets import Bucket
-from .build import HOUR_MS, Report
-from .walk import GAP_EDGES_S
-from .wire import SCHEMA, ranked
+from racs.core.text import duration, iso, percent, tokens, usd
+from racs.report.buckets import Bucket
+from racs.report.build import HOUR_MS, Report
+from racs.report.walk import GAP_EDGES_S
+from racs.report.wire import SCHEMA, ranked
 
 # Token classes in stacking order, with colours that survive greyscale printing.
 CLASSES: Final = (

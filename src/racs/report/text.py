@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..cli.render import duration, iso, percent, table, tokens, usd
-from .buckets import Bucket
-from .build import Report
-from .findings import CAUSES
-from .walk import GAP_EDGES_S
-from .wire import ranked
+from racs.core.text import duration, iso, percent, table, tokens, usd
+from racs.report.buckets import Bucket
+from racs.report.build import Report
+from racs.report.findings import CAUSES
+from racs.report.walk import GAP_EDGES_S
+from racs.report.wire import ranked
 
 _TITLES = {
     "model": "By model",

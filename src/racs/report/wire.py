@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from .buckets import Bucket
-from .build import DIMENSIONS, Report
-from .findings import ACTIONS, CAUSES
-from .walk import GAP_EDGES_S
+from racs.report.buckets import Bucket
+from racs.report.build import DIMENSIONS, Report
+from racs.report.findings import ACTIONS, CAUSES
+from racs.report.walk import GAP_EDGES_S
 
 SCHEMA: Final = "racs.report/1"
 """Bumped on any change that removes or changes the meaning of a field."""

@@ -1,7 +1,7 @@
 """The HTTP service of racs (``racs serve``) and its dashboard."""
 
-from .app import create_app
-from .cli import main
-from .openapi import openapi_document
+from racs.server.app import create_app
+from racs.server.cli import main
+from racs.server.openapi import openapi_document
 
 __all__ = ["create_app", "main", "openapi_document"]

@@ -24,25 +24,32 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import __version__
-from ..engine import Racs
-from ..errors import RacsError, invalid
-from ..model import LedgerStats, to_wire
-from . import dashboard, ledger_routes
-from .errors import (
+from racs import __version__
+from racs.core.errors import RacsError, invalid
+from racs.core.model import CacheStats, to_wire
+from racs.engine import Racs
+from racs.server import dashboard, ledger_routes
+from racs.server.errors import (
     JSONBody,
     http_exception_handler,
     internal_error_handler,
     log,
     racs_exception_handler,
 )
-from .history import DEFAULT_INTERVAL, StatsHistory
-from .metrics import CONTENT_TYPE, Metrics
-from .openapi import openapi_document
-from .persist import StateSaver
-from .security import SecurityMiddleware
-from .shapes import Health, Invalidated, Ok, Refreshed
-from .wire import MAX_BODY_BYTES, optional_str, optional_time, query_int, read_json, read_object
+from racs.server.history import DEFAULT_INTERVAL, StatsHistory
+from racs.server.metrics import CONTENT_TYPE, Metrics
+from racs.server.openapi import openapi_document
+from racs.server.persist import StateSaver
+from racs.server.security import SecurityMiddleware
+from racs.server.shapes import Health, Invalidated, Ok, Refreshed
+from racs.server.wire import (
+    MAX_BODY_BYTES,
+    optional_str,
+    optional_time,
+    query_int,
+    read_json,
+    read_object,
+)
 
 T = TypeVar("T")
 
@@ -136,7 +143,7 @@ def _engine_routes(
         since = query_int(request, "since")
         until = query_int(request, "until")
 
-        def work() -> LedgerStats:
+        def work() -> CacheStats:
             return engine.stats(
                 q.get("prefixKey") or None,
                 q.get("provider") or None,

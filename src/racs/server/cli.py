@@ -14,10 +14,9 @@ from typing import Any, NoReturn
 
 import uvicorn
 
-from ..errors import RacsError
-from ..keys import KEY_SCHEMES
-from ..state.shared import shared_backend
-from .guard import (
+from racs.core.errors import RacsError
+from racs.core.keys import KEY_SCHEMES
+from racs.server.guard import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEP_ALIVE,
@@ -26,7 +25,8 @@ from .guard import (
     Limits,
     uvicorn_settings,
 )
-from .persist import DEFAULT_SAVE_INTERVAL, StateSaver
+from racs.server.persist import DEFAULT_SAVE_INTERVAL, StateSaver
+from racs.state.shared import shared_backend
 
 DEFAULT_PORT = 4378
 DEFAULT_HOST = "127.0.0.1"
@@ -217,11 +217,12 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The engine (with its snapshot restored), the ledger and the state backend."""
-    from .. import create_racs, file_state, redis_state
+    from racs.engine import create_racs
+    from racs.state import file_state, redis_state
 
     ledger = None
     if args.ledger:
-        from ..ledger import create_ledger
+        from racs.ledger import create_ledger
 
         target: str = args.ledger
         ledger = create_ledger(url=target) if "://" in target else create_ledger(target)
@@ -253,7 +254,7 @@ def _serve(
     limits: Limits,
     saver: StateSaver | None,
 ) -> int:
-    from .app import close_all, create_app
+    from racs.server.app import close_all, create_app
 
     app = create_app(engine, ledger, token=token, cors_origin=args.cors_origin, saver=saver)
     config = uvicorn.Config(

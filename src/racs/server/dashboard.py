@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .errors import error_response
+from racs.server.errors import error_response
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 _TYPES: Final = {

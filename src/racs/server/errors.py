@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import (
+from racs.core.errors import (
     ERR_CLOSED,
     ERR_CONFLICT,
     ERR_INVALID_INPUT,

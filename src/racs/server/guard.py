@@ -168,6 +168,13 @@ def guarded_protocol(limits: Limits, max_connections: int) -> type[HttpToolsProt
                 return not (self.cycle is not None and self.cycle.response_complete)
             return self._phase is Phase.WAITING and self._waiting()
 
+        def slowness(self) -> tuple[int, float]:
+            """Eviction order: a trickling body, then trickling headers, then silence;
+            within each, the loop time its phase began (oldest first)."""
+            if self._phase is Phase.BODY:
+                return 0, self._since
+            return (1 if self._received else 2), self._since
+
         def check(self, now: float) -> None:
             """Close this connection if its phase is past its deadline."""
             if self.transport is None or self.transport.is_closing():
@@ -214,16 +221,10 @@ def _evict(
     past ``limit`` wait for the next arrivals to make room, beyond that the newcomer goes.
     """
     candidates = [c for c in connections if c is not newcomer and c.evictable()]
-    victim = min(candidates, key=_slowness) if candidates else newcomer
-    if _slowness(victim)[0] == 2 and now - victim._since < grace:
+    victim = min(candidates, key=lambda c: c.slowness()) if candidates else newcomer
+    rank, since = victim.slowness()
+    if rank == 2 and now - since < grace:
         if len(connections) <= limit + slack:
             return  # a short overflow, resolved by the next arrivals' evictions
         victim = newcomer
     victim.transport.close()
-
-
-def _slowness(conn: Any) -> tuple[int, float]:
-    """Sort key: a trickling body, then trickling headers, then silence; oldest first."""
-    if conn._phase is Phase.BODY:
-        return 0, conn._since
-    return (1 if conn._received else 2), conn._since

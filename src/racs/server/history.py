@@ -13,9 +13,9 @@ import time
 from collections import deque
 from typing import Final
 
-from ..engine import Racs
-from ..model import to_wire, whole
-from .shapes import History, StatsSample
+from racs.core.model import to_wire, whole
+from racs.engine import Racs
+from racs.server.shapes import History, StatsSample
 
 log = logging.getLogger("racs.server")
 

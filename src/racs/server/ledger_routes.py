@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import ERR_NOT_FOUND, RacsError, invalid
-from ..prices import PriceBook, price_book
-from .errors import ERR_NO_LEDGER, JSONBody
-from .wire import camelize, query_bool, query_int, read_object, snake
+from racs.core.errors import ERR_NOT_FOUND, RacsError, invalid
+from racs.core.prices import PriceBook, price_book
+from racs.server.errors import ERR_NO_LEDGER, JSONBody
+from racs.server.wire import camelize, query_bool, query_int, read_object, snake
 
 log = logging.getLogger("racs.server")
 

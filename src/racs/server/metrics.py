@@ -19,8 +19,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from ..engine import Racs
-from ..model import PROVIDERS, CachePlan, LedgerStats
+from racs.core.facts import PROVIDERS
+from racs.core.model import CachePlan, LedgerStats
+from racs.engine import Racs
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 MAX_MODELS: Final = 20

@@ -7,12 +7,12 @@ import copy
 import functools
 from typing import Any, Final
 
-from .. import __version__
-from ..ledger.validate import MAX_ID_LENGTH
-from ..limits import MAX_INSTANT_MS
-from .schemas import REF, component_schemas, ledger_query
-from .security import PUBLIC_PATHS
-from .wire import MAX_BODY_BYTES, QUERY_INT_MAX
+from racs import __version__
+from racs.core.limits import MAX_INSTANT_MS
+from racs.ledger.validate import MAX_ID_LENGTH
+from racs.server.schemas import REF, component_schemas, ledger_query
+from racs.server.security import PUBLIC_PATHS
+from racs.server.wire import MAX_BODY_BYTES, QUERY_INT_MAX
 
 # --- paths -------------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
         "/stats": {
             "get": _operation(
                 "Usage totals and per-prefix stats",
-                _ref("LedgerStats"),
+                _ref("CacheStats"),
                 _GET_ERRORS,
                 params=stats_params,
             )

@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any, Final
 
-from ..engine import Racs
-from ..state.base import StateBackend
+from racs.engine import Racs
+from racs.state.base import StateBackend
 
 log = logging.getLogger("racs.server")
 

@@ -1,6 +1,6 @@
 """JSON Schemas of the service's bodies, generated from the code's own types.
 
-Bodies come from the dataclasses the engine and the ledger return (``racs.model``,
+Bodies come from the dataclasses the engine and the ledger return (``racs.core.model``,
 ``racs.ledger.model``) and the service's envelopes (``shapes``), through pydantic's JSON
 Schema generator with the wire form's camelCase names. Ledger request bodies and queries
 come from the signatures of the ledger methods the routes call, so a new or renamed
@@ -22,14 +22,15 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
-from .. import model
-from ..ledger import api as ledger_api
-from ..ledger import model as ledger_model
-from ..ledger.validate import MAX_ID_LENGTH
-from ..limits import MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS
-from ..model import camel
-from . import shapes
-from .ledger_routes import EVENT_METHODS, QUERY_ALIASES, RESERVED
+from racs.core import model
+from racs.core.facts import PROVIDERS
+from racs.core.limits import MAX_INSTANT_MS, MAX_NUMBER, MAX_TOKENS
+from racs.core.model import camel
+from racs.ledger import api as ledger_api
+from racs.ledger import model as ledger_model
+from racs.ledger.validate import MAX_ID_LENGTH
+from racs.server import shapes
+from racs.server.ledger_routes import EVENT_METHODS, QUERY_ALIASES, RESERVED
 
 REF: Final = "#/components/schemas/{model}"
 _CAMEL: Final = ConfigDict(alias_generator=camel)
@@ -47,7 +48,7 @@ REQUEST_TYPES: Final = (
 RESPONSE_TYPES: Final = (
     model.CachePlan,
     model.LintFinding,
-    model.LedgerStats,
+    model.CacheStats,
     model.RefreshEntry,
     model.DriftReport,
     ledger_model.Run,
@@ -65,7 +66,7 @@ RESPONSE_TYPES: Final = (
 
 REQUEST_RULES: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "PlanInput": {
-        "provider": {"enum": list(model.PROVIDERS)},
+        "provider": {"enum": list(PROVIDERS)},
         "model": _TEXT,
         "segments": {"minItems": 1},
     },
@@ -81,7 +82,7 @@ REQUEST_RULES: Final[dict[str, dict[str, dict[str, Any]]]] = {
         "cacheWriteTokens1h": _TOKENS,
         "timestamp": _INSTANT,
     },
-    "InvalidateFilter": {"provider": {"enum": [*model.PROVIDERS, ""]}},  # "": no filter
+    "InvalidateFilter": {"provider": {"enum": [*PROVIDERS, ""]}},  # "": no filter
     "RefreshedBody": {"prefixKey": _TEXT, "now": _INSTANT},
 }
 """Validation rules no Python type carries, by schema and property (checked by a test)."""

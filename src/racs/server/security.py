@@ -14,8 +14,8 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ERR_INVALID_INPUT
-from .errors import ERR_FORBIDDEN_HOST, ERR_UNAUTHORIZED, STATUS, error_body
+from racs.core.errors import ERR_INVALID_INPUT
+from racs.server.errors import ERR_FORBIDDEN_HOST, ERR_UNAUTHORIZED, STATUS, error_body
 
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 

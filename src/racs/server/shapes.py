@@ -1,6 +1,6 @@
 """The service's own JSON envelopes, typed once: the handlers build them, the OpenAPI
 document is generated from them (the engine's and the ledger's values have their own
-dataclasses in ``racs.model`` and ``racs.ledger.model``)."""
+dataclasses in ``racs.core.model`` and ``racs.ledger.model``)."""
 
 from __future__ import annotations
 

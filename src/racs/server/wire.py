@@ -11,11 +11,10 @@ from typing import Any, Final
 
 from starlette.requests import ClientDisconnect, Request
 
-from ..errors import RacsError, invalid
-from ..inputs import number
-from ..limits import MAX_INSTANT_MS
-from ..model import camel
-from .errors import ERR_INVALID_JSON, ERR_PAYLOAD_TOO_LARGE, ERR_UNSUPPORTED_MEDIA_TYPE
+from racs.core.errors import RacsError, invalid
+from racs.core.limits import MAX_INSTANT_MS, number
+from racs.core.model import camel
+from racs.server.errors import ERR_INVALID_JSON, ERR_PAYLOAD_TOO_LARGE, ERR_UNSUPPORTED_MEDIA_TYPE
 
 MAX_BODY_BYTES: Final = 1_048_576
 """Largest accepted request body (1 MB); one byte more is 413."""

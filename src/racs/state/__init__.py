@@ -1,11 +1,11 @@
 """State backends: snapshots (memory, file, key-value) and the shared Redis state."""
 
-from .base import SNAPSHOT_VERSION, StateBackend
-from .file import FileState, file_state
-from .kv import KvState, kv_state
-from .memory import MemoryState, memory_state
-from .redis_state import RedisState, redis_state
-from .shared import SharedState
+from racs.state.base import SNAPSHOT_VERSION, StateBackend
+from racs.state.file import FileState, file_state
+from racs.state.kv import KvState, kv_state
+from racs.state.memory import MemoryState, memory_state
+from racs.state.redis_state import RedisState, redis_state
+from racs.state.shared import SharedState
 
 __all__ = [
     "SNAPSHOT_VERSION",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final, Protocol, runtime_checkable
 
-from ..errors import ERR_STATE_IO, RacsError
-from ..limits import MAX_DEPTH, depth_exceeds
+from racs.core.errors import ERR_STATE_IO, RacsError
+from racs.core.limits import MAX_DEPTH, depth_exceeds
 
 SNAPSHOT_VERSION: Final = 1
 

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import ERR_STATE_IO, RacsError
-from ..private import make_private_dirs
-from .base import decode, encode
+from racs.core.errors import ERR_STATE_IO, RacsError
+from racs.core.files import make_private_dirs
+from racs.state.base import decode, encode
 
 
 class FileState:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..errors import ERR_INVALID_INPUT, ERR_STATE_IO, RacsError
-from .base import decode, encode
+from racs.core.errors import ERR_INVALID_INPUT, ERR_STATE_IO, RacsError
+from racs.state.base import decode, encode
 
 DEFAULT_KEY = "racs:state"
 
@@ -26,7 +26,7 @@ class KvState:
             raise RacsError(ERR_INVALID_INPUT, "kv_state key must be a non-empty string")
         self.client = client
         self.key = key
-        self.is_async = inspect.iscoroutinefunction(client.get) or _is_async_client(client)
+        self.is_async = inspect.iscoroutinefunction(client.get) or is_async_client(client)
 
     def _sync_result(self, result: Any) -> Any:
         if inspect.isawaitable(result):
@@ -99,7 +99,7 @@ class KvState:
             raise RacsError(ERR_STATE_IO, f"cannot delete state key {self.key!r}: {exc}") from None
 
 
-def _is_async_client(client: Any) -> bool:
+def is_async_client(client: Any) -> bool:
     module = type(client).__module__
     return ".asyncio" in module or module.endswith("aio")
 

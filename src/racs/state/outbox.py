@@ -15,10 +15,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..model import CacheUsage, DriftReport
-from ..prices import PriceBook
-from ..usage import FIELDS, Aggregate, UsageBook
-from .redis_codec import num
+from racs.core.model import CacheUsage, DriftReport
+from racs.core.prices import PriceBook
+from racs.planning.usage import FIELDS, Aggregate, UsageBook
+from racs.state.redis_codec import num
 
 log = logging.getLogger("racs")
 

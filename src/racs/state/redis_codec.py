@@ -6,8 +6,8 @@ import json
 import logging
 from typing import Any
 
-from ..drift import Fingerprint, SegPrint
-from .shared import ResourceAction
+from racs.planning.drift import Fingerprint, SegPrint
+from racs.state.shared import ResourceAction
 
 log = logging.getLogger("racs")
 

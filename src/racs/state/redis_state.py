@@ -29,25 +29,25 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
-from ..drift import DriftTracker
-from ..errors import ERR_INVALID_INPUT, RacsError
-from ..keepwarm import WarmEntry
-from ..keys import base36, fnv1a64_int, plan_id
-from ..model import (
+from racs.core.errors import ERR_INVALID_INPUT, RacsError
+from racs.core.keys import base36, fnv1a64_int, plan_id
+from racs.core.model import (
+    CacheStats,
     DriftReport,
-    LedgerStats,
     RefreshEntry,
     StateDegraded,
     StateRestored,
     TelemetryEvent,
 )
-from ..prices import PriceBook
-from ..usage import FIELDS, Aggregate, UsageBook
-from . import redis_codec as codec
-from . import redis_scripts
-from .kv import _is_async_client
-from .outbox import UNPRICED, OfflineResource, Outbox, QueueingBook
-from .shared import PlanReply, PlanRound, drift_of
+from racs.core.prices import PriceBook
+from racs.planning.drift import DriftTracker
+from racs.planning.keepwarm import WarmEntry
+from racs.planning.usage import FIELDS, Aggregate, UsageBook
+from racs.state import redis_codec as codec
+from racs.state import redis_scripts
+from racs.state.kv import is_async_client
+from racs.state.outbox import UNPRICED, OfflineResource, Outbox, QueueingBook
+from racs.state.shared import PlanReply, PlanRound, drift_of
 
 log = logging.getLogger("racs")
 
@@ -90,7 +90,7 @@ class RedisState:
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise RacsError(ERR_INVALID_INPUT, f"redis_state {name} must be a number > 0")
-        if _is_async_client(client):
+        if is_async_client(client):
             raise RacsError(
                 ERR_INVALID_INPUT, "redis_state needs a synchronous client (redis.Redis)"
             )
@@ -188,7 +188,7 @@ class RedisState:
         model: str | None,
         agent_id: str | None,
         events: list[TelemetryEvent],
-    ) -> LedgerStats | None:
+    ) -> CacheStats | None:
         """Fleet-wide stats from the per-key aggregates (2 round trips)."""
         book = self._attempt(self._fleet_book, events)
         return None if book is None else book.stats(prefix_key, provider, model, agent_id)

@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ..drift import Fingerprint
-from ..model import DriftReport, LedgerStats, RefreshEntry, TelemetryEvent
-from ..prices import PriceBook
-from ..usage import UsageBook
+from racs.core.model import CacheStats, DriftReport, RefreshEntry, TelemetryEvent
+from racs.core.prices import PriceBook
+from racs.planning.drift import Fingerprint
+from racs.planning.usage import UsageBook
 
 ResourceAction = Literal["create", "reuse", "refresh"]
 
@@ -88,7 +88,7 @@ class SharedState(Protocol):
         model: str | None,
         agent_id: str | None,
         events: list[TelemetryEvent],
-    ) -> LedgerStats | None:
+    ) -> CacheStats | None:
         """Fleet-wide stats under the filters."""
 
     def storage_spend(self) -> dict[str, float] | None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..model import PROVIDERS
-from ..tiers import TTL_SECONDS
+from racs.core.facts import PROVIDERS
+from racs.core.tiers import TTL_SECONDS
 
 Pricer = Callable[[str, str, float, dict[str, float]], tuple[float, float] | None]
 """(provider, model, read tokens, write tokens per tier) -> (saved USD, write spend USD)."""

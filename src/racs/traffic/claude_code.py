@@ -20,10 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from ..accounting import Tokens
-from .lines import Meter, is_binary, lines_containing
-from .model import Request
-from .problems import Problems
+from racs.core.accounting import Tokens
+from racs.traffic.lines import Meter, is_binary, lines_containing
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
 
 PROVIDER: Final = "anthropic"
 # More input than any model's context window in one request: a corrupt count, not usage.

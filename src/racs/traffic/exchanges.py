@@ -14,14 +14,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from ..accounting import Tokens
-from ..keys import blake2b64
-from ..providers import anthropic, bedrock, gemini, openai
-from ..providers._common import Adapter, output_tokens_of
-from .lines import Meter
-from .model import Block, Request
-from .problems import Problems
-from .records import records, timestamp_ms
+from racs.core.accounting import Tokens
+from racs.core.keys import blake2b64
+from racs.providers import anthropic, bedrock, gemini, openai
+from racs.providers.common import Adapter, output_tokens_of
+from racs.traffic.lines import Meter
+from racs.traffic.model import Block, Request
+from racs.traffic.problems import Problems
+from racs.traffic.records import records, timestamp_ms
 
 ADAPTERS: Final[dict[str, Adapter]] = {
     "anthropic": anthropic.messages,

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..accounting import cost_of
-from ..prices import PriceBook
-from .model import Request
+from racs.core.accounting import cost_of
+from racs.core.prices import PriceBook
+from racs.traffic.model import Request
 
 BATCH: Final = 500
 MAX_ID: Final = 200  # the ledger's identifier limit

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..accounting import Tokens
-from ..errors import RacsError
-from .model import Request
-from .problems import Problems
+from racs.core.accounting import Tokens
+from racs.core.errors import RacsError
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
 
 PAGE: Final = 5000
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
@@ -73,7 +73,7 @@ class _Run:
 
 def read(target: str | Path, problems: Problems) -> Iterator[Request]:
     """Requests recorded in the ledger at ``target`` (path or ``postgresql://`` URL)."""
-    from ..ledger import create_ledger
+    from racs.ledger import create_ledger
 
     text = str(target)
     where = text.split("@")[-1] if "://" in text else text  # never echo a password

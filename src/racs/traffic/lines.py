@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
-from .problems import Problems
+from racs.traffic.problems import Problems
 
 MAX_LINE_BYTES: Final = 32 * 1024 * 1024
 """Longer lines are skipped (and counted) without ever being held whole."""

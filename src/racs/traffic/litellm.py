@@ -10,12 +10,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..accounting import Tokens
-from ..integrations.litellm_usage import usage_from_litellm
-from .lines import Meter
-from .model import Request
-from .problems import Problems
-from .records import records, timestamp_ms
+from racs.core.accounting import Tokens
+from racs.integrations.litellm_usage import usage_from_litellm
+from racs.traffic.lines import Meter
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
+from racs.traffic.records import records, timestamp_ms
 
 
 def is_standard_payload(record: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..accounting import Tokens
+from racs.core.accounting import Tokens
 
 
 @dataclass(frozen=True, slots=True)

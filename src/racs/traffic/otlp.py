@@ -10,12 +10,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from ..accounting import Tokens
-from ..integrations.opentelemetry import usage_from_span
-from .lines import Meter
-from .model import Request
-from .problems import Problems
-from .records import records, timestamp_ms
+from racs.core.accounting import Tokens
+from racs.integrations.opentelemetry import usage_from_span
+from racs.traffic.lines import Meter
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
+from racs.traffic.records import records, timestamp_ms
 
 _OUTPUT: Final = (
     "gen_ai.usage.output_tokens",
@@ -109,8 +109,10 @@ def _request(
     attrs: dict[str, Any], span: Mapping[str, Any], where: str, problems: Problems
 ) -> Request | None:
     usage = usage_from_span(attrs)
-    if usage is None:
-        return None  # not a GenAI span (an HTTP span, a tool call, ...)
+    if usage is None or not usage.input_tokens:
+        # not a GenAI span (an HTTP span, a tool call, ...), or one that reported no tokens
+        # (an agent or workflow span naming its provider): not a request to account
+        return None
     stamp = timestamp_ms(
         span.get("startTimeUnixNano", span.get("start_time_unix_nano", span.get("start_time")))
     )

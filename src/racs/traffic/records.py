@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from .lines import MAX_LINE_BYTES, Meter, numbered_lines
-from .problems import Problems
+from racs.traffic.lines import MAX_LINE_BYTES, Meter, numbered_lines
+from racs.traffic.problems import Problems
 
 _DOCUMENT_SUFFIXES: Final = (".json",)
 _UNPARSABLE = (ValueError, RecursionError)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from . import claude_code, exchanges, ledger, litellm, otlp
-from .lines import Meter, is_binary
-from .model import Request
-from .problems import Problems
-from .records import first_record
+from racs.traffic import claude_code, exchanges, ledger, litellm, otlp
+from racs.traffic.lines import Meter, is_binary
+from racs.traffic.model import Request
+from racs.traffic.problems import Problems
+from racs.traffic.records import first_record
 
 SUFFIXES: Final = (".jsonl", ".json", ".ndjson", ".csv")
 _CLAUDE_TYPES: Final = frozenset(

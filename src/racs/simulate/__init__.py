@@ -1,0 +1,1 @@
+"""``racs simulate``: a deterministic structured-versus-naive prompt-caching demonstration."""
