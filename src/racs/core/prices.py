@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from racs.core.accounting import Rates, parse_pricing_table, rates_of
-from racs.core.catalog import default_profile_of
+from racs.core.catalog import default_profile_of, normalize_model
 from racs.core.facts import PROVIDER
 from racs.core.model import Pricing, ProviderProfile
 
@@ -126,6 +126,7 @@ class PriceBook:
         self._use_db = database
         self._db: _Database | None = None
         self._card_rates: dict[tuple[str, str], Rates] = {}
+        self._by_name: dict[str, Pricing] | None = None
         self._db_cache: dict[tuple[str, str, int], tuple[Any, tuple[float, ...]]] = {}
         self._db_memo: dict[tuple[str, str, int, int], tuple[Pricing, Rates]] = {}
         self._unpriced: set[str] = set()
@@ -148,7 +149,7 @@ class PriceBook:
 
         Cache prices a card leaves out stay ``None`` here; ``rates`` fills them in.
         """
-        card = self.pricing.get(model)
+        card = self._card_of(model)
         if card is not None:
             return card
         found = self._database_card(provider, model, timestamp_ms, input_tokens)
@@ -166,7 +167,7 @@ class PriceBook:
         input_tokens: float = 0,
     ) -> Rates | None:
         """The rates of one request, or ``None`` when the model is unpriced."""
-        card = self.pricing.get(model)
+        card = self._card_of(model)
         if card is not None:
             key = (provider, model)
             rates = self._card_rates.get(key)
@@ -181,6 +182,18 @@ class PriceBook:
                 self._unpriced.add(model)
             return None
         return found[1]
+
+    def _card_of(self, model: str) -> Pricing | None:
+        """The user's card for ``model``: its own, else the card of its undated name (a
+        card for ``claude-sonnet-4-5`` prices ``claude-sonnet-4-5-20250929``)."""
+        card = self.pricing.get(model)
+        if card is not None or not self.pricing:
+            return card
+        if self._by_name is None:
+            self._by_name = {}
+            for key, value in self.pricing.items():
+                self._by_name.setdefault(normalize_model(key), value)
+        return self._by_name.get(normalize_model(model))
 
     def unpriced(self) -> list[str]:
         """Models asked about that neither the card nor the database prices, sorted."""
