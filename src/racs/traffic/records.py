@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from racs.core.limits import MAX_INSTANT_MS
 from racs.traffic.lines import MAX_LINE_BYTES, Meter, numbered_lines
 from racs.traffic.problems import Problems
 
@@ -103,7 +104,9 @@ def first_record(path: Path) -> Any:
 
 
 def timestamp_ms(value: Any) -> float | None:
-    """Milliseconds since the epoch from epoch seconds, ms or ns, or an ISO-8601 string."""
+    """Milliseconds since the epoch from epoch seconds, ms, us or ns, or an ISO-8601
+    string; ``None`` when unreadable or outside 1970-01-01 .. 9999-12-31
+    (``racs.core.limits``)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -116,14 +119,21 @@ def timestamp_ms(value: Any) -> float | None:
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp() * 1000
+        return _bounded(moment.timestamp() * 1000)
     if isinstance(value, int | float) and value == value and value > 0:
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float: no time at all
+            return None
         if number < 1e11:  # seconds
-            return number * 1000
+            return _bounded(number * 1000)
         if number < 1e14:  # milliseconds
-            return number
+            return _bounded(number)
         if number < 1e17:  # microseconds
-            return number / 1e3
-        return number / 1e6  # nanoseconds (OTLP)
+            return _bounded(number / 1e3)
+        return _bounded(number / 1e6)  # nanoseconds (OTLP)
     return None
+
+
+def _bounded(ms: float) -> float | None:
+    return ms if 0 <= ms <= MAX_INSTANT_MS else None
