@@ -9,13 +9,14 @@ function whose arguments and results pickle.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -31,6 +32,8 @@ def workers_for(total_bytes: int, requested: int | None = None) -> int:
         return max(0, requested)
     if total_bytes < PARALLEL_BYTES or threading.active_count() > 1:
         return 0
+    import multiprocessing  # here: a small input never pays for importing it
+
     if "fork" not in multiprocessing.get_all_start_methods():
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -44,8 +47,12 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int = 0) -> I
         for item in items:
             yield fn(item)
         return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
         window = 4 * workers
         pending: deque[Future[R]] = deque()
         queued = iter(items)
@@ -59,3 +66,5 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], workers: int = 0) -> I
                 pending.append(pool.submit(fn, item))
                 break
             yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

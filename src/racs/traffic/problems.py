@@ -74,6 +74,16 @@ class Problems:
     def __bool__(self) -> bool:
         return bool(self.by_reason)
 
+    def lines(self, limit: int = 10) -> list[str]:
+        """The problems as text: the total, counts per reason, the first ``limit`` named."""
+        if not self:
+            return []
+        out = [f"Unreadable input: {self.total:,} (the rest stands)"]
+        for reason, n in sorted(self.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  {n:>6,}  {reason}")
+        out.extend(f"  e.g. {e.where}: {e.reason}" for e in self.examples[:limit])
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form: the total, counts per reason, and the first examples."""
         return {
