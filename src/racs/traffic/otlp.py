@@ -61,29 +61,35 @@ def _attributes(raw: Any) -> dict[str, Any]:
     return out
 
 
-def _spans(record: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
-    """(attributes, span) of every span, resource attributes merged under the span's."""
+def _spans(
+    record: Mapping[str, Any], where: str, problems: Problems
+) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
+    """(attributes, span) of every span, resource attributes merged under the span's; a
+    list field holding something else (``"spans": 5``) is named and holds nothing."""
     resources = record.get("resourceSpans", record.get("resource_spans"))
     if resources is None:
         yield _attributes(record.get("attributes")), record
         return
-    for rs in _list(resources):
+
+    def listed(value: Any, name: str) -> list[Any]:
+        if isinstance(value, list):
+            return value
+        if value is not None:
+            problems.add(where, f"{name} is not a list")
+        return []
+
+    for rs in listed(resources, "resourceSpans"):
         if not isinstance(rs, Mapping):
             continue
         resource = rs.get("resource")
         base = _attributes(resource.get("attributes")) if isinstance(resource, Mapping) else {}
         scopes = rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans")))
-        for ss in _list(scopes):
+        for ss in listed(scopes, "scopeSpans"):
             if not isinstance(ss, Mapping):
                 continue
-            for span in _list(ss.get("spans")):
+            for span in listed(ss.get("spans"), "spans"):
                 if isinstance(span, Mapping):
                     yield {**base, **_attributes(span.get("attributes"))}, span
-
-
-def _list(value: Any) -> list[Any]:
-    """A list field of the export (anything else, e.g. ``"spans": 5``, holds nothing)."""
-    return value if isinstance(value, list) else []
 
 
 def read(path: Path, problems: Problems, meter: Meter | None = None) -> Iterator[Request]:
@@ -92,7 +98,7 @@ def read(path: Path, problems: Problems, meter: Meter | None = None) -> Iterator
         if not isinstance(record, Mapping):
             problems.add(where, "not a JSON object")
             continue
-        for i, (attrs, span) in enumerate(_spans(record)):
+        for i, (attrs, span) in enumerate(_spans(record, where, problems)):
             found = _request(attrs, span, f"{where}#{i}" if i else where, problems)
             if found is not None:
                 yield found

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from racs.core.limits import MAX_INSTANT_MS
+from racs.traffic.jsonfast import UNPARSABLE as _UNPARSABLE
+from racs.traffic.jsonfast import loads
 from racs.traffic.lines import MAX_LINE_BYTES, Meter, numbered_lines
 from racs.traffic.problems import Problems
 
 _DOCUMENT_SUFFIXES: Final = (".json",)
-_UNPARSABLE = (ValueError, RecursionError)
 
 
 def records(
@@ -41,7 +41,7 @@ def records(
         if not raw.strip():
             continue
         try:
-            yield f"{path}:{lineno}", json.loads(raw)
+            yield f"{path}:{lineno}", loads(raw)
         except _UNPARSABLE as exc:
             problems.add(f"{path}:{lineno}", f"unreadable line ({type(exc).__name__})")
 
@@ -62,7 +62,7 @@ def _document(path: Path, problems: Problems, meter: Meter | None) -> Any:
     if meter is not None:
         meter(len(data))
     try:
-        return json.loads(data)
+        return loads(data)
     except _UNPARSABLE as exc:
         problems.add(str(path), f"unreadable JSON document ({type(exc).__name__})")
         return _NOTHING
