@@ -197,7 +197,7 @@ class TestNothingReadable:
         (folder / "bad.jsonl").write_text(
             '{"type":"user","sessionId":"s1"}\n{"type":"assistant","message":{"model":"m"\n'
         )
-        code, out, err = _run(_argv(command, folder, tmp_path), capsys)
+        code, _, err = _run(_argv(command, folder, tmp_path), capsys)
         assert code == 2
         assert f"no requests with usage found in {folder}" in err
         assert f"{folder / 'bad.jsonl'}:2: unreadable line (JSONDecodeError)" in err
