@@ -10,6 +10,7 @@ model neither knows stays token-only and is listed by ``unpriced()``.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -37,6 +38,25 @@ def database_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+_FIELDS: Final = (
+    "input_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "output_mtok",
+)
+
+
+def _thresholds(prices: Any) -> tuple[float, ...]:
+    """The sizes where any of a model's prices changes tier, ascending."""
+    starts = {
+        float(t.start)
+        for name in _FIELDS
+        for t in getattr(getattr(prices, name, None), "tiers", None) or ()
+    }
+    return tuple(sorted(starts))
 
 
 def _tiered(price: Any, input_tokens: float) -> float | None:
@@ -106,6 +126,10 @@ class PriceBook:
         self._db: _Database | None = None
         self._card_rates: dict[tuple[str, str], Rates] = {}
         self._db_cache: dict[tuple[str, str, int], Any] = {}
+        # Resolved rates per (provider, model, minute, size tier): a report asks once per
+        # request, and most requests share all four.
+        self._db_rates: dict[tuple[str, str, int, int], Rates] = {}
+        self._db_tiers: dict[tuple[str, str, int], tuple[float, ...]] = {}
         self._unpriced: set[str] = set()
         self._lock = threading.Lock()
 
@@ -153,12 +177,35 @@ class PriceBook:
                 with self._lock:
                     self._card_rates[key] = rates
             return rates
+        memo_key = self._rates_key(provider, model, timestamp_ms, input_tokens)
+        memo = self._db_rates.get(memo_key) if memo_key is not None else None
+        if memo is not None:
+            return memo
         found = self._database_card(provider, model, timestamp_ms, input_tokens)
         if found is None:
             with self._lock:
                 self._unpriced.add(model)
             return None
-        return rates_of(found, self.profile(provider, model), source="genai-prices")
+        rates = rates_of(found, self.profile(provider, model), source="genai-prices")
+        if memo_key is None:  # the minute's prices are known now: the next ask hits
+            memo_key = self._rates_key(provider, model, timestamp_ms, input_tokens)
+        if memo_key is not None:
+            with self._lock:
+                if len(self._db_rates) > 100_000:
+                    self._db_rates.clear()
+                self._db_rates[memo_key] = rates
+        return rates
+
+    def _rates_key(
+        self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
+    ) -> tuple[str, str, int, int] | None:
+        """The memo key of a database price: its minute and how many size tiers the
+        request passes (``None`` until the minute's prices were looked up once)."""
+        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
+        tiers = self._db_tiers.get((provider, model, bucket))
+        if tiers is None:
+            return None
+        return (provider, model, bucket, bisect.bisect_left(tiers, input_tokens))
 
     def unpriced(self) -> list[str]:
         """Models asked about that neither the card nor the database prices, sorted."""
@@ -200,7 +247,9 @@ class PriceBook:
             with self._lock:
                 if len(self._db_cache) > 100_000:  # bounded: a long report spans many minutes
                     self._db_cache.clear()
+                    self._db_tiers.clear()
                 self._db_cache[key] = prices
+                self._db_tiers[key] = _thresholds(prices)
         input_price = _tiered(getattr(prices, "input_mtok", None), input_tokens)
         if input_price is None:
             return None
