@@ -11,6 +11,7 @@ from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
 from racs.cli.files import load_pricing, nothing_read, traffic_sources, write_atomically
+from racs.cli.render import ByteProgress
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
 from racs.core.text import iso, table, usd
@@ -19,8 +20,9 @@ from racs.replay.html import render_html
 from racs.replay.run import OPTIMUM, Replay, replay
 from racs.replay.strategies import DEFAULT_STRATEGIES, available
 from racs.replay.wire import to_json
+from racs.traffic.lines import total_bytes
 from racs.traffic.problems import Problems
-from racs.traffic.sources import read
+from racs.traffic.sources import discover_files, read
 
 _EXAMPLES = """\
 examples:
@@ -80,9 +82,10 @@ def run(ns: argparse.Namespace) -> int:
     if "neutral" not in settings and (ns.html or ns.requests):
         raise CliError("--html and --requests show the neutral setting; add --setting neutral")
     problems = Problems()
+    meter = ByteProgress(total_bytes(discover_files(sources)), "reading")
     try:
         result = replay(
-            read(sources, problems),
+            read(sources, problems, meter),
             strategies=strategies,
             prices=prices,
             settings=settings,
@@ -92,6 +95,8 @@ def run(ns: argparse.Namespace) -> int:
         )
     except RacsError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        meter.close()
     if result.requests == 0:
         raise nothing_read(sources, problems)
     if ns.html:
