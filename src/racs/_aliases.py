@@ -38,6 +38,8 @@ MOVED: Final[dict[str, str]] = {
     "racs.prices": "racs.core.prices",
     "racs.private": "racs.core.files",
     "racs.profiles": "racs.core.profiles",
+    "racs.replay.cache": "racs.core.cache",
+    "racs.replay.family": "racs.core.cache",
     "racs.providers._common": "racs.providers.common",
     "racs.drift": "racs.planning.drift",
     "racs.tiers": "racs.core.tiers",

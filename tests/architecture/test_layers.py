@@ -23,9 +23,6 @@ KNOWN: frozenset[str] = frozenset(
         "racs.ledger.api touches ._ids",
         "racs.report.buckets touches ._cost",
         "racs.report.buckets touches ._tokens",
-        "racs.server.guard touches ._disarm",
-        "racs.server.guard touches ._opened",
-        "racs.server.guard touches ._waiting",
         "racs.testing touches ._answer",
         "racs.testing touches ._lock",
     }

@@ -12,10 +12,10 @@ from typing import Any
 from racs.cli.app import EXIT_OK, CliError
 from racs.cli.files import load_pricing, nothing_read, traffic_sources, write_atomically
 from racs.cli.render import ByteProgress
+from racs.core.cache import SETTINGS
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
 from racs.core.text import iso, table, usd
-from racs.replay.family import SETTINGS
 from racs.replay.html import render_html
 from racs.replay.run import OPTIMUM, Replay, replay
 from racs.replay.strategies import DEFAULT_STRATEGIES, available

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from racs.core.accounting import Cost, Rates, cost_of
+from racs.core.cache import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
 from racs.core.catalog import default_profile_of
 from racs.core.errors import RacsError, invalid
 from racs.core.prices import PriceBook, ProfileOf
-from racs.replay.family import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
 from racs.replay.optimum import Optimum, optimum
 from racs.replay.reconstruct import Calibration, reconstruct, with_misses
 from racs.replay.simulate import StepOutcome, run
@@ -164,14 +164,7 @@ def replay(
             result.stream_count += 1
             result.billed = result.billed + out.billed
             result.width = max(result.width, out.width)
-            cal = result.calibration
-            cal.requests += out.calibration.requests
-            cal.exact += out.calibration.exact
-            cal.anomaly_tokens += out.calibration.anomaly_tokens
-            cal.error_tokens += out.calibration.error_tokens
-            cal.errors.extend(out.calibration.errors)
-            for kind, count in out.calibration.anomalies.items():
-                cal.anomalies[kind] = cal.anomalies.get(kind, 0) + count
+            result.calibration.merge(out.calibration)
             for setting_name, costs in out.costs.items():
                 for n, c in costs.items():
                     result.totals[setting_name][n] = result.totals[setting_name][n] + c
