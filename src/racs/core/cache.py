@@ -377,6 +377,15 @@ def prune(state: State, index: int, horizon: Cuts) -> State:
     return tuple(kept) if len(kept) != len(state) else state
 
 
+def cached_after(read: float, writes: float, input_tokens: float, rules: CacheRules) -> int:
+    """The prefix a request leaves cached, from its usage alone: what it read and wrote,
+    or (an automatic cache, whose writes go unreported) its whole prompt in steps."""
+    cached = int(read + writes)
+    if rules.auto is not None:
+        cached = max(cached, rules.cacheable(int(input_tokens)))
+    return cached
+
+
 # --- why a request did not read what was cached --------------------------------------
 
 COLD_START: Final = "cold_start"

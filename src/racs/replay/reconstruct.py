@@ -37,6 +37,7 @@ from racs.core.cache import (
     CacheRules,
     Liveness,
     State,
+    cached_after,
     liveness,
     miss_cause,
     readable,
@@ -152,14 +153,23 @@ class Follower:
         tok = req.tokens
         read = int(tok.read)
         if req.blocks is not None:
-            prefix = _blocks_prefix(req.blocks)
+            # Block sizes are estimates; the usage's own counts say what was cached.
+            prefix = max(_blocks_prefix(req.blocks), int(tok.read + tok.writes))
             shared = min(blocks_shared(prev.blocks if prev else None, req.blocks), prefix)
         else:
-            prefix = int(tok.read + tok.writes)
+            prefix = cached_after(tok.read, tok.writes, tok.input, rules)
             shared = min(self._prev_prefix, prefix) if prev is not None else 0
         anomaly: str | None = None
         external = 0
-        shrank = prev is not None and prefix < self._prev_prefix and req.blocks is None
+        # The same test as the report's: the prompt (all-in input) shrank; a usage-only
+        # prefix of 0 (nothing read or written) is not a shrink, nor is a compaction call
+        # (it reads the conversation and asks for a summary: the next request shrinks).
+        shrank = prev is not None and req.blocks is None and tok.input < prev.tokens.input
+        if prev is not None and req.blocks is None and not shrank:
+            # A prompt that did not shrink extends the previous one: it holds that prefix
+            # whatever it read or wrote (a request that neither read nor wrote missed it).
+            shared = min(self._prev_prefix, int(tok.input))
+            prefix = max(prefix, shared)
         if shrank:
             # A shrinking prompt keeps only what it read (the system prompt), the rest is
             # a new summary.
@@ -182,7 +192,15 @@ class Follower:
             shared = read
             predicted = _longest(self.state, t, shared, rules)
         elif shrank:
-            anomaly = COMPACTION
+            minimum = rules.min_tokens
+            anomaly = miss_cause(
+                first=False,
+                model_switch=False,
+                below_minimum=bool(tok.read == 0 and tok.writes == 0 and tok.input < minimum),
+                entry=before,
+                shrank=True,
+                drifted=False,
+            )
         if read > predicted:
             unpredicted = read - predicted
             external = read

@@ -19,14 +19,14 @@ from racs.core.accounting import Rates, Tokens, cost_of
 from racs.core.cache import (
     CacheRules,
     Liveness,
-    entry_liveness,
-    lifetime,
+    cached_after,
     miss_cause,
     rules_for,
 )
 from racs.core.model import ProviderProfile
 from racs.core.text import duration, usd
 from racs.core.tiers import TIER
+from racs.replay.reconstruct import Follower
 from racs.report.findings import (
     ACTIONS,
     BELOW_MINIMUM,
@@ -61,8 +61,8 @@ class _Entry:
     blocks: tuple[Block, ...] | None
     pending: Request | None
     """The last request whose writes still wait to be read back."""
-    written_ms: float
-    """When the entry was last written (an automatic entry dies at most so long after)."""
+    follower: Follower | None
+    """The stream's cache in the cache model (``None``: a provider racs has no profile for)."""
 
 
 @dataclass(slots=True)
@@ -126,10 +126,15 @@ class Walker:
         e = self._entries.get(key)
         before = self._last_model.get(r.stream)
         out = Step()
-        rules = self.rules(r.provider, r.model)
+        follower = e.follower if e is not None else None
+        if follower is None:
+            rules = self.rules(r.provider, r.model)
+            follower = Follower(rules) if rules is not None else None
+        rules = follower.rules if follower is not None else None
         # A log a little out of order (batching exporters) counts as no gap, not a negative one.
         gap_s = max(0.0, r.timestamp_ms - e.last_ms) / 1000 if e is not None else None
-        entry = _liveness(rules, e, r.timestamp_ms)
+        # The cache model's word on the stream's entry, as replay's calibration has it.
+        entry: Liveness = follower.liveness(r.timestamp_ms) if follower is not None else "none"
         if e is not None and gap_s is not None:
             self.gaps.add(gap_s, e.cached)
             self._tier_gap(key, e, gap_s, rates)
@@ -138,6 +143,8 @@ class Walker:
                 back = min(max(0.0, r.tokens.read - start), e.pending.tokens.writes)
                 out.read_back = (e.pending, back)
         out.finding = self._classify(r, e, before, gap_s, rates, entry, rules)
+        if follower is not None:
+            follower.step(r, None)
         t = r.tokens
         ttl = e.ttl if e is not None else "5m"
         for tier in ("1h", "30m", "5m"):
@@ -150,8 +157,10 @@ class Walker:
             ledger.premium_usd += _difference(
                 Tokens(write_1h=t.write_1h), Tokens(write_5m=t.write_1h), rates
             )
-        cached = t.read + t.writes
-        wrote = t.writes > 0 or t.fresh > 0  # an automatic cache writes every new suffix
+        if rules is not None:
+            cached = float(cached_after(t.read, t.writes, t.input, rules))
+        else:
+            cached = t.read + t.writes
         self._entries[key] = _Entry(
             last_ms=r.timestamp_ms,
             cached=cached if cached > 0 else (e.cached if e is not None else 0.0),
@@ -159,7 +168,7 @@ class Walker:
             ttl=ttl,
             blocks=r.blocks,
             pending=r if t.writes > 0 else None,
-            written_ms=r.timestamp_ms if wrote or e is None else e.written_ms,
+            follower=follower,
         )
         self._last_model[r.stream] = r.model
         return out
@@ -244,7 +253,7 @@ class Walker:
             model_switch=False,
             below_minimum=False,
             entry=entry,
-            shrank=r.kind == "compaction" or t.input < e.input,
+            shrank=t.input < e.input,
             drifted=changed is not None,
         )
         retention = _retention(rules, e.ttl)
@@ -301,19 +310,6 @@ class Walker:
 def _difference(paid: Tokens, instead: Tokens, rates: Rates) -> float:
     """What ``paid`` cost over ``instead`` at ``rates`` (a difference of two ``cost_of``)."""
     return cost_of(paid, rates).total - cost_of(instead, rates).total
-
-
-def _liveness(rules: CacheRules | None, e: _Entry | None, t_ms: float) -> Liveness:
-    """The cache model's word on the stream's entry at ``t_ms`` (``racs.core.cache``)."""
-    if e is None or rules is None:
-        return "none"
-    rule = rules.tiers.get(e.ttl) if rules.family == "breakpoint" else rules.rule(None)
-    if rule is None:  # a tier the model does not offer: its shortest
-        rule = min(rules.tiers.values(), key=lambda x: x.ttl_ms, default=None)
-    if rule is None:
-        return "none"
-    expires, dies = lifetime(rule, e.last_ms, e.written_ms)
-    return entry_liveness(rule, expires, dies, t_ms)
 
 
 def _retention(rules: CacheRules | None, ttl: str) -> str:
