@@ -17,14 +17,7 @@ from racs.core.tiers import TIER
 SRC = Path(__file__).resolve().parents[2] / "src" / "racs"
 FACT_HOMES = {"core/facts.py", "core/tiers.py", "core/limits.py"}
 """Where a provider fact (or a bound) may be written as a literal."""
-KNOWN: frozenset[str] = frozenset(
-    {
-        "learning/policy.py IN_MEMORY_RETENTION_S",
-        "learning/policy.py EXTENDED_RETENTION_S",
-        "learning/policy.py RESOURCE_TTLS",
-        "replay/learned.py _RESOURCE_TTLS",
-    }
-)
+KNOWN: frozenset[str] = frozenset()
 """Constants still being moved onto the records (empty: none tolerated)."""
 
 

@@ -57,7 +57,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         action="append",
         metavar="NAME",
         help=f"strategy to price (repeatable; default: {', '.join(DEFAULT_STRATEGIES)}; "
-        "racs@SECONDS declares a reuse interval to the planner; learned when installed)",
+        "racs@SECONDS declares a reuse interval to the planner)",
     )
     p.add_argument(
         "--setting",
