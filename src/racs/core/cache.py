@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal, NamedTuple, Protocol, TypeAlias
 
 from racs.core.model import ProviderProfile
@@ -110,6 +110,11 @@ class CacheRules:
     auto: str | None
     """Tier every request writes by itself when it makes no choice (automatic families)."""
     tiers: dict[str, TierRule]
+    partial: bool = field(init=False)
+    """Some tier's entries serve any prefix of themselves (an automatic cache)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "partial", any(r.partial for r in self.tiers.values()))
 
     def rule(self, tier: str | None) -> TierRule | None:
         """The rule of a decision tier (``None``: the automatic tier, if any)."""
@@ -254,6 +259,8 @@ def readable(state: State, t: float, shared: int, rules: CacheRules) -> list[Ent
     An automatic entry longer than the shared part is cut to it (in whole steps); an
     exact entry longer than that cannot be read at all.
     """
+    if not rules.partial:
+        return [e for e in state if e[0] <= shared and t <= e[1] and t <= e[2]]
     tiers = rules.tiers
     live: list[Entry] = []
     for e in state:
@@ -404,10 +411,10 @@ provider kept it as long as documented at most (``maybe``), dead, or never writt
 
 
 def liveness(state: State, t: float, rules: CacheRules) -> Liveness:
-    """The longest-lived entry's liveness at ``t``."""
+    """The liveness at ``t`` of the stream's entry: the longest one, its whole prefix."""
     if not state:
         return "none"
-    _, expires, dies, name = max(state, key=lambda e: (min(e[1], e[2]), e[0]))
+    _, expires, dies, name = state[-1]
     return entry_liveness(rules.tiers[name], expires, dies, t)
 
 
