@@ -230,7 +230,7 @@ def _add_sums(
     for row, usd in zip(rows, usd_classes, strict=True):
         hour = int(row[i_ts] // HOUR_MS * HOUR_MS)
         project, agent = row[i_proj] or "", row[i_agent] or ""
-        values = [sign, sign if row[i_usd] is None else 0]
+        values: list[float] = [float(sign), float(sign if row[i_usd] is None else 0)]
         values += [sign * row[i_tok + k] for k in range(len(TOKEN_COLUMNS))]
         values += [sign * v for v in usd]
         keys = (
@@ -247,8 +247,9 @@ def _add_sums(
             else:
                 for k, v in enumerate(values):
                     acc[k] += v
-    tx.run_many(_HOURS_UPSERT, [(*k, *v) for k, v in hours.items()])
-    tx.run_many(_STREAMS_UPSERT, [(*k, *v) for k, v in streams.items()])
+    # Counts go in as integers (the columns are BIGINT on PostgreSQL too).
+    tx.run_many(_HOURS_UPSERT, [(*k, int(v[0]), int(v[1]), *v[2:]) for k, v in hours.items()])
+    tx.run_many(_STREAMS_UPSERT, [(*k, int(v[0]), int(v[1]), *v[2:]) for k, v in streams.items()])
 
 
 def take_provisional(tx: Tx, usd_of: Callable[[Row], Sequence[float]]) -> None:

@@ -91,6 +91,11 @@ def _quoted(value: str) -> str:
     return value if safe else "'" + value.replace("'", "'\\''") + "'"
 
 
+def ms(value: float | None) -> int | None:
+    """Epoch milliseconds as a JSON integer (``None`` stays ``None``)."""
+    return None if value is None else round(value)
+
+
 def report_body(report: Any, top: int = TOP_FINDINGS) -> dict[str, Any]:
     """What the dashboard shows of a report: totals, causes, findings, gaps, efficiency."""
     full = report_json(report)
@@ -100,10 +105,16 @@ def report_body(report: Any, top: int = TOP_FINDINGS) -> dict[str, Any]:
         }
         for dim in ("session", "stream")
     }
+    total = {
+        **full["total"],
+        "firstMs": ms(report.total.first_ms),
+        "lastMs": ms(report.total.last_ms),
+    }
+    findings = [{**f, "timestampMs": ms(f["timestampMs"])} for f in full["findings"][:top]]
     return {
-        "total": full["total"],
+        "total": total,
         "causes": full["causes"],
-        "findings": full["findings"][:top],
+        "findings": findings,
         "gaps": full["gaps"],
         "efficiency": efficiency,
         "unpricedModels": full["unpricedModels"],

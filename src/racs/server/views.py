@@ -28,7 +28,7 @@ from racs.ledger.views import HOUR_MS, Scope, ViewStore
 from racs.report.build import MAIN_AGENT, build_report
 from racs.server.errors import ERR_NO_LEDGER, JSONBody
 from racs.server.fold import Fold, FoldStatus, request_of
-from racs.server.insights import Insights, cli_command, report_body, report_filters
+from racs.server.insights import Insights, cli_command, ms, report_body, report_filters
 from racs.server.wire import query_int
 from racs.traffic.problems import Problems
 
@@ -122,10 +122,10 @@ def window(request: Request, extent: tuple[float, float] | None) -> Window:
     if preset == "custom":
         if since is None and until is None:
             raise invalid("a custom range needs since or until (ms)")
+        if since is not None and until is not None and since >= until:
+            raise invalid("since must be before until")
         lo = None if since is None else _floor(since)
         hi = None if until is None else _ceil(until)
-        if lo is not None and hi is not None and lo >= hi:
-            raise invalid("since must be before until")
     elif preset == "all" or extent is None:
         lo = hi = None
     else:
@@ -209,7 +209,9 @@ class TrafficViews:
         extent = store.read(views.extent)
         out: dict[str, Any] = {
             "fold": status.to_dict(),
-            "extent": None if extent is None else {"firstMs": extent[0], "lastMs": extent[1]},
+            "extent": None
+            if extent is None
+            else {"firstMs": ms(extent[0]), "lastMs": ms(extent[1])},
             "range": win.to_dict(),
         }
 
@@ -250,10 +252,8 @@ class TrafficViews:
             for value, project, sums in rows:
                 first, last = spans.get(value, (None, None))
                 key = MAIN_AGENT if dim == "agent" and value == "" else value
-                out.append(
-                    {"key": key, "project": project or None, "firstMs": first, "lastMs": last,
-                     **bucket(sums)}
-                )  # fmt: skip
+                row = {"key": key, "project": project or None}
+                out.append({**row, "firstMs": ms(first), "lastMs": ms(last), **bucket(sums)})
             return out
 
         return {"dim": dim, "range": win.to_dict(), "rows": store.read(read)}
@@ -297,7 +297,10 @@ class TrafficViews:
                 profile = self.prices.profile(provider, model)
                 if profile is not None and profile.ttls:
                     names.update(t for t in profile.ttls if t in TTL_SECONDS)
-        return [{"tier": n, "seconds": TTL_SECONDS[n]} for n in sorted(names, key=TTL_SECONDS.get)]
+        return [
+            {"tier": n, "seconds": TTL_SECONDS[n]}
+            for n in sorted(names, key=lambda n: TTL_SECONDS[n])
+        ]
 
     def session(self, request: Request) -> dict[str, Any]:
         """One session: its requests on a timeline, its streams, its findings."""
@@ -321,7 +324,7 @@ class TrafficViews:
             t = r.tokens
             points.append(
                 {
-                    "t": r.timestamp_ms,
+                    "t": ms(r.timestamp_ms),
                     "stream": r.stream,
                     "model": r.model,
                     "agent": r.agent or MAIN_AGENT,
@@ -340,7 +343,7 @@ class TrafficViews:
         streams = [
             {"key": k, "requests": b.requests, "usd": b.cost.total,
              "hitRatio": b.hit_ratio, "prefixEfficiency": b.prefix_efficiency,
-             "firstMs": b.first_ms, "lastMs": b.last_ms}
+             "firstMs": ms(b.first_ms), "lastMs": ms(b.last_ms)}
             for k, b in sorted(report.by["stream"].items(), key=lambda kv: -kv[1].cost.total)
         ]  # fmt: skip
         projects = [k for k in report.by["project"] if k != "(none)"]

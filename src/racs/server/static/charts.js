@@ -5,7 +5,8 @@
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
   const HOUR = 3600e3, DAY = 24 * HOUR;
-  const TICK_STEPS = [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 365 * DAY];
+  const MIN = 60e3;
+  const TICK_STEPS = [MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 365 * DAY];
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const nf = new Intl.NumberFormat("en-US");
   const cf = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -211,10 +212,10 @@
     const y = (s) => T + (1 - Math.log10(Math.max(lo, s)) / lmax) * (H - T - B);
     const f = frame(svg, { ...o, fixedMax: 1, yFmt: () => "" });
     const nodes = f.nodes.filter((n) => !(n.tagName === "line" && n.getAttribute("class") === "grid-line") && !(n.tagName === "text" && n.textContent === ""));
-    for (const s of [1, 10, 60, 600, 3600, 36000, 86400 * 7]) {
+    for (const [s, label] of [[1, "1 s"], [10, "10 s"], [60, "1 min"], [600, "10 min"], [3600, "1 h"], [36000, "10 h"], [86400 * 7, "1 wk"]]) {
       if (s > top) break;
       nodes.push(el("line", { x1: L, x2: W - R, y1: y(s), y2: y(s), class: "grid-line" }));
-      nodes.push(el("text", { x: L - 8, y: y(s) + 4, "text-anchor": "end", class: "axis" }, fmt.seconds(s)));
+      nodes.push(el("text", { x: L - 8, y: y(s) + 4, "text-anchor": "end", class: "axis" }, label));
     }
     for (const lt of lifetimes) {
       nodes.push(el("line", { x1: L, x2: W - R, y1: y(lt.seconds), y2: y(lt.seconds), class: "ttl-line" }));

@@ -216,7 +216,7 @@
   }
 
   function ageText(body) {
-    if (body.status === "ready") return body.ageSeconds > 5 ? "computed " + fmt.seconds(body.ageSeconds) + " ago" : "";
+    if (body.status === "ready") return "";
     if (body.status === "stale") return "updating · shown as of " + fmt.seconds(body.ageSeconds) + " ago";
     return "";
   }
@@ -259,7 +259,8 @@
     const longest = lifetimes.length ? lifetimes[lifetimes.length - 1].seconds : 3600;
     return gaps.counts.map((n, i) => {
       const hi = edges[i], lo = i ? edges[i - 1] : 0;
-      const label = hi == null ? ">" + fmt.seconds(lo).replace(" ", "") : "≤" + fmt.seconds(hi).replace(" ", "");
+      const short = (s) => (s < 60 ? s + "s" : s < 3600 ? s / 60 + "m" : s / 3600 + "h");
+      const label = hi == null ? ">" + short(lo) : "≤" + short(hi);
       const color = hi != null && hi <= shortest ? "#34d399" : hi != null && hi <= longest ? "#fbbf24" : "#f87171";
       return { label, value: n, color, extra: fmt.tokens(gaps.cachedTokens[i]) + " cached tokens at stake" };
     });
@@ -351,13 +352,7 @@
 
   async function refreshTraffic() {
     const q = scopeQuery();
-    let ov;
-    try {
-      ov = await get("/traffic/overview?" + q);
-    } catch (err) {
-      if (err.code === "ERR_NO_LEDGER") { hasLedger = false; document.body.classList.add("no-ledger"); $("no-ledger").classList.remove("hidden"); return; }
-      throw err;
-    }
+    const ov = await get("/traffic/overview?" + q);
     if (ticks % 6 === 0) await loadOptions();
     const f = ov.fold;
     $("fold-note").textContent = f.behind > 0 ? "reading the ledger: " + fmt.int(f.position) + " of " + fmt.int(f.head) + " events" : "";
@@ -409,9 +404,9 @@
     ]), 6, "no runs yet");
   }
 
-  async function refreshEngine() {
-    const [health, stats, history, schedule, drifts] = await Promise.all([
-      get("/healthz"), get("/stats"), get("/stats/history"), get("/schedule"), get("/drifts?limit=50"),
+  async function refreshEngine(health) {
+    const [stats, history, schedule, drifts] = await Promise.all([
+      get("/stats"), get("/stats/history"), get("/schedule"), get("/drifts?limit=50"),
     ]);
     const runs = health.ledger ? await get("/ledger/runs?limit=8") : null;
     renderEngine(stats, health, history, schedule, drifts, runs);
@@ -478,8 +473,12 @@
     if (busy && !now) return;
     busy = true;
     try {
-      const work = [refreshEngine().catch((err) => { if (err.auth) throw err; })];
-      if (state.view === "session") work.push(refreshSession());
+      const health = await get("/healthz");
+      hasLedger = health.ledger;
+      document.body.classList.toggle("no-ledger", !hasLedger);
+      $("no-ledger").classList.toggle("hidden", hasLedger);
+      const work = [refreshEngine(health)];
+      if (state.view === "session" && hasLedger) work.push(refreshSession());
       else if (hasLedger) work.push(refreshTraffic());
       await Promise.all(work);
       ticks += 1;
