@@ -5,6 +5,8 @@ keep-alive connections from a minimal raw-HTTP asyncio client (httpx would spend
 than the server on this 2-core machine and measure itself instead).
 
     python bench/serve_bench.py [--seconds 10] [--clients 32]
+    python bench/serve_bench.py --dashboard [--runs 1000000] [--backend sqlite|postgres]
+        (the dashboard's routes over a large ledger: see bench/dashboard_bench.py)
 """
 
 from __future__ import annotations
@@ -176,5 +178,16 @@ def main() -> int:
     return 0
 
 
+def dashboard(argv: list[str]) -> int:
+    """``--dashboard``: build a large ledger and time the dashboard's JSON routes on it."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import dashboard_bench
+
+    sys.argv = [sys.argv[0], *argv]
+    return dashboard_bench.main()
+
+
 if __name__ == "__main__":
+    if "--dashboard" in sys.argv:
+        sys.exit(dashboard([a for a in sys.argv[1:] if a != "--dashboard"]))
     sys.exit(main())

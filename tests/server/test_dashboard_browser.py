@@ -141,7 +141,9 @@ def test_dashboard_tells_the_traffic_story(
         assert start <= first < start + HOUR_MS
         assert end - HOUR_MS <= last < end
         labels = page.locator("#chart-spend .time-label").all_text_contents()
-        days = {_day(first + k * 86_400_000) for k in range(1, int((last - first) // 86_400_000) + 1)}
+        days = {
+            _day(first + k * 86_400_000) for k in range(1, int((last - first) // 86_400_000) + 1)
+        }
         assert days and all(any(label.startswith(d) for label in labels) for d in days), labels
         range_label = page.inner_text("#range-label")
         assert _day(first) in range_label and _day(last) in range_label
@@ -152,8 +154,9 @@ def test_dashboard_tells_the_traffic_story(
         assert float(page.get_attribute("#spend-total", "data-value") or "nan") == pytest.approx(
             total, abs=0.005
         )
-        assert int(page.get_attribute("#requests-total", "data-value") or "-1") == (
-            report["total"]["requests"]
+        assert (
+            int(page.get_attribute("#requests-total", "data-value") or "-1")
+            == (report["total"]["requests"])
         )
 
         # The top finding is the report's.

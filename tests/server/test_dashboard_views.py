@@ -50,7 +50,11 @@ def _line(session: str, msg: str, at_ms: int, read_t: int, written: int, **extra
             "cwd": extra.get("cwd", "/home/u/proj-a"),
             "timestamp": stamp,
             "requestId": f"req_{msg}",
-            "message": {"model": extra.get("model", "claude-sonnet-4-5"), "id": msg, "usage": usage},
+            "message": {
+                "model": extra.get("model", "claude-sonnet-4-5"),
+                "id": msg,
+                "usage": usage,
+            },
         }
     )
 
@@ -71,7 +75,9 @@ def _transcripts(root: Path) -> Path:
         _line("s2", "b1", later, 0, 9_000, cwd="/home/u/proj-b"),
         _line("s2", "b2", later + 30_000, 9_000, 200, cwd="/home/u/proj-b"),
         _line("s2", "b3", later + 60_000, 0, 9_300, cwd="/home/u/proj-b", model="claude-opus-4-5"),
-        _line("s2", "b4", later + 90_000, 9_300, 100, cwd="/home/u/proj-b", model="claude-opus-4-5"),
+        _line(
+            "s2", "b4", later + 90_000, 9_300, 100, cwd="/home/u/proj-b", model="claude-opus-4-5"
+        ),
     ]
     (root / "s1.jsonl").write_text("\n".join(s1) + "\n")
     (root / "s2.jsonl").write_text("\n".join(s2) + "\n")
@@ -290,7 +296,9 @@ class TestRoutes:
         finally:
             ledger.close()
 
-    def test_sessions_models_and_options(self, serve: Callable[..., Served], tmp_path: Path) -> None:
+    def test_sessions_models_and_options(
+        self, serve: Callable[..., Served], tmp_path: Path
+    ) -> None:
         """Breakdowns list the most dollars first with the report's per-session figures."""
         target = str(tmp_path / "l.db")
         _ingest(_transcripts(tmp_path / "cc"), target)
@@ -448,3 +456,26 @@ class TestLargeRanges:
             assert newer["total"]["requests"] == 9
         finally:
             store.close()
+
+
+def test_centuries_of_usage_still_draw_in_a_few_points(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """Usage stamped in 1971 and in 9000 (timestamps are the caller's): the series stays
+    at most 120 buckets of whole days, and the answer is quick to encode."""
+    target = str(tmp_path / "l.db")
+    with create_ledger(target) as ledger:
+        for stamp in (31_536_000_000, 221_845_392_000_000):
+            ledger.record_cache_usage(provider="anthropic", model="claude-sonnet-4-5",
+                                      input_tokens=1_000, cache_read_tokens=500,
+                                      timestamp=stamp)  # fmt: skip
+    served, ledger = _serve(serve, target)
+    try:
+        with served.client() as c:
+            ov = c.get("/traffic/overview").json()
+        assert ov["total"]["requests"] == 2
+        assert len(ov["series"]) <= 120
+        assert ov["bucketMs"] % (24 * HOUR_MS) == 0
+        assert sum(p["requests"] for p in ov["series"]) == 2
+    finally:
+        ledger.close()

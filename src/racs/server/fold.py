@@ -33,9 +33,9 @@ from racs.traffic.problems import Problems
 
 log = logging.getLogger("racs.server")
 
-STEP_EVENTS: Final = 6000
+STEP_EVENTS: Final = 3000
 """Events read per fold transaction: short enough that appends never wait long for it."""
-SYNC_EVENTS: Final = 20_000
+SYNC_EVENTS: Final = 2000
 """A backlog up to this size is folded before a panel answers; beyond, in the background."""
 _COL: Final = {name: i for i, name in enumerate(views.REQUEST_COLUMNS)}
 

@@ -41,7 +41,8 @@ from racs.traffic.problems import Problems
 REPORT_LIMIT: Final = 1_500_000
 REPLAY_LIMIT: Final = 200_000
 SYNC_LIMIT: Final = 20_000
-SYNC_WAIT_S: Final = 5.0
+SYNC_WAIT_S: Final = 0.25
+"""How long an answer waits for a small walk before it says 'computing' instead."""
 TOP_FINDINGS: Final = 50
 TOP_ROWS: Final = 200
 """Sessions and streams whose prefix efficiency is sent (the most dollars first)."""

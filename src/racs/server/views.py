@@ -11,7 +11,7 @@ events by ``racs.server.fold``); findings, gaps and what-if from ``insights``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -81,6 +81,12 @@ def _text(request: Request, name: str) -> str | None:
         return None
     if len(raw) > MAX_TEXT:
         raise invalid(f"query parameter {name} is longer than {MAX_TEXT} characters")
+    if any(ord(ch) < 32 for ch in raw):
+        raise invalid(f"query parameter {name} has control characters")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(f"query parameter {name} is not valid text") from None
     return raw
 
 
@@ -150,7 +156,8 @@ def step_for(start: int, end: int) -> int:
     for step in STEPS:
         if (end - start) / step <= MAX_POINTS:
             return step
-    return STEPS[-1]
+    # Centuries of (user-stamped) usage: whole days, still at most MAX_POINTS of them.
+    return -(-(end - start) // (MAX_POINTS * DAY_MS)) * DAY_MS
 
 
 def _target(ledger: Any) -> str:
@@ -179,9 +186,11 @@ class TrafficViews:
         if self.ledger is None:
             raise RacsError(ERR_NO_LEDGER, "this server has no ledger (start it with --ledger)")
         if self._store is None or self._fold is None or self._insights is None:
-            store = ViewStore(_target(self.ledger))
+            target = _target(self.ledger)
+            store = ViewStore(target)
             location = str(self.ledger.location)
-            self._fold = Fold(store, self.prices, location)
+            # The fold writes through a connection of its own: panels read while it folds.
+            self._fold = Fold(ViewStore(target), self.prices, location)
             self._insights = Insights(store, self.prices, location)
             self._store = store
         return self._store, self._fold, self._insights
@@ -190,6 +199,7 @@ class TrafficViews:
         """Stop the background work and release the connection."""
         if self._fold is not None:
             self._fold.close()
+            self._fold.store.close()
         if self._insights is not None:
             self._insights.close()
         if self._store is not None:
@@ -285,22 +295,29 @@ class TrafficViews:
         body["range"] = win.to_dict()
         body["fold"] = status.to_dict()
         if kind == "report":
-            body["lifetimes"] = self._lifetimes(store, win.scope)
+            body["lifetimes"] = self._lifetimes(self._scope_models(store, win.scope))
         return body
 
-    def _lifetimes(self, store: ViewStore, scope: Scope) -> list[dict[str, Any]]:
-        models = store.read(lambda tx: views.breakdown(tx, scope, "model", 20))
-        providers = store.read(lambda tx: views.breakdown(tx, scope, "provider", 5))
+    def _lifetimes(self, pairs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The cache lifetimes (tiers) the models of ``pairs`` (provider, model) offer."""
         names: set[str] = set()
-        for provider, _, _ in providers:
-            for model, _, _ in models:
-                profile = self.prices.profile(provider, model)
-                if profile is not None and profile.ttls:
-                    names.update(t for t in profile.ttls if t in TTL_SECONDS)
+        for provider, model in pairs:
+            profile = self.prices.profile(provider, model)
+            if profile is not None and profile.ttls:
+                names.update(t for t in profile.ttls if t in TTL_SECONDS)
         return [
             {"tier": n, "seconds": TTL_SECONDS[n]}
             for n in sorted(names, key=lambda n: TTL_SECONDS[n])
         ]
+
+    def _scope_models(self, store: ViewStore, scope: Scope) -> list[tuple[str, str]]:
+        def read(tx: Tx) -> list[tuple[str, str]]:
+            where, params = scope.where(tx.dialect)
+            table = "traffic_streams" if scope.needs_streams else "traffic_hours"
+            rows = tx.rows(f"SELECT DISTINCT provider, model FROM {table} WHERE {where}", params)
+            return [(str(p), str(m)) for p, m in rows[:50]]
+
+        return store.read(read)
 
     def session(self, request: Request) -> dict[str, Any]:
         """One session: its requests on a timeline, its streams, its findings."""
@@ -354,7 +371,7 @@ class TrafficViews:
             "requests": points,
             "truncated": truncated,
             "streams": streams,
-            "lifetimes": self._lifetimes(store, scope),
+            "lifetimes": self._lifetimes({(r.provider, r.model) for r in requests}),
             "command": cli_command("report", insights.location, scope),
             **body,
         }
@@ -366,7 +383,8 @@ class TrafficViews:
             fn: Callable[[Request], dict[str, Any]],
         ) -> Callable[[Request], Awaitable[Response]]:
             async def run(request: Request) -> Response:
-                return JSONBody(await run_in_threadpool(fn, request))
+                # Encoded in the pool too: a large answer must not hold up the event loop.
+                return await run_in_threadpool(lambda: JSONBody(fn(request)))
 
             return run
 

@@ -78,7 +78,8 @@
   }
 
   function timeTicks(start, end, maxTicks) {
-    const step = TICK_STEPS.find((s) => (end - start) / s <= maxTicks) || TICK_STEPS[TICK_STEPS.length - 1];
+    const years = Math.ceil((end - start) / (maxTicks * 365 * DAY));
+    const step = TICK_STEPS.find((s) => (end - start) / s <= maxTicks) || years * 365 * DAY;
     const ticks = [];
     let t = Math.ceil(start / step) * step;
     if (step >= 7 * DAY) t = Math.ceil(start / DAY) * DAY;
