@@ -149,8 +149,8 @@ class TestFoldIsTheReport:
                                       input_tokens=5_000, cache_read_tokens=4_000, run_id=rid,
                                       agent_id="a", workspace_id="ws")  # fmt: skip
             ledger.record_cache_usage(provider="anthropic", model="claude-sonnet-4-5",
-                                      input_tokens=3_000, cache_read_tokens=0, cache_write_tokens_5m=2_000,
-                                      agent_id="b")  # fmt: skip
+                                      input_tokens=3_000, cache_read_tokens=0,
+                                      cache_write_tokens_5m=2_000, agent_id="b")  # fmt: skip
         store, fold = _folded(target)
         try:
 
