@@ -6,9 +6,9 @@ that a reader folds from the events, never from the append path:
 
 - ``traffic_requests``: one row per request as ``racs report --ledger`` reads it (its
   time, model, session, stream, token classes and price), in the reader's order (``seq``);
-- ``traffic_hours``: their sums per UTC hour, provider, model, project and agent;
-- ``traffic_streams``: the same sums per hour and session stream (for sessions and the
-  session filter);
+- ``traffic_hours``: their sums per UTC hour, provider, model and project;
+- ``traffic_sessions``: the same per hour and session (sessions, the session filter);
+- ``traffic_streams``: the same per hour, stream and agent (streams, the agent filter);
 - ``traffic_fold``: how far the fold has read (event position), the reader's state there
   and the prices it used.
 
@@ -48,7 +48,8 @@ USD_COLUMNS: Final = (
     "usd_premium",
 )
 SUM_COLUMNS: Final = ("requests", "unpriced", *TOKEN_COLUMNS, *USD_COLUMNS)
-HOURS_KEY: Final = ("hour_start", "provider", "model", "project", "agent")
+HOURS_KEY: Final = ("hour_start", "provider", "model", "project")
+SESSIONS_KEY: Final = ("hour_start", "session", "provider", "model", "project")
 STREAMS_KEY: Final = ("hour_start", "session", "stream", "provider", "model", "project", "agent")
 REQUEST_COLUMNS: Final = (
     "seq",
@@ -66,7 +67,16 @@ REQUEST_COLUMNS: Final = (
     "usd",
     "provisional",
 )
-TABLES: Final = ("traffic_requests", "traffic_hours", "traffic_streams", "traffic_fold")
+TABLES: Final = (
+    "traffic_requests",
+    "traffic_hours",
+    "traffic_sessions",
+    "traffic_streams",
+    "traffic_fold",
+)
+ROLLUPS: Final = {"traffic_hours": HOURS_KEY, "traffic_sessions": SESSIONS_KEY,
+                  "traffic_streams": STREAMS_KEY}  # fmt: skip
+"""Each roll-up and its key, smallest first: a query reads the first with its columns."""
 DIMENSIONS: Final = ("session", "stream", "model", "project", "agent", "provider")
 """Breakdowns the dashboard lists; every one is a column of ``traffic_streams``."""
 
@@ -112,27 +122,14 @@ def create_tables(tx: Tx) -> None:
     tx.run("CREATE INDEX traffic_requests_ts ON traffic_requests (ts, seq)")
     tx.run("CREATE INDEX traffic_requests_session ON traffic_requests (session, seq)")
     tx.run("CREATE INDEX traffic_requests_provisional ON traffic_requests (provisional, seq)")
-    tx.run(
-        f"""CREATE TABLE traffic_hours (
-            hour_start BIGINT NOT NULL,
-            provider {text} NOT NULL, model {text} NOT NULL,
-            project {text} NOT NULL, agent {text} NOT NULL,
-            {sums},
-            PRIMARY KEY ({", ".join(HOURS_KEY)})
-        ){clustered}"""
-    )
-    tx.run(
-        f"""CREATE TABLE traffic_streams (
-            hour_start BIGINT NOT NULL,
-            session {text} NOT NULL, stream {text} NOT NULL,
-            provider {text} NOT NULL, model {text} NOT NULL,
-            project {text} NOT NULL, agent {text} NOT NULL,
-            {sums},
-            PRIMARY KEY ({", ".join(STREAMS_KEY)})
-        ){clustered}"""
-    )
-    # Sessions listed by spend over a range read the session's rows together.
-    tx.run("CREATE INDEX traffic_streams_session ON traffic_streams (session, hour_start)")
+    for table, names in ROLLUPS.items():
+        columns = ", ".join(f"{c} {text} NOT NULL" for c in names[1:])
+        tx.run(
+            f"""CREATE TABLE {table} (
+                hour_start BIGINT NOT NULL, {columns}, {sums},
+                PRIMARY KEY ({", ".join(names)})
+            ){clustered}"""
+        )
 
 
 # --- the fold's bookkeeping ---------------------------------------------------------------
@@ -196,8 +193,7 @@ def _upsert(table: str, key: tuple[str, ...]) -> str:
     )
 
 
-_HOURS_UPSERT: Final = _upsert("traffic_hours", HOURS_KEY)
-_STREAMS_UPSERT: Final = _upsert("traffic_streams", STREAMS_KEY)
+_UPSERTS: Final = {table: _upsert(table, key) for table, key in ROLLUPS.items()}
 _REQUEST_INSERT: Final = (
     f"INSERT INTO traffic_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
@@ -220,36 +216,33 @@ def add_requests(
 def _add_sums(
     tx: Tx, rows: Sequence[Sequence[Any]], usd_classes: Sequence[Sequence[float]], sign: int
 ) -> None:
-    hours: dict[tuple[Any, ...], list[float]] = {}
-    streams: dict[tuple[Any, ...], list[float]] = {}
-    i_ts, i_usd = REQUEST_COLUMNS.index("ts"), REQUEST_COLUMNS.index("usd")
-    i_prov, i_model = REQUEST_COLUMNS.index("provider"), REQUEST_COLUMNS.index("model")
-    i_sess, i_stream = REQUEST_COLUMNS.index("session"), REQUEST_COLUMNS.index("stream")
-    i_proj, i_agent = REQUEST_COLUMNS.index("project"), REQUEST_COLUMNS.index("agent")
-    i_tok = REQUEST_COLUMNS.index(TOKEN_COLUMNS[0])
+    col = {name: i for i, name in enumerate(REQUEST_COLUMNS)}
+    i_tok = col[TOKEN_COLUMNS[0]]
+    sums: dict[str, dict[tuple[Any, ...], list[float]]] = {t: {} for t in ROLLUPS}
     for row, usd in zip(rows, usd_classes, strict=True):
-        hour = int(row[i_ts] // HOUR_MS * HOUR_MS)
-        project, agent = row[i_proj] or "", row[i_agent] or ""
-        values: list[float] = [float(sign), float(sign if row[i_usd] is None else 0)]
+        values: list[float] = [float(sign), float(sign if row[col["usd"]] is None else 0)]
         values += [sign * row[i_tok + k] for k in range(len(TOKEN_COLUMNS))]
         values += [sign * v for v in usd]
-        keys = (
-            (hours, (hour, row[i_prov], row[i_model], project, agent)),
-            (
-                streams,
-                (hour, row[i_sess], row[i_stream], row[i_prov], row[i_model], project, agent),
-            ),
-        )
-        for table, key in keys:
-            acc = table.get(key)
+        fields = {
+            "hour_start": int(row[col["ts"]] // HOUR_MS * HOUR_MS),
+            "provider": row[col["provider"]],
+            "model": row[col["model"]],
+            "project": row[col["project"]] or "",
+            "agent": row[col["agent"]] or "",
+            "session": row[col["session"]],
+            "stream": row[col["stream"]],
+        }
+        for table, key in ROLLUPS.items():
+            k = tuple(fields[c] for c in key)
+            acc = sums[table].get(k)
             if acc is None:
-                table[key] = values[:]
+                sums[table][k] = values[:]
             else:
-                for k, v in enumerate(values):
-                    acc[k] += v
-    # Counts go in as integers (the columns are BIGINT on PostgreSQL too).
-    tx.run_many(_HOURS_UPSERT, [(*k, int(v[0]), int(v[1]), *v[2:]) for k, v in hours.items()])
-    tx.run_many(_STREAMS_UPSERT, [(*k, int(v[0]), int(v[1]), *v[2:]) for k, v in streams.items()])
+                for i, v in enumerate(values):
+                    acc[i] += v
+    for table, found in sums.items():
+        # Counts go in as integers (the columns are BIGINT on PostgreSQL too).
+        tx.run_many(_UPSERTS[table], [(*k, int(v[0]), int(v[1]), *v[2:]) for k, v in found.items()])
 
 
 def take_provisional(tx: Tx, usd_of: Callable[[Row], Sequence[float]]) -> None:
@@ -262,8 +255,8 @@ def take_provisional(tx: Tx, usd_of: Callable[[Row], Sequence[float]]) -> None:
     _add_sums(tx, rows, [usd_of(r) for r in rows], -1)
     tx.run("DELETE FROM traffic_requests WHERE provisional = 1")
     # Sums that fell back to no request at all are dropped, not kept as zeros.
-    tx.run("DELETE FROM traffic_hours WHERE requests = 0")
-    tx.run("DELETE FROM traffic_streams WHERE requests = 0")
+    for table in ROLLUPS:
+        tx.run(f"DELETE FROM {table} WHERE requests = 0")
 
 
 # --- what the panels ask ------------------------------------------------------------------
@@ -310,17 +303,28 @@ class Scope:
             params.append(self.agent)
         return " AND ".join(clauses), params
 
-    @property
-    def needs_streams(self) -> bool:
-        """Whether the hourly sums per stream are needed (the session filter)."""
-        return bool(self.session)
+    def columns(self) -> set[str]:
+        """The roll-up columns the scope filters on."""
+        out = {"model", "project"}
+        if self.session:
+            out.add("session")
+        if self.agent is not None:
+            out.add("agent")
+        return out
 
 
 _SUMS_SELECT: Final = ", ".join(f"SUM({c})" for c in SUM_COLUMNS)
 
 
-def _table(scope: Scope) -> str:
-    return "traffic_streams" if scope.needs_streams else "traffic_hours"
+def _table(scope: Scope, *more: str) -> str:
+    """The smallest roll-up holding the scope's columns and ``more``."""
+    wanted = scope.columns() | set(more)
+    return next(t for t, key in ROLLUPS.items() if wanted <= set(key))
+
+
+def rollup(scope: Scope, *more: str) -> str:
+    """The roll-up table a query over ``scope`` (and columns ``more``) reads."""
+    return _table(scope, *more)
 
 
 def totals(tx: Tx, scope: Scope) -> tuple[float, ...]:
@@ -354,11 +358,7 @@ def breakdown(
     if dim not in DIMENSIONS:
         raise RacsError(ERR_STORAGE, f"no breakdown by {dim!r}")
     where, params = scope.where(tx.dialect)
-    table = (
-        "traffic_streams"
-        if dim in ("session", "stream") or scope.needs_streams
-        else ("traffic_hours")
-    )
+    table = _table(scope, dim)
     rows = tx.rows(
         f"SELECT {dim}, MIN(project), {_SUMS_SELECT} FROM {table} WHERE {where} "
         f"GROUP BY {dim} ORDER BY {_spend_order()}, {dim} LIMIT ?",
@@ -391,7 +391,11 @@ def count(tx: Tx, scope: Scope) -> int:
 
 def extent(tx: Tx) -> tuple[float, float] | None:
     """The first and last request time in the tables (``None``: no request yet)."""
-    rows = tx.rows("SELECT MIN(ts), MAX(ts) FROM traffic_requests")
+    # Two subqueries: each is one step down the (ts) index, where MIN and MAX together
+    # would scan the table.
+    rows = tx.rows(
+        "SELECT (SELECT MIN(ts) FROM traffic_requests), (SELECT MAX(ts) FROM traffic_requests)"
+    )
     if not rows or rows[0][0] is None:
         return None
     return float(rows[0][0]), float(rows[0][1])

@@ -205,18 +205,19 @@ class TrafficViews:
         if self._store is not None:
             self._store.close()
 
-    def _scoped(self, request: Request) -> tuple[ViewStore, FoldStatus, Window]:
+    def _scoped(
+        self, request: Request
+    ) -> tuple[ViewStore, FoldStatus, Window, tuple[float, float] | None]:
         store, fold, _ = self._parts()
         status = fold.refresh()
         extent = store.read(views.extent)
-        return store, status, window(request, extent)
+        return store, status, window(request, extent), extent
 
     # --- routes ---------------------------------------------------------------------
 
     def overview(self, request: Request) -> dict[str, Any]:
         """Totals and the time series of the scope."""
-        store, status, win = self._scoped(request)
-        extent = store.read(views.extent)
+        store, status, win, extent = self._scoped(request)
         out: dict[str, Any] = {
             "fold": status.to_dict(),
             "extent": None
@@ -248,7 +249,7 @@ class TrafficViews:
 
     def breakdown(self, request: Request) -> dict[str, Any]:
         """The values of one dimension with the most dollars."""
-        store, _, win = self._scoped(request)
+        store, _, win, _ = self._scoped(request)
         dim = request.query_params.get("dim") or "session"
         if dim not in views.DIMENSIONS:
             raise invalid(f"dim must be one of {', '.join(views.DIMENSIONS)}")
@@ -270,7 +271,7 @@ class TrafficViews:
 
     def options(self, request: Request) -> dict[str, Any]:
         """The values each filter can take in the range (most dollars first)."""
-        store, _, win = self._scoped(request)
+        store, _, win, _ = self._scoped(request)
         unfiltered = Scope(since=win.scope.since, until=win.scope.until)
 
         def read(tx: Tx) -> dict[str, list[str]]:
@@ -313,7 +314,7 @@ class TrafficViews:
     def _scope_models(self, store: ViewStore, scope: Scope) -> list[tuple[str, str]]:
         def read(tx: Tx) -> list[tuple[str, str]]:
             where, params = scope.where(tx.dialect)
-            table = "traffic_streams" if scope.needs_streams else "traffic_hours"
+            table = views.rollup(scope)
             rows = tx.rows(f"SELECT DISTINCT provider, model FROM {table} WHERE {where}", params)
             return [(str(p), str(m)) for p, m in rows[:50]]
 
