@@ -423,6 +423,41 @@ def session_requests(tx: Tx, session: str, limit: int) -> list[Row]:
 # --- a connection of its own --------------------------------------------------------------
 
 
+class _Tx:
+    """``Tx`` over a sqlite3 connection or a psycopg cursor already in a transaction."""
+
+    def __init__(self, handle: Any, dialect: str) -> None:
+        self._handle = handle
+        self.dialect = dialect
+        self.memo: dict[str, Any] = {}
+
+    def _sql(self, sql: str) -> str:
+        # The SQL here uses "?" placeholders and never contains "%".
+        return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cur = self._handle.execute(self._sql(sql), tuple(params))
+        return list(cur.fetchall())
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._handle.execute(self._sql(sql), tuple(params))
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._handle.executemany(self._sql(sql), rows)
+
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def any_of(self, column: str, values: Sequence[str]) -> tuple[str, Any]:
+        if self.dialect == "sqlite":
+            return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+        return f"{column} = ANY(?)", list(values)
+
+
 class ViewStore:
     """A connection to the ledger's database for the dashboard alone.
 
@@ -455,13 +490,7 @@ class ViewStore:
             self._conn = psycopg.connect(self.target, autocommit=True)
 
     def _tx(self, cur: Any) -> Tx:
-        if self.dialect == "sqlite":
-            from racs.ledger.sqlite import _SqliteTx
-
-            return _SqliteTx(self._conn, {})
-        from racs.ledger.postgres import _PostgresTx
-
-        return _PostgresTx(cur)
+        return _Tx(self._conn if cur is None else cur, self.dialect)
 
     def read(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in a read-only snapshot."""
