@@ -86,6 +86,9 @@ def create_tables(tx: Tx) -> None:
     text = "TEXT" if tx.dialect == "sqlite" else 'TEXT COLLATE "C"'
     clustered = " WITHOUT ROWID" if tx.dialect == "sqlite" else ""
     key = "INTEGER PRIMARY KEY" if tx.dialect == "sqlite" else "BIGINT PRIMARY KEY"
+    # Derived from the events alone: whatever an earlier copy left is dropped, not trusted.
+    for table in TABLES:
+        tx.run(f"DROP TABLE IF EXISTS {table}")
     sums = ", ".join(
         [f"{c} BIGINT NOT NULL" for c in ("requests", "unpriced")]
         + [f"{c} DOUBLE PRECISION NOT NULL" for c in (*TOKEN_COLUMNS, *USD_COLUMNS)]
