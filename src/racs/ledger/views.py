@@ -370,6 +370,18 @@ def breakdown(
     return [(str(v), str(p or ""), tuple(float(x or 0) for x in rest)) for v, p, *rest in rows]
 
 
+def distinct(tx: Tx, scope: Scope, dim: str, limit: int) -> list[str]:
+    """The values of ``dim`` in the scope, sorted, at most ``limit`` (no sums: cheap)."""
+    if dim not in DIMENSIONS:
+        raise RacsError(ERR_STORAGE, f"no breakdown by {dim!r}")
+    where, params = scope.where(tx.dialect)
+    rows = tx.rows(
+        f"SELECT DISTINCT {dim} FROM {_table(scope, dim)} WHERE {where} ORDER BY 1 LIMIT ?",
+        [*params, limit],
+    )
+    return [str(r[0]) for r in rows]
+
+
 def span(tx: Tx, sessions: Sequence[str], scope: Scope) -> dict[str, tuple[float, float]]:
     """First and last request time of each of ``sessions`` inside the scope's range."""
     if not sessions:

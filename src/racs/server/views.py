@@ -11,6 +11,8 @@ events by ``racs.server.fold``); findings, gaps and what-if from ``insights``.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
@@ -37,6 +39,8 @@ PRESETS: Final = {"24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS, "all": No
 STEPS: Final = tuple(h * HOUR_MS for h in (1, 2, 3, 6, 12, 24, 48, 168, 336, 720))
 MAX_POINTS: Final = 120
 MAX_TEXT: Final = 200
+ANSWERS: Final = 256
+"""Answers kept per server, for the same query at the same folded head."""
 SESSION_LIMIT: Final = 20_000
 """Requests of one session drawn and walked before its page answers."""
 
@@ -181,6 +185,8 @@ class TrafficViews:
         self._store: ViewStore | None = None
         self._fold: Fold | None = None
         self._insights: Insights | None = None
+        self._answers: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _parts(self) -> tuple[ViewStore, Fold, Insights]:
         if self.ledger is None:
@@ -277,6 +283,10 @@ class TrafficViews:
         def read(tx: Tx) -> dict[str, list[str]]:
             out = {}
             for dim, limit in (("model", 100), ("project", 200), ("agent", 200), ("session", 200)):
+                if dim == "agent":  # one per subagent in Claude Code: listed, not ranked
+                    agents = views.distinct(tx, unfiltered, "agent", limit)
+                    out["agents"] = [MAIN_AGENT if a == "" else a for a in agents]
+                    continue
                 rows = views.breakdown(tx, unfiltered, dim, limit)
                 out[dim + "s"] = [
                     MAIN_AGENT if dim == "agent" and v == "" else v
@@ -377,6 +387,24 @@ class TrafficViews:
             **body,
         }
 
+    def _answer(self, fn: Callable[[Request], dict[str, Any]], request: Request) -> Response:
+        """The route's answer; the same query at the same folded head is answered from
+        memory (a page polling an idle ledger costs nothing), anything new is computed."""
+        if self.ledger is None or request.url.path in ("/traffic/report", "/traffic/whatif"):
+            return JSONBody(fn(request))
+        _, fold, _ = self._parts()
+        status = fold.refresh()
+        key = (request.url.path, str(request.query_params), status.position, status.seq)
+        with self._lock:
+            body = self._answers.get(key)
+        if body is None:
+            body = bytes(JSONBody(fn(request)).body)
+            with self._lock:
+                self._answers[key] = body
+                while len(self._answers) > ANSWERS:
+                    self._answers.popitem(last=False)
+        return Response(body, media_type="application/json")
+
     def routes(self) -> list[BaseRoute]:
         """The routes, each run in the thread pool (they read the database)."""
 
@@ -385,7 +413,7 @@ class TrafficViews:
         ) -> Callable[[Request], Awaitable[Response]]:
             async def run(request: Request) -> Response:
                 # Encoded in the pool too: a large answer must not hold up the event loop.
-                return await run_in_threadpool(lambda: JSONBody(fn(request)))
+                return await run_in_threadpool(lambda: self._answer(fn, request))
 
             return run
 
