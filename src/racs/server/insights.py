@@ -40,7 +40,7 @@ from racs.traffic.problems import Problems
 
 REPORT_LIMIT: Final = 1_500_000
 REPLAY_LIMIT: Final = 200_000
-SYNC_LIMIT: Final = 20_000
+SYNC_LIMIT: Final = 2_000
 SYNC_WAIT_S: Final = 0.25
 """How long an answer waits for a small walk before it says 'computing' instead."""
 TOP_FINDINGS: Final = 50
