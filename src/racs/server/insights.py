@@ -38,7 +38,7 @@ from racs.report.wire import to_json as report_json
 from racs.server.fold import requests_in
 from racs.traffic.problems import Problems
 
-REPORT_LIMIT: Final = 1_500_000
+REPORT_LIMIT: Final = 250_000
 REPLAY_LIMIT: Final = 200_000
 SYNC_LIMIT: Final = 2_000
 SYNC_WAIT_S: Final = 0.25
