@@ -145,7 +145,10 @@ def main() -> None:
     ):
         reference = run(name, segments, turn, args.calls, "reference")
         learned = run(name, segments, turn, args.calls, "learned")
-        print(f"{name}: learned reuse costs {learned - reference:+.1f} us/plan (CPU medians)")
+        print(
+            f"{name}: learned reuse costs {learned - reference:+.1f} us/plan, "
+            f"{learned / reference:.2f}x the reference (CPU medians; target at most 2x)"
+        )
 
 
 if __name__ == "__main__":

@@ -86,7 +86,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--per-stream", type=int, default=200)
     parser.add_argument("--settings", default="neutral")
+    parser.add_argument(
+        "--strategies",
+        default=None,
+        help="comma-separated strategies (default: replay's default list; "
+        "'recorded,none,5m,1h,racs' is the list of earlier releases)",
+    )
     args = parser.parse_args()
+    chosen = {} if args.strategies is None else {"strategies": tuple(args.strategies.split(","))}
     marks: list[float] = []
     start = time.perf_counter()
     cpu = time.process_time()
@@ -95,6 +102,7 @@ def main() -> None:
         prices=PriceBook(CARD, database=False),
         settings=tuple(args.settings.split(",")),
         keep_streams=False,
+        **chosen,
     )
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu

@@ -9,14 +9,16 @@ overwrite the real module's ``__spec__`` (which ``importlib.resources`` reads).
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
-import importlib.util
 import sys
 import types
 import warnings
 from collections.abc import Sequence
 from typing import Any, Final
+
+# Not importlib.abc / importlib.util: importing them loads importlib.resources (pathlib,
+# tempfile, ...), about 40 ms that every `racs` command would pay; a finder and a loader
+# only need these methods.
 
 MOVED: Final[dict[str, str]] = {
     "racs.accounting": "racs.core.accounting",
@@ -36,6 +38,8 @@ MOVED: Final[dict[str, str]] = {
     "racs.prices": "racs.core.prices",
     "racs.private": "racs.core.files",
     "racs.profiles": "racs.core.profiles",
+    "racs.replay.cache": "racs.core.cache",
+    "racs.replay.family": "racs.core.cache",
     "racs.providers._common": "racs.providers.common",
     "racs.drift": "racs.planning.drift",
     "racs.tiers": "racs.core.tiers",
@@ -44,7 +48,7 @@ MOVED: Final[dict[str, str]] = {
 """Old dotted name -> where the module lives now."""
 
 
-class _Forwarder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _Forwarder:
     """Finds the old names and loads a module forwarding attribute access to the new one."""
 
     def find_spec(
@@ -56,7 +60,7 @@ class _Forwarder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """A spec for an old name, ``None`` for everything else."""
         if fullname not in MOVED:
             return None
-        return importlib.util.spec_from_loader(fullname, self)
+        return importlib.machinery.ModuleSpec(fullname, self)  # type: ignore[arg-type]
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         """A fresh module; ``exec_module`` makes it forward."""

@@ -166,3 +166,29 @@ class TestPriceBook:
         profile = default_profile_of("openai", "gpt-5.6")
         assert profile is not None and profile.ttls == ("30m",)
         assert default_profile_of("nobody", "x") is None
+
+
+class TestDatedModelIds:
+    def test_a_card_for_the_undated_name_prices_a_dated_id(self) -> None:
+        """Issue 26: a card keyed ``claude-sonnet-4-5`` prices ``claude-sonnet-4-5-20250929``
+        (OpenTelemetry spans and SDK responses name the dated snapshot); its own card wins."""
+        from racs.core.accounting import parse_pricing_table
+        from racs.core.prices import PriceBook
+
+        table = parse_pricing_table(
+            {
+                "claude-sonnet-4-5": {"inputPerMTok": 3},
+                "claude-haiku-4-5-20251001": {"inputPerMTok": 1},
+                "claude-haiku-4-5": {"inputPerMTok": 99},
+            }
+        )
+        book = PriceBook(table, database=False)
+        dated = book.rates("anthropic", "claude-sonnet-4-5-20250929")
+        assert dated is not None and dated.input == 3
+        # A million reads save 3 x (1 - 0.1) = 2.70 USD, as for the undated name.
+        from racs.core.accounting import Tokens, cost_of
+
+        assert cost_of(Tokens(read=1_000_000), dated).saved == pytest.approx(2.70)
+        own = book.rates("anthropic", "claude-haiku-4-5-20251001")
+        assert own is not None and own.input == 1
+        assert book.rates("anthropic", "claude-opus-4-1") is None

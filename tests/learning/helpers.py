@@ -63,3 +63,14 @@ def tiers(plans: Iterable[CachePlan]) -> list[str | None]:
         marks = [d.to_dict()["ttl"] for d in plan.directives if d.kind == "breakpoint"]
         out.append(marks[0] if marks else None)
     return out
+
+
+def growing(
+    engine: racs.Racs, clock: FakeClock, gaps_s: Iterable[float], step: int = 200
+) -> list[CachePlan]:
+    """Plan a conversation whose history grows ``step`` tokens a call, once per gap."""
+    plans = [engine.plan(prompt(history=step))]
+    for i, gap in enumerate(gaps_s):
+        clock.advance(gap)
+        plans.append(engine.plan(prompt(history=step * (i + 2))))
+    return plans

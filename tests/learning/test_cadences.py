@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import pytest
 
-from learning.helpers import FakeClock, learned_engine, prompt, run, tiers
+from learning.helpers import FakeClock, growing, learned_engine, prompt, run, tiers
 from racs.core.model import NoneDirective, ResourceDirective, RoutingKeyDirective
 
 
 class TestBreakpointCadences:
     def test_cron_every_seven_minutes_pays_for_the_hour_tier(self, clock: FakeClock) -> None:
-        """Every 7 minutes the 5m entry is gone; the 1h tier reads it every time."""
-        plans = run(learned_engine(clock), clock, [420] * 9)
-        assert tiers(plans)[:3] == ["5m"] * 3  # cold: the reference default
-        assert tiers(plans)[4:] == ["1h"] * 6
-        # Steady state, 10,000 tokens, all cached by the 1h write: this call reads them
-        # (0.3 USD/MTok) and the next use 7 min later reads them again: 2 x 0.003 = 0.006.
-        # 5m: read now (0.003) + a keep-warm touch at 270 s and a read (2 x 0.003) = 0.009.
-        # No write: both calls pay input, 2 x 10,000 x 3 / 1e6 = 0.06.
+        """Every 7 minutes the 5m entry is gone. After the first such gap the hedge bridges
+        the next one with a keep-warm touch; once that touch has saved a rewrite, the 1h
+        premium on the 200 new tokens is affordable and cheaper than a touch per gap."""
+        plans = growing(learned_engine(clock), clock, [420] * 9)
+        assert tiers(plans) == ["5m", "5m"] + ["1h"] * 8
+        assert "kept warm with up to 1 touch(es)" in plans[1].reasoning
+        # Steady state, 12,000 tokens, 200 new: this call reads 11,800 (0.3 USD/MTok) and
+        # writes 200 at 1h (6), the next use reads 12,000: 0.00354 + 0.0012 + 0.0036.
+        # 5m: 0.00354 + 200 x 3.75e-6 + a touch at 270 s and a read (2 x 0.0036) = 0.01149.
+        # No write: both calls pay input, 2 x 12,000 x 3 / 1e6 = 0.072.
         reasoning = plans[-1].reasoning
         assert "tier 1h" in reasoning
-        assert "1h 0.006 USD" in reasoning
-        assert "5m 0.009 USD with up to 1 keep-warm touch(es)" in reasoning
-        assert "no write 0.06 USD" in reasoning
+        assert "1h 0.00834 USD" in reasoning
+        assert "5m 0.01149 USD with up to 1 keep-warm touch(es)" in reasoning
+        assert "no write 0.072 USD" in reasoning
         assert "learned from 9 gap(s) between uses of this stream" in reasoning
         assert "0% within 5m, 100% within 30m, 100% within 1h" in reasoning
+
+    def test_a_fixed_prompt_keeps_its_entry_tier(self, clock: FakeClock) -> None:
+        """A cron whose prompt never grows writes nothing after its first call: the entry it
+        reads keeps the tier it was written with (the cache model's read refreshes it), so
+        the policy keeps the 5m entry warm with one touch per gap instead of relabelling it."""
+        plans = run(learned_engine(clock), clock, [420] * 9)
+        assert set(tiers(plans)) == {"5m"}
+        assert "kept warm with up to 1 touch(es)" in plans[-1].reasoning
+        assert "; 1h " not in plans[-1].reasoning  # not weighed: it would write nothing
 
     def test_bursts_seconds_apart_stay_on_five_minutes(self, clock: FakeClock) -> None:
         """Calls 10 s apart always find the 5m entry: the cheaper write wins the tie."""
@@ -33,17 +44,17 @@ class TestBreakpointCadences:
         assert "100% within 5m" in plans[-1].reasoning
 
     def test_bursts_with_twenty_minute_pauses_take_the_hour(self, clock: FakeClock) -> None:
-        """Bursts of 5 calls 10 s apart, 20 minutes between bursts: 1h survives the pause."""
+        """Bursts of 5 calls 10 s apart, 20 minutes between bursts, a growing prompt.
+
+        The first pause is paid (nothing said it would come); the next is bridged with
+        keep-warm touches (a 5m write plus 4 touches 270 s apart, cheaper than rewriting at
+        1h); once bridging has paid, the 1h premium on each small write is affordable and
+        survives every later pause without touches."""
         gaps = ([10] * 4 + [1200]) * 4
-        plans = run(learned_engine(clock), clock, gaps)
-        got = tiers(plans)
-        # Right after the first pause the 5m entry is gone and rewriting it at 1h costs
-        # 2x against 1.25x: 5m kept warm with 4 touches (270 s apart) is cheaper. From the
-        # next call on, a read of the live entry costs the same on either tier and only
-        # 1h survives the next pause without touches.
-        assert got[5] == "5m"
+        got = tiers(plans := growing(learned_engine(clock), clock, gaps, 100))
+        assert got[:10] == ["5m"] * 10
         assert "kept warm with up to 4 touch(es)" in plans[5].reasoning
-        assert got[6:] == ["1h"] * (len(plans) - 6)
+        assert got[10:] == ["1h"] * (len(plans) - 10)
 
     def test_nightly_job_does_not_cache(self, clock: FakeClock) -> None:
         """A daily run outlives every tier: no write, and a write-premium trap finding."""
@@ -60,9 +71,8 @@ class TestBreakpointCadences:
 
     def test_cadence_drifting_from_seconds_to_minutes(self, clock: FakeClock) -> None:
         """30 s gaps (5m), then 7 minute gaps: the hour tier within two calls of the change."""
-        plans = run(learned_engine(clock), clock, [30] * 20 + [420] * 10)
-        got = tiers(plans)
-        assert set(got[:21]) == {"5m"}
+        got = tiers(growing(learned_engine(clock), clock, [30] * 20 + [420] * 10))
+        assert set(got[:22]) == {"5m"}
         assert got[22:] == ["1h"] * 9
 
     def test_cadence_drifting_back_with_a_growing_prompt(self, clock: FakeClock) -> None:
@@ -142,10 +152,11 @@ class TestOtherFamilies:
         directive = plans[-1].directives[0]
         assert isinstance(directive, ResourceDirective)
         assert directive.ttl_seconds == 600
-        # The 600 s gaps fall in the bin whose middle is 300 x 2^(11.5/12) = 582.997 s:
-        # (read 0.125 + storage 4.5 x 582.997 / 3600) USD/MTok x 0.1 MTok = 0.0853649.
-        # 300 s does not cover the gap: input 1.25 + storage 4.5 x 300/3600 -> 0.1625.
-        assert "300s 0.1625 USD; 600s 0.0853649 USD" in plans[-1].reasoning
+        # The 600 s gaps fall in the bin whose middle is 300 x 2^(11.5/12) = 582.997 s.
+        # The cache model bills storage for the whole lifetime: 600 s covers the gap,
+        # (read 0.125 + storage 4.5 x 600 / 3600) USD/MTok x 0.1 MTok = 0.0875; 300 s does
+        # not: input 1.25 + storage 4.5 x 300 / 3600 -> 0.1625.
+        assert "300s 0.1625 USD; 600s 0.0875 USD" in plans[-1].reasoning
 
     def test_gemini_nightly_does_not_create(self, clock: FakeClock) -> None:
         """A day between uses: no lifetime pays its storage; no resource."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from racs.core.accounting import Rates
-from racs.learning.costs import KEEPWARM_TOUCHES, BreakpointTable, breakpoint_cost
+from racs.core.accounting import MTOK, Rates, Tokens, cost_of
+from racs.learning.costs import KEEPWARM_TOUCHES, BreakpointTable, breakpoint_cost, prices_of
 from racs.learning.gaps import DECAY, MAX_BIN, MIN_BIN, Cadence, bin_of, representative
+from racs.learning.hedge import Hedge
 from racs.learning.policy import choose_tier
 
 SONNET = Rates(input=3.0, read=0.3, write_5m=3.75, write_30m=3.75, write_1h=6.0)
@@ -115,3 +117,73 @@ class TestCosts:
         assert len(choice.options) == 3
         assert all(choice.pick.cost <= o.cost * (1 + 1e-9) for o in choice.options)
         assert choice.pick.touches in KEEPWARM_TOUCHES
+
+
+class TestMoney:
+    @given(st.floats(min_value=0.01, max_value=100), st.floats(min_value=0, max_value=1))
+    def test_prices_are_cost_of_per_million_tokens(self, base: float, share: float) -> None:
+        """The policy's per-token prices are what cost_of bills a million tokens of a class."""
+        rates = Rates(
+            input=base,
+            read=base * share,
+            write_5m=base * 1.25,
+            write_30m=base * 1.25,
+            write_1h=base * 2,
+        )
+        p = prices_of(rates)
+        for field, kw in (
+            ("input", "fresh"),
+            ("read", "read"),
+            ("write_5m", "write_5m"),
+            ("write_30m", "write_30m"),
+            ("write_1h", "write_1h"),
+        ):
+            assert getattr(p, field) == cost_of(Tokens(**{kw: MTOK}), rates).total
+
+    def test_an_option_cost_is_cost_of_its_tokens(self) -> None:
+        """A 5m write with one keep-warm touch and a read after 7 minutes, per 10,000 tokens,
+        equals cost_of of the tokens it bills (two reads)."""
+        table = BreakpointTable(SONNET, ("5m", "1h"), 1.0)
+        i = table.options.index(("5m", 1))
+        per_token = table.row_at(420)[i]
+        assert 10_000 * per_token == pytest.approx(cost_of(Tokens(read=20_000), SONNET).total * 1e6)
+
+
+class TestHedge:
+    def test_state_round_trips(self) -> None:
+        """A lineage's hedge survives to_dict/from_dict and JSON."""
+        prices = prices_of(SONNET)
+        h = Hedge()
+        h.observe(prices, None, 10_000, 0, "5m", 1.0)
+        h.decided(prices, "5m", "5m", 0, 10_000, 10_000)
+        h.observe(prices, 420.0, 10_200, 0, "5m", 1.0)
+        h.decided(prices, "5m", "5m", 1, 10_200, 10_200)
+        c = Cadence()
+        c.hedge = h
+        back = Cadence.from_dict(json.loads(json.dumps(c.to_dict())))
+        assert back.hedge is not None
+        assert back.hedge.to_list() == h.to_list()
+        # 420 s spans 2 lifetimes of 0.8 x 300 s: one touch bridges it.
+        assert h.since_long == 0 and h.long_touches == 1
+
+    def test_a_bad_state_is_refused(self) -> None:
+        """A malformed ``a`` entry raises ValueError (the snapshot loader starts empty)."""
+        with pytest.raises(ValueError):
+            Cadence.from_dict({"h": {}, "n": 0, "t": None, "a": [1, 2]})
+        good = Hedge().to_list()
+        good[4] = 0.0  # survival must lie in (0, 1]
+        with pytest.raises(ValueError):
+            Hedge.from_list(good)
+
+    def test_a_gap_seen_unlocks_its_bridge_for_a_while(self) -> None:
+        """After a 20-minute gap the next calls may risk the touches that bridge it again."""
+        prices = prices_of(SONNET)
+        h = Hedge()
+        h.observe(prices, None, 10_000, 0, "5m", 1.0)
+        h.decided(prices, "5m", "5m", 0, 10_000, 10_000)
+        assert h.allowance(prices, "5m", 10_000).touches == pytest.approx(0.01 * h.floor)
+        h.observe(prices, 1200.0, 10_000, 0, "5m", 1.0)
+        h.decided(prices, "5m", "5m", 0, 10_000, 10_000)
+        # 1200 / (0.8 x 300) - 1 = 4 touches of 10,000 tokens at 0.3 USD/MTok.
+        assert h.allowance(prices, "5m", 10_000).touches == pytest.approx(4 * 10_000 * 0.3)
+        assert h.allowance(prices, "5m", 10_000).premium == 0

@@ -45,11 +45,21 @@ def test_it_is_a_replay_strategy_by_name() -> None:
     assert strategy.name == "learned"
 
 
-def test_cron_goes_to_the_hour_tier_after_three_gaps() -> None:
-    """Cold: the reference 5m; then the hour tier for 7-minute gaps."""
+def test_cron_goes_to_the_hour_tier_once_a_long_gap_was_read() -> None:
+    """Nothing learned: the reference 5m. Here every request reads the previous prefix
+    although 7 minutes passed, as if something had kept it warm: each such read saved a
+    5m rewrite, which pays for the 1h premium on the 200 new tokens from then on."""
+    strategy = LearnedStrategy()
+    got = [strategy.decide(s).tier for s in situations([420] * 6, growth=200)]
+    assert got == ["5m"] + ["1h"] * 6
+
+
+def test_a_request_that_writes_nothing_keeps_the_entry_tier() -> None:
+    """A fixed prompt writes nothing after its first request: the 5m entry it reads lives
+    on as 5m whatever the decision says, so the policy does not pretend it is 1h."""
     strategy = LearnedStrategy()
     got = [strategy.decide(s).tier for s in situations([420] * 6)]
-    assert got == ["5m", "5m", "5m", "1h", "1h", "1h", "1h"]
+    assert got == ["5m"] * 7
 
 
 def test_keep_warm_is_spaced_one_ttl_apart_in_replay() -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from racs.core.cache import EMPTY, PESSIMISTIC, rules_for, serve, warm
 from racs.core.catalog import default_profile_of
-from racs.replay.cache import EMPTY, serve, warm
-from racs.replay.family import PESSIMISTIC, rules_for
 from racs.replay.steps import Step
 
 ANTHROPIC = rules_for(default_profile_of("anthropic", "claude-sonnet-4-5"))  # minimum 1024

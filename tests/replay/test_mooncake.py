@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from racs.core.accounting import Rates
+from racs.core.cache import rules_for
 from racs.core.catalog import default_profile_of
 from racs.core.errors import RacsError
-from racs.replay.family import rules_for
 from racs.replay.pool import replay_pool
 from racs.traffic.mooncake import read_trace
 

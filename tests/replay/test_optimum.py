@@ -8,10 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from racs.core.accounting import Rates
+from racs.core.cache import EMPTY, PESSIMISTIC, State, rules_for, serve, warm
 from racs.core.catalog import default_profile_of
-from racs.replay.cache import EMPTY, State, serve, warm
 from racs.replay.costs import step_cost, unit_of
-from racs.replay.family import PESSIMISTIC, rules_for
 from racs.replay.optimum import actions, optimum, touch_cap
 from racs.replay.simulate import run
 from racs.replay.steps import Horizon, Step

@@ -23,12 +23,12 @@ def result(shared: Callable[[str], Path]) -> Replay:
 def test_calibration_is_exact_outside_named_anomalies(result: Replay) -> None:
     """Replaying the recorded choices reproduces every recorded write; every request the
     model cannot explain is named (13 of 455: 2 compactions, 7 reads from outside the
-    stream, 4 misses)."""
+    stream, 4 misses the report calls unexplained too)."""
     cal = result.calibration
     assert result.requests == 455
     assert cal.error_tokens == 0 and cal.errors == []
     assert cal.exact + sum(cal.anomalies.values()) == cal.requests
-    assert cal.anomalies == {"compaction": 2, "external": 7, "miss": 4}
+    assert cal.anomalies == {"compaction": 2, "external": 7, "unexplained_miss": 4}
 
 
 def test_recorded_strategy_costs_what_was_billed(result: Replay) -> None:

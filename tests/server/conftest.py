@@ -34,6 +34,7 @@ class Served:
     engine: Any
     ledger: Any
     token: str | None
+    app: Any = None
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An httpx client for this server (bearer header set when there is a token)."""
@@ -85,7 +86,7 @@ def start_server(
         server.should_exit = True
         thread.join(timeout=10)
 
-    return Served(f"http://127.0.0.1:{port}", engine, ledger, token), stop
+    return Served(f"http://127.0.0.1:{port}", engine, ledger, token, app), stop
 
 
 @pytest.fixture

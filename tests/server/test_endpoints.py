@@ -116,7 +116,7 @@ class TestUsageAndStats:
         """A time window needs a ledger: 400 with the reason."""
         r = client.get("/stats", params={"since": "1"})
         assert r.status_code == 400
-        assert "ledger" in r.json()["error"]["message"]
+        assert "ledger" in r.json()["error"]
 
     def test_history_samples_totals(self, client: httpx.Client) -> None:
         """/stats/history holds periodic samples of the totals, oldest first."""

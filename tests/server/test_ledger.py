@@ -91,7 +91,7 @@ class TestRuns:
             assert r.json()["status"] == "cancelled"
             late = c.post(f"/ledger/runs/{run_id}/complete", json={})
             assert late.status_code == 409
-            assert late.json()["error"]["code"] == "ERR_CONFLICT"
+            assert late.json()["code"] == "ERR_CONFLICT"
 
     def test_usage_is_appended_to_the_ledger(self, ledger_server: Served) -> None:
         """POST /usage becomes a cache.usage event and /stats reads it back."""
@@ -140,7 +140,7 @@ class TestLedgerRefusals:
         with ledger_server.client() as c:
             r = c.post("/ledger/runs", json=body)
             assert r.status_code == 400, r.text
-            assert needle in r.json()["error"]["message"]
+            assert needle in r.json()["error"]
 
     def test_unknown_event_type_is_400(self, ledger_server: Served) -> None:
         """An event type outside the set is a 400 listing the valid ones."""
@@ -148,7 +148,7 @@ class TestLedgerRefusals:
             run_id = c.post("/ledger/runs", json=START).json()["runId"]
             r = c.post(f"/ledger/runs/{run_id}/events", json={"type": "dance"})
             assert r.status_code == 400
-            assert "provider-call" in r.json()["error"]["message"]
+            assert "provider-call" in r.json()["error"]
 
     def test_bad_queries_are_400(self, ledger_server: Served) -> None:
         """Non-integer limits and unknown filters are 400s."""
@@ -161,7 +161,7 @@ class TestLedgerRefusals:
         """Without --ledger every ledger endpoint says so with a 404."""
         r = client.get("/ledger/runs")
         assert r.status_code == 404
-        assert r.json()["error"]["code"] == "ERR_NO_LEDGER"
+        assert r.json()["code"] == "ERR_NO_LEDGER"
 
 
 def test_the_documented_required_fields_are_the_required_ones(ledger_server: Served) -> None:
@@ -183,7 +183,7 @@ def test_field_named_like_an_internal_parameter_is_a_400(ledger_server: Served) 
     with ledger_server.client() as c:
         r = c.post("/ledger/runs", json={**START, "method": "x"})
     assert r.status_code == 400
-    assert "method" in r.json()["error"]["message"]
+    assert "method" in r.json()["error"]
 
 
 class TestOffTheLoop:

@@ -26,7 +26,7 @@ from racs import create_racs
 from racs.server import openapi_document
 from server.conftest import Served, open_ledger, start_server
 
-schema = schemathesis.openapi.from_dict(openapi_document(ledger=True))
+schema = schemathesis.openapi.from_dict(openapi_document())
 
 TRIED: Counter[str] = Counter()
 
@@ -65,11 +65,11 @@ def test_api_conforms_and_never_fails(case: schemathesis.Case, live: Served) -> 
 def test_the_fuzzed_document_is_the_published_one(live: Served) -> None:
     """The document driving the fuzzing is the one this server publishes."""
     with live.client() as c:
-        assert c.get("/openapi.json").json() == openapi_document(ledger=True)
+        assert c.get("/openapi.json").json() == openapi_document()
 
 
 TOKEN = "fuzz-token"
-token_schema = schemathesis.openapi.from_dict(openapi_document(True, ledger=True))
+token_schema = schemathesis.openapi.from_dict(openapi_document(True))
 
 
 @pytest.fixture(scope="module")

@@ -143,7 +143,7 @@ class TestBadInput:
             _assistant("m6", {**GOOD, "cache_creation_input_tokens": 51}),
             _assistant("m7", GOOD, ts="yesterday"),
             _assistant("m8", "lots"),
-            '[1, 2, "usage"]',
+            '[1, 2, "assistant"]',
             _assistant("m9", GOOD),
         ]
         f = tmp_path / "s1.jsonl"
@@ -155,9 +155,9 @@ class TestBadInput:
             "unreadable line (JSONDecodeError)": 1,
             "usage.input_tokens is not an integer": 1,
             "usage.cache_read_input_tokens is negative": 1,
-            "usage.output_tokens is absurd (over 10,000,000)": 1,
-            "usage.cache_creation does not add up to its total": 1,
-            "timestamp missing or not ISO-8601": 1,
+            "usage.output_tokens is out of bounds (over 4,294,967,295)": 1,
+            "usage.cache_creation does not add up to its total (50 of 51)": 1,
+            "timestamp missing, not ISO-8601 or out of range": 1,
             "usage is not an object": 1,
             "not a JSON object": 1,
         }

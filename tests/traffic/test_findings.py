@@ -52,10 +52,11 @@ class TestCauses:
         assert expiry.excess_tokens == 10_500
         assert expiry.usd == pytest.approx(10_500 * 11.5 / 1e6)
         assert "6m 40s gap (TTL 5m)" in expiry.detail
-        # 1h writes cost (20 - 12.5) / MTok more on the 10,500 cached tokens: $0.0788.
+        # 1h writes cost (20 - 12.5) / MTok more on the 10,500 cached tokens: $0.07875,
+        # and $0.12075 was lost: both exact halves, shown rounded half to even in decimal.
         assert expiry.action == (
             "write this stream at the 1h tier: on its 10,500-token prefix that costs "
-            "$0.0788 more per write, against $0.1207 lost here"  # 0.12075 in binary: 0.1207
+            "$0.0788 more per write, against $0.1208 lost here"
         )
         switch = found[("model_switch", T0 + 490_000)]
         # m held 11,000; on m2 the input 11,210 had 210 new: 11,000 written again.

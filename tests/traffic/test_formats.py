@@ -135,7 +135,7 @@ class TestLiteLLM:
         assert r.tokens == Tokens(100, 2_000, 200, 0, 0, 50)
         assert (r.provider, r.session, r.request_id) == ("anthropic", "trace-1", "chatcmpl-1")
         assert r.timestamp_ms == T0_S * 1000 + 500
-        assert problems.by_reason == {"prompt_tokens missing or not a count": 1}
+        assert problems.by_reason == {"prompt_tokens is missing": 1}
 
     def test_spend_logs_csv(self, tmp_path: Path) -> None:
         """OpenAI: 5,000 prompt tokens of which 3,072 cached; metadata is a JSON string."""

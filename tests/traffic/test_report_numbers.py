@@ -162,6 +162,7 @@ class TestJson:
             "gaps",
             "unpricedModels",
             "problems",
+            "duplicates",
         }
         assert set(doc["by"]) == {"session", "stream", "agent", "model", "project", "day"}
         assert [d["key"] for d in doc["by"]["day"]] == ["2026-02-10", "2026-02-11", "2026-02-12"]

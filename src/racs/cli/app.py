@@ -76,9 +76,23 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30)
 
 
-def build_parser() -> Parser:
-    """The full argument parser, every subcommand included."""
-    from racs.cli import analyze, ingest, inspect, ledger, models, replay, report, simulate
+COMMANDS: Final = (
+    "analyze",
+    "simulate",
+    "inspect",
+    "ledger",
+    "models",
+    "report",
+    "ingest",
+    "replay",
+)
+"""The subcommands, each a module of ``racs.cli`` with ``register``, in help order."""
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """The argument parser: every subcommand, or only ``only`` (so a command imports
+    just its own module and what that needs)."""
+    import importlib
 
     parser = Parser(
         prog="racs",
@@ -91,14 +105,8 @@ def build_parser() -> Parser:
         "--debug", action="store_true", help="show the Python traceback of a failure"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    analyze.register(commands, _formatter)
-    simulate.register(commands, _formatter)
-    inspect.register(commands, _formatter)
-    ledger.register(commands, _formatter)
-    models.register(commands, _formatter)
-    report.register(commands, _formatter)
-    ingest.register(commands, _formatter)
-    replay.register(commands, _formatter)
+    for name in COMMANDS if only is None else (only,):
+        importlib.import_module(f"racs.cli.{name}").register(commands, _formatter)
     commands.add_parser(
         "serve",
         help="the HTTP service (needs the server extra: pip install 'racs[server]')",
@@ -134,7 +142,12 @@ def run(argv: Sequence[str]) -> int:
         args = head = [*head[1:], "--help"]
     if head and head[0] == "serve":
         return _serve(head[1:])
-    parser = build_parser()
+    if head in (["--version"], ["-v"]):
+        # Answered before any command module loads: `racs --version` stays instant.
+        sys.stdout.write(f"racs {__version__}\n")
+        return EXIT_OK
+    first = next((a for a in head if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS and first == head[0] else None)
     ns = parser.parse_args(args)
     handler: Handler | None = getattr(ns, "handler", None)
     if handler is None:

@@ -14,7 +14,8 @@ from racs.cli.app import CliError
 from racs.cli.ledgers import default_read_target
 from racs.core.accounting import parse_pricing_table
 from racs.core.errors import RacsError
-from racs.traffic import claude_code
+from racs.traffic import claude_code, codex
+from racs.traffic.problems import Problems
 
 
 def read_json(path: str, what: str) -> Any:
@@ -53,8 +54,8 @@ def load_pricing(path: str | None) -> dict[str, Any] | None:
 
 
 def traffic_sources(paths: list[str], ledger: str | None) -> list[str]:
-    """What to read: the given paths (and ledger), else Claude Code's folder, else the
-    default ledger."""
+    """What to read: the given paths (and ledger), else Claude Code's folder and Codex
+    CLI's sessions (those that exist), else the default ledger."""
     sources = [str(Path(p).expanduser()) for p in paths]
     for source in sources:
         if not source.startswith(("postgresql://", "postgres://")) and not Path(source).exists():
@@ -64,8 +65,9 @@ def traffic_sources(paths: list[str], ledger: str | None) -> list[str]:
     if sources:
         return sources
     claude = claude_code.default_paths()[0]
-    if claude.exists():
-        return [str(claude)]
+    found = [str(p) for p in (claude, codex.default_paths()[0]) if p.exists()]
+    if found:
+        return found
     fallback = default_read_target()
     if fallback.startswith(("postgresql://", "postgres://")) or Path(fallback).exists():
         return [fallback]
@@ -73,6 +75,30 @@ def traffic_sources(paths: list[str], ledger: str | None) -> list[str]:
         f"nothing to read: no Claude Code transcripts at {claude} and no ledger at "
         f"{fallback}; give files, folders or a ledger (try: racs simulate && racs report)"
     )
+
+
+class Counted:
+    """Counts what passes through (how many requests the sources gave, before filters)."""
+
+    def __init__(self, items: Any) -> None:
+        self._items = items
+        self.count = 0
+
+    def __iter__(self) -> Any:
+        for item in self._items:
+            self.count += 1
+            yield item
+
+
+def nothing_read(sources: list[str], problems: Problems) -> CliError:
+    """The error (exit 2) for sources holding no readable request; the problems that
+    explain it go to stderr first."""
+    import sys
+
+    for line in problems.lines():
+        print(line, file=sys.stderr)
+    shown = ", ".join(shown_source(s) for s in sources)
+    return CliError(f"no requests with usage found in {shown}")
 
 
 def shown_source(source: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
-from racs.cli.files import load_pricing
+from racs.cli.files import load_pricing, nothing_read
 from racs.cli.render import ByteProgress
 from racs.core.prices import PriceBook
 from racs.traffic.ingest import ingest
@@ -75,9 +75,9 @@ def run(ns: argparse.Namespace) -> int:
         done = ingest(read(ns.sources, problems, meter), open_ledger, prices)
     finally:
         meter.close()
+    if done.added + done.already == 0:
+        raise nothing_read([str(s) for s in ns.sources], problems)
     print(f"Ingested {done.added:,} requests ({done.already:,} already in the ledger).")
-    if problems:
-        print(f"Unreadable input: {problems.total:,}", file=sys.stderr)
-        for e in problems.examples[:10]:
-            print(f"  {e.where}: {e.reason}", file=sys.stderr)
+    for line in problems.lines():
+        print(line, file=sys.stderr)
     return EXIT_OK

@@ -10,17 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
-from racs.cli.files import load_pricing, traffic_sources, write_atomically
+from racs.cli.files import load_pricing, nothing_read, traffic_sources, write_atomically
+from racs.cli.render import ByteProgress
+from racs.core.cache import SETTINGS
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
 from racs.core.text import iso, table, usd
-from racs.replay.family import SETTINGS
 from racs.replay.html import render_html
 from racs.replay.run import OPTIMUM, Replay, replay
 from racs.replay.strategies import DEFAULT_STRATEGIES, available
 from racs.replay.wire import to_json
+from racs.traffic.lines import total_bytes
 from racs.traffic.problems import Problems
-from racs.traffic.sources import read
+from racs.traffic.sources import discover_files, read
 
 _EXAMPLES = """\
 examples:
@@ -55,7 +57,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         action="append",
         metavar="NAME",
         help=f"strategy to price (repeatable; default: {', '.join(DEFAULT_STRATEGIES)}; "
-        "racs@SECONDS declares a reuse interval to the planner; learned when installed)",
+        "racs@SECONDS declares a reuse interval to the planner)",
     )
     p.add_argument(
         "--setting",
@@ -80,25 +82,31 @@ def run(ns: argparse.Namespace) -> int:
     if "neutral" not in settings and (ns.html or ns.requests):
         raise CliError("--html and --requests show the neutral setting; add --setting neutral")
     problems = Problems()
+    meter = ByteProgress(total_bytes(discover_files(sources)), "reading")
     try:
         result = replay(
-            read(sources, problems),
+            read(sources, problems, meter),
             strategies=strategies,
             prices=prices,
             settings=settings,
             keep_warm=not ns.no_keep_warm,
             detail=bool(ns.html or ns.requests),
+            problems=problems,
         )
     except RacsError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        meter.close()
     if result.requests == 0:
-        raise CliError("no requests with usage found in " + ", ".join(sources))
+        raise nothing_read(sources, problems)
     if ns.html:
         write_atomically(Path(ns.html), render_html(result))
     if ns.json:
-        sys.stdout.write(json.dumps(to_json(result, requests=ns.requests), indent=2) + "\n")
+        doc = to_json(result, requests=ns.requests)
+        doc["problems"] = problems.to_dict()
+        sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(render(result, requests=ns.requests, problems=problems.total))
+        sys.stdout.write(render(result, requests=ns.requests, problems=problems))
         if ns.html:
             sys.stdout.write(f"\nWrote {ns.html}\n")
     return EXIT_OK
@@ -114,8 +122,8 @@ def _share(result: Replay, name: str) -> str:
     return " .. ".join("-" if v is None else f"{v * 100:.1f}%" for v in shares)
 
 
-def render(result: Replay, *, requests: bool = False, problems: int = 0) -> str:
-    """The text report."""
+def render(result: Replay, *, requests: bool = False, problems: Problems | None = None) -> str:
+    """The text report (what could not be read or replayed named at the end)."""
     out = [
         f"racs replay: {result.requests} requests in {result.stream_count} streams; "
         f"billed {usd(result.billed.total)}; settings: {' .. '.join(result.settings)}",
@@ -127,7 +135,7 @@ def render(result: Replay, *, requests: bool = False, problems: int = 0) -> str:
         f"{anomalies}; error tokens outside anomalies: {cal.error_tokens}"
     )
     if problems:
-        out.append(f"unreadable lines skipped: {problems}")
+        out.append(f"skipped: {problems.total:,} (named at the end)")
     if result.unpriced:
         out.append(f"unpriced (counted at $0): {', '.join(result.unpriced)}")
     out.append("")
@@ -167,6 +175,9 @@ def render(result: Replay, *, requests: bool = False, problems: int = 0) -> str:
     if requests:
         out.append("")
         out.append(_requests_table(result))
+    if problems:
+        out.append("")
+        out.extend(problems.lines())
     return "\n".join(out) + "\n"
 
 

@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from racs.cli.app import EXIT_OK
-from racs.cli.files import load_pricing, shown_source, traffic_sources, write_atomically
+from racs.cli.files import (
+    Counted,
+    load_pricing,
+    nothing_read,
+    shown_source,
+    traffic_sources,
+    write_atomically,
+)
 from racs.cli.render import ByteProgress
 from racs.core.prices import PriceBook
 from racs.report.build import Filters, build_report
-from racs.report.html import render_html
 from racs.report.text import render
 from racs.report.wire import to_json
 from racs.traffic.lines import total_bytes
@@ -121,9 +127,10 @@ def run(ns: argparse.Namespace) -> int:
     filters = Filters(ns.since, ns.until, ns.project, ns.session, ns.model)
     problems = Problems()
     meter = ByteProgress(total_bytes(discover_files(sources)), "reading")
+    requests = Counted(read(sources, problems, meter))
     try:
         report = build_report(
-            read(sources, problems, meter),
+            requests,
             prices,
             problems,
             filters,
@@ -133,10 +140,14 @@ def run(ns: argparse.Namespace) -> int:
         )
     finally:
         meter.close()
+    if requests.count == 0:
+        raise nothing_read(sources, problems)
     if ns.html:
+        from racs.report.html import render_html
+
         write_atomically(Path(ns.html), render_html(report))
     if ns.json:
-        sys.stdout.write(json.dumps(to_json(report), indent=2) + "\n")
+        sys.stdout.write(json.dumps(to_json(report), indent=2, allow_nan=False) + "\n")
     else:
         sys.stdout.write(render(report, limit=ns.rows))
         if ns.html:

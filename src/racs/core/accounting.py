@@ -106,7 +106,8 @@ class Tokens:
     ) -> Tokens:
         """Classes from an all-in input count, the reads and the writes per tier."""
         w = writes or {}
-        w5, w30, w1h = (float(w.get(t, 0) or 0) for t in ("5m", "30m", "1h"))
+        # Not float(): whole counts stay ints, written as JSON integers.
+        w5, w30, w1h = (w.get(t, 0) or 0 for t in ("5m", "30m", "1h"))
         return cls(uncached(input_tokens, read, w5, w30, w1h), read, w5, w30, w1h, output)
 
 

@@ -41,6 +41,10 @@ class Provider:
     wire: str
     """Its API's wire format: ``anthropic``, ``openai``, ``gemini``, ``bedrock`` or
     ``none`` (local runtimes and custom providers: no usage format of their own)."""
+    demo_card: Mapping[str, float] | None = None
+    """Illustrative list prices (USD per MTok) ``racs simulate`` passes as its host's card
+    when this provider represents its family (not a quote; the price book has the real
+    ones)."""
 
 
 _BREAKPOINT: Final[dict[str, Any]] = {
@@ -64,6 +68,7 @@ def _record(
     litellm: tuple[str, ...] = (),
     demo_model: str,
     wire: str,
+    demo_card: Mapping[str, float] | None = None,
 ) -> Provider:
     names = tuple(dict.fromkeys((pid, *telemetry)))
     return Provider(
@@ -74,6 +79,7 @@ def _record(
         tuple(dict.fromkeys(litellm)),
         demo_model,
         wire,
+        demo_card,
     )
 
 
@@ -90,6 +96,13 @@ RECORDS: Final[tuple[Provider, ...]] = (
         litellm=("anthropic",),
         demo_model="claude-sonnet-4-5",
         wire="anthropic",
+        demo_card={
+            "inputPerMTok": 3.0,
+            "cacheReadPerMTok": 0.3,
+            "cacheWrite5mPerMTok": 3.75,
+            "cacheWrite1hPerMTok": 6.0,
+            "outputPerMTok": 15.0,
+        },
     ),
     _record(
         "openai",
@@ -113,6 +126,7 @@ RECORDS: Final[tuple[Provider, ...]] = (
         litellm=("openai", "azure", "text-completion-openai"),
         demo_model="gpt-4.1",
         wire="openai",
+        demo_card={"inputPerMTok": 2.0, "cacheReadPerMTok": 0.5, "outputPerMTok": 8.0},
     ),
     _record(
         "google",
@@ -144,6 +158,12 @@ RECORDS: Final[tuple[Provider, ...]] = (
         litellm=("gemini", "vertex_ai", "vertex_ai_beta"),
         demo_model="gemini-2.5-pro",
         wire="gemini",
+        demo_card={
+            "inputPerMTok": 1.25,
+            "cacheReadPerMTok": 0.125,
+            "storagePerMTokHour": 4.5,
+            "outputPerMTok": 10.0,
+        },
     ),
     _record(
         "bedrock",
@@ -206,6 +226,7 @@ RECORDS: Final[tuple[Provider, ...]] = (
         litellm=("deepseek",),
         demo_model="deepseek-chat",
         wire="openai",
+        demo_card={"inputPerMTok": 0.28, "cacheReadPerMTok": 0.028, "outputPerMTok": 0.42},
     ),
     _record(
         "mistral",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Final, Literal, TypeAlias, cast
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias, cast, get_type_hints
 
 from racs.core.tiers import TIER
 
@@ -39,6 +39,12 @@ LINT_CODES: Final = (
 
 # --- wire form -----------------------------------------------------------------------
 
+WHOLE: Final = "racs:whole"
+"""Marks a field written as a JSON integer (see ``Count``)."""
+Count: TypeAlias = Annotated[float, WHOLE]
+"""A token count or epoch milliseconds: any number inside racs, a JSON integer on the wire
+(``to_dict`` rounds it; inputs are already whole, so that only drops a ``.0``)."""
+
 
 def camel(name: str) -> str:
     """snake_case -> the seed's camelCase (``per_mtok`` -> ``PerMTok``)."""
@@ -48,15 +54,35 @@ def camel(name: str) -> str:
     )
 
 
-_CAMEL_CACHE: dict[type, tuple[tuple[str, str], ...]] = {}
+_CAMEL_CACHE: dict[type, tuple[tuple[str, str, bool], ...]] = {}
 
 
-def _wire_fields(cls: type) -> tuple[tuple[str, str], ...]:
+def whole_fields(cls: type) -> frozenset[str]:
+    """Names of the ``Count`` fields of a wire dataclass (JSON integers)."""
+    hints = get_type_hints(cls, include_extras=True)
+
+    def marked(hint: Any) -> bool:  # ``Count`` alone or in ``Count | None``
+        return WHOLE in getattr(hint, "__metadata__", ()) or any(
+            marked(arg) for arg in getattr(hint, "__args__", ())
+        )
+
+    return frozenset(f.name for f in fields(cls) if marked(hints.get(f.name)))
+
+
+def _wire_fields(cls: type) -> tuple[tuple[str, str, bool], ...]:
     cached = _CAMEL_CACHE.get(cls)
     if cached is None:
-        cached = tuple((f.name, camel(f.name)) for f in fields(cls))
+        whole = whole_fields(cls)
+        cached = tuple((f.name, camel(f.name), f.name in whole) for f in fields(cls))
         _CAMEL_CACHE[cls] = cached
     return cached
+
+
+def whole(value: float) -> int | None:
+    """A count or time as a JSON integer (None, written null, when not finite)."""
+    if isinstance(value, int):
+        return value
+    return round(value) if math.isfinite(value) else None
 
 
 def to_wire(value: Any) -> Any:
@@ -87,11 +113,11 @@ class Wire:
         out: dict[str, Any] = {}
         if self._tag is not None:
             out[self._tag[0]] = self._tag[1]
-        for name, wire_name in _wire_fields(type(self)):
+        for name, wire_name, is_whole in _wire_fields(type(self)):
             v = getattr(self, name)
             if v is None:
                 continue
-            out[wire_name] = to_wire(v)
+            out[wire_name] = whole(v) if is_whole and isinstance(v, float) else to_wire(v)
         return out
 
 
@@ -137,14 +163,14 @@ class CacheUsage(Wire):
 
     provider: str
     model: str
-    input_tokens: float
-    cache_read_tokens: float
-    cache_write_tokens_5m: float = 0
-    cache_write_tokens_1h: float = 0
+    input_tokens: Count
+    cache_read_tokens: Count
+    cache_write_tokens_5m: Count = 0
+    cache_write_tokens_1h: Count = 0
     prefix_key: str | None = None
-    timestamp: float | None = None
+    timestamp: Count | None = None
     agent_id: str | None = None
-    cache_write_tokens_30m: float = 0
+    cache_write_tokens_30m: Count = 0
     run_id: str | None = None
     """The ledger run this call belongs to (ties the usage to the run in the ledger)."""
 
@@ -286,8 +312,8 @@ class CachePlan(Wire):
     model: str
     family: Family
     prefix_key: str
-    stable_tokens: float
-    total_tokens: float
+    stable_tokens: Count
+    total_tokens: Count
     directives: tuple[CacheDirective, ...]
     findings: tuple[LintFinding, ...]
     break_even: BreakEven | None
@@ -305,9 +331,9 @@ class PrefixStats(Wire):
     prefix_key: str
     calls: int
     hit_ratio: float
-    read_tokens: float
-    write_tokens: float
-    uncached_tokens: float
+    read_tokens: Count
+    write_tokens: Count
+    uncached_tokens: Count
     saved_usd: float | None = None
     write_spend_usd: float | None = None
     storage_spend_usd: float | None = None
@@ -324,9 +350,9 @@ class CacheStats(Wire):
 
     calls: int
     hit_ratio: float
-    read_tokens: float
-    write_tokens: float
-    uncached_tokens: float
+    read_tokens: Count
+    write_tokens: Count
+    uncached_tokens: Count
     prefixes: tuple[PrefixStats, ...]
     saved_usd: float | None = None
     write_spend_usd: float | None = None
@@ -348,8 +374,8 @@ class DriftReport(Wire):
     prefix_key: str
     previous_key: str
     changed_segment_ids: tuple[str, ...]
-    invalidated_tokens: float
-    timestamp: float
+    invalidated_tokens: Count
+    timestamp: Count
     agent_id: str | None = None
     lineage: str | None = None
 
@@ -362,8 +388,8 @@ class RefreshEntry(Wire):
     provider: str
     model: str
     ttl: str | float
-    last_write_at: float
-    refresh_at: float
+    last_write_at: Count
+    refresh_at: Count
 
 
 # --- telemetry -----------------------------------------------------------------------
@@ -376,7 +402,7 @@ class PlanCreated(Wire):
     _tag: ClassVar[tuple[str, str] | None] = ("type", "plan.created")
     type: ClassVar[str] = "plan.created"
     plan: CachePlan
-    timestamp: float
+    timestamp: Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +422,7 @@ class UsageRecorded(Wire):
     type: ClassVar[str] = "usage.recorded"
     usage: CacheUsage
     hit: bool
-    timestamp: float
+    timestamp: Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +432,7 @@ class RefreshDue(Wire):
     _tag: ClassVar[tuple[str, str] | None] = ("type", "refresh.due")
     type: ClassVar[str] = "refresh.due"
     entry: RefreshEntry
-    timestamp: float
+    timestamp: Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +442,7 @@ class ResourceAction(Wire):
     _tag: ClassVar[tuple[str, str] | None] = ("type", "resource.action")
     type: ClassVar[str] = "resource.action"
     directive: ResourceDirective
-    timestamp: float
+    timestamp: Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +453,7 @@ class LimitReached(Wire):
     type: ClassVar[str] = "limit.reached"
     scope: str
     detail: str
-    timestamp: float
+    timestamp: Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,7 +464,7 @@ class StateDegraded(Wire):
     type: ClassVar[str] = "state.degraded"
     backend: str
     detail: str
-    timestamp: float
+    timestamp: Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +475,7 @@ class StateRestored(Wire):
     type: ClassVar[str] = "state.restored"
     backend: str
     detail: str
-    timestamp: float
+    timestamp: Count
 
 
 TelemetryEvent: TypeAlias = (

@@ -10,6 +10,7 @@ model neither knows stays token-only and is listed by ``unpriced()``.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -18,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from racs.core.accounting import Rates, parse_pricing_table, rates_of
-from racs.core.catalog import default_profile_of
+from racs.core.catalog import default_profile_of, normalize_model
 from racs.core.facts import PROVIDER
 from racs.core.model import Pricing, ProviderProfile
 
@@ -51,6 +52,26 @@ def _tiered(price: Any, input_tokens: float) -> float | None:
             chosen = tier.price
             break
     return float(chosen)
+
+
+_PRICE_FIELDS: Final = (
+    "input_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "output_mtok",
+)
+
+
+def _tier_starts(prices: Any) -> tuple[float, ...]:
+    """Every long-context threshold of a model's prices, sorted: between two of them every
+    price is the same, so a request's band names its prices."""
+    starts: set[float] = set()
+    for name in _PRICE_FIELDS:
+        price = getattr(prices, name, None)
+        for tier in getattr(price, "tiers", ()) or ():
+            starts.add(float(tier.start))
+    return tuple(sorted(starts))
 
 
 class _Database:
@@ -105,7 +126,9 @@ class PriceBook:
         self._use_db = database
         self._db: _Database | None = None
         self._card_rates: dict[tuple[str, str], Rates] = {}
-        self._db_cache: dict[tuple[str, str, int], Any] = {}
+        self._by_name: dict[str, Pricing] | None = None
+        self._db_cache: dict[tuple[str, str, int], tuple[Any, tuple[float, ...]]] = {}
+        self._db_memo: dict[tuple[str, str, int, int], tuple[Pricing, Rates]] = {}
         self._unpriced: set[str] = set()
         self._lock = threading.Lock()
 
@@ -126,7 +149,7 @@ class PriceBook:
 
         Cache prices a card leaves out stay ``None`` here; ``rates`` fills them in.
         """
-        card = self.pricing.get(model)
+        card = self._card_of(model)
         if card is not None:
             return card
         found = self._database_card(provider, model, timestamp_ms, input_tokens)
@@ -144,7 +167,7 @@ class PriceBook:
         input_tokens: float = 0,
     ) -> Rates | None:
         """The rates of one request, or ``None`` when the model is unpriced."""
-        card = self.pricing.get(model)
+        card = self._card_of(model)
         if card is not None:
             key = (provider, model)
             rates = self._card_rates.get(key)
@@ -153,12 +176,24 @@ class PriceBook:
                 with self._lock:
                     self._card_rates[key] = rates
             return rates
-        found = self._database_card(provider, model, timestamp_ms, input_tokens)
+        found = self._database_entry(provider, model, timestamp_ms, input_tokens)
         if found is None:
             with self._lock:
                 self._unpriced.add(model)
             return None
-        return rates_of(found, self.profile(provider, model), source="genai-prices")
+        return found[1]
+
+    def _card_of(self, model: str) -> Pricing | None:
+        """The user's card for ``model``: its own, else the card of its undated name (a
+        card for ``claude-sonnet-4-5`` prices ``claude-sonnet-4-5-20250929``)."""
+        card = self.pricing.get(model)
+        if card is not None or not self.pricing:
+            return card
+        if self._by_name is None:
+            self._by_name = {}
+            for key, value in self.pricing.items():
+                self._by_name.setdefault(normalize_model(key), value)
+        return self._by_name.get(normalize_model(model))
 
     def unpriced(self) -> list[str]:
         """Models asked about that neither the card nor the database prices, sorted."""
@@ -178,6 +213,36 @@ class PriceBook:
     def _database_card(
         self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
     ) -> Pricing | None:
+        found = self._database_entry(provider, model, timestamp_ms, input_tokens)
+        return None if found is None else found[0]
+
+    def _database_entry(
+        self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
+    ) -> tuple[Pricing, Rates] | None:
+        """The database's card and rates of one request, memoised per minute and per
+        long-context band (a report asks for the same few thousands of times)."""
+        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
+        looked = self._db_cache.get((provider, model, bucket))
+        if looked is not None:
+            band = bisect.bisect_left(looked[1], input_tokens)
+            memo = self._db_memo.get((provider, model, bucket, band))
+            if memo is not None:
+                return memo
+        card = self._database_prices(provider, model, timestamp_ms, input_tokens)
+        if card is None:
+            return None
+        prices_starts = self._db_cache[(provider, model, bucket)][1]
+        band = bisect.bisect_left(prices_starts, input_tokens)
+        entry = (card, rates_of(card, self.profile(provider, model), source="genai-prices"))
+        with self._lock:
+            if len(self._db_memo) > 100_000:
+                self._db_memo.clear()
+            self._db_memo[(provider, model, bucket, band)] = entry
+        return entry
+
+    def _database_prices(
+        self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
+    ) -> Pricing | None:
         db = self._database()
         if db is None:
             return None
@@ -194,13 +259,15 @@ class PriceBook:
                 else datetime.fromtimestamp(bucket * _BUCKET_MS / 1000, tz=UTC)
             )
             try:
-                prices = info.get_prices(when)
+                got = info.get_prices(when)
             except (LookupError, ValueError):
                 return None
+            prices = (got, _tier_starts(got))
             with self._lock:
                 if len(self._db_cache) > 100_000:  # bounded: a long report spans many minutes
                     self._db_cache.clear()
                 self._db_cache[key] = prices
+        prices = prices[0]
         input_price = _tiered(getattr(prices, "input_mtok", None), input_tokens)
         if input_price is None:
             return None

@@ -10,9 +10,11 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 Cell = Any
+_TENTH_MILLI = Decimal("0.0001")
 
 # Right-align columns of numbers, amounts and percentages ("-" marks a missing value).
 _NUMERIC = re.compile(r"^(-|-?\$?-?[\d,]+(\.\d+)?%?)$")
@@ -59,10 +61,18 @@ def tokens(n: float) -> str:
 
 
 def usd(x: float | None) -> str:
-    """A USD amount, signed when negative, '-' when unknown."""
+    """A USD amount to 1/100 cent, signed when negative, '-' when unknown.
+
+    Rounded in decimal, half to even, after dropping the float noise past 1e-10 USD: a
+    difference of two prices that is exactly half a 1/100 cent (0.07875) shows the same
+    whichever way the binary arithmetic fell.
+    """
     if x is None:
         return "-"
-    return f"-${-x:,.4f}" if x < 0 else f"${x:,.4f}"
+    if not math.isfinite(x):
+        return "-"
+    amount = Decimal(repr(round(x, 10))).quantize(_TENTH_MILLI, rounding=ROUND_HALF_EVEN)
+    return f"-${-amount:,.4f}" if amount < 0 else f"${amount:,.4f}"
 
 
 def percent(ratio: float) -> str:

@@ -29,13 +29,17 @@ class Tier:
     """``Pricing`` attribute holding the write price."""
     profile_field: str
     """``ProviderProfile`` attribute holding the write multiplier."""
+    within_seconds: int
+    """The longest declared reuse interval the planner still trusts this tier to cover
+    (engine.md: 240 s for 5m, 3300 s for 1h; a margin for clock skew and latency)."""
 
 
-def _tier(name: str, seconds: int, multiplier: float) -> Tier:
+def _tier(name: str, seconds: int, multiplier: float, within: int) -> Tier:
     return Tier(
         name=name,
         seconds=seconds,
         write_multiplier=multiplier,
+        within_seconds=within,
         usage_field=f"cache_write_tokens_{name}",
         wire_field=f"cacheWriteTokens{name}",
         price_field=f"cache_write_{name}_per_mtok",
@@ -45,9 +49,9 @@ def _tier(name: str, seconds: int, multiplier: float) -> Tier:
 
 # Anthropic: 5m writes 1.25x, 1h writes 2x; OpenAI GPT-5.6+ explicit breakpoints: 30m, 1.25x.
 TIERS: Final[tuple[Tier, ...]] = (
-    _tier("5m", 300, 1.25),
-    _tier("30m", 1800, 1.25),
-    _tier("1h", 3600, 2.0),
+    _tier("5m", 300, 1.25, 240),
+    _tier("30m", 1800, 1.25, 1500),
+    _tier("1h", 3600, 2.0, 3300),
 )
 TIER: Final[dict[str, Tier]] = {t.name: t for t in TIERS}
 TIER_NAMES: Final[tuple[str, ...]] = tuple(t.name for t in TIERS)

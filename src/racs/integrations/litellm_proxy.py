@@ -48,7 +48,7 @@ _log = logging.getLogger(__name__)
 
 CHAT_CALLS: Final = frozenset({"completion", "acompletion"})
 """Call types the hook plans (chat completions); every other call passes untouched."""
-_DEPLOYMENT_TTL_S: Final = 30.0
+_DEPLOYMENT_MEMO_S: Final = 30.0
 """How long a model group's resolved deployment is reused (the router can change)."""
 
 
@@ -209,7 +209,7 @@ class RacsProxyHook(_Base):
         """The deployment racs plans ``group`` for, as LiteLLM's router resolves it."""
         now = time.monotonic()
         cached = self._deployments.get(group)
-        if cached is not None and now - cached[0] < _DEPLOYMENT_TTL_S:
+        if cached is not None and now - cached[0] < _DEPLOYMENT_MEMO_S:
             return cached[1]
         found = _resolve(self._router or _proxy_router(), group)
         self._deployments[group] = (now, found)

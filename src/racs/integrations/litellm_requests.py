@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
+from racs.core.facts import PROVIDER
 from racs.core.model import (
     BreakpointDirective,
     CachePlan,
@@ -30,7 +31,6 @@ from racs.core.model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from racs.integrations.litellm_usage import LITELLM_PROVIDERS
 from racs.providers.common import (
     MAX_MARKERS,
     Lookback,
@@ -41,14 +41,16 @@ from racs.providers.common import (
     message_defaults,
     ttl_of,
 )
+from racs.providers.litellm_usage import LITELLM_PROVIDERS
 from racs.providers.openai import OpenAIChat
 
 Dialect = Literal["cache_control", "openai", "routing", "resource", "none"]
 """How a plan reaches the provider through LiteLLM."""
 
-RESOURCE_PROVIDERS: Final = frozenset({"gemini", "vertex_ai", "vertex_ai_beta"})
+RESOURCE_PROVIDERS: Final = frozenset(PROVIDER["google"].litellm_names)
 """LiteLLM providers whose context caching turns marked messages into a cachedContent."""
-OPENAI_PROVIDERS: Final = frozenset({"openai", "azure", "text-completion-openai"})
+OPENAI_PROVIDERS: Final = frozenset(PROVIDER["openai"].litellm_names)
+"""LiteLLM providers that speak OpenAI's own dialect (``prompt_cache_breakpoint``)."""
 _MODEL_TURNS: Final = frozenset({"assistant", "tool", "function"})
 _ROUTES: Final = ("converse/", "invoke/", "converse_like/")
 
@@ -72,7 +74,7 @@ def target_of(litellm_provider: str, model: str) -> Target:
     bare = model.split("/", 1)[1] if model.startswith(f"{name}/") else model
     for route in _ROUTES:
         bare = bare.removeprefix(route)
-    if name in ("vertex_ai", "vertex_ai_beta") and "claude" in bare:
+    if provider == "google" and "claude" in bare:
         provider = "anthropic"  # Claude on Vertex caches as Anthropic does
     return Target(provider, bare, name)
 

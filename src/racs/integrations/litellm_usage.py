@@ -1,37 +1,25 @@
-"""Reading LiteLLM's usage without importing LiteLLM: shared by the live callback
-(``racs.integrations.litellm``) and the log importer (``racs.traffic.litellm``).
+"""Reading LiteLLM's usage for the live callback; the reading itself is
+``racs.providers.litellm_usage`` (shared with the log importer ``racs.traffic.litellm``).
 
 LiteLLM normalises every provider to OpenAI-style usage whose ``prompt_tokens`` INCLUDES
-the cached tokens.
+the cached tokens. A usage that breaks ``racs.providers.usage``'s rule is refused: a
+warning names the field and nothing is recorded.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-from racs.core.catalog import reported_write_tier
-from racs.core.facts import LITELLM_NAMES, provider_named
 from racs.core.model import CacheUsage
-from racs.providers.common import count, field, plain
+from racs.providers.litellm_usage import LITELLM_PROVIDERS as LITELLM_PROVIDERS
+from racs.providers.litellm_usage import is_litellm_cache_hit as is_litellm_cache_hit
+from racs.providers.litellm_usage import litellm_usage
+from racs.providers.litellm_usage import provider_of as provider_of
+from racs.providers.usage import UsageRefused
 
-LITELLM_PROVIDERS: Final[Mapping[str, str]] = LITELLM_NAMES
-"""LiteLLM ``custom_llm_provider`` values -> racs provider ids (unknown: ``custom``)."""
-
-
-def provider_of(kwargs: Mapping[str, Any]) -> str:
-    """The racs provider id of one LiteLLM call."""
-    params = kwargs.get("litellm_params") or {}
-    name = kwargs.get("custom_llm_provider") or field(params, "custom_llm_provider")
-    return provider_named(name, LITELLM_NAMES)
-
-
-def is_litellm_cache_hit(kwargs: Mapping[str, Any]) -> bool:
-    """True when LiteLLM served the response from its own cache (no provider call)."""
-    if kwargs.get("cache_hit"):
-        return True
-    standard = kwargs.get("standard_logging_object")
-    return isinstance(standard, Mapping) and bool(standard.get("cache_hit"))
+_log = logging.getLogger(__name__)
 
 
 def usage_from_litellm(
@@ -40,29 +28,22 @@ def usage_from_litellm(
     *,
     prefix_key: str | None = None,
 ) -> CacheUsage | None:
-    """The provider's all-in cache usage of one LiteLLM completion, ``None`` if unknown."""
-    usage = plain(field(response_obj, "usage"))
-    if not isinstance(usage, Mapping) or field(usage, "prompt_tokens") is None:
-        standard = kwargs.get("standard_logging_object")
-        metadata = standard.get("metadata") if isinstance(standard, Mapping) else None
-        usage = plain(field(metadata, "usage_object"))
-    if not isinstance(usage, Mapping) or field(usage, "prompt_tokens") is None:
+    """The provider's all-in cache usage of one LiteLLM completion, ``None`` if unknown
+    (or refused: then a warning names the field)."""
+    try:
+        found = litellm_usage(kwargs, response_obj)
+    except UsageRefused as refused:
+        _log.warning("racs: LiteLLM usage refused (%s); not recorded", refused.message)
         return None
-    details = field(usage, "prompt_tokens_details")
-    read = count(field(details, "cached_tokens")) or count(field(usage, "cache_read_input_tokens"))
-    write = count(field(usage, "cache_creation_input_tokens")) or count(
-        field(details, "cache_creation_tokens", "cache_write_tokens")
-    )
-    provider = provider_of(kwargs)
-    model = field(response_obj, "model") or kwargs.get("model") or "unknown"
-    tier_30m = reported_write_tier(provider, str(model)) == "30m"
-    total = count(field(usage, "prompt_tokens"))
+    if found is None:
+        return None
+    t = found.tokens
     return CacheUsage(
-        provider=provider,
-        model=str(model),
-        input_tokens=max(total, read + write),
-        cache_read_tokens=read,
-        cache_write_tokens_5m=0 if tier_30m else write,
-        cache_write_tokens_30m=write if tier_30m else 0,
+        provider=found.provider,
+        model=found.model,
+        input_tokens=t.input,
+        cache_read_tokens=t.read,
+        cache_write_tokens_5m=t.write_5m,
+        cache_write_tokens_30m=t.write_30m,
         prefix_key=prefix_key,
     )

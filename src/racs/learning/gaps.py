@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+from racs.core.tiers import TIER
+
+if TYPE_CHECKING:
+    from racs.learning.hedge import Hedge
 
 BINS_PER_OCTAVE: Final = 12
-ANCHOR_S: Final = 300.0
+ANCHOR_S: Final = float(TIER["5m"].seconds)
 """Bin edges are ``300 * 2**(b/12)`` s: the 5m TTL is an exact edge; 30m and 1h fall 0.1%
 above an edge (a gap of 3596-3600 s counts as outliving 1h)."""
 MIN_BIN: Final = -99
@@ -56,6 +61,7 @@ class Cadence:
     __slots__ = (
         "alive_until",
         "gaps",
+        "hedge",
         "hist",
         "key",
         "last",
@@ -83,6 +89,8 @@ class Cadence:
         """Prefix tokens of the lineage's last cache write."""
         self.alive_until = 0.0
         """Until when (ms) that write lives, keep-warm included."""
+        self.hedge: Hedge | None = None
+        """A stream's account against the shortest tier (``racs.learning.hedge``)."""
 
     def use(self, at_ms: float, row_of: RowOf | None = None) -> float | None:
         """A use at ``at_ms``: learn the gap since the last use; returns it (seconds).
@@ -148,6 +156,8 @@ class Cadence:
         }
         if self.alive_until:
             out["w"] = [self.written, self.alive_until]
+        if self.hedge is not None:
+            out["a"] = self.hedge.to_list()
         return out
 
     @classmethod
@@ -172,4 +182,9 @@ class Cadence:
         written = raw.get("w")
         if written is not None:
             c.written, c.alive_until = (float(x) for x in written)
+        hedge = raw.get("a")
+        if hedge is not None:
+            from racs.learning.hedge import Hedge
+
+            c.hedge = Hedge.from_list(hedge)
         return c

@@ -27,6 +27,7 @@ from racs.core.tiers import TIER, seconds_of
 from racs.learning import apply
 from racs.learning.costs import BreakpointTable
 from racs.learning.gaps import Cadence, RowOf, bin_of
+from racs.learning.hedge import Hedge
 from racs.learning.policy import (
     PRIOR_WEIGHT,
     WARM_GAPS,
@@ -168,7 +169,7 @@ class LearnedReuse:
         table = m.table if profile.family == "breakpoint" else None
         row_of = table.row if table is not None else None
         stream = self.lineage(stream_key(prompt.provider, prompt.model, prompt.agent_id))
-        stream.use(now, row_of)
+        gap = stream.use(now, row_of)
         stream.pending = prefix_key
         own = self._own(stream, prefix_key, now, row_of)
         if own is not None and own.gaps >= WARM_GAPS:
@@ -176,6 +177,8 @@ class LearnedReuse:
         elif stream.gaps >= WARM_GAPS:
             learner, scope = stream, "stream"
         else:
+            if table is not None and outcome.directives[0].kind == "breakpoint":
+                _hedge_reference(stream, table, gap, prompt.stable_tokens, now)
             _note_reference_write(stream, outcome, prompt.stable_tokens, now)
             if own is not None:
                 _note_reference_write(own, outcome, prompt.stable_tokens, now)
@@ -186,7 +189,7 @@ class LearnedReuse:
             if outcome.directives[0].kind != "breakpoint":
                 return outcome, None  # below the minimum, no stable span: nothing to tier
             return self._breakpoint(
-                prompt, profile, m, table, learner, scope, declared, stream, outcome, now
+                prompt, profile, m, table, learner, scope, declared, stream, outcome, now, gap
             )
         weights = learner.weights()
         if declared is not None:
@@ -196,10 +199,13 @@ class LearnedReuse:
         if family == "resource" and any(
             isinstance(d, ResourceDirective) for d in outcome.directives
         ):
-            choice = choose_resource_ttl(m.rates, weights, prompt.stable_tokens)
+            ttls = profile.resource_ttls or ()
+            if not ttls:
+                return outcome, None  # the profile names no lifetime to choose among
+            choice = choose_resource_ttl(m.rates, weights, prompt.stable_tokens, ttls)
             return apply.resource_plan(outcome, choice, observed, profile, m.priced), None
         if family == "routing-key" and "24h" in (profile.retention_options or ()):
-            share = extended_share(weights)
+            share = extended_share(weights, profile)
             return apply.routing_plan(outcome, share > 0, share, observed, profile), None
         return outcome, None
 
@@ -215,10 +221,14 @@ class LearnedReuse:
         stream: Cadence,
         outcome: Outcome,
         now: float,
+        gap: float | None,
     ) -> tuple[Outcome, int | None]:
         sums = learner.folded(table, table.row, table.width)
+        scale = learner.scale
+        if sums[-4] >= sums[-1]:  # no gap beyond the shortest tier yet: a pause may still come
+            sums = [s + scale * p for s, p in zip(sums, table.prior, strict=True)]
         if declared is not None:
-            pw = PRIOR_WEIGHT * learner.scale
+            pw = PRIOR_WEIGHT * scale
             sums = [s + pw * c for s, c in zip(sums, table.row_of_gap(declared), strict=True)]
         stable = prompt.stable_tokens
         # What is still cached: the learner's own last write (an interleaved prefix's own,
@@ -226,19 +236,31 @@ class LearnedReuse:
         written = stable
         if now <= learner.alive_until and stable >= learner.written:
             written = stable - learner.written
-        choice = choose_tier(table, sums, stable, written)
+        hedge = stream.hedge
+        if hedge is None:
+            hedge = stream.hedge = Hedge()
+        prices = table.rates
+        ref = table.tiers[0]
+        hedge.observe(prices, gap, stable, stable - written, ref, REFRESH_FRACTION)
+        limits = hedge.allowance(prices, ref, stable, declared)
+        # The entry a call that writes nothing keeps is the stream's newest (an interleaved
+        # prefix's own entry may be older: its tier is not known here).
+        current = hedge.entry if learner is stream else None
+        choice = choose_tier(table, sums, stable, written, limits, current)
         tier = choice.tier
+        touches = choice.pick.touches
+        hedge.decided(prices, ref, tier, touches, stable, written)
         if tier is not None:
             ttl = seconds_of(tier)
-            alive = ttl + REFRESH_FRACTION * ttl * choice.pick.touches
+            alive = ttl + REFRESH_FRACTION * ttl * touches
             until = now + alive * 1000
             stream.written, stream.alive_until = stable, until
             learner.written, learner.alive_until = stable, until
-        observed = describe(scope, learner.gaps, sums[-1] / learner.scale, declared, within(sums))
+        observed = describe(scope, learner.gaps, sums[-1] / scale, declared, within(sums))
         planned = apply.breakpoint_plan(
             outcome, choice, observed, m.card, profile, stable, m.priced, m.break_evens
         )
-        return planned, choice.pick.touches
+        return planned, touches
 
     def record(self, usage: CacheUsage) -> None:
         """Learn from a usage record; the usage of a call planned just before is not a new use."""
@@ -299,6 +321,19 @@ def ledger_usages(ledger: Any, page: int = 1000) -> Iterable[CacheUsage]:
         if len(events) < page:
             return
         after = events[-1].position
+
+
+def _hedge_reference(
+    stream: Cadence, table: BreakpointTable, gap: float | None, stable: float, now: float
+) -> None:
+    """Account for a cold (reference) plan in the stream's hedge: the shortest tier."""
+    hedge = stream.hedge
+    if hedge is None:
+        hedge = stream.hedge = Hedge()
+    read = stream.written if now <= stream.alive_until and stable >= stream.written else 0.0
+    prices, ref = table.rates, table.tiers[0]
+    hedge.observe(prices, gap, stable, read, ref, REFRESH_FRACTION)
+    hedge.decided(prices, ref, ref, 0, stable, stable - read)
 
 
 def _note_reference_write(stream: Cadence, outcome: Outcome, stable: float, now: float) -> None:

@@ -12,19 +12,17 @@ from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
 from racs.core.accounting import Rates
-from racs.learning.costs import KEEPWARM_TOUCHES, BreakpointTable, resource_cost
+from racs.core.model import ProviderProfile
+from racs.learning.costs import KEEPWARM_TOUCHES, BreakpointTable, prices_of, resource_cost
 from racs.learning.gaps import representative
+from racs.learning.hedge import Limits
 from racs.planning.planner import fmt
 
 PRIOR_WEIGHT: Final = 3.0
 """A declared reuse interval counts as this many gaps observed at that interval (never decays)."""
-WARM_GAPS: Final = 3
-"""Gaps a lineage must have shown before its own learning replaces the reference decision."""
-IN_MEMORY_RETENTION_S: Final = 300
-"""OpenAI keeps in-memory prefixes 5 to 10 minutes idle: the policy counts on the short end."""
-EXTENDED_RETENTION_S: Final = 24 * 3600
-RESOURCE_TTLS: Final = (300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
-"""Gemini cachedContents lifetimes the policy compares (seconds)."""
+WARM_GAPS: Final = 1
+"""Gaps a lineage must have shown before its own learning replaces the reference decision
+(what it may risk on that learning is the hedge's to say: ``racs.learning.hedge``)."""
 _TIE: Final = 1e-9
 
 
@@ -66,7 +64,12 @@ _NK: Final = len(KEEPWARM_TOUCHES)
 
 
 def choose_tier(
-    table: BreakpointTable, sums: Sequence[float], prefix_tokens: float, written_tokens: float
+    table: BreakpointTable,
+    sums: Sequence[float],
+    prefix_tokens: float,
+    written_tokens: float,
+    limits: Limits | None = None,
+    current: str | None = None,
 ) -> Choice:
     """Breakpoint tier and keep-warm budget of least expected cost.
 
@@ -74,19 +77,40 @@ def choose_tier(
     at the tier's price) plus the expected cost of the prefix at its next use under the
     learned gaps; against no write, where both calls pay the input price. Ties go to the
     shorter tier, then to no write.
+
+    ``limits`` (``racs.learning.hedge``): what an option may lose against the shortest tier
+    without keep-warm; options beyond them are not offered (the shortest tier without
+    touches always is). ``current``: the tier of the entry this call reads; when the call
+    writes nothing, that entry's tier is the one that lives on, whatever the marker says.
     """
     rates = table.rates
     total = sums[-1]
     reused = prefix_tokens - written_tokens if prefix_tokens > written_tokens else 0.0
     now = reused * rates.read
     per = prefix_tokens / total if total > 0 else 0.0
+    touch = prefix_tokens * rates.read
+    ref = table.writes[0][1]
     options = []
     start = 0
+    fixed = current if written_tokens <= 0 and current in table.tiers else None
     for tier, price in table.writes:
+        top = _NK
+        if fixed is not None and tier != fixed:
+            start += _NK
+            continue
+        if limits is not None:
+            premium = written_tokens * (price - ref)
+            if premium > limits.premium * (1 + _TIE) + _TIE:
+                start += _NK
+                continue
+            room = limits.touches - premium
+            top = 1
+            while top < _NK and KEEPWARM_TOUCHES[top] * touch <= room * (1 + _TIE) + _TIE:
+                top += 1
         # A plain scan of the tier's budgets (first minimum wins, as min() then index()).
         low = sums[start]
         at = 0
-        for i in range(1, _NK):
+        for i in range(1, top):
             c = sums[start + i]
             if c < low:
                 low, at = c, i
@@ -95,6 +119,9 @@ def choose_tier(
         options.append(Option(tier, now + written_tokens * price + later, KEEPWARM_TOUCHES[at]))
     none = Option("none", 2 * prefix_tokens * rates.input, 0)
     options.append(none)
+    # No write may lose the new suffix's read at the next use (it must be written then).
+    if limits is not None and written_tokens * (rates.input - rates.read) > limits.none + _TIE:
+        return Choice(_cheapest(options[:-1]), tuple(options))
     return Choice(_cheapest(options), tuple(options))
 
 
@@ -110,36 +137,37 @@ def choose_resource_ttl(
     rates: Rates,
     weights: Mapping[int, float],
     prefix_tokens: float,
-    ttls: Sequence[int] = RESOURCE_TTLS,
+    ttls: Sequence[float],
     implicit_s: float = 0,
 ) -> Choice:
     """Gemini resource lifetime (``<seconds>s``) of least expected cost, or ``none`` when
     storage does not pay for the reads.
 
-    ``implicit_s``: without a resource, a use within this many seconds still reads from the
-    provider's implicit cache (replay models Gemini's; the engine counts on none).
+    ``ttls``: the lifetimes compared (the profile's ``resource_ttls``); ``implicit_s``:
+    without a resource, a use within this many seconds still reads from the provider's
+    implicit cache (replay models Gemini's; the engine counts on none).
     """
+    prices = prices_of(rates)
     total = sum(weights.values())
     gaps = [(representative(b), w / total) for b, w in weights.items()] if total > 0 else []
     options = [
-        Option(f"{ttl}s", prefix_tokens * sum(p * resource_cost(rates, ttl, g) for g, p in gaps))
+        Option(f"{ttl:g}s", prefix_tokens * sum(p * resource_cost(rates, ttl, g) for g, p in gaps))
         for ttl in ttls
     ]
-    implicit = sum(p * (rates.read if g <= implicit_s else rates.input) for g, p in gaps)
-    options.append(Option("none", prefix_tokens * (implicit if gaps else rates.input)))
+    implicit = sum(p * (prices.read if g <= implicit_s else prices.input) for g, p in gaps)
+    options.append(Option("none", prefix_tokens * (implicit if gaps else prices.input)))
     return Choice(_cheapest(options), tuple(options))
 
 
-def extended_share(weights: Mapping[int, float]) -> float:
-    """Share of the learned gaps that outlast in-memory retention but not 24h retention."""
+def extended_share(weights: Mapping[int, float], profile: ProviderProfile) -> float:
+    """Share of the learned gaps that outlast in-memory retention (the profile's documented
+    low end, else its idle retention) but not extended retention; 0 without both facts."""
     total = sum(weights.values())
-    if total <= 0:
+    short = profile.idle_retention_min_seconds or profile.idle_retention_seconds
+    extended = profile.extended_retention_seconds
+    if total <= 0 or short is None or extended is None:
         return 0.0
-    longer = sum(
-        w
-        for b, w in weights.items()
-        if IN_MEMORY_RETENTION_S < representative(b) <= EXTENDED_RETENTION_S
-    )
+    longer = sum(w for b, w in weights.items() if short < representative(b) <= extended)
     return longer / total
 
 

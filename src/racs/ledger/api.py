@@ -598,6 +598,12 @@ class Ledger(_Recorder[int]):
 
         return backend.read(check)
 
+    def chain_status(self) -> tuple[int, int]:
+        """(position of the chain's head, events acknowledged but not yet chained): two
+        index lookups, cheap enough for a metrics scrape (``verify`` walks everything)."""
+        backend = self._backend
+        return backend.read(lambda tx: (store.chain_head(tx)[0], backend.pending(tx)))
+
     def seal_pending(self) -> int:
         """Chain the events other writers acknowledged but left unchained (a writer died
         before its sequencer turn); returns how many this call chained.

@@ -273,13 +273,15 @@ def parse_usage(raw: Any) -> CacheUsage:
     )
 
 
-def _tokens(value: Any, name: str, *, optional: bool = False) -> float | None:
+def _tokens(value: Any, name: str, *, optional: bool = False) -> int | None:
     # The ledger's bound for token counts, so a usage record the engine takes is one a
     # ledger behind it takes too.
     tokens = number(value, name, optional=optional)
     if tokens is not None and tokens > MAX_TOKENS:
         raise invalid(f"{name} must be a token count from 0 to {MAX_TOKENS} (2**32 - 1)")
-    return tokens
+    # Whole tokens from here on (JSON integers everywhere): @takk/racs takes any number, so
+    # a fractional count is rounded (half to even) rather than refused.
+    return None if tokens is None else round(tokens)
 
 
 def _timestamp(value: Any) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Final, Literal, NamedTuple
 
+from racs.core.accounting import MTOK, Tokens, cost_of, rates_of, storage_usd
 from racs.core.model import (
     BreakEven,
     BreakpointDirective,
@@ -20,7 +21,7 @@ from racs.core.model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from racs.core.tiers import TTL_SECONDS
+from racs.core.tiers import TIER, TTL_SECONDS
 from racs.planning.economics import (
     ceil_or_inf,
     read_multiplier,
@@ -30,8 +31,6 @@ from racs.planning.economics import (
 from racs.planning.inputs import Prompt, Seg
 
 ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
-WITHIN_TTL_SECONDS: Final = {"5m": 240, "30m": 1500, "1h": 3300}
-"""Longest reuse interval a tier still covers with margin (engine.md: 240 s and 3300 s)."""
 
 ResourceState = Literal["absent", "live", "due"]
 
@@ -115,7 +114,7 @@ def choose_tier(
             return "1h", "default"
         return min(ttls, key=lambda t: TTL_SECONDS.get(t, math.inf)), "default"
     for ttl in sorted(ttls, key=lambda t: TTL_SECONDS.get(t, math.inf)):
-        limit = WITHIN_TTL_SECONDS.get(ttl)
+        limit = TIER[ttl].within_seconds if ttl in TIER else None
         if limit is not None and interval <= limit:
             return ttl, "window"
     return max(ttls, key=lambda t: TTL_SECONDS.get(t, 0)), "band"
@@ -389,28 +388,27 @@ def plan_resource(
 def _storage_break_even(
     stable: float, cph: float, profile: ProviderProfile, pricing: Pricing | None
 ) -> BreakEven | None:
-    """Storage break-even of a resource (needs the model's pricing), engine.md section 5."""
+    """Storage break-even of a resource (needs the model's pricing), engine.md section 5.
+
+    Dollars through ``racs.core.accounting``: what a read saves is the difference of two
+    ``cost_of`` (the stable tokens sent fresh, read), storage is ``storage_usd``.
+    """
     if pricing is None:
         return None
-    r = read_multiplier(profile, pricing)
-    input_price = pricing.input_per_mtok
-    read_price = (
-        pricing.cache_read_per_mtok
-        if pricing.cache_read_per_mtok is not None
-        else (input_price * r if r is not None else None)
-    )
-    storage = (
-        pricing.storage_per_mtok_hour
-        if pricing.storage_per_mtok_hour is not None
-        else profile.storage_per_mtok_hour
-    )
-    if read_price is None or storage is None:
+    rates = rates_of(pricing, profile)
+    if pricing.cache_read_per_mtok is None and read_multiplier(profile, pricing) is None:
         return None
-    save_call = stable / 1e6 * (input_price - read_price)
+    storage = rates.storage_per_mtok_hour
+    if storage is None:
+        return None
+    save_call = (
+        cost_of(Tokens(fresh=stable), rates).total - cost_of(Tokens(read=stable), rates).total
+    )
     if save_call <= 0:
         return None
-    storage_hour = stable / 1e6 * storage
-    premium_tokens = storage_hour / input_price * 1e6
+    storage_hour = storage_usd(stable, 3600, storage)
+    per_input_token = cost_of(Tokens(fresh=MTOK), rates).total / MTOK
+    premium_tokens = storage_hour / per_input_token
     min_reuses = ceil_or_inf(storage_hour / save_call)
     return BreakEven(
         premium_tokens,

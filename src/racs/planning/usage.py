@@ -12,6 +12,9 @@ from racs.core.model import CacheStats, CacheUsage, PrefixStats
 from racs.core.prices import PriceBook
 
 _MAX_LOADED: Final = 1e300
+_COUNTS: Final = frozenset(
+    {"calls", "hits", "read", "write_5m", "write_1h", "write_30m", "uncached"}
+)
 
 
 @dataclass(slots=True)
@@ -220,6 +223,8 @@ class UsageBook:
                 # (NaN, which json.loads accepts, fails the test too).
                 if not -_MAX_LOADED <= value <= _MAX_LOADED:
                     raise ValueError(f"{f} out of range")
-                setattr(agg, f, int(value) if f in ("calls", "hits") else value)
+                # Counts are whole (a token count is rounded where it enters the engine):
+                # an older snapshot's ``1000.0`` comes back as 1000.
+                setattr(agg, f, round(value) if f in _COUNTS else value)
             restored[agg.key] = agg
         self.aggregates = restored

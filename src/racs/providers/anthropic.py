@@ -1,7 +1,8 @@
 """Anthropic Messages adapter: segments from a request, ``cache_control`` placement, usage.
 
 Usage rule: Anthropic reports ``input_tokens`` EXCLUDING cache, so the all-in input is
-``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``.
+``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``; the reading
+itself is ``racs.providers.usage.anthropic``, shared with the importers.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from racs.core.accounting import Tokens
 from racs.core.model import CachePlan, CacheUsage, ExpectedReuse, PlanInput
+from racs.providers import usage as wire
 from racs.providers.common import (
     MAX_MARKERS,
     TOOL_BLOCK_TYPES,
@@ -18,15 +21,13 @@ from racs.providers.common import (
     Marker,
     SegmentBuilder,
     StabilityOverride,
-    as_usage,
     breakpoints,
     budget_and_order,
-    count,
-    field,
     is_stream,
     message_defaults,
     message_role,
     plain,
+    read_usage,
     ttl_of,
 )
 
@@ -112,21 +113,18 @@ class AnthropicMessages(AdapterBase):
     def usage_from(
         self, response: Any, *, model: str | None = None, prefix_key: str | None = None
     ) -> CacheUsage:
-        """All-in usage of a Message, its dict, or a collected stream of events."""
-        usage, resp_model = _usage_and_model(response)
-        read = count(field(usage, "cache_read_input_tokens"))
-        created = count(field(usage, "cache_creation_input_tokens"))
-        split = field(usage, "cache_creation")
-        w1h = count(field(split, "ephemeral_1h_input_tokens"))
-        w5m = count(field(split, "ephemeral_5m_input_tokens"))
-        if split is None or w1h + w5m == 0:
-            w5m, w1h = created, 0
-        elif w1h + w5m < created:
-            w5m += created - w1h - w5m  # unsplit remainder defaults to the 5m tier
-        total = count(field(usage, "input_tokens")) + read + w5m + w1h
-        return as_usage(
-            self._provider, model or resp_model, total, read, w5m, w1h, prefix_key=prefix_key
-        )
+        """All-in usage of a Message, its dict, or a collected stream of events (a report
+        breaking ``racs.providers.usage``'s rule: zero tokens and a logged warning)."""
+        return read_usage(self._provider, model, prefix_key, lambda: self.tokens_from(response))
+
+    def tokens_from(self, response: Any, *, model: str | None = None) -> tuple[Tokens, str | None]:
+        """Token classes and model of a response; raises ``UsageRefused``."""
+        usage, model = _usage_and_model(response)
+        return wire.anthropic(usage), model if isinstance(model, str) else None
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _usage_and_model(response: Any) -> tuple[Any, str | None]:
@@ -136,7 +134,7 @@ def _usage_and_model(response: Any) -> tuple[Any, str | None]:
         if not isinstance(data, Mapping):
             return None, None
         if data.get("type") == "message_start":
-            data = data.get("message") or {}
+            data = _object(data.get("message"))
         return data.get("usage"), data.get("model")
     merged: dict[str, Any] = {}
     model = None
@@ -146,15 +144,14 @@ def _usage_and_model(response: Any) -> tuple[Any, str | None]:
             continue
         kind = ev.get("type")
         if kind == "message_start":
-            message = ev.get("message") or {}
+            message = _object(ev.get("message"))
             model = message.get("model") or model
-            merged.update({k: v for k, v in (message.get("usage") or {}).items() if v is not None})
-        elif kind == "message_delta":
+            merged.update({k: v for k, v in _object(message.get("usage")).items() if v is not None})
+        elif kind == "message_delta" or (kind is None and "usage" in ev):
             # newer streams repeat cumulative input/cache counts here; non-null values win
-            merged.update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})
-        elif kind is None and "usage" in ev:
-            merged.update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})
-            model = ev.get("model") or model
+            merged.update({k: v for k, v in _object(ev.get("usage")).items() if v is not None})
+            if kind is None:
+                model = ev.get("model") or model
     return merged, model
 
 

@@ -2,7 +2,7 @@
 
 Usage rule: Bedrock reports ``inputTokens`` EXCLUDING cache, so the all-in input is
 ``inputTokens + cacheReadInputTokens + cacheWriteInputTokens``; ``cacheDetails`` splits
-the write by TTL.
+the write by TTL (the reading is ``racs.providers.usage.bedrock``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from racs.core.accounting import Tokens
 from racs.core.model import CachePlan, CacheUsage, ExpectedReuse, PlanInput
+from racs.providers import usage as wire
 from racs.providers.common import (
     MAX_MARKERS,
     AdapterBase,
@@ -18,15 +20,14 @@ from racs.providers.common import (
     Marker,
     SegmentBuilder,
     StabilityOverride,
-    as_usage,
     breakpoints,
     budget_and_order,
-    count,
     field,
     is_stream,
     message_defaults,
     message_role,
     plain,
+    read_usage,
     ttl_of,
 )
 
@@ -120,22 +121,14 @@ class BedrockConverse(AdapterBase):
     def usage_from(
         self, response: Any, *, model: str | None = None, prefix_key: str | None = None
     ) -> CacheUsage:
-        """All-in usage of a Converse response or a ConverseStream (``metadata`` event)."""
-        usage = _usage_of(response)
-        read = count(field(usage, "cacheReadInputTokens"))
-        written = count(field(usage, "cacheWriteInputTokens"))
-        w5m = w1h = 0.0
-        for detail in field(usage, "cacheDetails") or []:
-            tokens = count(field(detail, "inputTokens"))
-            if field(detail, "ttl") == "1h":
-                w1h += tokens
-            else:
-                w5m += tokens
-        if w5m + w1h < written:
-            w5m += written - w5m - w1h  # details missing or partial: the rest is 5m
-        total = count(field(usage, "inputTokens")) + read + w5m + w1h
-        resolved = model or (field(response, "modelId") if isinstance(response, Mapping) else None)
-        return as_usage(self._provider, resolved, total, read, w5m, w1h, prefix_key=prefix_key)
+        """All-in usage of a Converse response or a ConverseStream (``metadata`` event); a
+        report breaking ``racs.providers.usage``'s rule: zero tokens and a warning."""
+        return read_usage(self._provider, model, prefix_key, lambda: self.tokens_from(response))
+
+    def tokens_from(self, response: Any, *, model: str | None = None) -> tuple[Tokens, str | None]:
+        """Token classes and model id of a response; raises ``UsageRefused``."""
+        named = field(response, "modelId") if isinstance(response, Mapping) else None
+        return wire.bedrock(_usage_of(response)), named if isinstance(named, str) else None
 
 
 def _no(_: Any) -> bool:

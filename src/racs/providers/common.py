@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
-import math
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeAlias
 
-from racs.core.limits import MAX_TOKENS
+from racs.core.accounting import Tokens
+from racs.core.errors import invalid
 from racs.core.model import (
     STABILITIES,
     BreakpointDirective,
@@ -23,6 +24,8 @@ from racs.core.model import (
     PromptSegment,
 )
 from racs.core.tiers import TTL_SECONDS, seconds_of
+from racs.providers.usage import UsageRefused
+from racs.providers.usage import count as usage_count
 
 StabilityOverride: TypeAlias = Mapping[str, str] | Callable[[str, str, str], str | None] | None
 """Host override of default stabilities: ``{segment_id: stability}`` or
@@ -30,6 +33,11 @@ StabilityOverride: TypeAlias = Mapping[str, str] | Callable[[str, str, str], str
 
 MAX_MARKERS: Final = 4
 """Anthropic, Bedrock and OpenAI (GPT-5.6+) all cap one request at four cache markers."""
+MAX_REQUEST_DEPTH: Final = 200
+"""How deeply a request or response may nest before it is refused (``ERR_INVALID_INPUT``)
+rather than overflowing Python's stack: far beyond any real prompt or tool schema."""
+
+_log = logging.getLogger("racs.providers")
 
 
 class Adapter(Protocol):
@@ -62,14 +70,28 @@ class Adapter(Protocol):
         ...
 
 
-def plain(obj: Any) -> Any:
-    """Deep plain-data copy of a dict, list or SDK object; the input is never mutated."""
+class UsageReader(Adapter, Protocol):
+    """An adapter that also reads a response's usage strictly (for importers)."""
+
+    def tokens_from(self, response: Any, *, model: str | None = None) -> tuple[Tokens, str | None]:
+        """(token classes, the model the response names); raises ``UsageRefused``."""
+        ...
+
+
+def plain(obj: Any, _depth: int = 0) -> Any:
+    """Deep plain-data copy of a dict, list or SDK object; the input is never mutated.
+
+    Nesting deeper than ``MAX_REQUEST_DEPTH`` is refused with ``ERR_INVALID_INPUT``.
+    """
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
+    if _depth >= MAX_REQUEST_DEPTH:
+        raise invalid(f"nested more than {MAX_REQUEST_DEPTH} levels deep")
+    deeper = _depth + 1
     if isinstance(obj, Mapping):
-        return {str(k): plain(v) for k, v in obj.items()}
+        return {str(k): plain(v, deeper) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
+        return [plain(v, deeper) for v in obj]
     if isinstance(obj, (bytes, bytearray)):
         return bytes(obj)
     dump = getattr(obj, "model_dump", None)
@@ -77,14 +99,14 @@ def plain(obj: Any) -> Any:
         # pydantic SDK objects (anthropic, openai, google-genai): drop unset optionals so
         # the copy sends exactly what the caller's object would have sent.
         try:
-            return plain(dump(exclude_none=True))
+            return plain(dump(exclude_none=True), deeper)
         except TypeError:
-            return plain(dump())
+            return plain(dump(), deeper)
     to_dict = getattr(obj, "to_dict", None)
     if callable(to_dict):
-        return plain(to_dict())
+        return plain(to_dict(), deeper)
     if hasattr(obj, "__dict__"):
-        return {k: plain(v) for k, v in vars(obj).items() if not k.startswith("_")}
+        return {k: plain(v, deeper) for k, v in vars(obj).items() if not k.startswith("_")}
     return copy.deepcopy(obj)
 
 
@@ -112,18 +134,56 @@ def field(obj: Any, *names: str) -> Any:
     return None
 
 
-def count(value: Any) -> float:
-    """A token count as a finite number in [0, MAX_TOKENS]; anything else (null, junk,
-    absurd) counts 0, since the engine refuses counts it cannot sum exactly."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0
-    if not math.isfinite(value) or value < 0 or value > MAX_TOKENS:
-        return 0
-    return value
+def cache_usage(
+    provider: str, model: str | None, t: Tokens, prefix_key: str | None = None
+) -> CacheUsage:
+    """The all-in CacheUsage of one call's token classes."""
+    return CacheUsage(
+        provider=provider,
+        model=model or "unknown",
+        input_tokens=t.input,
+        cache_read_tokens=t.read,
+        cache_write_tokens_5m=t.write_5m,
+        cache_write_tokens_1h=t.write_1h,
+        cache_write_tokens_30m=t.write_30m,
+        prefix_key=prefix_key,
+    )
+
+
+def refused_usage(
+    provider: str, model: str | None, refused: UsageRefused, prefix_key: str | None = None
+) -> CacheUsage:
+    """What a live adapter returns for a refused usage report: zero tokens (nothing is
+    priced), after a warning on the ``racs.providers`` logger naming the field; never an
+    exception into the host's call path."""
+    _log.warning("racs: %s usage refused (%s); recorded as zero tokens", provider, refused.message)
+    return CacheUsage(
+        provider=provider,
+        model=model or "unknown",
+        input_tokens=0,
+        cache_read_tokens=0,
+        prefix_key=prefix_key,
+    )
+
+
+def read_usage(
+    provider: str,
+    model: str | None,
+    prefix_key: str | None,
+    reading: Callable[[], tuple[Tokens, str | None]],
+) -> CacheUsage:
+    """``usage_from`` of every adapter: ``reading()`` gives (token classes, the model the
+    response names) or raises ``UsageRefused``, which is logged and zeroed, never raised."""
+    try:
+        t, named = reading()
+    except UsageRefused as refused:
+        return refused_usage(provider, model, refused, prefix_key)
+    return cache_usage(provider, model or named, t, prefix_key)
 
 
 def output_tokens_of(response: Any) -> int | None:
-    """Output tokens of a non-streamed response of any supported API, if reported."""
+    """Output tokens of a non-streamed response of any supported API, if reported (and
+    within the rule of ``racs.providers.usage``)."""
     if is_stream(response):
         return None
     usage = field(response, "usage", "usage_metadata", "usageMetadata")
@@ -135,36 +195,10 @@ def output_tokens_of(response: Any) -> int | None:
         "candidates_token_count",
         "candidatesTokenCount",
     )
-    return int(count(value)) if value is not None else None
-
-
-def as_usage(
-    provider: str,
-    model: str | None,
-    input_tokens: float,
-    read: float = 0,
-    write_5m: float = 0,
-    write_1h: float = 0,
-    write_30m: float = 0,
-    prefix_key: str | None = None,
-) -> CacheUsage:
-    """A CacheUsage whose all-in input is never below its cache parts.
-
-    A report whose all-in total passes ``MAX_TOKENS`` is absurd and counts as empty.
-    """
-    parts = read + write_5m + write_1h + write_30m
-    if max(input_tokens, parts) > MAX_TOKENS:
-        input_tokens = read = write_5m = write_1h = write_30m = parts = 0
-    return CacheUsage(
-        provider=provider,
-        model=model or "unknown",
-        input_tokens=max(input_tokens, parts),
-        cache_read_tokens=read,
-        cache_write_tokens_5m=write_5m,
-        cache_write_tokens_1h=write_1h,
-        cache_write_tokens_30m=write_30m,
-        prefix_key=prefix_key,
-    )
+    try:
+        return usage_count(value, "output_tokens") if value is not None else None
+    except UsageRefused:
+        return None
 
 
 def is_stream(response: Any) -> bool:

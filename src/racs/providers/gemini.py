@@ -19,19 +19,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeAlias
 
+from racs.core.accounting import Tokens
 from racs.core.model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, ResourceDirective
+from racs.providers import usage as wire
 from racs.providers.common import (
     AdapterBase,
     Lookback,
     SegmentBuilder,
     StabilityOverride,
-    as_usage,
-    count,
     field,
     is_stream,
     message_defaults,
     message_role,
     plain,
+    read_usage,
 )
 
 CacheName: TypeAlias = str | Mapping[str, str] | Callable[[ResourceDirective], str | None] | None
@@ -240,7 +241,17 @@ class GeminiGenerateContent(AdapterBase):
     def usage_from(
         self, response: Any, *, model: str | None = None, prefix_key: str | None = None
     ) -> CacheUsage:
-        """All-in usage of a GenerateContentResponse, its dict, or a collected stream."""
+        """All-in usage of a GenerateContentResponse, its dict, or a collected stream (a
+        report breaking ``racs.providers.usage``'s rule: zero tokens and a warning)."""
+        return read_usage(
+            self._provider,
+            _bare(model) if model else None,
+            prefix_key,
+            lambda: self.tokens_from(response),
+        )
+
+    def tokens_from(self, response: Any, *, model: str | None = None) -> tuple[Tokens, str | None]:
+        """Token classes and model of a response or stream; raises ``UsageRefused``."""
         usage = resp_model = None
         chunks = list(response) if is_stream(response) else [response]
         for chunk in chunks:
@@ -251,11 +262,8 @@ class GeminiGenerateContent(AdapterBase):
             if found:
                 usage = found  # later chunks carry the running totals
             resp_model = field(data, "model_version", "modelVersion") or resp_model
-        total = count(field(usage, "prompt_token_count", "promptTokenCount"))
-        read = count(field(usage, "cached_content_token_count", "cachedContentTokenCount"))
-        return as_usage(
-            self._provider, _bare(model or resp_model or ""), total, read, prefix_key=prefix_key
-        )
+        named = _bare(resp_model) if isinstance(resp_model, str) and resp_model else None
+        return wire.gemini(usage), named
 
 
 def _bare(model: str) -> str:

@@ -7,7 +7,8 @@ rejects both together); breakpoint directives (GPT-5.6 and newer) become
 marked segment plus ``prompt_cache_options: {"mode": "explicit", "ttl": "30m"}``.
 
 Usage rule: ``prompt_tokens`` / ``input_tokens`` INCLUDE the cached tokens (the same holds
-for xAI, DeepSeek, Moonshot and OpenRouter), so nothing is added.
+for xAI, DeepSeek, Moonshot and OpenRouter), so nothing is added; the reading itself is
+``racs.providers.usage.openai``, shared with the importers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from racs.core.accounting import Tokens
 from racs.core.catalog import reported_write_tier
 from racs.core.model import CachePlan, CacheUsage, ExpectedReuse, PlanInput, RoutingKeyDirective
+from racs.providers import usage as wire
 from racs.providers.common import (
     MAX_MARKERS,
     AdapterBase,
@@ -24,14 +27,12 @@ from racs.providers.common import (
     Marker,
     SegmentBuilder,
     StabilityOverride,
-    as_usage,
     breakpoints,
     budget_and_order,
-    count,
-    field,
     is_stream,
     message_defaults,
     plain,
+    read_usage,
 )
 
 _BREAKPOINT: Final = "prompt_cache_breakpoint"
@@ -60,8 +61,7 @@ class _OpenAIBase(AdapterBase):
     """Shared logic; subclasses say where messages, text parts and usage live."""
 
     _messages_field: str = "messages"
-    _prompt_fields: tuple[str, ...] = ("prompt_tokens",)
-    _details_fields: tuple[str, ...] = ("prompt_tokens_details",)
+    _api: str = "chat"
 
     def __init__(self, provider: str = "openai", max_markers: int = MAX_MARKERS) -> None:
         super().__init__(provider, max_markers)
@@ -189,29 +189,19 @@ class _OpenAIBase(AdapterBase):
     def usage_from(
         self, response: Any, *, model: str | None = None, prefix_key: str | None = None
     ) -> CacheUsage:
-        """All-in usage of a response, its dict, or a collected stream of chunks/events."""
+        """All-in usage of a response, its dict, or a collected stream of chunks/events (a
+        report breaking ``racs.providers.usage``'s rule: zero tokens and a warning)."""
+        return read_usage(
+            self._provider, model, prefix_key, lambda: self.tokens_from(response, model=model)
+        )
+
+    def tokens_from(self, response: Any, *, model: str | None = None) -> tuple[Tokens, str | None]:
+        """Token classes and model of a response; raises ``UsageRefused``. Writes land in
+        the tier ``model`` (else the response's model) reports them in."""
         usage, resp_model = self._usage_and_model(response)
-        details = field(usage, *self._details_fields)
-        total = count(field(usage, *self._prompt_fields))
-        read = count(field(details, "cached_tokens"))
-        if not read:
-            read = count(field(usage, "prompt_cache_hit_tokens", "cache_read_input_tokens"))
-        if not total:  # DeepSeek: hit + miss = prompt
-            total = read + count(field(usage, "prompt_cache_miss_tokens"))
-        written = count(field(details, "cache_write_tokens")) or count(
-            field(usage, "cache_write_tokens", "cache_creation_input_tokens")
-        )
-        name = model or resp_model
-        tier = reported_write_tier(self._provider, str(name))
-        return as_usage(
-            self._provider,
-            name,
-            total,
-            read,
-            write_5m=written if tier == "5m" else 0,
-            write_30m=written if tier == "30m" else 0,
-            prefix_key=prefix_key,
-        )
+        named = resp_model if isinstance(resp_model, str) else None
+        tier = reported_write_tier(self._provider, str(model or named))
+        return wire.openai(usage, write_tier=tier, api=self._api), named
 
 
 class OpenAIChat(_OpenAIBase):
@@ -222,8 +212,7 @@ class OpenAIResponses(_OpenAIBase):
     """Adapter for the Responses API (``client.responses.create(**request)``)."""
 
     _messages_field = "input"
-    _prompt_fields = ("input_tokens",)
-    _details_fields = ("input_tokens_details",)
+    _api = "responses"
 
     def _lead(self, req: Mapping[str, Any], builder: SegmentBuilder, look: Lookback) -> None:
         super()._lead(req, builder, look)

@@ -11,7 +11,7 @@ import functools
 from typing import NamedTuple
 
 from racs.core.accounting import MTOK, Rates, Tokens, cost_of, storage_usd
-from racs.replay.cache import Served
+from racs.core.cache import Served
 from racs.replay.steps import Step
 
 

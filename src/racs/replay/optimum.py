@@ -29,9 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from racs.replay.cache import EMPTY, Entry, State, warm
+from racs.core.cache import EMPTY, CacheRules, Entry, State, TierRule, readable, warm
 from racs.replay.costs import Unit, unit_of
-from racs.replay.family import CacheRules, TierRule
 from racs.replay.steps import Horizon, Step
 from racs.replay.strategies import Decision
 
@@ -80,6 +79,9 @@ def optimum(
     chosen = [(tier, rules.rule(tier)) for tier in tiers]
     refresh = {n: r.ttl_ms for n, r in rules.tiers.items() if r.refresh_on_read}
     cut_index = [c[0] for c in horizon.cuts]
+    # Automatic entries serve any prefix of themselves (``cache.readable``); exact ones,
+    # the common case, keep the inlined filter.
+    partial = any(r.partial for r in rules.tiers.values())
     for i, step in enumerate(steps):
         unit = unit_list[i]
         t = step.t_ms
@@ -125,7 +127,10 @@ def optimum(
                 if 0 < touches <= cap:
                     variants.append((warmed, cost + touches * tokens * u_read, True))
             for start, base, kept in variants:
-                live = [e for e in start if e[0] <= shared and t <= e[1] and t <= e[2]]
+                if partial:
+                    live = readable(start, t, shared, rules)
+                else:
+                    live = [e for e in start if e[0] <= shared and t <= e[1] and t <= e[2]]
                 top_i = len(live) - 1 if live and not miss else -1
                 read0 = live[top_i][0] if top_i >= 0 else 0
                 if external > read0:

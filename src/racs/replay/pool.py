@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from racs.core.accounting import Cost, Rates, Tokens, cost_of
+from racs.core.cache import NEUTRAL, CacheRules, Setting
 from racs.core.errors import invalid
-from racs.replay.family import NEUTRAL, CacheRules, Setting
 from racs.traffic.model import Request
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from racs.core.cache import rules_for
 from racs.core.catalog import default_profile_of
 from racs.core.errors import invalid
 from racs.core.prices import PriceBook
-from racs.replay.family import rules_for
 from racs.replay.optimum import actions, optimum
 from racs.replay.reconstruct import reconstruct
 from racs.replay.simulate import run

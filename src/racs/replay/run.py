@@ -11,16 +11,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from racs.core.accounting import Cost, Rates, cost_of
+from racs.core.cache import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
 from racs.core.catalog import default_profile_of
-from racs.core.errors import invalid
+from racs.core.errors import RacsError, invalid
 from racs.core.prices import PriceBook, ProfileOf
-from racs.replay.family import NEUTRAL, SETTINGS, CacheRules, Setting, rules_for
 from racs.replay.optimum import Optimum, optimum
 from racs.replay.reconstruct import Calibration, reconstruct, with_misses
 from racs.replay.simulate import StepOutcome, run
 from racs.replay.steps import Horizon, Step
 from racs.replay.strategies import DEFAULT_STRATEGIES, Decision, Situation, Strategy, make
 from racs.traffic.model import Request
+from racs.traffic.problems import Problems
 
 OPTIMUM = "optimum"
 
@@ -116,9 +117,12 @@ def replay(
     keep_warm: bool = True,
     detail: bool = False,
     keep_streams: bool = True,
+    problems: Problems | None = None,
 ) -> Replay:
     """Replay ``requests`` under ``strategies`` (``none`` is always included) and the
-    optimum, per stream and in total, under each setting."""
+    optimum, per stream and in total, under each setting. With ``problems``, a stream that
+    cannot be replayed is named there (its first request and the reason) and the rest is
+    replayed; without, its ``RacsError`` is raised."""
     names = tuple(dict.fromkeys(["none", *strategies]))
     for s in settings:
         if s not in SETTINGS:
@@ -136,23 +140,31 @@ def replay(
                 profile = profile_of(provider, model)
                 rules_memo[rk] = rules_for(profile, NEUTRAL) if profile else None
             rules = rules_memo[rk]
-            if rules is None:
-                raise invalid(f"no cache profile for provider {provider!r}")
-            out = _replay_stream(
-                key, reqs, rules, book, built, settings, profile_of, rules_memo, keep_warm, detail
-            )
+            try:
+                if rules is None:
+                    raise invalid(f"no cache profile for provider {provider!r}")
+                out = _replay_stream(
+                    key,
+                    reqs,
+                    rules,
+                    book,
+                    built,
+                    settings,
+                    profile_of,
+                    rules_memo,
+                    keep_warm,
+                    detail,
+                )
+            except RacsError as exc:
+                if problems is None:
+                    raise
+                problems.add(reqs[0].source or key, f"stream not replayed: {exc.message}")
+                continue
             result.requests += out.requests
             result.stream_count += 1
             result.billed = result.billed + out.billed
             result.width = max(result.width, out.width)
-            cal = result.calibration
-            cal.requests += out.calibration.requests
-            cal.exact += out.calibration.exact
-            cal.anomaly_tokens += out.calibration.anomaly_tokens
-            cal.error_tokens += out.calibration.error_tokens
-            cal.errors.extend(out.calibration.errors)
-            for kind, count in out.calibration.anomalies.items():
-                cal.anomalies[kind] = cal.anomalies.get(kind, 0) + count
+            result.calibration.merge(out.calibration)
             for setting_name, costs in out.costs.items():
                 for n, c in costs.items():
                     result.totals[setting_name][n] = result.totals[setting_name][n] + c

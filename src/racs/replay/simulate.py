@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from racs.core.accounting import Cost, Rates, Tokens, cost_of, storage_usd
+from racs.core.cache import EMPTY, CacheRules, State, prune, serve, warm
 from racs.core.errors import invalid
-from racs.replay.cache import EMPTY, State, prune, serve, warm
 from racs.replay.costs import storage_of, tokens_of
-from racs.replay.family import CacheRules
 from racs.replay.optimum import actions
 from racs.replay.steps import Horizon, Step
 from racs.replay.strategies import Decision, Live, Situation, Strategy

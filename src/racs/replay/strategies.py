@@ -6,9 +6,9 @@ stream in time order (streams one after another, in the order of their first req
 ``end_stream`` when a stream is over; one strategy object serves one replay run. The
 hindsight optimum is not a strategy: it is computed from the whole stream (``optimum``).
 
-Another package plugs in by naming a class in ``EXTERNAL``: ``racs replay --strategy
-learned`` imports ``racs.replay.learned`` and builds ``LearnedStrategy()`` with no
-arguments.
+``learned`` is the learned policy (``racs.replay.learned``, the same code the engine's
+``reuse_policy="learned"`` decides with). Another package plugs in by naming a class in
+``EXTERNAL`` (``"name": "module:Class"``, built with no arguments).
 """
 
 from __future__ import annotations
@@ -190,15 +190,24 @@ class Planner(_Stateless):
 
 StrategyFactory = Callable[[], Strategy]
 
+
+def _learned() -> Strategy:
+    """The learned policy (its module builds on this one's types, so it is imported here)."""
+    from racs.replay.learned import LearnedStrategy
+
+    return LearnedStrategy()
+
+
 BUILTIN: Final[dict[str, StrategyFactory]] = {
     "recorded": Recorded,
     "none": NoCache,
     "5m": lambda: Fixed("5m"),
     "1h": lambda: Fixed("1h"),
     "racs": Planner,
+    "learned": _learned,
 }
-EXTERNAL: Final[dict[str, str]] = {"learned": "racs.replay.learned:LearnedStrategy"}
-DEFAULT_STRATEGIES: Final = ("recorded", "none", "5m", "1h", "racs")
+EXTERNAL: Final[dict[str, str]] = {}
+DEFAULT_STRATEGIES: Final = ("recorded", "none", "5m", "1h", "racs", "learned")
 
 
 def available() -> tuple[str, ...]:

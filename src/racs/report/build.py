@@ -114,16 +114,12 @@ class ReportBuilder:
         self.causes: dict[str, CauseSum] = {}
         self._heap: list[tuple[float, int, Finding]] = []
         self._tie = itertools.count()
-        self._walker = Walker(self._minimum)
+        self._walker = Walker(prices.profile)
 
     def _rates(self, r: Request) -> Rates | None:
         return self.prices.rates(
             r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
         )
-
-    def _minimum(self, r: Request) -> int | None:
-        profile = self.prices.profile(r.provider, r.model)
-        return profile.min_cacheable_tokens if profile is not None else None
 
     def _cell(self, r: Request) -> Bucket:
         key = (*_keys(r), int(r.timestamp_ms // HOUR_MS * HOUR_MS))

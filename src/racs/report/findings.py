@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from racs.core.accounting import MTOK, Rates, Tokens
+from racs.core.accounting import Rates, Tokens, cost_of
 from racs.core.text import duration
 from racs.core.text import tokens as fmt_tokens
+from racs.core.text import usd as money
 from racs.traffic.model import Request
 
 COLD_START: Final = "cold_start"
@@ -83,33 +84,49 @@ def excess_usd(tokens: Tokens, excess: float, rates: Rates | None) -> float | No
     """Price ``excess`` tokens at what this request paid for them minus the read price.
 
     The excess is taken from the writes first (tiers in proportion to what was written),
-    then from the fresh input.
+    then from the fresh input; the price is the difference of two ``cost_of``.
     """
     if rates is None:
         return None
     written = min(excess, tokens.writes)
-    usd = 0.0
-    if written > 0:
-        for tier in ("5m", "30m", "1h"):
-            share = tokens.write(tier) / tokens.writes
-            usd += written * share * (rates.write(tier) - rates.read) / MTOK
+    share = written / tokens.writes if written > 0 else 0.0
     fresh = min(max(0.0, excess - written), tokens.fresh)
-    usd += fresh * (rates.input - rates.read) / MTOK
-    return usd
+    paid = Tokens(
+        fresh=fresh,
+        write_5m=tokens.write_5m * share,
+        write_30m=tokens.write_30m * share,
+        write_1h=tokens.write_1h * share,
+    )
+    instead = Tokens(read=written + fresh)
+    return cost_of(paid, rates).total - cost_of(instead, rates).total
 
 
 def action_of(cause: str, r: Request, usd: float | None, rates: Rates | None, **facts: Any) -> str:
     """The cause's action, made concrete with this finding's numbers where they help."""
     gap = facts.get("gap_s")
-    if cause == EXPIRY and isinstance(gap, int | float) and gap > 3600:
-        return "no tier outlives this pause: resume within the hour or accept the re-write"
-    if cause == EXPIRY and rates is not None and usd is not None and facts.get("ttl") == "5m":
-        cached = float(facts.get("cached") or 0)
-        extra = cached * (rates.write_1h - rates.write_5m) / MTOK
-        return (
-            f"write this stream at the 1h tier: on its {fmt_tokens(cached)}-token prefix "
-            f"that costs ${extra:.4f} more per write, against ${usd:.4f} lost here"
-        )
+    if cause == EXPIRY:
+        longer = facts.get("longer")
+        if isinstance(longer, str) and longer != facts.get("ttl"):
+            if rates is None or usd is None:
+                return f"write this stream at the {longer} tier"
+            cached = float(facts.get("cached") or 0)
+            ttl = str(facts.get("ttl"))
+            extra = (
+                cost_of(Tokens(**{f"write_{longer}": cached}), rates).total
+                - cost_of(Tokens(**{f"write_{ttl}": cached}), rates).total
+            )
+            return (
+                f"write this stream at the {longer} tier: on its {fmt_tokens(cached)}-token "
+                f"prefix that costs {money(extra)} more per write, against {money(usd)} lost here"
+            )
+        if facts.get("extended") and not (isinstance(gap, int | float) and gap > 86_400):
+            return (
+                "ask for 24h retention (prompt_cache_retention='24h'): it costs nothing "
+                "extra and outlives pauses like this one"
+            )
+        if facts.get("ttl") in ("5m", "30m", "1h"):
+            return "no tier outlives this pause: resume within the TTL or accept the re-write"
+        return "resume within the provider's retention or accept the re-write"
     if cause == MODEL_SWITCH:
         return (
             f"keep {facts['before']} for this conversation, or send the {facts['after']} "
@@ -128,7 +145,7 @@ def detail_of(cause: str, *, excess: float, gap_s: float | None, **facts: Any) -
     n = fmt_tokens(excess)
     gap = duration(gap_s) if gap_s is not None else "-"
     if cause == EXPIRY:
-        return f"{n} tokens written again after a {gap} gap (TTL {facts['ttl']})"
+        return f"{n} tokens written again after a {gap} gap ({facts['retention']})"
     if cause == MODEL_SWITCH:
         return f"{n} tokens written again on switching {facts['before']} -> {facts['after']}"
     if cause == COMPACTION:
@@ -145,6 +162,6 @@ def detail_of(cause: str, *, excess: float, gap_s: float | None, **facts: Any) -
     if cause == UNEXPLAINED:
         return (
             f"read dropped to {fmt_tokens(facts['read'])} of {fmt_tokens(facts['cached'])} "
-            f"cached after {gap} (TTL {facts['ttl']}); {n} written again"
+            f"cached after {gap} ({facts['ttl']}); {n} written again"
         )
     return f"{n} tokens"

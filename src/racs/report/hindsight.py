@@ -16,6 +16,7 @@ from pathlib import Path
 
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
+from racs.core.text import usd
 from racs.replay.quote import quotes
 from racs.report.findings import EXPIRY, TIER_CHOICE, Finding
 from racs.traffic.model import Request
@@ -83,4 +84,4 @@ def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> str | None:
     if q.saved_usd <= 0:
         return f"hindsight: the recorded choice {where} was already the cheapest"
     what = "no write" if q.tier is None else f"a {q.tier} write"
-    return f"hindsight: {what} {where} would have saved ${q.saved_usd:.4f}"
+    return f"hindsight: {what} {where} would have saved {usd(q.saved_usd)}"

@@ -117,6 +117,15 @@ def render(report: Report, limit: int = 10) -> str:
         out.append(
             "Unpriced models (tokens counted, no dollars): " + ", ".join(report.unpriced_models)
         )
+    dups = report.problems.duplicates
+    if dups:
+        out.append("")
+        out.append(
+            f"Duplicates dropped: {dups.total:,} responses already read in another file "
+            "(a resumed or forked session), counted once:"
+        )
+        for (where, kept), n in list(dups.by_file.items())[:limit]:
+            out.append(f"  {n:>6,}  {where} (kept in {kept})")
     if report.problems:
         p = report.problems
         out.append("")

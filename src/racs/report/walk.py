@@ -1,11 +1,12 @@
 """Follow each stream's cache from usage alone: what it held, what each request missed.
 
 Per (stream, model) the walk keeps the prefix the last request left cached (its reads plus
-its writes), when it was last used and at which tier. A request that pays write or fresh
-prices for more than its new suffix (its input beyond that cached prefix) gets a cause:
-below the model's minimum, cold start, model switch, expiry, compaction or rewrite (the
-prompt shrank), drift (a known block changed inside the prefix) or an unexplained miss.
-Memory: a few numbers per stream.
+its writes) and follows the cache through the one cache model (``racs.replay.reconstruct
+.Follower`` over ``racs.core.cache``), as replay's calibration does. A request that pays
+write or fresh prices for more than its new suffix (its input beyond that cached prefix)
+gets a cause from ``racs.core.cache.miss_cause``: below the model's minimum, cold start,
+model switch, expiry, compaction or rewrite (the prompt shrank), drift (a known block
+changed inside the prefix) or an unexplained miss. Memory: a few numbers per stream.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from racs.core.accounting import MTOK, Rates
-from racs.core.text import duration
+from racs.core.accounting import Rates, Tokens, cost_of
+from racs.core.cache import (
+    CacheRules,
+    Liveness,
+    cached_after,
+    miss_cause,
+    rules_for,
+)
+from racs.core.model import ProviderProfile
+from racs.core.text import duration, usd
 from racs.core.tiers import TIER
+from racs.replay.reconstruct import Follower
 from racs.report.findings import (
     ACTIONS,
     BELOW_MINIMUM,
@@ -37,7 +47,7 @@ from racs.traffic.model import Block, Request
 GAP_EDGES_S: Final = (30, 60, 120, 300, 600, 1800, 3600, 7200)
 """Upper edges of the gap histogram's bins (seconds); the last bin is open."""
 
-MinimumOf = Callable[[Request], int | None]
+ProfileOf = Callable[[str, str], ProviderProfile | None]
 
 
 @dataclass(slots=True)
@@ -51,6 +61,8 @@ class _Entry:
     blocks: tuple[Block, ...] | None
     pending: Request | None
     """The last request whose writes still wait to be read back."""
+    follower: Follower | None
+    """The stream's cache in the cache model (``None``: a provider racs has no profile for)."""
 
 
 @dataclass(slots=True)
@@ -91,12 +103,21 @@ class Step:
 class Walker:
     """Feeds requests in time order per stream; yields findings and read-backs."""
 
-    def __init__(self, minimum_of: MinimumOf) -> None:
-        self._minimum_of = minimum_of
+    def __init__(self, profile_of: ProfileOf) -> None:
+        self._profile_of = profile_of
+        self._rules: dict[tuple[str, str], CacheRules | None] = {}
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._last_model: dict[str, str] = {}
         self._tiers: dict[tuple[str, str], _TierLedger] = {}
         self.gaps = Gaps()
+
+    def rules(self, provider: str, model: str) -> CacheRules | None:
+        """The cache model's rules for a model (``None``: no profile for its provider)."""
+        key = (provider, model)
+        if key not in self._rules:
+            profile = self._profile_of(provider, model)
+            self._rules[key] = rules_for(profile) if profile is not None else None
+        return self._rules[key]
 
     def step(self, r: Request, rates: Rates | None) -> Step:
         """Account one request of its stream (requests of a stream arrive in time order)
@@ -105,16 +126,25 @@ class Walker:
         e = self._entries.get(key)
         before = self._last_model.get(r.stream)
         out = Step()
+        follower = e.follower if e is not None else None
+        if follower is None:
+            rules = self.rules(r.provider, r.model)
+            follower = Follower(rules) if rules is not None else None
+        rules = follower.rules if follower is not None else None
         # A log a little out of order (batching exporters) counts as no gap, not a negative one.
         gap_s = max(0.0, r.timestamp_ms - e.last_ms) / 1000 if e is not None else None
+        # The cache model's word on the stream's entry, as replay's calibration has it.
+        entry: Liveness = follower.liveness(r.timestamp_ms) if follower is not None else "none"
         if e is not None and gap_s is not None:
             self.gaps.add(gap_s, e.cached)
             self._tier_gap(key, e, gap_s, rates)
-            if e.pending is not None and gap_s <= TIER[e.ttl].seconds:
+            if e.pending is not None and entry in ("alive", "maybe"):
                 start = e.pending.tokens.read
                 back = min(max(0.0, r.tokens.read - start), e.pending.tokens.writes)
                 out.read_back = (e.pending, back)
-        out.finding = self._classify(r, e, before, gap_s, rates)
+        out.finding = self._classify(r, e, before, gap_s, rates, entry, rules)
+        if follower is not None:
+            follower.step(r, None)
         t = r.tokens
         ttl = e.ttl if e is not None else "5m"
         for tier in ("1h", "30m", "5m"):
@@ -124,8 +154,13 @@ class Walker:
         if t.write_1h > 0 and rates is not None:
             ledger = self._tiers.setdefault(key, _TierLedger(r.model, r))
             ledger.writes_1h += t.write_1h
-            ledger.premium_usd += t.write_1h * (rates.write_1h - rates.write_5m) / MTOK
-        cached = t.read + t.writes
+            ledger.premium_usd += _difference(
+                Tokens(write_1h=t.write_1h), Tokens(write_5m=t.write_1h), rates
+            )
+        if rules is not None:
+            cached = float(cached_after(t.read, t.writes, t.input, rules))
+        else:
+            cached = t.read + t.writes
         self._entries[key] = _Entry(
             last_ms=r.timestamp_ms,
             cached=cached if cached > 0 else (e.cached if e is not None else 0.0),
@@ -133,6 +168,7 @@ class Walker:
             ttl=ttl,
             blocks=r.blocks,
             pending=r if t.writes > 0 else None,
+            follower=follower,
         )
         self._last_model[r.stream] = r.model
         return out
@@ -145,7 +181,9 @@ class Walker:
         if TIER["5m"].seconds < gap_s <= TIER["1h"].seconds and rates is not None:
             # A 5m entry would have expired here: the prefix is written again at 5m.
             ledger.long_gaps += 1
-            ledger.rewrite_usd += e.cached * (rates.write_5m - rates.read) / MTOK
+            ledger.rewrite_usd += _difference(
+                Tokens(write_5m=e.cached), Tokens(read=e.cached), rates
+            )
 
     def tier_findings(self) -> list[Finding]:
         """Streams whose 1h writes cost more than 5m writes plus the misses 5m would add."""
@@ -157,13 +195,13 @@ class Walker:
             detail = (
                 f"{int(ledger.writes_1h):,} tokens written at 1h; longest gap "
                 f"{duration(ledger.max_gap_s)}, {ledger.long_gaps} over 5m: 5m writes "
-                f"save ${ledger.premium_usd:.4f} and would re-write ${ledger.rewrite_usd:.4f}"
+                f"save {usd(ledger.premium_usd)} and would re-write {usd(ledger.rewrite_usd)}"
             )
             action = (
                 ACTIONS[TIER_CHOICE]
                 if ledger.long_gaps == 0
                 else f"write at the 5m tier: {ledger.long_gaps} of the stream's gaps exceed "
-                f"five minutes; 5m writes plus the re-writes after them cost ${net:.4f} less"
+                f"five minutes; 5m writes plus the re-writes after them cost {usd(net)} less"
             )
             found.append(
                 Finding(TIER_CHOICE, net, int(ledger.writes_1h), ledger.request, detail, action)
@@ -177,35 +215,67 @@ class Walker:
         before: str | None,
         gap_s: float | None,
         rates: Rates | None,
+        entry: Liveness,
+        rules: CacheRules | None,
     ) -> Finding | None:
         t = r.tokens
-        minimum = self._minimum_of(r)
-        if t.read == 0 and t.writes == 0 and minimum is not None and t.input < minimum:
-            if t.fresh <= 0:
-                return None
-            return self._finding(BELOW_MINIMUM, r, t.fresh, rates, gap_s, minimum=minimum)
-        if e is None:
-            if before is not None and before != r.model:
-                prior = self._entries.get((r.stream, before))
+        minimum = rules.min_tokens if rules is not None else None
+        below = bool(t.read == 0 and t.writes == 0 and minimum and t.input < minimum)
+        if e is None or below:
+            cause = miss_cause(
+                first=True,
+                model_switch=before is not None and before != r.model,
+                below_minimum=below,
+                entry=entry,
+                shrank=False,
+                drifted=False,
+            )
+            if cause == BELOW_MINIMUM:
+                if t.fresh <= 0:
+                    return None
+                return self._finding(cause, r, t.fresh, rates, gap_s, minimum=minimum)
+            if cause == MODEL_SWITCH:
+                prior = self._entries.get((r.stream, before)) if before is not None else None
                 available = prior.cached if prior is not None else 0.0
                 excess = self._excess(r, available)
-                return self._finding(
-                    MODEL_SWITCH, r, excess, rates, gap_s, before=before, after=r.model
-                )
+                return self._finding(cause, r, excess, rates, gap_s, before=before, after=r.model)
             return self._finding(COLD_START, r, t.writes, rates, gap_s)
         excess = self._excess(r, e.cached)
         if excess <= 0:
             return None
-        if gap_s is not None and gap_s > TIER[e.ttl].seconds:
-            return self._finding(EXPIRY, r, excess, rates, gap_s, ttl=e.ttl, cached=e.cached)
-        if r.kind == "compaction" or t.input < e.input:
+        changed = (
+            _first_change(r.blocks, e.blocks, e.cached)
+            if r.blocks is not None and e.blocks is not None
+            else None
+        )
+        cause = miss_cause(
+            first=False,
+            model_switch=False,
+            below_minimum=False,
+            entry=entry,
+            shrank=t.input < e.input,
+            drifted=changed is not None,
+        )
+        retention = _retention(rules, e.ttl)
+        if cause == EXPIRY:
+            return self._finding(
+                EXPIRY,
+                r,
+                excess,
+                rates,
+                gap_s,
+                ttl=e.ttl,
+                retention=retention,
+                cached=e.cached,
+                longer=_longer_tier(rules, e.ttl, gap_s),
+                extended="24h" in rules.options if rules is not None else False,
+            )
+        if cause == COMPACTION:
             return self._finding(COMPACTION, r, excess, rates, gap_s, before=e.input, after=t.input)
-        if r.blocks is not None and e.blocks is not None:
-            changed = _first_change(r.blocks, e.blocks, e.cached)
-            if changed is not None:
-                return self._finding(DRIFT, r, excess, rates, gap_s, block=changed)
+        if cause == DRIFT:
+            return self._finding(DRIFT, r, excess, rates, gap_s, block=changed)
         return self._finding(
-            UNEXPLAINED, r, excess, rates, gap_s, read=t.read, cached=e.cached, ttl=e.ttl
+            UNEXPLAINED, r, excess, rates, gap_s, read=t.read, cached=e.cached, ttl=retention
         )
 
     @staticmethod
@@ -235,6 +305,33 @@ class Walker:
             detail=detail_of(cause, excess=excess, gap_s=gap_s, **facts),
             action=action_of(cause, r, usd, rates, gap_s=gap_s, **facts),
         )
+
+
+def _difference(paid: Tokens, instead: Tokens, rates: Rates) -> float:
+    """What ``paid`` cost over ``instead`` at ``rates`` (a difference of two ``cost_of``)."""
+    return cost_of(paid, rates).total - cost_of(instead, rates).total
+
+
+def _retention(rules: CacheRules | None, ttl: str) -> str:
+    """How long the stream's entry was to live, as the cache model says (for details)."""
+    if rules is None or rules.family == "breakpoint":
+        return f"TTL {ttl}"
+    rule = rules.rule(None)
+    if rule is None:
+        return f"TTL {ttl}"
+    name = rule.name.replace("_", "-")
+    high = duration(rule.ttl_ms / 1000)
+    if rule.sure_ms is not None:
+        return f"{name} retention {duration(rule.sure_ms / 1000)} to {high}"
+    return f"{name} retention {high}"
+
+
+def _longer_tier(rules: CacheRules | None, ttl: str, gap_s: float | None) -> str | None:
+    """The shortest tier the model offers that would have outlived the gap, if any."""
+    if rules is None or gap_s is None or rules.family != "breakpoint":
+        return None
+    longer = [n for n in rules.options if n in TIER and TIER[n].seconds >= gap_s]
+    return min(longer, key=lambda n: TIER[n].seconds) if longer else None
 
 
 def _first_change(now: tuple[Block, ...], before: tuple[Block, ...], cached: float) -> int | None:

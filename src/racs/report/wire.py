@@ -52,6 +52,7 @@ def to_json(report: Report) -> dict[str, Any]:
         },
         "unpricedModels": report.unpriced_models,
         "problems": report.problems.to_dict(),
+        "duplicates": report.problems.duplicates.to_dict(),
     }
 
 

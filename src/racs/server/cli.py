@@ -17,9 +17,11 @@ import uvicorn
 from racs.core.errors import RacsError
 from racs.core.keys import KEY_SCHEMES
 from racs.server.guard import (
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEP_ALIVE,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MIN_BODY_RATE,
     Limits,
     uvicorn_settings,
 )
@@ -105,6 +107,22 @@ def _parser() -> _Parser:
         f"{DEFAULT_HEADER_TIMEOUT:g})",
     )
     p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SEC",
+        help=f"seconds a request body may take beyond what --min-body-rate earns it "
+        f"(default {DEFAULT_BODY_TIMEOUT:g}); a slower body is answered 408",
+    )
+    p.add_argument(
+        "--min-body-rate",
+        type=int,
+        default=DEFAULT_MIN_BODY_RATE,
+        metavar="BYTES",
+        help=f"each this many body bytes earn one more second (default "
+        f"{DEFAULT_MIN_BODY_RATE} bytes/s)",
+    )
+    p.add_argument(
         "--keep-alive",
         type=int,
         default=DEFAULT_KEEP_ALIVE,
@@ -116,7 +134,8 @@ def _parser() -> _Parser:
         type=int,
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
-        help=f"open connections at most; the oldest idle one is closed for a new one "
+        help=f"open connections at most; a new one closes the one waiting longest for its "
+        f"request (idle or trickling) "
         f"(default {DEFAULT_MAX_CONNECTIONS}, lowered to fit the file descriptor limit)",
     )
     return p
@@ -162,7 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RacsError as exc:
         sys.stderr.write(f"racs serve: {exc.message}\n")
         return 2
-    limits = Limits(args.header_timeout, args.keep_alive, args.max_connections)
+    limits = Limits(
+        args.header_timeout,
+        args.keep_alive,
+        args.max_connections,
+        body_timeout=args.body_timeout,
+        min_body_rate=args.min_body_rate,
+    )
     # A shared (Redis) state keeps every entry as it changes and numbers plans with an
     # atomic counter: there is no snapshot to save periodically.
     snapshots = state is not None and shared_backend(state) is None
@@ -177,11 +202,14 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
     for flag, value in (
         ("--save-interval", args.save_interval),
         ("--header-timeout", args.header_timeout),
+        ("--body-timeout", args.body_timeout),
     ):
         if not math.isfinite(value) or not 0.01 <= value <= 86_400:
             return f"{flag} must be 0.01-86400 seconds, got {value}"
     if not 1 <= args.keep_alive <= 3600:
         return f"--keep-alive must be 1-3600 seconds, got {args.keep_alive}"
+    if not 1 <= args.min_body_rate <= 1_000_000_000:
+        return f"--min-body-rate must be 1-1000000000 bytes/s, got {args.min_body_rate}"
     if not 1 <= args.max_connections <= 1_000_000:
         return f"--max-connections must be 1-1000000, got {args.max_connections}"
     return None

@@ -2,7 +2,8 @@
 
 Every refusal the server makes, whether raised by the engine or the ledger (``RacsError``)
 or decided by the server itself (Host, bearer, media type, size, JSON), leaves through
-``error_response`` so clients always see ``{"error": {"code", "message"}}``.
+``error_response`` so clients always see ``{"error": "<message>", "code": "ERR_..."}``: the
+reference's ``{"error": "<message>"}``, which its clients read, plus the machine code.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ class JSONBody(Response):
 
 
 def error_body(code: str, message: str) -> bytes:
-    """The JSON error body every refusal carries."""
-    return dumps({"error": {"code": code, "message": message}})
+    """The JSON error body every refusal carries (@takk/racs's, plus ``code``)."""
+    return dumps({"error": message, "code": code})
 
 
 def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> Response:

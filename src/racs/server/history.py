@@ -13,7 +13,7 @@ import time
 from collections import deque
 from typing import Final
 
-from racs.core.model import to_wire
+from racs.core.model import to_wire, whole
 from racs.engine import Racs
 from racs.server.shapes import History, StatsSample
 
@@ -43,9 +43,9 @@ class StatsHistory:
             "calls": stats.calls,
             # An overflowed sum is infinite; the wire form says null.
             "hitRatio": to_wire(stats.hit_ratio),
-            "readTokens": to_wire(stats.read_tokens),
-            "writeTokens": to_wire(stats.write_tokens),
-            "uncachedTokens": to_wire(stats.uncached_tokens),
+            "readTokens": whole(stats.read_tokens),
+            "writeTokens": whole(stats.write_tokens),
+            "uncachedTokens": whole(stats.uncached_tokens),
             "savedUsd": to_wire(stats.saved_usd),
             "netUsd": to_wire(stats.net_usd),
             "plans": self.engine.plans_created,

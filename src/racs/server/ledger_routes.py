@@ -131,12 +131,19 @@ def _run_or_404(ledger: Any, run_id: str) -> Any:
     return run
 
 
-def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) -> list[BaseRoute]:
+def routes(
+    ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None, metrics: Any = None
+) -> list[BaseRoute]:
     """The ledger routes; without a ledger each answers 404 ERR_NO_LEDGER.
 
-    ``pricing`` (the engine's price book) prices the usage statistics in USD.
+    ``pricing`` (the engine's price book) prices the usage statistics in USD; ``metrics``
+    (a ``metrics.Metrics``) counts the appends and keeps the last verify's outcome.
     """
     priced = price_book(pricing)
+
+    def appended(kind: str) -> None:
+        if metrics is not None:
+            metrics.appended(kind)
 
     def need() -> Any:
         if ledger is None:
@@ -157,7 +164,9 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
             run_id = _call(lg.start_run, **fields)
             return camelize(_run_or_404(lg, str(run_id)))
 
-        return JSONBody(await run_in_threadpool(work), status_code=201)
+        body = await run_in_threadpool(work)
+        appended("run.started")
+        return JSONBody(body, status_code=201)
 
     async def complete(request: Request) -> Response:
         lg = need()
@@ -168,7 +177,9 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
             _call(lg.complete_run, run_id, **fields)
             return camelize(_run_or_404(lg, run_id))
 
-        return JSONBody(await run_in_threadpool(work))
+        body = await run_in_threadpool(work)
+        appended("run.completed")
+        return JSONBody(body)
 
     async def append(request: Request) -> Response:
         lg = need()
@@ -185,7 +196,9 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
             _call(getattr(lg, method_name), run_id, **fields)
             return camelize(_run_or_404(lg, run_id))
 
-        return JSONBody(await run_in_threadpool(work))
+        body = await run_in_threadpool(work)
+        appended(method_name.removeprefix("record_"))
+        return JSONBody(body)
 
     async def list_runs(request: Request) -> Response:
         lg = need()
@@ -240,7 +253,10 @@ def routes(ledger: Any, pricing: PriceBook | Mapping[str, Any] | None = None) ->
 
     async def verify(request: Request) -> Response:
         lg = need()
-        return JSONBody(await run_in_threadpool(lambda: camelize(lg.verify())))
+        result = await run_in_threadpool(lg.verify)
+        if metrics is not None:
+            metrics.verified(result.ok, result.checked)
+        return JSONBody(camelize(result))
 
     return [
         Route("/ledger/runs", _by_method(GET=list_runs, POST=start), methods=["GET", "POST"]),

@@ -76,6 +76,19 @@ def _operation(
     return op
 
 
+def _metrics_operation() -> dict[str, Any]:
+    op = _operation("Prometheus metrics", {"type": "string"}, _GET_ERRORS)
+    op["description"] = (
+        "The Prometheus text format: plans by family and action; usage calls, hits, tokens "
+        "and USD by provider, model and class; hit ratio; keep-warm due; ledger appends, "
+        "chain head, sequencer lag and the last verify. Labels are providers and models "
+        "only (models past the first 20 are folded into 'other')."
+    )
+    ok = op["responses"]["200"]
+    ok["content"] = {"text/plain": ok["content"]["application/json"]}
+    return op
+
+
 def _integer(description: str, maximum: int = QUERY_INT_MAX) -> dict[str, Any]:
     return {"type": "integer", "minimum": 0, "maximum": maximum, "description": description}
 
@@ -212,6 +225,7 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
                 params=[_param("limit", _integer("at most this many (the newest)"))],
             )
         },
+        "/metrics": {"get": _metrics_operation()},
         "/ledger/runs": {
             "post": _operation(
                 "Start a run (a retry with the same Idempotency-Key returns the same run)",
@@ -285,8 +299,8 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
 
 
 @functools.cache
-def _document(ledger: bool) -> dict[str, Any]:
-    schemas, event_kinds = component_schemas(ledger)
+def _document() -> dict[str, Any]:
+    schemas, event_kinds = component_schemas()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -294,18 +308,17 @@ def _document(ledger: bool) -> dict[str, Any]:
             "version": __version__,
             "description": "Prompt-cache planning for LLM agents, and its run ledger. Bodies "
             "use the camelCase wire form of @takk/racs. Every error is "
-            '{"error": {"code", "message"}}; a wrong method is 405. The dashboard (GET /) and '
-            "/openapi.json are not part of this API description.",
+            '{"error": "<message>", "code": "ERR_..."}; a wrong method is 405. The dashboard '
+            "(GET /) and /openapi.json are not part of this API description.",
         },
         "paths": _paths(event_kinds),
         "components": {"schemas": schemas},
     }
 
 
-def openapi_document(with_token: bool = False, *, ledger: bool = False) -> dict[str, Any]:
-    """The OpenAPI document of a server: bearer security declared when it has a token,
-    whole-number usage counts when its engine records into a ledger."""
-    doc = copy.deepcopy(_document(ledger))
+def openapi_document(with_token: bool = False) -> dict[str, Any]:
+    """The OpenAPI document of a server: bearer security declared when it has a token."""
+    doc = copy.deepcopy(_document())
     if with_token:
         doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         doc["security"] = [{"bearer": []}]

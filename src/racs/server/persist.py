@@ -69,6 +69,10 @@ class StateSaver:
             self.reserved = reserved
             return True
 
+    def uncovered(self, plans: int) -> bool:
+        """True when plan number ``plans`` still needs a save before it may be answered."""
+        return plans > self.reserved and time.monotonic() >= self._retry_at
+
     def cover(self, plans: int) -> None:
         """Make sure plan number ``plans`` is covered by a saved reservation.
 

@@ -179,27 +179,27 @@ def _response_defs() -> dict[str, Any]:
             tag, value = cls._tag
             schema["properties"] = {tag: {"const": value}, **props}
             schema["required"] = [tag, *schema["required"]]
+        # Token counts and times (``model.Count``) are written as JSON integers.
+        for field in model.whole_fields(cls):
+            _integer(props[camel(field)])
     _apply_rules(defs, RESPONSE_RULES)
     result: dict[str, Any] = _nullable_numbers(defs)
     return result
 
 
-LEDGER_USAGE_COUNTS: Final = (
-    "inputTokens",
-    "cacheReadTokens",
-    "cacheWriteTokens5m",
-    "cacheWriteTokens30m",
-    "cacheWriteTokens1h",
-)
-"""CacheUsage counts a ledger stores as whole numbers: integers when the engine has one."""
+def _integer(schema: dict[str, Any]) -> None:
+    """Retype a number schema (or the number branches of a union) as integer."""
+    if schema.get("type") == "number":
+        schema["type"] = "integer"
+    for branch in schema.get("anyOf", ()):
+        _integer(branch)
 
 
-def _request_defs(ledger: bool) -> dict[str, Any]:
+def _request_defs() -> dict[str, Any]:
+    # Token counts are taken as any number (as @takk/racs does) and rounded to whole tokens
+    # where they enter the engine, so requests say number whether or not there is a ledger.
     defs = _defs(REQUEST_TYPES, "validation")
     _apply_rules(defs, REQUEST_RULES)
-    if ledger:
-        for name in LEDGER_USAGE_COUNTS:
-            _refine(defs["CacheUsage"]["properties"][name], {"type": "integer"})
     # The segment must carry text to hash or a hash (an empty hash counts as none).
     defs["PromptSegment"]["anyOf"] = [
         {"required": ["content"], "properties": {"content": {"type": "string"}}},
@@ -395,14 +395,11 @@ def ledger_query(method_name: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 @functools.cache
-def component_schemas(ledger: bool) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Every named schema of the API (sorted), and the names of the run event bodies.
-
-    ``ledger``: the engine records usage into a ledger, which stores whole numbers.
-    """
+def component_schemas() -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Every named schema of the API (sorted), and the names of the run event bodies."""
     ledger_defs, event_kinds = _ledger_request_defs()
     schemas = {**_response_defs()}
-    for name, schema in (*_request_defs(ledger).items(), *ledger_defs.items()):
+    for name, schema in (*_request_defs().items(), *ledger_defs.items()):
         if name in schemas and schemas[name] != schema:
             raise AssertionError(f"schema {name} differs between requests and responses")
         schemas[name] = schema

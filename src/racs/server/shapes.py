@@ -62,9 +62,9 @@ class StatsSample(TypedDict):
     t: int
     calls: int
     hitRatio: float | None
-    readTokens: float | None
-    writeTokens: float | None
-    uncachedTokens: float | None
+    readTokens: int | None
+    writeTokens: int | None
+    uncachedTokens: int | None
     savedUsd: float | None
     netUsd: float | None
     plans: int
@@ -77,14 +77,10 @@ class History(TypedDict):
     samples: list[StatsSample]
 
 
-class ErrorDetail(TypedDict):
-    """The machine code and human message of a refusal."""
-
-    code: str
-    message: str
-
-
 class Error(TypedDict):
-    """Every refusal's body."""
+    """Every refusal's body: @takk/racs's ``{"error": message}`` plus the machine code."""
 
-    error: ErrorDetail
+    error: str
+    """What went wrong, for a person."""
+    code: str
+    """The error code (``ERR_INVALID_INPUT``, ``ERR_UNAUTHORIZED``, ...)."""

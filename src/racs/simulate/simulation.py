@@ -1,29 +1,35 @@
 """A deterministic structured-versus-naive prompt-cache demonstration.
 
-Two prompts carry the same content. The structured one puts tools, system and documents
-first (stable), history next (semi) and the live turn last (volatile). The naive one
-stamps the time into the system prompt and puts the live turn before the tools. Both are
-planned by a real engine and "sent" to a small simulated provider cache per adapter
-family, which turns directives, segments and simulated time into the all-in CacheUsage a
-real provider would report. Nothing reads the wall clock or the network: the clock starts
-at ``SIM_EPOCH_MS`` and advances ``interval`` seconds per call, and all text is generated
-from the seed, so identical options give identical results.
+Two prompts carry the same content (``racs.simulate.prompts``). Both are planned by a real
+engine and "sent" to the one cache model of their provider (``racs.core.cache``, as replay
+and the report use it), which turns directives, the prompt's shared prefix and simulated
+time into the all-in CacheUsage a real provider would report. Nothing reads the wall clock
+or the network: the clock starts at ``SIM_EPOCH_MS`` and advances ``interval`` seconds per
+call, and all text is generated from the seed, so identical options give identical results.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from racs.core.accounting import Tokens, cost_of, hit_ratio, rates_of, storage_usd
+from racs.core.accounting import Tokens, cost_of, hit_ratio, storage_usd
+from racs.core.cache import (
+    EMPTY,
+    CacheRules,
+    State,
+    explicit_rule,
+    extend,
+    rules_for,
+    serve,
+    with_explicit,
+)
 from racs.core.errors import invalid
-from racs.core.facts import PROVIDERS
+from racs.core.facts import PROVIDER, PROVIDERS, RECORDS
 from racs.core.model import (
     BreakpointDirective,
     CachePlan,
@@ -34,18 +40,12 @@ from racs.core.model import (
     ResourceDirective,
     RoutingKeyDirective,
 )
-from racs.core.profiles import SHIPPED_PROFILES
-from racs.core.tiers import DEFAULT_TIER, TIER, seconds_of
-from racs.core.tiers import known as known_tier
+from racs.core.tiers import TIER
 from racs.engine import Racs, create_racs
-
-SIM_EPOCH_MS: Final = 1_767_225_600_000
-"""2026-01-01T00:00:00Z: where the simulated clock starts."""
+from racs.simulate.prompts import SIM_EPOCH_MS, VARIANTS, prompt_segments
 
 KEEPWARM_TICK_S: Final = 15
 """How often (simulated seconds) the simulated host checks its keep-warm schedule."""
-
-VARIANTS: Final = ("structured", "naive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +56,6 @@ class DemoProvider:
     family: str
     model: str
     pricing: Mapping[str, float]
-    retention_seconds: int
-    """Idle retention of the provider's automatic prefix cache (prefix families)."""
-    step_tokens: int
-    """Granularity of automatic prefix caching (OpenAI counts in 128-token steps)."""
 
 
 DEMO_PRICING_NOTE: Final = (
@@ -68,211 +64,30 @@ DEMO_PRICING_NOTE: Final = (
 )
 
 DEMO_PROVIDERS: Final[Mapping[str, DemoProvider]] = {
-    "anthropic": DemoProvider(
-        "anthropic",
-        "breakpoint",
-        "claude-sonnet-4-5",
-        {
-            "inputPerMTok": 3.0,
-            "cacheReadPerMTok": 0.3,
-            "cacheWrite5mPerMTok": 3.75,
-            "cacheWrite1hPerMTok": 6.0,
-            "outputPerMTok": 15.0,
-        },
-        retention_seconds=0,
-        step_tokens=1,
-    ),
-    "openai": DemoProvider(
-        "openai",
-        "routing-key",
-        "gpt-4.1",
-        {"inputPerMTok": 2.0, "cacheReadPerMTok": 0.5, "outputPerMTok": 8.0},
-        retention_seconds=600,
-        step_tokens=128,
-    ),
-    "google": DemoProvider(
-        "google",
-        "resource",
-        "gemini-2.5-pro",
-        {
-            "inputPerMTok": 1.25,
-            "cacheReadPerMTok": 0.125,
-            "storagePerMTokHour": 4.5,
-            "outputPerMTok": 10.0,
-        },
-        retention_seconds=0,
-        step_tokens=1,
-    ),
-    "deepseek": DemoProvider(
-        "deepseek",
-        "passive",
-        "deepseek-chat",
-        {"inputPerMTok": 0.28, "cacheReadPerMTok": 0.028, "outputPerMTok": 0.42},
-        retention_seconds=4 * 3600,
-        step_tokens=64,
-    ),
+    r.id: DemoProvider(r.id, r.profile.family, r.demo_model, r.demo_card)
+    for r in RECORDS
+    if r.demo_card is not None
 }
 """One provider per adapter family, in the order the demonstration runs them."""
 
-DEMO_MODELS: Final[Mapping[str, str]] = {
-    "bedrock": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-    "microsoft-foundry": "claude-sonnet-4-5",
-    "hermes": "hermes-4-405b",
-    "xai": "grok-4",
-    "mistral": "mistral-large-latest",
-    "openrouter": "openai/gpt-4.1",
-    "moonshot": "kimi-k2",
-    "groq": "llama-3.3-70b-versatile",
-    "ollama": "llama3.1:8b",
-    "lmstudio": "qwen2.5-7b-instruct",
-    "huggingface": "meta-llama/Llama-3.1-8B-Instruct",
-    "custom": "custom-model",
-}
-"""A representative model of every other provider (each simulated like its family's
-representative, with the same illustrative prices)."""
-
 
 def demo_provider(provider: str) -> DemoProvider:
-    """The demonstration setup of any of the sixteen providers."""
+    """The demonstration setup of any of the sixteen providers (its family's prices)."""
     demo = DEMO_PROVIDERS.get(provider)
     if demo is not None:
         return demo
-    profile = SHIPPED_PROFILES.get(provider)
-    if profile is None or provider not in DEMO_MODELS:
+    record = PROVIDER.get(provider)
+    if record is None:
         raise invalid(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
-    template = next(d for d in DEMO_PROVIDERS.values() if d.family == profile.family)
-    return replace(template, provider=provider, model=DEMO_MODELS[provider])
+    family = record.profile.family
+    template = next(d for d in DEMO_PROVIDERS.values() if d.family == family)
+    return replace(template, provider=provider, model=record.demo_model)
 
 
-RETENTION_24H_S: Final = 24 * 3600
+# --- the provider's cache ------------------------------------------------------------
 
 
-# --- prompt content ------------------------------------------------------------------
-
-_WORDS: Final = (
-    "agent",
-    "account",
-    "answer",
-    "audit",
-    "balance",
-    "billing",
-    "budget",
-    "cache",
-    "careful",
-    "check",
-    "client",
-    "concise",
-    "context",
-    "contract",
-    "customer",
-    "detail",
-    "document",
-    "error",
-    "escalate",
-    "evidence",
-    "explain",
-    "invoice",
-    "ledger",
-    "limit",
-    "local",
-    "manual",
-    "order",
-    "payment",
-    "policy",
-    "prefer",
-    "priority",
-    "quote",
-    "record",
-    "refund",
-    "reply",
-    "request",
-    "review",
-    "route",
-    "safety",
-    "schedule",
-    "search",
-    "source",
-    "state",
-    "status",
-    "summary",
-    "support",
-    "ticket",
-    "tool",
-    "update",
-    "verify",
-    "warranty",
-    "window",
-)
-
-
-def _prose(rng: random.Random, words: int) -> str:
-    """Deterministic filler text: sentences of vocabulary words, no digits or ids."""
-    out: list[str] = []
-    sentence: list[str] = []
-    for _ in range(words):
-        sentence.append(rng.choice(_WORDS))
-        if len(sentence) >= rng.randint(8, 16):
-            out.append(" ".join(sentence).capitalize() + ".")
-            sentence = []
-    if sentence:
-        out.append(" ".join(sentence).capitalize() + ".")
-    return " ".join(out)
-
-
-@dataclass(frozen=True, slots=True)
-class _Content:
-    tools: str
-    system: str
-    documents: str
-    history: str
-
-
-@functools.lru_cache(maxsize=8)
-def _content(seed: int) -> _Content:
-    rng = random.Random(seed)
-    tools = "\n".join(
-        f'{{"name": "{name}", "description": "{_prose(rng, 180)}"}}'
-        for name in ("lookup_order", "issue_refund", "search_policy", "escalate_ticket")
-    )
-    return _Content(
-        tools=tools,
-        system="You are the support agent of a store. " + _prose(rng, 480),
-        documents=_prose(rng, 2800),
-        history=_prose(rng, 900),
-    )
-
-
-def _turn(seed: int, call: int) -> str:
-    rng = random.Random(f"{seed}:turn:{call}")
-    return f"Customer message {call + 1}: " + _prose(rng, rng.randint(30, 60))
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def prompt_segments(variant: str, seed: int, call: int, now_ms: int) -> list[dict[str, Any]]:
-    """The segments (wire form) of one call of the structured or the naive prompt."""
-    c = _content(seed)
-    turn = {"id": "turn", "role": "dynamic", "stability": "volatile", "content": _turn(seed, call)}
-    tools = {"id": "tools", "role": "tools", "stability": "stable", "content": c.tools}
-    docs = {"id": "documents", "role": "documents", "stability": "stable", "content": c.documents}
-    history = {"id": "history", "role": "history", "stability": "semi", "content": c.history}
-    if variant == "structured":
-        system = {"id": "system", "role": "system", "stability": "stable", "content": c.system}
-        return [tools, system, docs, history, turn]
-    # The two classic mistakes: a clock in the "stable" system prompt, and the live
-    # turn placed before the tools.
-    stamped = f"Current time: {_iso(now_ms)}. " + c.system
-    system = {"id": "system", "role": "system", "stability": "stable", "content": stamped}
-    return [system, turn, tools, docs, history]
-
-
-# --- provider caches -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Seg:
+class _Seg(NamedTuple):
     id: str
     tokens: int
     cumulative: int
@@ -294,120 +109,116 @@ def _resolve(segments: Sequence[Mapping[str, Any]]) -> list[_Seg]:
     return out
 
 
+def _shared(before: list[_Seg] | None, now: list[_Seg]) -> int:
+    """Tokens of the leading segments two prompts have in common."""
+    shared = 0
+    for a, b in zip(before or (), now, strict=False):
+        if a.prefix_hash != b.prefix_hash:
+            break
+        shared = b.cumulative
+    return shared
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One call as the cache model sees it (``racs.core.cache.Ask``)."""
+
+    t_ms: float
+    prefix: int
+    shared: int
+    external: int = 0
+    miss: bool = False
+
+
 @dataclass(slots=True)
 class _Served:
     read: int = 0
     writes: dict[str, int] = field(default_factory=dict)
-    """Tokens written per tier."""
+    """Billed tokens written per accounting tier."""
+    storage_usd: float = 0.0
 
     def usage_fields(self) -> dict[str, int]:
         """``CacheUsage`` keyword arguments of the writes."""
         return {TIER[t].usage_field: n for t, n in self.writes.items()}
 
 
-class BreakpointCache:
-    """Anthropic-style caching: an entry per marker, reads refresh, writes up to the deepest."""
+class ProviderCache:
+    """The provider's cache for one simulated host: the cache model's state and rules."""
 
-    def __init__(self, min_tokens: int) -> None:
-        self.min_tokens = min_tokens
-        self.expires: dict[str, int] = {}
+    def __init__(self, rules: CacheRules, storage_price: float | None) -> None:
+        self.rules = rules
+        self.state: State = EMPTY
+        self.storage_price = storage_price
+        self._previous: list[_Seg] | None = None
 
-    def serve(self, segs: list[_Seg], plan: CachePlan, now_ms: int) -> _Served:
-        """Read the longest live marker prefix, write the rest up to the deepest marker."""
+    def send(self, segs: list[_Seg], plan: CachePlan, now_ms: int) -> _Served:
+        """Send one planned request; what it read, wrote and (Gemini) stored."""
+        shared = _shared(self._previous, segs)
+        self._previous = segs
+        family = self.rules.family
+        if family == "breakpoint":
+            return self._breakpoint(segs, plan, now_ms, shared)
+        if family == "resource":
+            return self._resource(segs, plan, now_ms, shared)
+        tier = None
+        for d in plan.directives:
+            if isinstance(d, RoutingKeyDirective) and d.retention in self.rules.tiers:
+                tier = d.retention
+        request = _Request(now_ms, segs[-1].cumulative, shared)
+        return self._serve(request, tier)
+
+    def _serve(self, request: _Request, tier: str | None) -> _Served:
+        self.state, served = serve(self.state, request, tier, self.rules)
+        out = _Served(read=served.read)
+        rule = served.rule
+        if served.written and rule is not None:
+            if rule.billed_as is not None:
+                out.writes[rule.billed_as] = served.written
+            if rule.storage:
+                out.storage_usd = storage_usd(
+                    served.written, rule.ttl_ms / 1000, self.storage_price
+                )
+        return out
+
+    def _breakpoint(self, segs: list[_Seg], plan: CachePlan, now_ms: int, shared: int) -> _Served:
         index = {s.id: i for i, s in enumerate(segs)}
-        markers = sorted(
+        markers = [
             (index[d.segment_id], d.ttl)
             for d in plan.directives
             if isinstance(d, BreakpointDirective) and d.segment_id in index
-        )
-        # The provider silently ignores a marker whose prefix is below its minimum.
-        markers = [(i, ttl) for i, ttl in markers if segs[i].cumulative >= self.min_tokens]
-        served = _Served()
-        read_at = -1
-        for i, ttl in reversed(markers):
-            h = segs[i].prefix_hash
-            if self.expires.get(h, -1) > now_ms:
-                read_at = i
-                served.read = segs[i].cumulative
-                self.expires[h] = now_ms + _ttl_ms(ttl)
-                break
-        covered = served.read
-        for i, ttl in markers:
-            if i <= read_at:
-                continue
-            tokens = segs[i].cumulative - covered
-            covered = segs[i].cumulative
-            tier = ttl if known_tier(ttl) else DEFAULT_TIER
-            served.writes[tier] = served.writes.get(tier, 0) + tokens
-            self.expires[segs[i].prefix_hash] = now_ms + _ttl_ms(ttl)
-        return served
+        ]
+        if not markers:
+            return self._serve(_Request(now_ms, 0, shared), None)
+        deepest, ttl = max(markers)
+        tier = ttl if ttl in self.rules.tiers else None
+        return self._serve(_Request(now_ms, segs[deepest].cumulative, shared), tier)
 
+    def _resource(self, segs: list[_Seg], plan: CachePlan, now_ms: int, shared: int) -> _Served:
+        directive = next((d for d in plan.directives if isinstance(d, ResourceDirective)), None)
+        if directive is None:
+            return self._serve(_Request(now_ms, 0, shared), None)
+        rule = explicit_rule(float(directive.ttl_seconds))
+        self.rules = with_explicit(self.rules, float(directive.ttl_seconds))
+        request = _Request(now_ms, int(plan.stable_tokens), shared)
+        if directive.action == "refresh":
+            self.state, renewed = extend(self.state, now_ms, self.rules, rule.name)
+            out = self._serve(request, None)
+            if renewed:
+                out.storage_usd += storage_usd(renewed, rule.ttl_ms / 1000, self.storage_price)
+                return out
+        elif directive.action == "reuse":
+            out = self._serve(request, None)
+            if out.read:
+                return out
+        # Create (or re-create a resource that expired): the whole prefix again.
+        return self._serve(replace(request, shared=0), rule.name)
 
-class PrefixCache:
-    """Automatic prefix caching of identical leading segments (routing-key and passive)."""
-
-    def __init__(self, min_tokens: int, step: int, retention_s: int) -> None:
-        self.min_tokens = min_tokens
-        self.step = step
-        self.retention_s = retention_s
-        self.expires: dict[tuple[str, str], int] = {}
-
-    def serve(self, segs: list[_Seg], plan: CachePlan, now_ms: int) -> _Served:
-        """Read the longest live identical prefix (in whole steps), then retain this one."""
-        route = ""
-        retention = self.retention_s
-        for d in plan.directives:
-            if isinstance(d, RoutingKeyDirective):
-                # A routing key partitions the provider's caches: only requests sent with
-                # the same key land on the machine holding the prefix.
-                route = d.key
-                if d.retention == "24h":
-                    retention = RETENTION_24H_S
-        served = _Served()
-        for s in reversed(segs):
-            if self.expires.get((route, s.prefix_hash), -1) > now_ms:
-                cached = s.cumulative // self.step * self.step
-                served.read = cached if cached >= self.min_tokens else 0
-                break
-        for s in segs:
-            self.expires[(route, s.prefix_hash)] = now_ms + retention * 1000
-        return served
-
-
-class ResourceCache:
-    """Gemini-style cachedContents: created, read while alive, refreshed, expired."""
-
-    def __init__(self) -> None:
-        self.expires: dict[str, int] = {}
-
-    def serve(self, plan: CachePlan, now_ms: int) -> tuple[_Served, ResourceDirective | None]:
-        """Apply the plan's resource action; reads the cached prefix unless it was created."""
-        served = _Served()
-        for d in plan.directives:
-            if not isinstance(d, ResourceDirective):
-                continue
-            alive = self.expires.get(d.resource_key, -1) > now_ms
-            ttl_ms = int(d.ttl_seconds * 1000)
-            if d.action == "create" or not alive:
-                # Creating the resource sends the prefix once at the full input price.
-                self.expires[d.resource_key] = now_ms + ttl_ms
-                return served, d
-            if d.action == "refresh":
-                self.expires[d.resource_key] = now_ms + ttl_ms
-            served.read = int(plan.stable_tokens)
-            return served, d
-        return served, None
-
-    def refresh(self, key: str, ttl_s: float, now_ms: int) -> bool:
-        """The host's keep-warm TTL update; False when the resource already expired."""
-        if self.expires.get(key, -1) <= now_ms:
-            return False
-        self.expires[key] = now_ms + int(ttl_s * 1000)
-        return True
-
-
-def _ttl_ms(ttl: str) -> int:
-    return seconds_of(ttl) * 1000
+    def refresh(self, ttl_s: float, now_ms: int) -> float:
+        """The host's keep-warm TTL update; the tokens renewed (0: it already expired)."""
+        rule = explicit_rule(ttl_s)
+        self.rules = with_explicit(self.rules, ttl_s)
+        self.state, renewed = extend(self.state, now_ms, self.rules, rule.name)
+        return float(renewed)
 
 
 # --- results -------------------------------------------------------------------------
@@ -537,24 +348,19 @@ def _simulate_variant(
         pricing={demo.model: dict(demo.pricing)}, seed=seed, clock=clock, ledger=ledger
     )
     profile = engine.profile_of(demo.provider, demo.model)
-    min_tokens = int(profile.min_cacheable_tokens or 0)
-    pricing = engine.pricing[demo.model]
-    rates = rates_of(pricing, profile)
-    out_price = rates.output or 0.0
-    bp = BreakpointCache(min_tokens)
-    pc = PrefixCache(max(min_tokens, demo.step_tokens), demo.step_tokens, demo.retention_seconds)
-    rc = ResourceCache()
+    rates = engine.prices.rates(demo.provider, demo.model)
+    assert rates is not None  # the demonstration passes its own card
+    cache = ProviderCache(rules_for(profile), rates.storage_per_mtok_hour)
     summary = VariantSummary(variant)
     plans: list[CachePlan] = []
     # The engine keeps the latest 200 drift reports; count them all as they happen.
     drifted: list[DriftReport] = []
     engine.on(lambda e: drifted.append(e.report) if isinstance(e, PrefixDrifted) else None)
-    storage_price = rates.storage_per_mtok_hour or 0.0
     interval_ms = round(interval_s * 1000)
     for i in range(calls):
         now = SIM_EPOCH_MS + i * interval_ms
         if demo.family == "resource" and i > 0:
-            _keep_warm(engine, clock, rc, summary, now - interval_ms, now, storage_price)
+            _keep_warm(engine, clock, cache, summary, now - interval_ms, now)
         clock.now = now
         segments = prompt_segments(variant, seed, i, now)
         plan = engine.plan(
@@ -569,16 +375,8 @@ def _simulate_variant(
         if i == 0:
             plans.append(plan)
         segs = _resolve(segments)
-        if demo.family == "breakpoint":
-            served = bp.serve(segs, plan, now)
-        elif demo.family == "resource":
-            served, directive = rc.serve(plan, now)
-            if directive is not None and directive.action in ("create", "refresh"):
-                summary.storage_spend_usd += storage_usd(
-                    plan.stable_tokens, directive.ttl_seconds, storage_price
-                )
-        else:
-            served = pc.serve(segs, plan, now)
+        served = cache.send(segs, plan, now)
+        summary.storage_spend_usd += served.storage_usd
         usage = CacheUsage(
             provider=demo.provider,
             model=demo.model,
@@ -592,10 +390,8 @@ def _simulate_variant(
         engine.record(usage)
         tokens = Tokens.of_usage(usage)
         cost = cost_of(tokens, rates)
-        saved, spend = cost.saved, cost.write_premium
         uncached = int(tokens.fresh)
         writes = int(tokens.writes)
-        input_usd = cost.input
         rng = random.Random(f"{seed}:output:{i}")
         output_tokens = rng.randint(120, 480)
         summary.calls += 1
@@ -603,9 +399,9 @@ def _simulate_variant(
         summary.read_tokens += served.read
         summary.write_tokens += writes
         summary.uncached_tokens += uncached
-        summary.saved_usd += saved
-        summary.write_spend_usd += spend
-        summary.input_spend_usd += input_usd
+        summary.saved_usd += cost.saved
+        summary.write_spend_usd += cost.write_premium
+        summary.input_spend_usd += cost.input
         if sink is not None:
             # Latency model: fresh tokens cost prefill time, cached ones a tenth of it.
             ttft = 180 + (uncached + writes) // 50 + served.read // 500
@@ -619,7 +415,7 @@ def _simulate_variant(
                     plan=plan,
                     usage=usage,
                     output_tokens=output_tokens,
-                    cost_usd=input_usd + output_tokens * out_price / 1e6,
+                    cost_usd=cost.input + cost_of(Tokens(output=output_tokens), rates).total,
                     latency_ms=ttft + output_tokens * 12,
                     ttft_ms=ttft,
                 )
@@ -633,11 +429,10 @@ def _simulate_variant(
 def _keep_warm(
     engine: Racs,
     clock: _Clock,
-    rc: ResourceCache,
+    cache: ProviderCache,
     summary: VariantSummary,
     start_ms: int,
     end_ms: int,
-    storage_price: float,
 ) -> None:
     """Act as a host honouring ``engine.schedule()`` between two calls (resources)."""
     tick = KEEPWARM_TICK_S * 1000
@@ -645,19 +440,14 @@ def _keep_warm(
     while t < end_ms:
         clock.now = t
         for entry in engine.schedule(t):
-            ttl_s = float(entry.ttl) if not isinstance(entry.ttl, str) else 300.0
-            if rc.refresh(entry.prefix_key, ttl_s, t):
+            if isinstance(entry.ttl, str):
+                continue  # a breakpoint entry: this host keeps resources warm only
+            ttl_s = float(entry.ttl)
+            renewed = cache.refresh(ttl_s, t)
+            if renewed:
                 engine.mark_refreshed(entry.prefix_key, t)
-                tokens = _resource_tokens(engine, entry.prefix_key)
-                summary.storage_spend_usd += storage_usd(tokens, ttl_s, storage_price)
+                summary.storage_spend_usd += storage_usd(renewed, ttl_s, cache.storage_price)
         t += tick
-
-
-def _resource_tokens(engine: Racs, key: str) -> float:
-    for record in engine.snapshot()["data"]["resources"]:
-        if record["resourceKey"] == key:
-            return float(record["tokens"])
-    return 0.0
 
 
 MAX_CALLS: Final = 100_000

@@ -36,9 +36,23 @@ def is_async_backend(backend: object) -> bool:
 def encode(snapshot: dict[str, Any]) -> str:
     """Canonical JSON text of a snapshot (non-finite numbers are refused by design)."""
     try:
-        return json.dumps(snapshot, separators=(",", ":"), sort_keys=True, allow_nan=False)
+        return json.dumps(
+            _js_numbers(snapshot), separators=(",", ":"), sort_keys=True, allow_nan=False
+        )
     except (TypeError, ValueError) as exc:
         raise RacsError(ERR_STATE_IO, f"snapshot is not serialisable: {exc}") from None
+
+
+def _js_numbers(value: Any) -> Any:
+    """``value`` with integral floats as ints, as JavaScript writes numbers: token counts
+    and epoch milliseconds restored as floats are saved as JSON integers again."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {k: _js_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_js_numbers(v) for v in value]
+    return value
 
 
 def decode(text: str | bytes | None, where: str) -> dict[str, Any] | None:

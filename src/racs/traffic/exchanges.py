@@ -14,16 +14,18 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from racs.core.accounting import Tokens
+from racs.core.errors import RacsError
 from racs.core.keys import blake2b64
+from racs.core.limits import depth_exceeds
 from racs.providers import anthropic, bedrock, gemini, openai
-from racs.providers.common import Adapter, output_tokens_of
+from racs.providers.common import MAX_REQUEST_DEPTH, UsageReader
+from racs.providers.usage import UsageRefused
 from racs.traffic.lines import Meter
 from racs.traffic.model import Block, Request
 from racs.traffic.problems import Problems
 from racs.traffic.records import records, timestamp_ms
 
-ADAPTERS: Final[dict[str, Adapter]] = {
+ADAPTERS: Final[dict[str, UsageReader]] = {
     "anthropic": anthropic.messages,
     "openai-chat": openai.chat,
     "openai-responses": openai.responses,
@@ -79,8 +81,17 @@ def read(path: Path, problems: Problems, meter: Meter | None = None) -> Iterator
         if not is_exchange(record):
             problems.add(where, "not a {request, response} object")
             continue
+        if depth_exceeds(record, MAX_REQUEST_DEPTH):
+            problems.add(where, f"nested more than {MAX_REQUEST_DEPTH} levels deep")
+            continue
         try:
             found = _request(record, where, path, problems)
+        except UsageRefused as refused:
+            problems.add(where, refused.message)
+            continue
+        except RacsError as exc:
+            problems.add(where, f"unreadable exchange ({exc.message})"[:200])
+            continue
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             problems.add(where, f"unreadable exchange ({type(exc).__name__}: {exc})"[:200])
             continue
@@ -98,12 +109,13 @@ def _request(
     adapter = ADAPTERS[api]
     request, response = record["request"], record["response"]
     model = record.get("model") or request.get("model") or request.get("modelId")
-    usage = adapter.usage_from(response, model=model if isinstance(model, str) else None)
+    asked = model if isinstance(model, str) and model else None
+    tokens, named = adapter.tokens_from(response, model=asked)
     stamp = timestamp_ms(
         record.get("timestamp", response.get("created_at", response.get("created")))
     )
     if stamp is None:
-        problems.add(where, "timestamp missing (add a 'timestamp' field)")
+        problems.add(where, "timestamp missing or out of range (add a 'timestamp' field)")
         return None
     plan = adapter.segments_from(request)
     blocks = tuple(
@@ -113,9 +125,9 @@ def _request(
     session = _text(record.get("session")) or path.stem
     return Request(
         timestamp_ms=stamp,
-        provider=usage.provider,
-        model=usage.model,
-        tokens=Tokens.of_usage(usage, output_tokens_of(response) or 0),
+        provider=adapter.provider,
+        model=_bare(asked or named or "unknown"),
+        tokens=tokens,
         session=session,
         stream=_text(record.get("stream")) or session,
         request_id=_text(record.get("id")) or _text(response.get("id")),
@@ -124,6 +136,10 @@ def _request(
         source=where,
         blocks=blocks,
     )
+
+
+def _bare(model: str) -> str:
+    return model.removeprefix("models/")  # Gemini's resource spelling of a model id
 
 
 def _text(value: Any) -> str | None:

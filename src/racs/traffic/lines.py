@@ -60,7 +60,8 @@ def numbered_lines(
             yield lineno, raw
 
 
-CHUNK: Final = 1 << 20
+CHUNK: Final = 8 << 20
+"""Bytes read at a time: most transcripts are read in one go; memory stays bounded."""
 
 
 def lines_containing(
@@ -72,8 +73,8 @@ def lines_containing(
     chunk_size: int = CHUNK,
 ) -> Iterator[tuple[int, bytes]]:
     """``(line number, raw line)`` of the lines holding ``needle``, found by scanning
-    megabyte chunks so the other lines are never split out one by one. A line reaching
-    ``max_line`` bytes before its end is counted as a problem and drained unread."""
+    large chunks so the other lines are never split out one by one (nor copied). A line
+    reaching ``max_line`` bytes before its end is counted as a problem and drained unread."""
     try:
         f = path.open("rb")
     except OSError as exc:
@@ -107,26 +108,33 @@ def lines_containing(
             buf = buf + chunk if buf else chunk
             end = buf.rfind(b"\n")
             if end >= 0:
-                complete, buf = buf[: end + 1], buf[end + 1 :]
-                yield from _scan(complete, needle, lineno)
-                lineno += complete.count(b"\n")
+                found, counted, at = _scan(buf, needle, lineno, end + 1)
+                yield from found
+                lineno = at + buf.count(b"\n", counted, end + 1)
+                buf = buf[end + 1 :]
             if len(buf) >= max_line:
                 problems.add(f"{path}:{lineno}", f"line longer than {max_line} bytes skipped")
                 buf = b""
                 draining = True
 
 
-def _scan(block: bytes, needle: bytes, lineno: int) -> Iterator[tuple[int, bytes]]:
-    """Lines of ``block`` (whole lines, ending in a newline) that hold ``needle``."""
+def _scan(
+    block: bytes, needle: bytes, lineno: int, stop_at: int
+) -> tuple[list[tuple[int, bytes]], int, int]:
+    """Lines of ``block[:stop_at]`` (whole lines, ending in a newline) holding ``needle``,
+    with how far newlines were counted and the line number there (so the caller counts
+    the rest once)."""
+    found: list[tuple[int, bytes]] = []
     counted = 0
-    i = block.find(needle)
+    i = block.find(needle, 0, stop_at)
     while i >= 0:
         start = block.rfind(b"\n", 0, i) + 1
-        stop = block.find(b"\n", i) + 1
+        stop = block.find(b"\n", i, stop_at) + 1
         lineno += block.count(b"\n", counted, start)
         counted = start
-        yield lineno, block[start:stop]
-        i = block.find(needle, stop)
+        found.append((lineno, block[start:stop]))
+        i = block.find(needle, stop, stop_at)
+    return found, counted, lineno
 
 
 def total_bytes(paths: Iterable[Path]) -> int:

@@ -1,7 +1,8 @@
 """OpenTelemetry GenAI spans as JSON: OTLP (the collector's file exporter, the OTLP/JSON
 exporters: ``resourceSpans``) and the Python SDK's console JSON (one span, attributes as a
 plain object). Usage attributes in the current and older names are read by
-``racs.integrations.opentelemetry.usage_from_span``; sessions come from
+``racs.providers.spans`` (as the live span processor reads them); a span whose counts
+break ``racs.providers.usage``'s rule is refused and named. Sessions come from
 ``gen_ai.conversation.id`` (else ``session.id``, else the trace)."""
 
 from __future__ import annotations
@@ -10,18 +11,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from racs.core.accounting import Tokens
-from racs.integrations.opentelemetry import usage_from_span
+from racs.providers.spans import span_usage
+from racs.providers.usage import UsageRefused
 from racs.traffic.lines import Meter
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
 from racs.traffic.records import records, timestamp_ms
 
-_OUTPUT: Final = (
-    "gen_ai.usage.output_tokens",
-    "gen_ai.usage.completion_tokens",
-    "llm.token_count.completion",
-)
 _SESSION: Final = ("gen_ai.conversation.id", "session.id", "gen_ai.session.id")
 _AGENT: Final = ("gen_ai.agent.name", "gen_ai.agent.id")
 
@@ -43,13 +39,14 @@ def _value(v: Any) -> Any:
         if key in v:
             return v[key]
     if "intValue" in v:
-        try:
-            return int(v["intValue"])
-        except (TypeError, ValueError):
-            return None
+        raw = v["intValue"]
+        if isinstance(raw, str) and raw.strip().isdigit():
+            return int(raw.strip())
+        return raw  # a bad count stays what it is, so the usage rule names it
     if "arrayValue" in v:
-        values = v["arrayValue"].get("values", []) if isinstance(v["arrayValue"], Mapping) else []
-        return [_value(x) for x in values]
+        inner = v["arrayValue"]
+        values = inner.get("values") if isinstance(inner, Mapping) else None
+        return [_value(x) for x in values] if isinstance(values, list) else []
     return None
 
 
@@ -64,23 +61,33 @@ def _attributes(raw: Any) -> dict[str, Any]:
     return out
 
 
-def _spans(record: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
-    """(attributes, span) of every span, resource attributes merged under the span's."""
+def _spans(
+    record: Mapping[str, Any], where: str, problems: Problems
+) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
+    """(attributes, span) of every span, resource attributes merged under the span's; a
+    list field holding something else (``"spans": 5``) is named and holds nothing."""
     resources = record.get("resourceSpans", record.get("resource_spans"))
     if resources is None:
         yield _attributes(record.get("attributes")), record
         return
-    for rs in resources if isinstance(resources, list) else ():
+
+    def listed(value: Any, name: str) -> list[Any]:
+        if isinstance(value, list):
+            return value
+        if value is not None:
+            problems.add(where, f"{name} is not a list")
+        return []
+
+    for rs in listed(resources, "resourceSpans"):
         if not isinstance(rs, Mapping):
             continue
         resource = rs.get("resource")
         base = _attributes(resource.get("attributes")) if isinstance(resource, Mapping) else {}
-        for ss in (
-            rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or ()
-        ):
+        scopes = rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans")))
+        for ss in listed(scopes, "scopeSpans"):
             if not isinstance(ss, Mapping):
                 continue
-            for span in ss.get("spans") or ():
+            for span in listed(ss.get("spans"), "spans"):
                 if isinstance(span, Mapping):
                     yield {**base, **_attributes(span.get("attributes"))}, span
 
@@ -91,7 +98,7 @@ def read(path: Path, problems: Problems, meter: Meter | None = None) -> Iterator
         if not isinstance(record, Mapping):
             problems.add(where, "not a JSON object")
             continue
-        for i, (attrs, span) in enumerate(_spans(record)):
+        for i, (attrs, span) in enumerate(_spans(record, where, problems)):
             found = _request(attrs, span, f"{where}#{i}" if i else where, problems)
             if found is not None:
                 yield found
@@ -108,8 +115,12 @@ def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 def _request(
     attrs: dict[str, Any], span: Mapping[str, Any], where: str, problems: Problems
 ) -> Request | None:
-    usage = usage_from_span(attrs)
-    if usage is None or not usage.input_tokens:
+    try:
+        usage = span_usage(attrs)
+    except UsageRefused as refused:
+        problems.add(where, refused.message)
+        return None
+    if usage is None or not usage.tokens.input:
         # not a GenAI span (an HTTP span, a tool call, ...), or one that reported no tokens
         # (an agent or workflow span naming its provider): not a request to account
         return None
@@ -117,10 +128,8 @@ def _request(
         span.get("startTimeUnixNano", span.get("start_time_unix_nano", span.get("start_time")))
     )
     if stamp is None:
-        problems.add(where, "span start time missing")
+        problems.add(where, "span start time missing or out of range")
         return None
-    output = _first(attrs, _OUTPUT)
-    output_n = output if isinstance(output, int | float) and not isinstance(output, bool) else 0
     raw_context = span.get("context")
     context: Mapping[str, Any] = raw_context if isinstance(raw_context, Mapping) else {}
     trace = span.get("traceId") or context.get("trace_id") or "trace"
@@ -130,8 +139,8 @@ def _request(
     return Request(
         timestamp_ms=stamp,
         provider=usage.provider,
-        model=usage.model,
-        tokens=Tokens.of_usage(usage, max(0.0, float(output_n))),
+        model=usage.model or "unknown",
+        tokens=usage.tokens,
         session=session,
         stream=f"{session}/{agent}" if agent else session,
         request_id=str(span_id) if span_id else None,

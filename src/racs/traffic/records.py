@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from racs.core.limits import MAX_INSTANT_MS
+from racs.traffic.jsonfast import UNPARSABLE as _UNPARSABLE
+from racs.traffic.jsonfast import loads
 from racs.traffic.lines import MAX_LINE_BYTES, Meter, numbered_lines
 from racs.traffic.problems import Problems
 
 _DOCUMENT_SUFFIXES: Final = (".json",)
-_UNPARSABLE = (ValueError, RecursionError)
 
 
 def records(
@@ -40,7 +41,7 @@ def records(
         if not raw.strip():
             continue
         try:
-            yield f"{path}:{lineno}", json.loads(raw)
+            yield f"{path}:{lineno}", loads(raw)
         except _UNPARSABLE as exc:
             problems.add(f"{path}:{lineno}", f"unreadable line ({type(exc).__name__})")
 
@@ -61,7 +62,7 @@ def _document(path: Path, problems: Problems, meter: Meter | None) -> Any:
     if meter is not None:
         meter(len(data))
     try:
-        return json.loads(data)
+        return loads(data)
     except _UNPARSABLE as exc:
         problems.add(str(path), f"unreadable JSON document ({type(exc).__name__})")
         return _NOTHING
@@ -103,7 +104,9 @@ def first_record(path: Path) -> Any:
 
 
 def timestamp_ms(value: Any) -> float | None:
-    """Milliseconds since the epoch from epoch seconds, ms or ns, or an ISO-8601 string."""
+    """Milliseconds since the epoch from epoch seconds, ms, us or ns, or an ISO-8601
+    string; ``None`` when unreadable or outside 1970-01-01 .. 9999-12-31
+    (``racs.core.limits``)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -116,14 +119,21 @@ def timestamp_ms(value: Any) -> float | None:
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp() * 1000
+        return _bounded(moment.timestamp() * 1000)
     if isinstance(value, int | float) and value == value and value > 0:
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float: no time at all
+            return None
         if number < 1e11:  # seconds
-            return number * 1000
+            return _bounded(number * 1000)
         if number < 1e14:  # milliseconds
-            return number
+            return _bounded(number)
         if number < 1e17:  # microseconds
-            return number / 1e3
-        return number / 1e6  # nanoseconds (OTLP)
+            return _bounded(number / 1e3)
+        return _bounded(number / 1e6)  # nanoseconds (OTLP)
     return None
+
+
+def _bounded(ms: float) -> float | None:
+    return ms if 0 <= ms <= MAX_INSTANT_MS else None

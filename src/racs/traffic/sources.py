@@ -1,21 +1,23 @@
 """One entry point over every importer: ``read(paths, problems)`` yields requests.
 
 A target is a PostgreSQL URL or a path. A SQLite file is a racs ledger; any other file
-is recognised by its first record: a Claude Code transcript, OTLP JSON spans, a LiteLLM
-standard logging payload or spend-logs row (JSON or CSV), or a raw ``{request,
-response}`` exchange. Folders are searched for ``.jsonl``, ``.json``, ``.ndjson`` and
-``.csv`` files. Requests of one stream come in time order (sessions of Claude Code
-together); a file nobody recognises is named in ``problems``.
+is recognised by its first record: a Claude Code transcript, a Codex CLI rollout, OTLP
+JSON spans, a LiteLLM standard logging payload or spend-logs row (JSON or CSV), or a raw
+``{request, response}`` exchange. Folders are searched for ``.jsonl``, ``.json``,
+``.ndjson`` and ``.csv`` files. Requests of one stream come in time order (sessions of
+Claude Code together); a file nobody recognises, or that is not a regular readable file
+(a FIFO, a link loop, a file this user may not read), is named in ``problems`` and the
+rest is read.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from racs.traffic import claude_code, exchanges, ledger, litellm, otlp
+from racs.traffic import claude_code, codex, exchanges, ledger, litellm, otlp
+from racs.traffic.files import regular_files
 from racs.traffic.lines import Meter, is_binary
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
@@ -36,22 +38,16 @@ _CLAUDE_TYPES: Final = frozenset(
 
 Reader = Callable[[Path, Problems, Meter | None], Iterator[Request]]
 FORMATS: Final[dict[str, Reader]] = {
+    "codex": codex.read,
     "otlp": otlp.read,
     "litellm": litellm.read,
     "exchanges": exchanges.read,
 }
 
 
-def _files_under(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        found.extend(Path(root) / n for n in sorted(names) if n.endswith(SUFFIXES))
-    return found
-
-
 def format_of(path: Path) -> str | None:
-    """``claude-code``, ``ledger``, ``otlp``, ``litellm``, ``exchanges`` or ``None``."""
+    """``claude-code``, ``codex``, ``ledger``, ``otlp``, ``litellm``, ``exchanges`` or
+    ``None``; raises ``OSError`` when the file cannot be read."""
     if ledger.is_ledger(path):
         return "ledger"
     if is_binary(path):
@@ -61,6 +57,8 @@ def format_of(path: Path) -> str | None:
     record = first_record(path)
     if not isinstance(record, dict):
         return None
+    if codex.is_rollout(record):
+        return "codex"
     if otlp.is_otlp(record):
         return "otlp"
     if exchanges.is_exchange(record):
@@ -82,26 +80,34 @@ def _plan(targets: Iterable[str | Path], problems: Problems) -> list[tuple[str, 
             plan.append(("ledger", text))
             continue
         p = Path(text).expanduser()
-        if not p.exists():
+        if not p.exists() and not p.is_symlink():
             problems.add(text, "no such file or folder")
             continue
-        for f in _files_under(p) if p.is_dir() else [p]:
-            if ledger.is_ledger(f):
-                plan.append(("ledger", f))
+        for f in regular_files([p], SUFFIXES, problems):
+            try:
+                fmt = format_of(f)
+            except OSError as exc:
+                problems.add(str(f), f"unreadable: {exc.strerror or type(exc).__name__}")
                 continue
-            if is_binary(f):
-                problems.add(str(f), "binary file skipped")
-                continue
-            fmt = format_of(f)
             if fmt == "claude-code":
                 claude.append(f)
+            elif fmt == "ledger":
+                plan.append(("ledger", f))
             elif fmt is None:
-                problems.add(str(f), "format not recognised")
+                reason = "binary file skipped" if _binary(f) else "format not recognised"
+                problems.add(str(f), reason)
             else:
                 plan.append((fmt, f))
     if claude:
         plan.insert(0, ("claude-code", claude))
     return plan
+
+
+def _binary(path: Path) -> bool:
+    try:
+        return is_binary(path)
+    except OSError:
+        return False
 
 
 def discover_files(targets: Iterable[str | Path]) -> list[Path]:
@@ -119,12 +125,15 @@ def read(
     targets: Iterable[str | Path],
     problems: Problems,
     meter: Meter | None = None,
+    *,
+    workers: int | None = None,
 ) -> Iterator[Request]:
     """Requests found in ``targets`` (files, folders, ledger URLs); what cannot be read
-    goes to ``problems``."""
+    goes to ``problems``. ``workers`` processes read large Claude Code folders (default:
+    every core when it pays off; 0 reads in this process)."""
     for fmt, target in _plan(targets, problems):
         if fmt == "claude-code":
-            yield from claude_code.read(target, problems, meter)
+            yield from claude_code.read(target, problems, meter, workers=workers)
         elif fmt == "ledger":
             yield from ledger.read(target, problems)
         else:
