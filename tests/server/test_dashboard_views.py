@@ -386,14 +386,14 @@ class TestRoutes:
                               "since=-4&range=custom", "model=" + "m" * 201):  # fmt: skip
                     r = c.get(f"/traffic/overview?{query}")
                     assert r.status_code == 400, query
-                    assert r.json()["error"]["code"] == "ERR_INVALID_INPUT"
+                    assert r.json()["code"] == "ERR_INVALID_INPUT"
                 ok = c.get(f"/traffic/overview?range=custom&since={T0}&until={T0 + 1}").json()
                 assert ok["range"]["sinceMs"] == T0 // HOUR_MS * HOUR_MS
                 assert ok["range"]["untilMs"] == ok["range"]["sinceMs"] + HOUR_MS
                 assert ok["total"]["requests"] == 5  # the whole hour 02:00-03:00: all of s1
             with bare.client() as c:
                 r = c.get("/traffic/overview")
-                assert r.status_code == 404 and r.json()["error"]["code"] == "ERR_NO_LEDGER"
+                assert r.status_code == 404 and r.json()["code"] == "ERR_NO_LEDGER"
         finally:
             ledger.close()
 

@@ -52,7 +52,7 @@
     if (res.status === 401) throw Object.assign(new Error("unauthorized"), { auth: true });
     if (!res.ok) {
       let code = "";
-      try { code = (await res.json()).error.code; } catch (e) { code = ""; }
+      try { code = (await res.json()).code; } catch (e) { code = ""; }
       throw Object.assign(new Error(path + " " + res.status), { status: res.status, code });
     }
     return res.json();
