@@ -10,6 +10,8 @@ two servers taking turns setup by setup so both see the same machine: "before" i
 other checkout, "after" this one.
 
     python bench/serve_bench.py [--seconds 10] [--clients 32] [--ref ../ref-03631ad]
+    python bench/serve_bench.py --dashboard [--runs 1000000] [--backend sqlite|postgres]
+        (the dashboard's routes over a large ledger: see bench/dashboard_bench.py)
 """
 
 from __future__ import annotations
@@ -302,5 +304,16 @@ def main() -> int:
     return 0
 
 
+def dashboard(argv: list[str]) -> int:
+    """``--dashboard``: build a large ledger and time the dashboard's JSON routes on it."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import dashboard_bench
+
+    sys.argv = [sys.argv[0], *argv]
+    return dashboard_bench.main()
+
+
 if __name__ == "__main__":
+    if "--dashboard" in sys.argv:
+        sys.exit(dashboard([a for a in sys.argv[1:] if a != "--dashboard"]))
     sys.exit(main())

@@ -199,6 +199,13 @@ def _drive(served: Served, *, ledger: bool) -> Iterator[tuple[str, str, Any]]:
             yield get("/ledger/events")
             yield get("/ledger/stats")
             yield get("/ledger/verify")
+            # The dashboard's routes over the same ledger.
+            yield get("/traffic/overview")
+            yield get("/traffic/breakdown")
+            yield get("/traffic/options")
+            yield get("/traffic/report")
+            yield get("/traffic/whatif")
+            yield get("/traffic/session", f"/traffic/session?id={run_id}")
         yield post("/invalidate", {})
 
 
@@ -236,7 +243,8 @@ class TestHTTP:
         documented = {
             p
             for p, item in doc["paths"].items()
-            if (with_ledger or not p.startswith("/ledger/")) and "text/plain" not in str(item)
+            if (with_ledger or not p.startswith(("/ledger/", "/traffic/")))
+            and "text/plain" not in str(item)
         }
         assert routes == documented  # every route was walked
 

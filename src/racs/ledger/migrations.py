@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from racs.core.errors import ERR_STATE_VERSION, RacsError
 from racs.ledger.backend import Tx
 from racs.ledger.store import count_events, rebuild
+from racs.ledger.views import create_tables as _traffic_views
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +282,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "run_links", _run_links, rebuilds_projections=True),
     Migration(4, "run_histograms", _run_histograms, rebuilds_projections=True),
     Migration(5, "intake", _intake),
+    # The dashboard's roll-ups (racs/ledger/views.py), filled by their reader, not by appends.
+    Migration(6, "traffic_views", _traffic_views),
 )
 LATEST = MIGRATIONS[-1].version
 

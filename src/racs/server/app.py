@@ -28,7 +28,7 @@ from racs import __version__
 from racs.core.errors import RacsError, invalid
 from racs.core.model import CacheStats, to_wire
 from racs.engine import Racs
-from racs.server import dashboard, ledger_routes
+from racs.server import dashboard, ledger_routes, views
 from racs.server.errors import (
     JSONBody,
     http_exception_handler,
@@ -224,6 +224,7 @@ def create_app(
     metrics = Metrics(engine, ledger)
     document = openapi_document(token is not None)
     started = time.monotonic()
+    traffic = views.TrafficViews(ledger, engine.prices)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -234,6 +235,7 @@ def create_app(
             yield
         finally:
             await history.stop()
+            traffic.close()
             if saver is not None:
                 await saver.stop()
             if close_on_shutdown and not app.state.closed:
@@ -251,6 +253,7 @@ def create_app(
         *_engine_routes(engine, history, calls, ledger, saver, started, metrics),
         *ledger_routes.routes(ledger, engine.prices, metrics),
         *dashboard.routes(),
+        *traffic.routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(

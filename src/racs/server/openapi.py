@@ -97,6 +97,61 @@ def _ledger_query(method_name: str) -> list[dict[str, Any]]:
     return [_param(name, schema) for name, schema in ledger_query(method_name)]
 
 
+def _traffic_paths() -> dict[str, Any]:
+    """The dashboard's data routes (racs/server/views.py): one scope in every query."""
+    text = {"type": "string", "maxLength": 200}
+    scope = [
+        _param("range", {"type": "string", "enum": ["24h", "7d", "30d", "all", "custom"]}),
+        _param("since", _integer("custom range start, ms (floored to the hour)", MAX_INSTANT_MS)),
+        _param("until", _integer("custom range end, ms (ceiled to the hour)", MAX_INSTANT_MS)),
+        _param("model", {**text, "description": "models containing this text"}),
+        _param("project", {**text, "description": "projects containing this text"}),
+        _param("session", {**text, "description": "sessions starting with this text"}),
+        _param("agent", {**text, "description": "this agent exactly; (main): the main one"}),
+    ]
+    body = {"type": "object"}
+    dims = {
+        "type": "string",
+        "enum": ["session", "stream", "model", "project", "agent", "provider"],
+    }
+    return {
+        "/traffic/overview": {
+            "get": _operation(
+                "Spend, tokens and hit ratio over time", body, _LEDGER_GET, params=scope
+            )
+        },
+        "/traffic/breakdown": {
+            "get": _operation(
+                "One dimension's values, most dollars first",
+                body,
+                _LEDGER_GET,
+                params=[*scope, _param("dim", dims), _param("limit", _integer("at most", 500))],
+            )
+        },
+        "/traffic/options": {
+            "get": _operation("The values each filter can take", body, _LEDGER_GET, params=scope)
+        },
+        "/traffic/report": {
+            "get": _operation(
+                "Causes, findings and gaps (the report's walk)", body, _LEDGER_GET, params=scope
+            )
+        },
+        "/traffic/whatif": {
+            "get": _operation(
+                "Replay's strategies against the optimum", body, _LEDGER_GET, params=scope
+            )
+        },
+        "/traffic/session": {
+            "get": _operation(
+                "One session's requests, streams and findings",
+                body,
+                _LEDGER_GET,
+                params=[{**_param("id", text), "required": True}],
+            )
+        },
+    }
+
+
 def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
     stats_params = [
         _param("prefixKey", {"type": "string"}),
@@ -239,6 +294,7 @@ def _paths(event_kinds: tuple[str, ...]) -> dict[str, Any]:
         "/ledger/verify": {
             "get": _operation("Walk the hash chain", _ref("VerifyResult"), _LEDGER_GET)
         },
+        **_traffic_paths(),
     }
 
 

@@ -104,52 +104,98 @@ def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def _events(ledger: Any, where: str, problems: Problems) -> Iterator[Request]:
-    runs: dict[str, _Run] = {}
-    # The engine's usage record and the caller's run can describe one call without naming
-    # each other (racs simulate writes both): the last unlinked record per key is held
-    # until the next run ends, and merged into it when the token counts are the same.
-    held: dict[tuple[Any, ...], _Held] = {}
+    tail = Tail(where, problems)
     after: int | None = None
-
-    def emit(item: _Held) -> Request | None:
-        position, stamp, payload = item
-        return _request(payload, {}, None, None, stamp, f"{where}#{position}", problems)
-
     while True:
         page = ledger.query_events(after_position=after, limit=PAGE)
         if not page:
             break
         for e in page:
             after = e.position
-            at = f"{where}#{e.position}"
-            if e.type == "run.started" and e.run_id:
-                runs[e.run_id] = _Run(e.payload)
-            elif e.type == "cache.usage":
-                run = runs.get(e.run_id) if e.run_id else None
-                if run is not None:
-                    run.usage.append((e.position, e.timestamp, e.payload))
-                    continue
-                key = _key(e.payload)
-                previous = held.pop(key, None)
-                if previous is not None and (found := emit(previous)) is not None:
-                    yield found
-                held[key] = (e.position, e.timestamp, e.payload)
-            elif e.type in ("run.completed", "run.failed", "run.cancelled") and e.run_id:
-                run = runs.pop(e.run_id, None)
-                if run is None:
-                    continue
-                if not run.usage and "input_tokens" in e.payload:
-                    key = _key(e.payload, run.started)
-                    twin = held.get(key)
-                    if twin is not None and _same_usage(twin[2], e.payload):
-                        del held[key]
-                        run.usage.append(twin)
-                yield from _ended(run, e.run_id, e.payload, e.timestamp, where, at, problems)
-    for item in held.values():
-        if (found := emit(item)) is not None:
-            yield found
-    for rid, run in runs.items():  # runs never ended: their usage still happened
-        yield from _ended(run, rid, {}, None, where, f"{where}#run:{rid}", problems)
+            yield from tail.feed(e)
+    yield from tail.flush()
+
+
+class Tail:
+    """The reader between two events: the runs still open and the usage records held.
+
+    ``feed`` each event in position order and it yields the requests that event closes;
+    ``flush`` yields the rest (open runs, held records) at the end of the ledger. A reader
+    that follows a growing ledger keeps one ``Tail`` (``state``/``restore`` carry it over).
+    """
+
+    def __init__(self, where: str, problems: Problems) -> None:
+        self.where = where
+        self.problems = problems
+        self.runs: dict[str, _Run] = {}
+        # The engine's usage record and the caller's run can describe one call without
+        # naming each other (racs simulate writes both): the last unlinked record per key
+        # is held until the next run ends, and merged into it when the token counts are
+        # the same.
+        self.held: dict[tuple[Any, ...], _Held] = {}
+
+    def _emit(self, item: _Held) -> Request | None:
+        position, stamp, payload = item
+        at = f"{self.where}#{position}"
+        return _request(payload, {}, None, None, stamp, at, self.problems)
+
+    def feed(self, e: Any) -> Iterator[Request]:
+        """The requests event ``e`` (a ledger ``Event``) completes."""
+        where, runs, held = self.where, self.runs, self.held
+        at = f"{where}#{e.position}"
+        if e.type == "run.started" and e.run_id:
+            runs[e.run_id] = _Run(e.payload)
+        elif e.type == "cache.usage":
+            run = runs.get(e.run_id) if e.run_id else None
+            if run is not None:
+                run.usage.append((e.position, e.timestamp, e.payload))
+                return
+            key = _key(e.payload)
+            previous = held.pop(key, None)
+            if previous is not None and (found := self._emit(previous)) is not None:
+                yield found
+            held[key] = (e.position, e.timestamp, e.payload)
+        elif e.type in ("run.completed", "run.failed", "run.cancelled") and e.run_id:
+            run = runs.pop(e.run_id, None)
+            if run is None:
+                return
+            if not run.usage and "input_tokens" in e.payload:
+                key = _key(e.payload, run.started)
+                twin = held.get(key)
+                if twin is not None and _same_usage(twin[2], e.payload):
+                    del held[key]
+                    run.usage.append(twin)
+            yield from _ended(run, e.run_id, e.payload, e.timestamp, where, at, self.problems)
+
+    def flush(self) -> Iterator[Request]:
+        """Everything still held or open, as requests (the end of the ledger)."""
+        held, self.held = self.held, {}
+        runs, self.runs = self.runs, {}
+        for item in held.values():
+            if (found := self._emit(item)) is not None:
+                yield found
+        for rid, run in runs.items():  # runs never ended: their usage still happened
+            yield from _ended(
+                run, rid, {}, None, self.where, f"{self.where}#run:{rid}", self.problems
+            )
+
+    def state(self) -> dict[str, Any]:
+        """The open runs and held records as JSON values (for ``restore``)."""
+        return {
+            "runs": {
+                rid: {"started": dict(run.started), "usage": [list(u) for u in run.usage]}
+                for rid, run in self.runs.items()
+            },
+            "held": [[list(key), list(item)] for key, item in self.held.items()],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from a ``state()`` taken earlier."""
+        self.runs = {
+            rid: _Run(r["started"], [(int(p), int(t), u) for p, t, u in r["usage"]])
+            for rid, r in state.get("runs", {}).items()
+        }
+        self.held = {tuple(k): (int(i[0]), int(i[1]), i[2]) for k, i in state.get("held", [])}
 
 
 def _ended(

@@ -1,0 +1,273 @@
+"""The dashboard over a large ledger: build one, serve it, time every JSON route behind the page.
+
+Builds a ledger of ``--runs`` runs shaped like ingested Claude Code traffic (sessions of a
+few hundred requests over a few hours, subagents, three models, thirty projects, sixty
+days), written as ``racs ingest`` writes them (``run.started``, ``cache.usage``,
+``run.completed`` per request, through the ledger's batch API, so the hash chain is the
+ledger's own). Then starts ``python -m racs.server`` on it, times the first fold of the
+ledger into the dashboard's tables, and prints the median and p95 latency of each route
+the page calls, the server's resident memory (now and peak) and how long the background
+report walk takes.
+
+    python bench/dashboard_bench.py [--runs 1000000] [--backend sqlite|postgres]
+        [--ledger PATH|URL (reuse)] [--samples 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from racs.core.accounting import Tokens
+from racs.core.prices import PriceBook
+from racs.ledger import create_ledger
+from racs.traffic import ingest as ingest_mod
+from racs.traffic.model import Request
+
+DAY_MS = 86_400_000
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
+MODELS = (("claude-opus-4-6", 0.7), ("claude-sonnet-4-5", 0.2), ("claude-haiku-4-5", 0.1))
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def traffic(runs: int, seed: int = 7) -> Iterator[Request]:
+    """``runs`` requests in sessions, each session's streams in time order."""
+    rnd = random.Random(seed)
+    n = 0
+    session_no = 0
+    while n < runs:
+        session_no += 1
+        session = f"bench-{session_no:06d}-{rnd.getrandbits(32):08x}"
+        project = f"/home/dev/projects/p{rnd.randrange(30):02d}"
+        model = rnd.choices([m for m, _ in MODELS], [w for _, w in MODELS])[0]
+        t = START_MS + rnd.randrange(60 * DAY_MS)
+        size = min(runs - n, rnd.randint(60, 340))
+        prompt = rnd.randint(12_000, 30_000)
+        agents = [None] + [f"a{rnd.getrandbits(24):06x}" for _ in range(rnd.randint(0, 3))]
+        for i in range(size):
+            agent = agents[0] if rnd.random() < 0.85 else rnd.choice(agents)
+            gap = (
+                rnd.choice((4, 8, 15, 30, 45, 90))
+                if rnd.random() < 0.93
+                else rnd.randint(360, 4000)
+            )
+            t += gap * 1000
+            grow = rnd.randint(200, 3_000)
+            if gap > 300 or i == 0:
+                read, written = 0, prompt + grow
+            else:
+                read, written = prompt, grow
+            prompt = prompt + grow if prompt < 160_000 else rnd.randint(20_000, 40_000)
+            tiers = {"1h": written} if session_no % 3 == 0 else {"5m": written}
+            stream = session if agent is None else f"{session}/agent-{agent}"
+            yield Request(
+                timestamp_ms=float(t),
+                provider="anthropic",
+                model=model,
+                tokens=Tokens.all_in(read + written + 3, read, tiers, rnd.randint(20, 1_500)),
+                session=session,
+                stream=stream,
+                kind="main" if agent is None else "subagent",
+                request_id=f"req_{session_no}_{i}",
+                project=project,
+                agent=agent,
+                source=f"/bench/{session}.jsonl:{i + 1}",
+            )
+            n += 1
+
+
+def build(target: str, runs: int) -> float:
+    """Write ``runs`` requests into the ledger at ``target``; returns the seconds taken."""
+    prices = PriceBook()
+    clock = ingest_mod._Clock()
+    started = time.perf_counter()
+    with create_ledger(target, clock=clock) as ledger:
+        pending: list[Request] = []
+
+        def flush() -> None:
+            with ledger.batch() as batch:
+                for r in pending:
+                    # racs ingest's own writer, without its per-request "already there?" read.
+                    ingest_mod._write(batch, clock, ingest_mod.run_id_of(r), r,
+                                      ingest_mod._cost(r, prices))  # fmt: skip
+            pending.clear()
+
+        for k, r in enumerate(traffic(runs), start=1):
+            pending.append(r)
+            if len(pending) >= 2000:
+                flush()
+            if k % 100_000 == 0:
+                print(f"  {k:,} runs written ({time.perf_counter() - started:.0f} s)", flush=True)
+        if pending:
+            flush()
+    return time.perf_counter() - started
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, timeout: float = 120) -> tuple[float, Any]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=timeout) as res:
+        body = json.loads(res.read())
+    return time.perf_counter() - started, body
+
+
+def _rss(pid: int) -> tuple[float, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def measure(target: str, samples: int) -> None:
+    """Serve ``target``, fold it, and time the page's routes."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "racs.server", "--ledger", target, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _get(base + "/healthz", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.2)
+        print(f"server up, rss {_rss(proc.pid)[0]:.0f} MB")
+        started = time.perf_counter()
+        seconds, ov = _get(base + "/traffic/overview")
+        print(f"first /traffic/overview answered in {seconds * 1000:.0f} ms "
+              f"(fold {ov['fold']['position']:,} of {ov['fold']['head']:,} events)")  # fmt: skip
+        peak_fold = 0.0
+        while ov["fold"]["behind"] > 0 or ov["fold"]["folding"]:
+            time.sleep(2)
+            _, ov = _get(base + "/traffic/overview")
+            peak_fold = max(peak_fold, _rss(proc.pid)[0])
+        fold_s = time.perf_counter() - started
+        events = ov["fold"]["head"]
+        rate = events / fold_s
+        print(f"fold: {events:,} events, {ov['fold']['requests']:,} requests in {fold_s:.0f} s "
+              f"({rate:,.0f} events/s); rss peak while folding {peak_fold:.0f} MB")  # fmt: skip
+        last = ov["extent"]["lastMs"]
+        sessions = _get(base + "/traffic/breakdown?dim=session&limit=3")[1]["rows"]
+        one = sessions[0]["key"]
+        model = "opus"
+        routes = {
+            "overview all": "/traffic/overview",
+            "overview 24h": "/traffic/overview?range=24h",
+            "overview 7d model": f"/traffic/overview?range=7d&model={model}",
+            "overview 30d session": f"/traffic/overview?range=30d&session={one[:11]}",
+            "sessions all": "/traffic/breakdown?dim=session&limit=12",
+            "streams all": "/traffic/breakdown?dim=stream&limit=10",
+            "models all": "/traffic/breakdown?dim=model&limit=10",
+            "options all": "/traffic/options",
+            "report 24h": "/traffic/report?range=24h",
+            "whatif 24h": "/traffic/whatif?range=24h",
+            "report all": "/traffic/report",
+            "whatif all": "/traffic/whatif",
+            "session page": f"/traffic/session?id={one}",
+            "ledger runs": "/ledger/runs?limit=8",
+            "stats": "/stats",
+        }
+        print(f"newest request {time.strftime('%Y-%m-%d %H:%M', time.gmtime(last / 1000))} UTC")
+        print(f"{'route':<22} {'median ms':>10} {'p95 ms':>8}  status")
+        for name, path in routes.items():
+            times = []
+            status = ""
+            for _ in range(samples):
+                seconds, body = _get(base + path)
+                times.append(seconds * 1000)
+                status = body.get("status", "") if isinstance(body, dict) else ""
+            times.sort()
+            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+            print(f"{name:<22} {statistics.median(times):>10.1f} {p95:>8.1f}  {status}")
+        rss, hwm = _rss(proc.pid)
+        print(f"server rss {rss:.0f} MB, peak {hwm:.0f} MB")
+        # The whole-range report: answered at once ("computing"), walked in the background.
+        started = time.perf_counter()
+        while True:
+            _, body = _get(base + "/traffic/report")
+            if body["status"] in ("ready", "too_large", "failed"):
+                break
+            time.sleep(2)
+        rss, hwm = _rss(proc.pid)
+        took = time.perf_counter() - started
+        print(f"whole-range report walk: {body['status']} after {took:.0f} s (computeSeconds "
+              f"{body.get('computeSeconds')}); rss {rss:.0f} MB, peak {hwm:.0f} MB")  # fmt: skip
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    """Build (unless ``--ledger`` names an existing one) and measure."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--ledger", help="an existing ledger to measure (skips the build)")
+    parser.add_argument("--pg-url", default=os.environ.get("RACS_BENCH_POSTGRES_URL", PG_DEFAULT))
+    parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--keep", action="store_true", help="keep the ledger built")
+    ns = parser.parse_args()
+    if ns.ledger:
+        measure(ns.ledger, ns.samples)
+        return 0
+    workdir = tempfile.mkdtemp(prefix="racs-dashboard-bench-")
+    schema = f"racs_dash_bench_{os.getpid()}"
+    if ns.backend == "sqlite":
+        target = str(Path(workdir) / "ledger.db")
+    else:
+        sep = "&" if "?" in ns.pg_url else "?"
+        target = f"{ns.pg_url}{sep}options=-csearch_path%3D{schema}"
+    print(f"building {ns.runs:,} runs into {ns.backend} ...", flush=True)
+    seconds = build(target, ns.runs)
+    rate = ns.runs / seconds
+    print(f"built in {seconds:.0f} s ({rate:,.0f} runs/s, {3 * rate:,.0f} events/s)")
+    if ns.backend == "sqlite":
+        print(f"ledger file {Path(target).stat().st_size / 1e6:,.0f} MB")
+    try:
+        measure(target, ns.samples)
+    finally:
+        if not ns.keep:
+            if ns.backend == "sqlite":
+                for suffix in ("", "-wal", "-shm"):
+                    Path(target + suffix).unlink(missing_ok=True)
+            else:
+                import psycopg
+
+                with psycopg.connect(ns.pg_url, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        else:
+            print(f"kept: {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,581 @@
+"""The dashboard's tables over the ledger, and the aggregate SQL that answers its panels.
+
+The run ledger is written for appends; what the dashboard asks (spend by token class per
+hour, per session, per model, over any range and filter) is answered from three tables
+that a reader folds from the events, never from the append path:
+
+- ``traffic_requests``: one row per request as ``racs report --ledger`` reads it (its
+  time, model, session, stream, token classes and price), in the reader's order (``seq``);
+- ``traffic_hours``: their sums per UTC hour, provider, model and project;
+- ``traffic_sessions``: the same per hour and session (sessions, the session filter);
+- ``traffic_streams``: the same per hour, stream and agent (streams, the agent filter);
+- ``traffic_fold``: how far the fold has read (event position), the reader's state there
+  and the prices it used.
+
+Requests the reader still holds (a run not yet ended, a usage record that may yet be
+merged into a run) are written as *provisional* rows, taken back by the next fold, so the
+tables always say what a report over the ledger would say at the folded position. Sums
+are added with upserts, so a fold costs in proportion to what it reads, whatever the size
+of the ledger. Token counts are stored as doubles: exact up to 2**53, like the report's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from racs.core.errors import ERR_STORAGE, RacsError
+from racs.ledger.backend import Row, Tx
+
+T = TypeVar("T")
+
+HOUR_MS: Final = 3_600_000
+TOKEN_COLUMNS: Final = ("fresh", "read", "write_5m", "write_30m", "write_1h", "output")
+USD_COLUMNS: Final = (
+    "usd_fresh",
+    "usd_read",
+    "usd_write_5m",
+    "usd_write_30m",
+    "usd_write_1h",
+    "usd_output",
+    "usd_saved",
+    "usd_premium",
+)
+SUM_COLUMNS: Final = ("requests", "unpriced", *TOKEN_COLUMNS, *USD_COLUMNS)
+HOURS_KEY: Final = ("hour_start", "provider", "model", "project")
+SESSIONS_KEY: Final = ("hour_start", "session", "provider", "model", "project")
+STREAMS_KEY: Final = ("hour_start", "session", "stream", "provider", "model", "project", "agent")
+REQUEST_COLUMNS: Final = (
+    "seq",
+    "ts",
+    "provider",
+    "model",
+    "session",
+    "stream",
+    "kind",
+    "request_id",
+    "project",
+    "agent",
+    "source",
+    *TOKEN_COLUMNS,
+    "usd",
+    "provisional",
+)
+TABLES: Final = (
+    "traffic_requests",
+    "traffic_hours",
+    "traffic_sessions",
+    "traffic_streams",
+    "traffic_fold",
+)
+ROLLUPS: Final = {"traffic_hours": HOURS_KEY, "traffic_sessions": SESSIONS_KEY,
+                  "traffic_streams": STREAMS_KEY}  # fmt: skip
+"""Each roll-up and its key, smallest first: a query reads the first with its columns."""
+DIMENSIONS: Final = ("session", "stream", "model", "project", "agent", "provider")
+"""Breakdowns the dashboard lists; every one is a column of ``traffic_streams``."""
+
+
+def create_tables(tx: Tx) -> None:
+    """The migration that adds the dashboard's tables (empty: the first read fills them)."""
+    text = "TEXT" if tx.dialect == "sqlite" else 'TEXT COLLATE "C"'
+    clustered = " WITHOUT ROWID" if tx.dialect == "sqlite" else ""
+    key = "INTEGER PRIMARY KEY" if tx.dialect == "sqlite" else "BIGINT PRIMARY KEY"
+    # Derived from the events alone: whatever an earlier copy left is dropped, not trusted.
+    for table in TABLES:
+        tx.run(f"DROP TABLE IF EXISTS {table}")
+    sums = ", ".join(
+        [f"{c} BIGINT NOT NULL" for c in ("requests", "unpriced")]
+        + [f"{c} DOUBLE PRECISION NOT NULL" for c in (*TOKEN_COLUMNS, *USD_COLUMNS)]
+    )
+    tx.run(
+        """CREATE TABLE traffic_fold (
+            id INTEGER PRIMARY KEY,
+            position BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            pricing TEXT NOT NULL,
+            state TEXT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )"""
+    )
+    tx.run(
+        f"""CREATE TABLE traffic_requests (
+            seq {key},
+            ts DOUBLE PRECISION NOT NULL,
+            provider {text} NOT NULL,
+            model {text} NOT NULL,
+            session {text} NOT NULL,
+            stream {text} NOT NULL,
+            kind TEXT NOT NULL,
+            request_id TEXT,
+            project {text},
+            agent {text},
+            source TEXT NOT NULL,
+            {", ".join(f"{c} DOUBLE PRECISION NOT NULL" for c in TOKEN_COLUMNS)},
+            usd DOUBLE PRECISION,
+            provisional SMALLINT NOT NULL
+        )"""
+    )
+    # A range of time (the report's walk, the extent) and one session's requests.
+    tx.run("CREATE INDEX traffic_requests_ts ON traffic_requests (ts, seq)")
+    tx.run("CREATE INDEX traffic_requests_session ON traffic_requests (session, seq)")
+    tx.run("CREATE INDEX traffic_requests_provisional ON traffic_requests (provisional, seq)")
+    for table, names in ROLLUPS.items():
+        columns = ", ".join(f"{c} {text} NOT NULL" for c in names[1:])
+        tx.run(
+            f"""CREATE TABLE {table} (
+                hour_start BIGINT NOT NULL, {columns}, {sums},
+                PRIMARY KEY ({", ".join(names)})
+            ){clustered}"""
+        )
+
+
+# --- the fold's bookkeeping ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FoldMark:
+    """How far the fold has read: the event position, requests so far, its reader state."""
+
+    position: int
+    seq: int
+    pricing: str
+    state: dict[str, Any]
+    updated_at: int
+
+
+def fold_mark(tx: Tx, *, lock: bool = False) -> FoldMark | None:
+    """The fold's mark (``lock``: held until the transaction ends, on PostgreSQL)."""
+    sql = "SELECT position, seq, pricing, state, updated_at FROM traffic_fold WHERE id = 1"
+    if lock and tx.dialect != "sqlite":
+        sql += " FOR UPDATE"
+    rows = tx.rows(sql)
+    if not rows:
+        return None
+    position, seq, pricing, state, updated = rows[0]
+    try:
+        parsed = json.loads(state)
+    except ValueError:
+        parsed = {}
+    return FoldMark(int(position), int(seq), str(pricing), parsed, int(updated))
+
+
+def head_position(tx: Tx) -> int:
+    """The ledger's newest event position (0 when empty)."""
+    rows = tx.rows("SELECT MAX(position) FROM events")
+    return int(rows[0][0] or 0)
+
+
+def reset(tx: Tx) -> None:
+    """Forget everything folded (the prices changed, or the ledger is not what was read)."""
+    for table in TABLES:
+        tx.run(f"DELETE FROM {table}")
+
+
+def save_mark(tx: Tx, mark: FoldMark) -> None:
+    """Record how far the fold has read."""
+    tx.run("DELETE FROM traffic_fold WHERE id = 1")
+    tx.run(
+        "INSERT INTO traffic_fold (id, position, seq, pricing, state, updated_at) "
+        "VALUES (1, ?, ?, ?, ?, ?)",
+        (mark.position, mark.seq, mark.pricing, json.dumps(mark.state), mark.updated_at),
+    )
+
+
+def _upsert(table: str, key: tuple[str, ...]) -> str:
+    columns = (*key, *SUM_COLUMNS)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in SUM_COLUMNS)
+    )
+
+
+_UPSERTS: Final = {table: _upsert(table, key) for table, key in ROLLUPS.items()}
+_REQUEST_INSERT: Final = (
+    f"INSERT INTO traffic_requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
+)
+
+
+def add_requests(
+    tx: Tx, rows: Sequence[Sequence[Any]], usd_classes: Sequence[Sequence[float]]
+) -> None:
+    """Insert request rows (``REQUEST_COLUMNS``) and add them to the hourly sums.
+
+    ``usd_classes`` gives each row's dollars in ``USD_COLUMNS`` order (zeros: unpriced).
+    """
+    if not rows:
+        return
+    tx.run_many(_REQUEST_INSERT, rows)
+    _add_sums(tx, rows, usd_classes, 1)
+
+
+def _add_sums(
+    tx: Tx, rows: Sequence[Sequence[Any]], usd_classes: Sequence[Sequence[float]], sign: int
+) -> None:
+    col = {name: i for i, name in enumerate(REQUEST_COLUMNS)}
+    i_tok = col[TOKEN_COLUMNS[0]]
+    sums: dict[str, dict[tuple[Any, ...], list[float]]] = {t: {} for t in ROLLUPS}
+    for row, usd in zip(rows, usd_classes, strict=True):
+        values: list[float] = [float(sign), float(sign if row[col["usd"]] is None else 0)]
+        values += [sign * row[i_tok + k] for k in range(len(TOKEN_COLUMNS))]
+        values += [sign * v for v in usd]
+        fields = {
+            "hour_start": int(row[col["ts"]] // HOUR_MS * HOUR_MS),
+            "provider": row[col["provider"]],
+            "model": row[col["model"]],
+            "project": row[col["project"]] or "",
+            "agent": row[col["agent"]] or "",
+            "session": row[col["session"]],
+            "stream": row[col["stream"]],
+        }
+        for table, key in ROLLUPS.items():
+            k = tuple(fields[c] for c in key)
+            acc = sums[table].get(k)
+            if acc is None:
+                sums[table][k] = values[:]
+            else:
+                for i, v in enumerate(values):
+                    acc[i] += v
+    for table, found in sums.items():
+        # Counts go in as integers (the columns are BIGINT on PostgreSQL too).
+        tx.run_many(_UPSERTS[table], [(*k, int(v[0]), int(v[1]), *v[2:]) for k, v in found.items()])
+
+
+def take_provisional(tx: Tx, usd_of: Callable[[Row], Sequence[float]]) -> None:
+    """Remove the provisional rows of the previous fold and take them out of the sums."""
+    rows = tx.rows(
+        f"SELECT {', '.join(REQUEST_COLUMNS)} FROM traffic_requests WHERE provisional = 1"
+    )
+    if not rows:
+        return
+    _add_sums(tx, rows, [usd_of(r) for r in rows], -1)
+    tx.run("DELETE FROM traffic_requests WHERE provisional = 1")
+    # Sums that fell back to no request at all are dropped, not kept as zeros.
+    for table in ROLLUPS:
+        tx.run(f"DELETE FROM {table} WHERE requests = 0")
+
+
+# --- what the panels ask ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which requests a panel covers: the report's filters (``Filters``) plus the agent.
+
+    ``since``/``until`` are whole UTC hours (ms), so hourly sums and request times agree;
+    ``model`` and ``project`` match as substrings and ``session`` as a prefix, as in
+    ``racs report``; ``agent`` is exact (``""``: the main conversation).
+    """
+
+    since: int | None = None
+    until: int | None = None
+    model: str | None = None
+    project: str | None = None
+    session: str | None = None
+    agent: str | None = None
+
+    def where(self, dialect: str, time: str = "hour_start") -> tuple[str, list[Any]]:
+        """The SQL condition and its parameters (``time``: the column holding the time)."""
+        find = "instr({c}, ?) > 0" if dialect == "sqlite" else "strpos({c}, ?) > 0"
+        clauses = ["1 = 1"]
+        params: list[Any] = []
+        if self.since is not None:
+            clauses.append(f"{time} >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append(f"{time} < ?")
+            params.append(self.until)
+        if self.model:
+            clauses.append(find.format(c="model"))
+            params.append(self.model)
+        if self.project:
+            clauses.append(find.format(c="COALESCE(project, '')"))
+            params.append(self.project)
+        if self.session:
+            clauses.append("substr(session, 1, ?) = ?")
+            params += [len(self.session), self.session]
+        if self.agent is not None:
+            clauses.append("COALESCE(agent, '') = ?")
+            params.append(self.agent)
+        return " AND ".join(clauses), params
+
+    def columns(self) -> set[str]:
+        """The roll-up columns the scope filters on."""
+        out = {"model", "project"}
+        if self.session:
+            out.add("session")
+        if self.agent is not None:
+            out.add("agent")
+        return out
+
+
+_SUMS_SELECT: Final = ", ".join(f"SUM({c})" for c in SUM_COLUMNS)
+
+
+def _table(scope: Scope, *more: str) -> str:
+    """The smallest roll-up holding the scope's columns and ``more``."""
+    wanted = scope.columns() | set(more)
+    return next(t for t, key in ROLLUPS.items() if wanted <= set(key))
+
+
+def rollup(scope: Scope, *more: str) -> str:
+    """The roll-up table a query over ``scope`` (and columns ``more``) reads."""
+    return _table(scope, *more)
+
+
+def totals(tx: Tx, scope: Scope) -> tuple[float, ...]:
+    """Sums of ``SUM_COLUMNS`` over the scope (zeros when it is empty)."""
+    where, params = scope.where(tx.dialect)
+    row = tx.rows(f"SELECT {_SUMS_SELECT} FROM {_table(scope)} WHERE {where}", params)[0]
+    return tuple(float(v or 0) for v in row)
+
+
+def series(tx: Tx, scope: Scope, origin: int, step: int) -> list[tuple[int, tuple[float, ...]]]:
+    """Sums per time bucket of ``step`` ms from ``origin``: (bucket start, sums) in order."""
+    where, params = scope.where(tx.dialect)
+    rows = tx.rows(
+        f"SELECT (hour_start - ?) / ? AS b, {_SUMS_SELECT} FROM {_table(scope)} "
+        f"WHERE {where} GROUP BY 1 ORDER BY 1",
+        [origin, step, *params],
+    )
+    return [(origin + int(b) * step, tuple(float(v or 0) for v in rest)) for b, *rest in rows]
+
+
+def _spend_order() -> str:
+    usd = " + ".join(f"SUM({c})" for c in USD_COLUMNS[:6])
+    tokens = " + ".join(f"SUM({c})" for c in TOKEN_COLUMNS[:5])
+    return f"{usd} DESC, {tokens} DESC"
+
+
+def breakdown(
+    tx: Tx, scope: Scope, dim: str, limit: int
+) -> list[tuple[str, str, tuple[float, ...]]]:
+    """The ``limit`` values of ``dim`` with the most dollars: (value, project, sums)."""
+    if dim not in DIMENSIONS:
+        raise RacsError(ERR_STORAGE, f"no breakdown by {dim!r}")
+    where, params = scope.where(tx.dialect)
+    table = _table(scope, dim)
+    rows = tx.rows(
+        f"SELECT {dim}, MIN(project), {_SUMS_SELECT} FROM {table} WHERE {where} "
+        f"GROUP BY {dim} ORDER BY {_spend_order()}, {dim} LIMIT ?",
+        [*params, limit],
+    )
+    return [(str(v), str(p or ""), tuple(float(x or 0) for x in rest)) for v, p, *rest in rows]
+
+
+def distinct(tx: Tx, scope: Scope, dim: str, limit: int) -> list[str]:
+    """The values of ``dim`` in the scope, sorted, at most ``limit`` (no sums: cheap)."""
+    if dim not in DIMENSIONS:
+        raise RacsError(ERR_STORAGE, f"no breakdown by {dim!r}")
+    where, params = scope.where(tx.dialect)
+    rows = tx.rows(
+        f"SELECT DISTINCT {dim} FROM {_table(scope, dim)} WHERE {where} ORDER BY 1 LIMIT ?",
+        [*params, limit],
+    )
+    return [str(r[0]) for r in rows]
+
+
+def span(tx: Tx, sessions: Sequence[str], scope: Scope) -> dict[str, tuple[float, float]]:
+    """First and last request time of each of ``sessions`` inside the scope's range."""
+    if not sessions:
+        return {}
+    inside = Scope(scope.since, scope.until)
+    where, params = inside.where(tx.dialect, "ts")
+    found, any_params = tx.any_of("session", list(sessions))
+    rows = tx.rows(
+        f"SELECT session, MIN(ts), MAX(ts) FROM traffic_requests WHERE {found} AND {where} "
+        "GROUP BY session",
+        [any_params, *params],
+    )
+    return {str(s): (float(a), float(b)) for s, a, b in rows}
+
+
+def count(tx: Tx, scope: Scope) -> int:
+    """Requests in the scope."""
+    where, params = scope.where(tx.dialect)
+    rows = tx.rows(f"SELECT SUM(requests) FROM {_table(scope)} WHERE {where}", params)
+    return int(rows[0][0] or 0)
+
+
+def extent(tx: Tx) -> tuple[float, float] | None:
+    """The first and last request time in the tables (``None``: no request yet)."""
+    # Two subqueries: each is one step down the (ts) index, where MIN and MAX together
+    # would scan the table.
+    rows = tx.rows(
+        "SELECT (SELECT MIN(ts) FROM traffic_requests), (SELECT MAX(ts) FROM traffic_requests)"
+    )
+    if not rows or rows[0][0] is None:
+        return None
+    return float(rows[0][0]), float(rows[0][1])
+
+
+def requests_of(tx: Tx, scope: Scope, after_seq: int, limit: int) -> list[Row]:
+    """Request rows (``REQUEST_COLUMNS``) in the scope after ``after_seq``, in reader order."""
+    where, params = scope.where(tx.dialect, "ts")
+    return tx.rows(
+        f"SELECT {', '.join(REQUEST_COLUMNS)} FROM traffic_requests "
+        f"WHERE seq > ? AND {where} ORDER BY seq LIMIT ?",
+        [after_seq, *params, limit],
+    )
+
+
+def session_requests(tx: Tx, session: str, limit: int) -> list[Row]:
+    """One session's request rows in reader order, at most ``limit``."""
+    return tx.rows(
+        f"SELECT {', '.join(REQUEST_COLUMNS)} FROM traffic_requests "
+        "WHERE session = ? ORDER BY seq LIMIT ?",
+        [session, limit],
+    )
+
+
+# --- a connection of its own --------------------------------------------------------------
+
+
+class _Tx:
+    """``Tx`` over a sqlite3 connection or a psycopg cursor already in a transaction."""
+
+    def __init__(self, handle: Any, dialect: str) -> None:
+        self._handle = handle
+        self.dialect = dialect
+        self.memo: dict[str, Any] = {}
+
+    def _sql(self, sql: str) -> str:
+        # The SQL here uses "?" placeholders and never contains "%".
+        return sql if self.dialect == "sqlite" else sql.replace("?", "%s")
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cur = self._handle.execute(self._sql(sql), tuple(params))
+        return list(cur.fetchall())
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._handle.execute(self._sql(sql), tuple(params))
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._handle.executemany(self._sql(sql), rows)
+
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def any_of(self, column: str, values: Sequence[str]) -> tuple[str, Any]:
+        if self.dialect == "sqlite":
+            return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+        return f"{column} = ANY(?)", list(values)
+
+
+class ViewStore:
+    """A connection to the ledger's database for the dashboard alone.
+
+    Its reads never wait behind the ledger's appends (SQLite's WAL readers, PostgreSQL's
+    snapshots), and its writes (the fold) never take the ledger's sequencer lock: on
+    PostgreSQL concurrent folders (replicas) queue on the ``traffic_fold`` row instead.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.dialect = (
+            "postgres" if target.startswith(("postgresql://", "postgres://")) else ("sqlite")
+        )
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._connect()
+
+    def _connect(self) -> None:
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(
+                self.target, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+            conn.execute("PRAGMA busy_timeout=5000")
+            # A small page cache: the panels read small roll-ups, and memory is budgeted.
+            conn.execute("PRAGMA cache_size=-8192")
+            self._conn = conn
+        else:
+            import psycopg
+
+            self._conn = psycopg.connect(self.target, autocommit=True)
+
+    def _tx(self, cur: Any) -> Tx:
+        return _Tx(self._conn if cur is None else cur, self.dialect)
+
+    def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in a read-only snapshot."""
+        return self._run(fn, write=False)
+
+    def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in a write transaction."""
+        return self._run(fn, write=True)
+
+    def _run(self, fn: Callable[[Tx], T], *, write: bool) -> T:
+        with self._lock:
+            try:
+                if self.dialect == "sqlite":
+                    return self._sqlite(fn, write)
+                return self._postgres(fn, write)
+            except (sqlite3.Error, RacsError) as exc:
+                if isinstance(exc, RacsError):
+                    raise
+                raise RacsError(ERR_STORAGE, f"dashboard tables: {exc}") from exc
+            except Exception as exc:
+                if type(exc).__module__.startswith("psycopg"):
+                    self._reconnect()
+                    raise RacsError(ERR_STORAGE, f"dashboard tables: {exc}") from exc
+                raise
+
+    def _sqlite(self, fn: Callable[[Tx], T], write: bool) -> T:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = fn(self._tx(None))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _postgres(self, fn: Callable[[Tx], T], write: bool) -> T:
+        conn = self._conn
+        if conn.closed or conn.broken:
+            self._reconnect()
+            conn = self._conn
+        with conn.transaction(), conn.cursor() as cur:
+            if not write:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return fn(self._tx(cur))
+
+    def _reconnect(self) -> None:
+        with contextlib.suppress(Exception):  # a broken connection may fail to close
+            self._conn.close()
+        self._connect()
+
+    def close(self) -> None:
+        """Release the connection; idempotent."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _page(tx: Tx, *, scope: Scope, after: int, size: int) -> list[Row]:
+    return requests_of(tx, scope, after, size)
+
+
+def pages(store: ViewStore, scope: Scope, size: int = 5000) -> Iterator[list[Row]]:
+    """Every request row in the scope, a page at a time, in reader order."""
+    after = -1
+    while True:
+        rows = store.read(functools.partial(_page, scope=scope, after=after, size=size))
+        if not rows:
+            return
+        yield rows
+        after = int(rows[-1][0])
