@@ -63,7 +63,14 @@ class TestAnalyzeExitCodes:
         )
         assert proc.returncode == 1
         doc = json.loads(proc.stdout)
-        assert doc["summary"] == {"inputs": 2, "errors": 1, "warnings": 1, "infos": 1}
+        assert doc["summary"] == {
+            "inputs": 2,
+            "errors": 1,
+            "warnings": 1,
+            "infos": 1,
+            "plansWithDirectives": 1,
+            "plansWithoutDirectives": 1,
+        }
         first = doc["plans"][0]
         assert first["stableTokens"] == 2000 and first["totalTokens"] == 2001
         assert first["directives"] == [{"kind": "breakpoint", "segmentId": "system", "ttl": "5m"}]

@@ -127,6 +127,9 @@ def run(ns: argparse.Namespace) -> int:
     engine = create_racs(pricing=pricing, clock=lambda: 0)
     plans = [engine.plan(item) for item in items]
     counts = {"error": 0, "warning": 0, "info": 0}
+    # The reference's two summary counts: plans that tell the host to do something (a
+    # breakpoint, a routing key, a resource action) and plans whose only directive is none.
+    directed = sum(1 for p in plans if any(d.kind != "none" for d in p.directives))
     for plan in plans:
         for finding in plan.findings:
             counts[finding.severity] = counts.get(finding.severity, 0) + 1
@@ -139,6 +142,8 @@ def run(ns: argparse.Namespace) -> int:
                 "errors": counts["error"],
                 "warnings": counts["warning"],
                 "infos": counts["info"],
+                "plansWithDirectives": directed,
+                "plansWithoutDirectives": len(plans) - directed,
             },
         }
         sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
@@ -153,6 +158,8 @@ def run(ns: argparse.Namespace) -> int:
             f"errors: {counts['error']}\n"
             f"warnings: {counts['warning']}\n"
             f"infos: {counts['info']}\n"
+            f"plans with directives: {directed}\n"
+            f"plans without directives: {len(plans) - directed}\n"
             f"{verdict}: {len(plans)} input(s), {counts['error']} error(s), "
             f"{counts['warning']} warning(s), {counts['info']} info\n"
         )

@@ -100,7 +100,7 @@ def build_parser(only: str | None = None) -> Parser:
         epilog=_EPILOG,
         formatter_class=_formatter,
     )
-    parser.add_argument("-v", "--version", action="version", version=f"racs {__version__}")
+    parser.add_argument("-v", "--version", action="version", version=__version__)
     parser.add_argument(
         "--debug", action="store_true", help="show the Python traceback of a failure"
     )
@@ -144,7 +144,7 @@ def run(argv: Sequence[str]) -> int:
         return _serve(head[1:])
     if head in (["--version"], ["-v"]):
         # Answered before any command module loads: `racs --version` stays instant.
-        sys.stdout.write(f"racs {__version__}\n")
+        sys.stdout.write(f"{__version__}\n")  # bare, as the reference prints it
         return EXIT_OK
     first = next((a for a in head if not a.startswith("-")), None)
     parser = build_parser(first if first in COMMANDS and first == head[0] else None)
