@@ -97,6 +97,8 @@ class TestAnalyzeLines:
             "errors: 0",
             "warnings: 1",
             "infos: 1",
+            "plans with directives: 2",
+            "plans without directives: 0",
             "ok: 2 input(s), 0 error(s), 1 warning(s), 1 info",
         ]
 
