@@ -20,6 +20,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from racs.core.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError, invalid
 from racs.core.prices import PriceBook, price_book
+from racs.core.targets import Target, ledger_target
 from racs.ledger import events as ev
 from racs.ledger import store
 from racs.ledger import validate as v
@@ -699,14 +700,10 @@ def _run_filter(
     )
 
 
-def is_postgres_url(target: str) -> bool:
-    """Whether ``target`` names a PostgreSQL database rather than a SQLite file."""
-    return target.startswith(("postgresql://", "postgres://"))
-
-
-def open_backend(target: str) -> Backend:
-    """The backend for a SQLite path or a PostgreSQL URL."""
-    if is_postgres_url(target):
+def open_backend(target: str | Target) -> Backend:
+    """The backend for a SQLite path or a PostgreSQL URL (see ``racs.core.targets``)."""
+    where = ledger_target(target) if isinstance(target, str) else target
+    if where.kind == "postgres":
         try:
             from racs.ledger.postgres import PostgresBackend
         except ImportError as exc:
@@ -714,10 +711,12 @@ def open_backend(target: str) -> Backend:
                 ERR_STORAGE,
                 f"a PostgreSQL ledger needs psycopg: pip install 'racs[postgres]' ({exc})",
             ) from exc
-        return PostgresBackend(target)
+        return PostgresBackend(where.text)
+    if where.kind != "sqlite":
+        raise invalid(f"{where.shown}: a ledger is a SQLite path or a postgresql:// URL")
     from racs.ledger.sqlite import SqliteBackend
 
-    return SqliteBackend(os.path.expanduser(target))
+    return SqliteBackend(where.path)
 
 
 def create_ledger(
