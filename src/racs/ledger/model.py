@@ -23,19 +23,6 @@ RUN_RETRIED: Final = "run.retried"
 RUN_CANCELLED: Final = "run.cancelled"
 CACHE_USAGE: Final = "cache.usage"
 
-EVENT_TYPES: Final = (
-    RUN_STARTED,
-    RUN_AUTH_VALIDATED,
-    RUN_POLICY_EVALUATED,
-    RUN_ROUTED,
-    RUN_PROVIDER_CALLED,
-    RUN_COMPLETED,
-    RUN_FAILED,
-    RUN_RETRIED,
-    RUN_CANCELLED,
-    CACHE_USAGE,
-)
-
 AUTH_TYPES: Final = ("api", "consumer")
 EXECUTION_MODES: Final = ("interactive", "background", "scheduled")
 COMPLIANCE_MODES: Final = ("recommended", "permissive")
