@@ -20,7 +20,7 @@ def default_read_target() -> str:
     """The ledger a read command uses when none is named: ``RACS_LEDGER``, else the default
     file; when that file does not exist yet but a demonstration was run, its demo ledger
     (said on stderr), so ``racs simulate && racs ledger stats`` shows the demonstration."""
-    from racs.ledger.api import ENV_VAR, default_ledger_path
+    from racs.ledger.factory import ENV_VAR, default_ledger_path
 
     named = os.environ.get(ENV_VAR)
     if named:
@@ -41,7 +41,7 @@ def open_ledger(target: str | None, *, must_exist: bool = False) -> Any:
     """
     try:
         from racs.ledger import create_ledger
-        from racs.ledger.api import ENV_VAR, default_ledger_path
+        from racs.ledger.factory import ENV_VAR, default_ledger_path
     except ImportError as exc:
         raise CliError(f"the run ledger is not available in this racs ({exc})") from None
     if target:

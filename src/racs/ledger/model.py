@@ -10,7 +10,11 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Final
+
+Instant = int | datetime | date | str
+"""A moment: ms since the epoch, a datetime (naive = UTC), a date or an ISO string."""
 
 RUN_STARTED: Final = "run.started"
 RUN_AUTH_VALIDATED: Final = "run.auth_validated"
