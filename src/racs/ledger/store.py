@@ -25,16 +25,13 @@ from racs.ledger.model import CACHE_USAGE, RUN_STARTED, Event, Run, RunPage, Ver
 from racs.ledger.projection import (
     HISTOGRAM_KEY,
     HISTOGRAM_VALUES,
-    MUTABLE_RUN_COLUMNS,
     ROLLUP_KEY,
-    ROLLUP_VALUES,
-    RUN_COLUMNS,
     USAGE_COLUMNS,
     USAGE_ROLLUP_KEY,
     USAGE_ROLLUP_VALUES,
     Projector,
-    RunState,
 )
+from racs.ledger.row import MUTABLE_RUN_COLUMNS, ROLLUP_VALUES, RUN_COLUMNS, RunState
 
 if TYPE_CHECKING:  # filters.py builds its SQL with ``conditions`` from here
     from racs.ledger.filters import RunFilter
