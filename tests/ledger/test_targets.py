@@ -96,14 +96,17 @@ class TestTargetValue:
 class TestNeverCrashes:
     @given(st.text(max_size=60), st.sampled_from(["ledger", "state"]))
     def test_any_text_gives_a_target_or_racs_error(self, text: str, role: str) -> None:
-        """Every text parses or raises RacsError; the target keeps the text it came from."""
+        """Every text parses or raises RacsError; the target keeps the text it came from,
+        and a text without a scheme is a path."""
         try:
             target = parse_target(text, role)  # type: ignore[arg-type]
         except RacsError as exc:
             assert exc.code == ERR_INVALID_INPUT
             return
         assert target.text == text
-        assert target.is_url == ("://" in text and target.kind in ("postgres", "redis"))
+        if "://" not in text:  # no scheme: always a path, whatever it looks like
+            assert target.kind == ("sqlite" if role == "ledger" else "file")
+            assert not target.is_url and target.shown == text
 
     @given(
         st.sampled_from(["postgresql", "postgres", "redis", "valkey"]),
