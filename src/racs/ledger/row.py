@@ -47,7 +47,7 @@ class Col:
 
     sql: str
     """SQL type and constraint; ``{key}`` is the dialect's byte-ordered text type."""
-    start: Start | _Const | _Payload
+    start: Start | _Const | _Payload | _Event
     fixed: bool = False
     """Set when the run starts and never changed by a later event."""
     ended: bool = False
@@ -68,6 +68,13 @@ class _Payload:
     """The start payload's field of the column's own name (required, or None if absent)."""
 
     required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """The start event's run id or timestamp."""
+
+    field: str
 
 
 def _is(value: Any) -> _Const:
@@ -97,10 +104,6 @@ def _auth_risk(run_id: str, timestamp: int, p: Mapping[str, Any]) -> int:
     return int(derive_auth_risk(p["auth_type"], p["execution_mode"]))
 
 
-def _start_time(run_id: str, timestamp: int, p: Mapping[str, Any]) -> int:
-    return timestamp
-
-
 def _policy_override(run_id: str, timestamp: int, p: Mapping[str, Any]) -> int:
     return int(bool(p.get("policy_override")))
 
@@ -114,11 +117,7 @@ def _metadata(run_id: str, timestamp: int, p: Mapping[str, Any]) -> str:
     return canonical_json(metadata) if metadata else "{}"
 
 
-def _run_id(run_id: str, timestamp: int, p: Mapping[str, Any]) -> str:
-    return run_id
-
-
-_KEY = Col("{key} PRIMARY KEY", _run_id, fixed=True)
+_KEY = Col("{key} PRIMARY KEY", _Event("run_id"), fixed=True)
 _TEXT = "TEXT NOT NULL"
 _METRIC_INT = Col("BIGINT", _is(None), ended=True)
 _METRIC_FLOAT = Col("DOUBLE PRECISION", _is(None), ended=True, shown=_number)
@@ -141,7 +140,7 @@ class RunState:
     auth_risk: Annotated[int, Col("SMALLINT NOT NULL", _auth_risk, fixed=True, shown=_flag)]
     policy_override: Annotated[int, Col("SMALLINT NOT NULL", _policy_override, shown=_flag)]
     status: Annotated[str, Col(_TEXT, _is("started"))]
-    started_at: Annotated[int, Col("BIGINT NOT NULL", _start_time, fixed=True)]
+    started_at: Annotated[int, Col("BIGINT NOT NULL", _Event("timestamp"), fixed=True)]
     ended_at: Annotated[int | None, Col("BIGINT", _is(None))]
     latency_ms: Annotated[float | None, _METRIC_FLOAT]
     ttft_ms: Annotated[float | None, _METRIC_FLOAT]
@@ -196,7 +195,7 @@ class RunState:
         )
         # RUN_SUMS's values without a call per sum: this runs twice for every run appended.
         totals = [value or 0 for value in _TOTAL_COLUMNS(self)]
-        return key, (*_STATUS_VALUES[self.status], *totals, _uncached(self))
+        return key, (*_STATUS_VALUES[self.status], *totals, uncached(*_CACHE_PARTS(totals)))
 
     def to_run(self) -> Run:
         """The public, immutable view."""
@@ -228,20 +227,41 @@ _PLAIN_NAMES: Final = tuple(name for name, _, shown in _SHOWN if shown is _as_is
 _PLAIN: Final = attrgetter(*_PLAIN_NAMES)
 _CONVERTED: Final = tuple(entry for entry in _SHOWN if entry[2] is not _as_is)
 # A new run's row, prepared once: the constants in place, then where each other value
-# comes from (payload fields read in one go, since this runs for every run appended).
+# comes from. This runs for every run appended, so the payload's required fields are read
+# by one itemgetter per contiguous run of columns and stored by slice.
 _TEMPLATE: Final[list[Any]] = [
     c.start.value if isinstance(c.start, _Const) else None for c in COLUMNS.values()
 ]
-_REQUIRED_AT: Final = tuple(
-    i for i, c in enumerate(COLUMNS.values()) if isinstance(c.start, _Payload) and c.start.required
-)
-_REQUIRED: Final = itemgetter(*(RUN_COLUMNS[i] for i in _REQUIRED_AT))
+_STARTS: Final = tuple(c.start for c in COLUMNS.values())
+_RUN_ID_AT: Final = _STARTS.index(_Event("run_id"))
+_TIME_AT: Final = _STARTS.index(_Event("timestamp"))
+
+
+def _required_runs() -> tuple[tuple[slice, Callable[[Mapping[str, Any]], Any]], ...]:
+    at = [i for i, s in enumerate(_STARTS) if isinstance(s, _Payload) and s.required]
+    runs: list[list[int]] = []
+    for i in at:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    # itemgetter of several keys returns a tuple, of one key the bare value: wrap it.
+    return tuple(
+        (
+            slice(r[0], r[-1] + 1),
+            itemgetter(*(RUN_COLUMNS[i] for i in r))
+            if len(r) > 1
+            else (lambda p, k=RUN_COLUMNS[r[0]]: (p[k],)),
+        )
+        for r in runs
+    )
+
+
+_REQUIRED: Final = _required_runs()
 _OPTIONAL_AT: Final = tuple(
-    (i, name)
-    for i, (name, c) in enumerate(COLUMNS.items())
-    if isinstance(c.start, _Payload) and not c.start.required
+    (i, RUN_COLUMNS[i]) for i, s in enumerate(_STARTS) if isinstance(s, _Payload) and not s.required
 )
-_COMPUTED: Final = tuple((i, c.start) for i, c in enumerate(COLUMNS.values()) if callable(c.start))
+_COMPUTED: Final = tuple((i, s) for i, s in enumerate(_STARTS) if callable(s))
 
 if {name for _, name, _ in _SHOWN} != {f.name for f in dataclasses.fields(Run)}:
     raise RuntimeError("ledger.model.Run and the columns shown by ledger.row.RunState differ")
@@ -250,8 +270,10 @@ if {name for _, name, _ in _SHOWN} != {f.name for f in dataclasses.fields(Run)}:
 def started(run_id: str, timestamp: int, payload: Mapping[str, Any]) -> RunState:
     """The state of a run whose ``run.started`` event has just been folded."""
     values = _TEMPLATE.copy()
-    for i, value in zip(_REQUIRED_AT, _REQUIRED(payload), strict=True):
-        values[i] = value
+    values[_RUN_ID_AT] = run_id
+    values[_TIME_AT] = timestamp
+    for at, read in _REQUIRED:
+        values[at] = read(payload)
     for i, key in _OPTIONAL_AT:
         values[i] = payload.get(key)
     for i, start in _COMPUTED:
@@ -370,3 +392,16 @@ _STATUS_VALUES: Final = {
     status: tuple(int(other == status) for other in RUN_STATUSES) for status in RUN_STATUSES
 }
 _TOTAL_COLUMNS: Final = attrgetter(*(column for column, _ in _TOTALS))
+_CACHE_PARTS: Final = itemgetter(
+    *(
+        [column for column, _ in _TOTALS].index(part)
+        for part in (
+            "input_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens_5m",
+            "cache_write_tokens_30m",
+            "cache_write_tokens_1h",
+        )
+    )
+)
+"""The arguments of ``accounting.uncached`` among the totals (as ``_uncached`` takes them)."""
