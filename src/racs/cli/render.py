@@ -3,6 +3,7 @@ formatting is racs.core.text)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -10,6 +11,17 @@ from typing import Final, TextIO
 
 PIPED_WIDTH: Final = 120
 """The width tables fit when stdout is not a terminal (and COLUMNS is unset)."""
+
+
+WIDTH_HELP: Final = (
+    "print every column, however wide (default: fit the terminal, 120 columns when "
+    "stdout is not one)"
+)
+
+
+def width_of(ns: argparse.Namespace) -> int | None:
+    """The width tables fit: ``None`` with ``--wide``, else ``terminal_width()``."""
+    return None if getattr(ns, "wide", False) else terminal_width()
 
 
 def terminal_width() -> int:

@@ -18,17 +18,17 @@ from racs.cli.files import (
     traffic_sources,
     write_atomically,
 )
-from racs.cli.render import ByteProgress
-from racs.cli.scope import WIDTH_HELP, add_filters, excluded, filters_of, width_of, zone_of
+from racs.cli.render import WIDTH_HELP, ByteProgress, width_of
+from racs.cli.scope import add_filters, excluded, filters_of, zone_of
 from racs.core.cache import SETTINGS
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
 from racs.core.text import Fit, fit_lines, table, usd
-from racs.report.periods import clock
 from racs.replay.html import render_html
 from racs.replay.run import OPTIMUM, Replay, replay
 from racs.replay.strategies import DEFAULT_STRATEGIES, available
 from racs.replay.wire import to_json
+from racs.report.periods import clock
 from racs.traffic.lines import total_bytes
 from racs.traffic.problems import Problems
 from racs.traffic.sources import discover_files, read
@@ -50,8 +50,8 @@ named as an anomaly and given to every strategy alike.
 The filters are those of `racs report`; when they exclude every request read, the
 command says so and exits 2. Tables fit the terminal (120 columns when stdout is not
 one; COLUMNS wins): the streams table abbreviates the stream to 40 characters, drops
-requests and none, wraps the anomalies, abbreviates the stream to 24, then drops
-the anomalies, billed and the strategies from the last; the --requests table abbreviates the
+requests and none, wraps the anomalies or drops them, abbreviates the stream to 24,
+then drops billed and the strategies from the last; the --requests table abbreviates the
 stream to 16, then drops the strategies from the last (recorded and the optimum
 stay) and wraps the anomaly. Long lines wrap. --wide prints everything.
 """
@@ -218,8 +218,8 @@ def render(
         ("requests", 0),
         ("none", 0),
         ("anomalies", -1),
-        ("stream", 24),
         ("anomalies", 0),
+        ("stream", 24),
         ("billed", 0),
         *((n, 0) for n in reversed(result.strategies)),
     ]

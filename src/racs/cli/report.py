@@ -18,8 +18,8 @@ from racs.cli.files import (
     traffic_sources,
     write_atomically,
 )
-from racs.cli.render import ByteProgress, Step
-from racs.cli.scope import WIDTH_HELP, add_filters, excluded, filters_of, width_of, zone_of
+from racs.cli.render import WIDTH_HELP, ByteProgress, Step, width_of
+from racs.cli.scope import add_filters, excluded, filters_of, zone_of
 from racs.core.prices import PriceBook
 from racs.report.build import build_report
 from racs.report.periods import PERIODS

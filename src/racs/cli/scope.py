@@ -7,14 +7,8 @@ import argparse
 from datetime import datetime, tzinfo
 
 from racs.cli.app import CliError
-from racs.cli.render import terminal_width
 from racs.report.build import Filters
 from racs.report.periods import local_zone, zone_named
-
-WIDTH_HELP = (
-    "print every column, however wide (default: fit the terminal, 120 columns when "
-    "stdout is not one)"
-)
 
 
 def _when(text: str) -> str:
@@ -86,8 +80,3 @@ def excluded(read: int, ns: argparse.Namespace, also: str = "") -> CliError:
         flags.append(also)
     by = " and ".join(flags) or "the filters"
     return CliError(f"{read:,} requests read, all excluded by {by}")
-
-
-def width_of(ns: argparse.Namespace) -> int | None:
-    """The width tables fit (``None`` with ``--wide``)."""
-    return None if getattr(ns, "wide", False) else terminal_width()

@@ -67,8 +67,10 @@ def table(
     (a table that still does not fit is as narrow as its steps make it).
     """
     text_rows = [[cell(v) for v in row] for row in rows]
+    # Blank cells (a row that spans the table, such as an idle gap) leave the alignment.
     numeric = [
-        bool(rows) and all(_NUMERIC.match(r[i]) for r in text_rows) for i in range(len(headers))
+        any(r[i] for r in text_rows) and all(_NUMERIC.match(r[i]) for r in text_rows if r[i])
+        for i in range(len(headers))
     ]
     columns = list(range(len(headers)))
     limits: dict[int, int] = {}
