@@ -12,10 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
-from racs.cli.files import load_pricing, nothing_read, shown_source, traffic_sources
+from racs.cli.files import nothing_read, price_book, shown_source, traffic_sources
 from racs.cli.render import WIDTH_HELP, ByteProgress, width_of
 from racs.cli.scope import add_filters, excluded, filters_of, zone_of
-from racs.core.prices import PriceBook
 from racs.report.blocks import blocks_of, render_blocks
 from racs.report.periods import zone_name
 from racs.traffic.lines import total_bytes
@@ -108,7 +107,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 def run(ns: argparse.Namespace) -> int:
     """Read, cut into blocks, print."""
     sources = traffic_sources(ns.paths, ns.ledger)
-    prices = PriceBook(load_pricing(ns.pricing))
+    prices = price_book(ns.pricing)
     zone = zone_of(ns)
     filters = filters_of(ns, zone)
     problems = Problems()

@@ -13,8 +13,8 @@ from typing import Any
 from racs.cli.app import EXIT_OK, CliError
 from racs.cli.files import (
     Counted,
-    load_pricing,
     nothing_read,
+    price_book,
     traffic_sources,
     write_atomically,
 )
@@ -22,7 +22,6 @@ from racs.cli.render import WIDTH_HELP, ByteProgress, width_of
 from racs.cli.scope import add_filters, excluded, filters_of, zone_of
 from racs.core.cache import SETTINGS
 from racs.core.errors import RacsError
-from racs.core.prices import PriceBook
 from racs.core.text import Fit, fit_lines, table, usd
 from racs.replay.html import render_html
 from racs.replay.run import OPTIMUM, Replay, replay
@@ -95,7 +94,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 def run(ns: argparse.Namespace) -> int:
     """Read, replay, print (and write the page)."""
     sources = traffic_sources(ns.paths, None)
-    prices = PriceBook(load_pricing(ns.pricing))
+    prices = price_book(ns.pricing)
     strategies = tuple(ns.strategy or DEFAULT_STRATEGIES)
     settings = tuple(SETTINGS) if ns.setting == "both" else (ns.setting,)
     if "neutral" not in settings and (ns.html or ns.requests):

@@ -12,15 +12,14 @@ from typing import Any
 from racs.cli.app import EXIT_OK
 from racs.cli.files import (
     Counted,
-    load_pricing,
     nothing_read,
+    price_book,
     shown_source,
     traffic_sources,
     write_atomically,
 )
 from racs.cli.render import WIDTH_HELP, ByteProgress, Step, width_of
 from racs.cli.scope import add_filters, excluded, filters_of, zone_of
-from racs.core.prices import PriceBook
 from racs.report.build import build_report
 from racs.report.periods import PERIODS
 from racs.report.text import render
@@ -130,8 +129,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 def run(ns: argparse.Namespace) -> int:
     """Read, build, print (and write the page)."""
     sources = traffic_sources(ns.paths, ns.ledger)
-    pricing = load_pricing(ns.pricing)
-    prices = PriceBook(pricing)
+    prices = price_book(ns.pricing)
     zone = zone_of(ns)
     filters = filters_of(ns, zone)
     problems = Problems()

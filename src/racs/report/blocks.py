@@ -122,8 +122,7 @@ class Blocks:
 
     def active(self, now_ms: float) -> Block | None:
         """The block ``now_ms`` is in, if any."""
-        last = self.blocks[-1] if self.blocks else None
-        return last if last is not None and last.active(now_ms) else None
+        return next((b for b in reversed(self.blocks) if b.active(now_ms)), None)
 
     def largest_past(self, now_ms: float) -> float | None:
         """The most tokens any block that has ended used (``None``: no block has)."""
@@ -201,8 +200,8 @@ def render_blocks(
     limit_text = f", token limit {tokens(limit)}{source}" if limit else ""
     out.append(f"5-hour blocks, {zone_name(zone)}{limit_text}:")
     if not shown:
-        last = found.blocks[-1] if found.blocks else None
-        ended = f" (the last ended {clock(last.end_ms, zone, seconds=False)})" if last else ""
+        ends = [b.end_ms for b in found.blocks if b.end_ms <= now_ms]
+        ended = f" (the last ended {clock(ends[-1], zone, seconds=False)})" if ends else ""
         out.append(f"  No active block{ended}.")
     headers = ["start", "end", "state", "requests", "tokens", "usd"]
     if limit:
