@@ -37,7 +37,9 @@ def cell(value: Cell) -> str:
 Fit = Sequence[tuple[str, int]]
 """How a table narrows to a width, step by step until it fits: ``(column, 0)`` drops the
 column, ``(column, n)`` with n > 0 abbreviates its cells to n characters (the middle gives
-way to an ellipsis), ``(column, -1)`` wraps the last column's text onto more lines."""
+way to an ellipsis), ``(column, -1)`` wraps the last column's text onto more lines as soon
+as ``MIN_WRAP`` characters are left for it (later steps make that room)."""
+MIN_WRAP = 16
 
 ELLIPSIS = "\u2026"
 
@@ -86,8 +88,23 @@ def table(
     def total(ws: dict[int, int]) -> int:
         return len(indent) + sum(ws.values()) + 2 * (len(ws) - 1)
 
+    pending: int | None = None  # a column to wrap once enough room is left for it
+
+    def try_wrap(i: int, width: int) -> bool:
+        nonlocal wrap
+        ws = widths()
+        room = width - total(ws) + ws[i]
+        if room < max(len(headers[i]), MIN_WRAP):
+            return False
+        wrap = i
+        limits[i] = room
+        return True
+
     steps = iter(fit)
     while width is not None and total(widths()) > width:
+        if pending is not None and pending in columns and try_wrap(pending, width):
+            pending = None
+            continue
         step = next(steps, None)
         if step is None:
             break
@@ -102,12 +119,8 @@ def table(
             wrap = None if wrap == i else wrap
         elif n > 0:
             limits[i] = n
-        elif i == columns[-1]:
-            ws = widths()
-            room = width - total(ws) + ws[i]
-            if room >= max(len(headers[i]), 16):  # else narrower wraps read badly: go on
-                wrap = i
-                limits[i] = room
+        elif i == columns[-1] and not try_wrap(i, width):
+            pending = i
     ws = widths()
 
     def line(values: Sequence[str]) -> str:
