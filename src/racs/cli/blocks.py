@@ -8,13 +8,12 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
 from racs.cli.files import nothing_read, price_book, shown_source, traffic_sources
 from racs.cli.render import WIDTH_HELP, ByteProgress, width_of
-from racs.cli.scope import add_filters, excluded, filters_of, zone_of
+from racs.cli.scope import add_filters, excluded, filters_of, iso_when, moment_ms, zone_of
 from racs.report.blocks import blocks_of, render_blocks
 from racs.report.periods import zone_name
 from racs.traffic.lines import total_bytes
@@ -57,14 +56,6 @@ def _limit(text: str) -> str:
     return str(value)
 
 
-def _when(text: str) -> str:
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO date or time, got {text!r}") from None
-    return text
-
-
 def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) -> None:
     """Add the `blocks` subcommand."""
     p = commands.add_parser(
@@ -95,7 +86,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     p.add_argument("--active", action="store_true", help="only the active block")
     p.add_argument(
         "--as-of",
-        type=_when,
+        type=iso_when,
         metavar="WHEN",
         help="the moment that decides the active block (default: now)",
     )
@@ -126,10 +117,8 @@ def run(ns: argparse.Namespace) -> int:
             f"{found.read:,} requests read, none of them Claude's ({others}): "
             "the 5-hour blocks count Claude requests only"
         )
-    now_ms = time.time() * 1000
-    if ns.as_of is not None:
-        moment = datetime.fromisoformat(ns.as_of)
-        now_ms = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp() * 1000
+    as_of = moment_ms(ns.as_of, zone)
+    now_ms = time.time() * 1000 if as_of is None else as_of
     limit: float | None = None
     limit_source = ""
     if ns.token_limit == "max":

@@ -11,7 +11,8 @@ from racs.report.build import Filters
 from racs.report.periods import local_zone, zone_named
 
 
-def _when(text: str) -> str:
+def iso_when(text: str) -> str:
+    """An argparse type: ``text`` when it is an ISO date or date-time."""
     try:
         datetime.fromisoformat(text)
     except ValueError:
@@ -22,10 +23,10 @@ def _when(text: str) -> str:
 def add_filters(p: argparse.ArgumentParser, *, zones: bool = True) -> None:
     """``--since/--until/--project/--session/--model`` (and, with ``zones``, the zone)."""
     p.add_argument(
-        "--since", type=_when, metavar="WHEN", help="from this ISO date/time (in the zone)"
+        "--since", type=iso_when, metavar="WHEN", help="from this ISO date/time (in the zone)"
     )
     p.add_argument(
-        "--until", type=_when, metavar="WHEN", help="before this ISO date/time (in the zone)"
+        "--until", type=iso_when, metavar="WHEN", help="before this ISO date/time (in the zone)"
     )
     p.add_argument("--project", metavar="TEXT", help="projects containing TEXT")
     p.add_argument("--session", metavar="ID", help="sessions whose id starts with ID")
@@ -55,7 +56,8 @@ def zone_of(ns: argparse.Namespace) -> tzinfo:
     return local_zone()
 
 
-def _ms(text: str | None, zone: tzinfo) -> float | None:
+def moment_ms(text: str | None, zone: tzinfo) -> float | None:
+    """An ISO date or time as ms since the epoch (``zone`` when it names no offset)."""
     if text is None:
         return None
     moment = datetime.fromisoformat(text)
@@ -66,7 +68,9 @@ def _ms(text: str | None, zone: tzinfo) -> float | None:
 
 def filters_of(ns: argparse.Namespace, zone: tzinfo) -> Filters:
     """The filters of the flags; a date or time without an offset is in ``zone``."""
-    return Filters(_ms(ns.since, zone), _ms(ns.until, zone), ns.project, ns.session, ns.model)
+    return Filters(
+        moment_ms(ns.since, zone), moment_ms(ns.until, zone), ns.project, ns.session, ns.model
+    )
 
 
 def excluded(read: int, ns: argparse.Namespace, also: str = "") -> CliError:
