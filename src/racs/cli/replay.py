@@ -49,8 +49,8 @@ named as an anomaly and given to every strategy alike.
 The filters are those of `racs report`; when they exclude every request read, the
 command says so and exits 2. Tables fit the terminal (120 columns when stdout is not
 one; COLUMNS wins): the streams table abbreviates the stream to 40 characters, drops
-requests and none, wraps the anomalies or drops them, abbreviates the stream to 24,
-then drops billed and the strategies from the last; the --requests table abbreviates the
+requests and none, wraps the anomalies or drops them, abbreviates the model to 20
+and the stream to 24, then drops billed and the strategies from the last; the --requests table abbreviates the
 stream to 16, then drops the strategies from the last (recorded and the optimum
 stay) and wraps the anomaly. Long lines wrap. --wide prints everything.
 """
@@ -205,7 +205,8 @@ def render(
         neutral = s.costs.get("neutral") or next(iter(s.costs.values()))
         stream_rows.append(
             [
-                s.key,
+                s.key.removesuffix(f"@{s.model}"),
+                s.model,
                 s.requests,
                 usd(s.billed.total),
                 *(usd(neutral[n].total) for n in (*result.strategies, OPTIMUM)),
@@ -218,13 +219,14 @@ def render(
         ("none", 0),
         ("anomalies", -1),
         ("anomalies", 0),
+        ("model", 20),
         ("stream", 24),
         ("billed", 0),
         *((n, 0) for n in reversed(result.strategies)),
     ]
     out.append(
         table(
-            ["stream", "requests", "billed", *result.strategies, OPTIMUM, "anomalies"],
+            ["stream", "model", "requests", "billed", *result.strategies, OPTIMUM, "anomalies"],
             stream_rows,
             width=width,
             fit=fit,
