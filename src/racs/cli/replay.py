@@ -50,9 +50,10 @@ The filters are those of `racs report`; when they exclude every request read, th
 command says so and exits 2. Tables fit the terminal (120 columns when stdout is not
 one; COLUMNS wins): the streams table abbreviates the stream to 40 characters, drops
 requests and none, wraps the anomalies or drops them, abbreviates the model to 20
-and the stream to 24, then drops billed and the strategies from the last; the --requests table abbreviates the
-stream to 16, then drops the strategies from the last (recorded and the optimum
-stay) and wraps the anomaly. Long lines wrap. --wide prints everything.
+and the stream to 24, then drops billed and the strategies from the last; the
+--requests table abbreviates the stream to 16, then drops the strategies from the
+last (recorded and the optimum stay) and wraps the anomaly. Long lines wrap.
+--wide prints everything.
 """
 
 
