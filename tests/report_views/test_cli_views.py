@@ -165,6 +165,14 @@ class TestBlocks:
         assert "WARNING: the projection exceeds the token limit of 5,000,000 by 3,000,000" in out
         assert "23:00" not in out  # --active: the other blocks stay out
 
+    def test_codex_only_is_not_cut_into_blocks(
+        self, run: Run, shared: Callable[[str], Path]
+    ) -> None:
+        """The Codex rollout's 24 requests are OpenAI's: exit 2, saying why."""
+        code, out, err = run("blocks", str(shared("traffic/codex")), "--utc")
+        assert (code, out) == (2, "")
+        assert "24 requests read, none of them Claude's (openai)" in err
+
     def test_no_active_block(self, run: Run, folder: Path) -> None:
         """--active when every block has ended says so and exits 0."""
         code, out, _ = run("blocks", *_args(folder, "--utc", "--as-of", "2026-04-01", "--active"))

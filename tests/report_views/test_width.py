@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from racs.cli import main
 from racs.core.prices import PriceBook
@@ -174,3 +176,22 @@ class TestPiped:
         )
         assert max(map(len, wide.stdout.splitlines())) > 120
         assert "efficiency" in wide.stdout.split("By session:\n")[1].splitlines()[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.text(alphabet="abc xyz-0123456789", max_size=40), min_size=4, max_size=4),
+        min_size=1,
+        max_size=6,
+    ),
+    width=st.integers(20, 120),
+)
+def test_a_table_whose_steps_can_drop_every_column_fits(rows: list[list[str]], width: int) -> None:
+    """Whatever the cells and the width (at least the first column's 14 characters, its
+    header and the indent): steps that abbreviate the first column and drop the others
+    bring every line within the width."""
+    headers = ["first", "second", "third", "fourth"]
+    fit = [("fourth", -1), ("first", 14), ("second", 0), ("third", 0), ("fourth", 0)]
+    text = table(headers, rows, "  ", width=width, fit=fit)
+    assert all(len(line) <= width for line in text.splitlines())
