@@ -128,10 +128,9 @@ class TestBlocks:
         assert code == 0
         assert out.startswith("5-hour blocks, UTC, token limit 2,000,000 (the largest ended")
         rows = [line.split() for line in out.splitlines()[3:]]
-        assert rows[0][:9] == [
+        assert rows[0][:8] == [
             "2026-02-09",
             "10:00",
-            "2026-02-09",
             "15:00",
             "done",
             "2",
@@ -139,8 +138,8 @@ class TestBlocks:
             "$6.0000",
             "100.0%",
         ]
-        assert rows[0][9:11] == ["33,333", "$6.0000"]
-        assert rows[1][0] == "(idle" and rows[2][:2] == ["2026-02-09", "23:00"]
+        assert rows[0][8:10] == ["33,333", "$6.0000"]
+        assert rows[1][0] == "(idle" and rows[2][:3] == ["2026-02-09", "23:00", "04:00"]
         code, out, _ = run("blocks", *_args(folder, "--utc", "--as-of", "2026-04-01", "--json"))
         doc = json.loads(out)
         assert doc["schema"] == "racs.blocks/1"

@@ -217,7 +217,7 @@ def render_blocks(
         rate = b.burn_rate()
         cells: list[object] = [
             clock(b.start_ms, zone, seconds=False),
-            clock(b.end_ms, zone, seconds=False),
+            clock(b.end_ms, zone, seconds=False)[11:],  # five hours on: the time says it
             "active" if b is active else "done" if b.end_ms <= now_ms else "ahead",
             b.total.requests,
             tokens(b.tokens),
