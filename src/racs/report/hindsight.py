@@ -17,7 +17,7 @@ from pathlib import Path
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
 from racs.core.text import usd
-from racs.replay.quote import quotes
+from racs.replay.quote import Quoter
 from racs.report.findings import EXPIRY, TIER_CHOICE, Finding
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
@@ -56,14 +56,29 @@ def with_hindsight(
             if (r.stream, r.model) in keys and admits(r):
                 streams[(r.stream, r.model)].append(r)
     out = []
+    quoters: dict[tuple[str, str], Quoter | None] = {}
     for f in findings:
-        stream = streams.get((f.request.stream, f.request.model))
-        quote = _quote(f, stream, prices) if stream and f.cause != TIER_CHOICE else None
+        key = (f.request.stream, f.request.model)
+        stream = streams.get(key)
+        quote = None
+        if stream and f.cause != TIER_CHOICE:
+            if key not in quoters:
+                quoters[key] = _quoter(stream, prices)
+            quoter = quoters[key]
+            quote = _quote(f, stream, quoter) if quoter is not None else None
         out.append(replace(f, quote=quote) if quote else f)
     return out
 
 
-def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> str | None:
+def _quoter(stream: list[Request], prices: PriceBook) -> Quoter | None:
+    """One quoter per stream: reconstructed and replayed once for all of its findings."""
+    try:
+        return Quoter(stream, prices)
+    except (RacsError, ValueError):
+        return None  # no cache model for this provider: no hindsight to offer
+
+
+def _quote(f: Finding, stream: list[Request], quoter: Quoter) -> str | None:
     target = f.request
     index = next(
         (
@@ -77,9 +92,9 @@ def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> str | None:
         return None
     at = index - 1 if f.cause == EXPIRY and index > 0 else index
     try:
-        [q] = quotes(stream, [at], prices)
+        q = quoter.quote(at)
     except (RacsError, ValueError):
-        return None  # no cache model for this provider: no hindsight to offer
+        return None
     where = "at the previous request" if at != index else "here"
     if q.saved_usd <= 0:
         return f"hindsight: the recorded choice {where} was already the cheapest"
