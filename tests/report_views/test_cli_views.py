@@ -91,6 +91,17 @@ class TestPeriods:
         assert doc["timezone"] == "Europe/Berlin"
         assert [p["key"] for p in doc["periods"]["month"]] == ["2026-02", "2026-03"]
 
+    def test_the_page_is_in_the_zone_too(self, run: Run, folder: Path, tmp_path: Path) -> None:
+        """--html: the span in Berlin time; the span is over three days, so the charts
+        have one bar per Berlin day (9 and 10 February, 2 March)."""
+        page = tmp_path / "page.html"
+        code, _, _ = run("report", *_args(folder, "-z", "Europe/Berlin", "--html", str(page)))
+        assert code == 0
+        html = page.read_text(encoding="utf-8")
+        assert "2026-02-09T11:00:00+01:00 .. 2026-03-02T09:00:00+01:00" in html
+        for day in ("02-09", "02-10", "03-02"):
+            assert f'text-anchor="middle">{day}</text>' in html
+
     def test_unknown_zone_is_a_usage_error(self, run: Run, folder: Path) -> None:
         """Exit 2 with one line naming the zone; -z and --utc exclude each other."""
         code, _, err = run("report", *_args(folder, "-z", "Mars/Olympus"))
