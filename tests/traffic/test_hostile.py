@@ -106,7 +106,7 @@ COMMANDS = ("report", "replay", "ingest")
 def _argv(command: str, folder: Path, tmp_path: Path) -> list[str]:
     if command == "ingest":
         return ["ingest", str(folder), "--ledger", str(tmp_path / "ledger.db")]
-    return [command, str(folder)]
+    return [command, str(folder), "--wide"]  # the temporary paths are long: no wrapping
 
 
 class TestOddFiles:
@@ -320,7 +320,7 @@ class TestReplayRest:
         }
         f = tmp_path / "litellm.jsonl"
         f.write_text(json.dumps(unknown) + "\n" + _litellm(2000, rid="r2") + "\n")
-        code, out, _ = _run(["replay", str(f)], capsys)
+        code, out, _ = _run(["replay", str(f), "--wide"], capsys)
         assert code == 0
         assert out.startswith("racs replay: 1 requests in 1 streams")
         assert f"e.g. {f}:1: stream not replayed: strategy 'recorded' chose tier" in out
@@ -330,7 +330,7 @@ class TestReplayRest:
     ) -> None:
         f = tmp_path / "s1.jsonl"
         f.write_text(_assistant("m1") + '\n{"type":"assistant",\n')
-        code, out, _ = _run(["replay", str(f)], capsys)
+        code, out, _ = _run(["replay", str(f), "--wide"], capsys)
         assert code == 0
         assert f"e.g. {f}:2: unreadable line (JSONDecodeError)" in out
 

@@ -16,11 +16,12 @@ class TestTerminal:
     def test_tables_and_findings(
         self, transcripts: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        assert main(["report", str(transcripts)]) == 0
+        assert main(["report", str(transcripts), "--utc"]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"Read: {transcripts}\n455 requests in 5 sessions")
         assert "Spend $29.8164" in out  # the five sessions' exact sum, rounded to 4 places
-        for title in ("By model:", "By session:", "By day:", "What the misses cost, by cause:"):
+        titles = ("By model:", "By session:", "By day, UTC, each with its models:")
+        for title in (*titles, "What the misses cost, by cause:"):
             assert title in out
         assert "unexplained_miss" in out and "do: " in out
 

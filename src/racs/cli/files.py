@@ -14,6 +14,7 @@ from racs.cli.app import CliError
 from racs.cli.ledgers import default_read_target
 from racs.core.accounting import parse_pricing_table
 from racs.core.errors import RacsError
+from racs.core.prices import PriceBook
 from racs.core.targets import parse_target
 from racs.traffic import claude_code, codex
 from racs.traffic.problems import Problems
@@ -52,6 +53,12 @@ def load_pricing(path: str | None) -> dict[str, Any] | None:
     if not isinstance(raw, dict):  # parse_pricing_table accepted it, so it is a mapping
         raise CliError(f"pricing file {path}: expected an object of model -> prices")
     return raw
+
+
+def price_book(path: str | None) -> PriceBook:
+    """The prices traffic is priced with: the pricing file's cards (validated) over the
+    bundled database."""
+    return PriceBook(parse_pricing_table(load_pricing(path)))
 
 
 def traffic_sources(paths: list[str], ledger: str | None) -> list[str]:

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
-from racs.cli.files import load_pricing, nothing_read
+from racs.cli.files import nothing_read, price_book
 from racs.cli.render import ByteProgress
-from racs.core.prices import PriceBook
 from racs.core.targets import parse_target
 from racs.traffic.ingest import ingest
 from racs.traffic.lines import total_bytes
@@ -66,7 +65,7 @@ def run(ns: argparse.Namespace) -> int:
     problems = Problems()
     meter = ByteProgress(total_bytes(discover_files(ns.sources)), "ingesting")
     try:
-        prices = PriceBook(load_pricing(ns.pricing))
+        prices = price_book(ns.pricing)
         done = ingest(read(ns.sources, problems, meter), open_ledger, prices, problems)
     finally:
         meter.close()

@@ -1,9 +1,41 @@
-"""Terminal-only rendering: progress bars on stderr (text formatting is racs.core.text)."""
+"""Terminal-only rendering: the width tables fit, progress bars on stderr (text
+formatting is racs.core.text)."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import shutil
 import sys
-from typing import TextIO
+from typing import Final, TextIO
+
+PIPED_WIDTH: Final = 120
+"""The width tables fit when stdout is not a terminal (and COLUMNS is unset)."""
+
+
+WIDTH_HELP: Final = (
+    "print every column, however wide (default: fit the terminal, 120 columns when "
+    "stdout is not one)"
+)
+
+
+def width_of(ns: argparse.Namespace) -> int | None:
+    """The width tables fit: ``None`` with ``--wide``, else ``terminal_width()``."""
+    return None if getattr(ns, "wide", False) else terminal_width()
+
+
+def terminal_width() -> int:
+    """``$COLUMNS``, else the terminal's width, else ``PIPED_WIDTH``."""
+    return max(20, shutil.get_terminal_size((PIPED_WIDTH, 24)).columns)
+
+
+def shows_progress(stream: TextIO) -> bool:
+    """Progress goes to ``stream`` when it is a terminal, or ``RACS_PROGRESS=1`` forces it
+    (``RACS_PROGRESS=0`` silences it)."""
+    forced = os.environ.get("RACS_PROGRESS", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return stream.isatty()
 
 
 class Progress:
@@ -42,7 +74,7 @@ class ByteProgress:
         self.width = width
         self.done = 0
         self._shown = -1
-        self.tty = self.stream.isatty()
+        self.tty = shows_progress(self.stream)
 
     def __call__(self, n: int) -> None:
         """Count ``n`` more bytes read."""
@@ -60,4 +92,19 @@ class ByteProgress:
         """End the bar's line."""
         if self.tty and self._shown >= 0:
             self.stream.write("\n")
+            self.stream.flush()
+
+
+class Step:
+    """Names a slow step on stderr as it starts (when progress shows: see
+    ``shows_progress``), for steps without a byte count to follow."""
+
+    def __init__(self, command: str, stream: TextIO | None = None) -> None:
+        self.command = command
+        self.stream = stream if stream is not None else sys.stderr
+
+    def __call__(self, what: str) -> None:
+        """Say that ``what`` starts."""
+        if shows_progress(self.stream):
+            self.stream.write(f"{self.command}: {what}\n")
             self.stream.flush()

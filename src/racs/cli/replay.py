@@ -6,20 +6,28 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
-from racs.cli.files import load_pricing, nothing_read, traffic_sources, write_atomically
-from racs.cli.render import ByteProgress
+from racs.cli.files import (
+    Counted,
+    nothing_read,
+    price_book,
+    traffic_sources,
+    write_atomically,
+)
+from racs.cli.render import WIDTH_HELP, ByteProgress, width_of
+from racs.cli.scope import add_filters, excluded, filters_of, zone_of
 from racs.core.cache import SETTINGS
 from racs.core.errors import RacsError
-from racs.core.prices import PriceBook
-from racs.core.text import iso, table, usd
+from racs.core.text import Fit, fit_lines, table, usd
 from racs.replay.html import render_html
 from racs.replay.run import OPTIMUM, Replay, replay
 from racs.replay.strategies import DEFAULT_STRATEGIES
 from racs.replay.wire import to_json
+from racs.report.periods import clock
 from racs.traffic.lines import total_bytes
 from racs.traffic.problems import Problems
 from racs.traffic.sources import discover_files, read
@@ -37,6 +45,15 @@ optimum is the cheapest decision per request knowing the whole future; "captured
 (no cache - strategy) / (no cache - optimum). Calibration replays the recorded choices
 and must reproduce the recorded reads and writes; every request it cannot explain is
 named as an anomaly and given to every strategy alike.
+
+The filters are those of `racs report`; when they exclude every request read, the
+command says so and exits 2. Tables fit the terminal (120 columns when stdout is not
+one; COLUMNS wins): the streams table abbreviates the stream to 40 characters, drops
+requests and none, wraps the anomalies or drops them, abbreviates the model to 20
+and the stream to 24, then drops billed and the strategies from the last; the
+--requests table abbreviates the stream to 16, then drops the strategies from the
+last (recorded and the optimum stay) and wraps the anomaly. Long lines wrap.
+--wide prints everything.
 """
 
 
@@ -69,6 +86,8 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     p.add_argument("--pricing", metavar="FILE", help="pricing table (JSON): model -> prices")
     p.add_argument("--requests", action="store_true", help="every request's choices and costs")
     p.add_argument("--json", action="store_true", help="print JSON (schema racs.replay/1)")
+    add_filters(p)
+    p.add_argument("--wide", action="store_true", help=WIDTH_HELP)
     p.add_argument("--html", metavar="FILE", help="also write the cumulative-cost page")
     p.set_defaults(handler=run)
 
@@ -76,16 +95,19 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 def run(ns: argparse.Namespace) -> int:
     """Read, replay, print (and write the page)."""
     sources = traffic_sources(ns.paths, None)
-    prices = PriceBook(load_pricing(ns.pricing))
+    prices = price_book(ns.pricing)
     strategies = tuple(ns.strategy or DEFAULT_STRATEGIES)
     settings = tuple(SETTINGS) if ns.setting == "both" else (ns.setting,)
     if "neutral" not in settings and (ns.html or ns.requests):
         raise CliError("--html and --requests show the neutral setting; add --setting neutral")
+    zone = zone_of(ns)
+    filters = filters_of(ns, zone)
     problems = Problems()
-    meter = ByteProgress(total_bytes(discover_files(sources)), "reading")
+    meter = ByteProgress(total_bytes(discover_files(sources)), "reading and replaying")
+    requests = Counted(read(sources, problems, meter))
     try:
         result = replay(
-            read(sources, problems, meter),
+            (r for r in requests if filters.admits(r)),
             strategies=strategies,
             prices=prices,
             settings=settings,
@@ -97,8 +119,10 @@ def run(ns: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     finally:
         meter.close()
-    if result.requests == 0:
+    if requests.count == 0:
         raise nothing_read(sources, problems)
+    if result.requests == 0:
+        raise excluded(requests.count, ns)
     if ns.html:
         write_atomically(Path(ns.html), render_html(result))
     if ns.json:
@@ -106,7 +130,15 @@ def run(ns: argparse.Namespace) -> int:
         doc["problems"] = problems.to_dict()
         sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(render(result, requests=ns.requests, problems=problems))
+        sys.stdout.write(
+            render(
+                result,
+                requests=ns.requests,
+                problems=problems,
+                width=width_of(ns),
+                zone=zone,
+            )
+        )
         if ns.html:
             sys.stdout.write(f"\nWrote {ns.html}\n")
     return EXIT_OK
@@ -122,8 +154,16 @@ def _share(result: Replay, name: str) -> str:
     return " .. ".join("-" if v is None else f"{v * 100:.1f}%" for v in shares)
 
 
-def render(result: Replay, *, requests: bool = False, problems: Problems | None = None) -> str:
-    """The text report (what could not be read or replayed named at the end)."""
+def render(
+    result: Replay,
+    *,
+    requests: bool = False,
+    problems: Problems | None = None,
+    width: int | None = None,
+    zone: tzinfo = UTC,
+) -> str:
+    """The text report (what could not be read or replayed named at the end), every line
+    at most ``width`` wide (``None``: as wide as it takes); times in ``zone``."""
     out = [
         f"racs replay: {result.requests} requests in {result.stream_count} streams; "
         f"billed {usd(result.billed.total)}; settings: {' .. '.join(result.settings)}",
@@ -152,41 +192,62 @@ def render(result: Replay, *, requests: bool = False, problems: Problems | None 
                 " .. ".join(usd(g) for g in gap),
             ]
         )
-    out.append(table(["strategy", "cost", "captured", "gap to optimum"], rows))
+    out.append(
+        table(
+            ["strategy", "cost", "captured", "gap to optimum"],
+            rows,
+            width=width,
+            fit=[("gap to optimum", 0), ("captured", 0)],
+        )
+    )
     out.append("")
     stream_rows = []
     for s in result.streams:
         neutral = s.costs.get("neutral") or next(iter(s.costs.values()))
         stream_rows.append(
             [
-                s.key if len(s.key) <= 60 else s.key[:57] + "...",
+                s.key.removesuffix(f"@{s.model}"),
+                s.model,
                 s.requests,
                 usd(s.billed.total),
                 *(usd(neutral[n].total) for n in (*result.strategies, OPTIMUM)),
                 ", ".join(f"{k} {v}" for k, v in sorted(s.calibration.anomalies.items())) or "-",
             ]
         )
+    fit: Fit = [
+        ("stream", 40),
+        ("requests", 0),
+        ("none", 0),
+        ("anomalies", -1),
+        ("anomalies", 0),
+        ("model", 20),
+        ("stream", 24),
+        ("billed", 0),
+        *((n, 0) for n in reversed(result.strategies)),
+    ]
     out.append(
         table(
-            ["stream", "requests", "billed", *result.strategies, OPTIMUM, "anomalies"],
+            ["stream", "model", "requests", "billed", *result.strategies, OPTIMUM, "anomalies"],
             stream_rows,
+            width=width,
+            fit=fit,
         )
     )
     if requests:
         out.append("")
-        out.append(_requests_table(result))
+        out.append(_requests_table(result, width, zone))
     if problems:
         out.append("")
         out.extend(problems.lines())
-    return "\n".join(out) + "\n"
+    return fit_lines("\n".join(out), width) + "\n"
 
 
-def _requests_table(result: Replay) -> str:
+def _requests_table(result: Replay, width: int | None, zone: tzinfo) -> str:
     names = [n for n in (*result.strategies, OPTIMUM) if n != "none"]
     rows = []
     for s in result.streams:
         for i, step in enumerate(s.steps):
-            cells: list[Any] = [iso(step.t_ms), s.key[:24], step.prefix]
+            cells: list[Any] = [clock(step.t_ms, zone), s.key, step.prefix]
             for name in names:
                 o = s.detail[name][i]
                 tier = o.decision.tier or "-"
@@ -194,4 +255,10 @@ def _requests_table(result: Replay) -> str:
                 cells.append(f"{tier}{warm} {usd(o.cost.total)}")
             cells.append(step.anomaly or "")
             rows.append(cells)
-    return table(["time", "stream", "prefix", *names, "anomaly"], rows)
+    keep = ("recorded", OPTIMUM)
+    fit: Fit = [
+        ("stream", 16),
+        *((n, 0) for n in reversed(names) if n not in keep),
+        ("anomaly", -1),
+    ]
+    return table(["time", "stream", "prefix", *names, "anomaly"], rows, width=width, fit=fit)

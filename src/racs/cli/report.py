@@ -6,22 +6,22 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from racs.cli.app import EXIT_OK
 from racs.cli.files import (
     Counted,
-    load_pricing,
     nothing_read,
+    price_book,
     shown_source,
     traffic_sources,
     write_atomically,
 )
-from racs.cli.render import ByteProgress
-from racs.core.prices import PriceBook
-from racs.report.build import Filters, build_report
+from racs.cli.render import WIDTH_HELP, ByteProgress, Step, width_of
+from racs.cli.scope import add_filters, excluded, filters_of, zone_of
+from racs.report.build import build_report
+from racs.report.periods import PERIODS
 from racs.report.text import render
 from racs.report.wire import to_json
 from racs.traffic.lines import total_bytes
@@ -36,12 +36,26 @@ examples:
   racs report spans.jsonl litellm-spend.csv exchanges.jsonl postgresql://host/db
   racs report session.jsonl --json > report.json
   racs report ~/.claude/projects --html report.html --model opus
+  racs report --period week -z Europe/Berlin
+  racs report --period month --utc --wide
 
 Dollars use the prices in force on each request's date (the bundled genai-prices
 database, or --pricing FILE, which wins); 1h cache writes are priced at the 1h rate.
 Each request that paid to write what was already cached is a finding with a cause,
 a price (what it paid minus what reading would have cost) and one thing to do.
 Unreadable lines are counted and named; the rest of the report stands.
+When the filters exclude every request read, the command says so and exits 2.
+
+Days, weeks (from Monday) and months are cut in the time zone (-z ZONE, default
+the local zone; --utc), and every time is printed in it; --since/--until without
+an offset are in it too. The --period table lists the latest periods, each with
+one indented row per model.
+
+Tables fit the terminal (120 columns when stdout is not one; COLUMNS wins). A
+table too wide abbreviates its name column to 36 characters, then drops
+efficiency, fresh, write 30m and output, abbreviates the name to 20, then drops
+requests, write 5m, write 1h, read and hit, in that order, until it fits; the
+causes' meanings wrap; long lines wrap. --wide prints everything.
 
 Sources: Claude Code transcripts (folders or files; subagents and compactions are
 followed), a racs run ledger (SQLite file or postgresql:// URL), OTLP JSON GenAI
@@ -50,17 +64,6 @@ or CSV), and raw {request, response} JSON lines for Anthropic, OpenAI, Gemini an
 Bedrock. Without PATH: Claude Code's projects folder ($CLAUDE_CONFIG_DIR/projects or
 ~/.claude/projects) when it exists, else the default run ledger.
 """
-
-
-def _moment(text: str) -> float:
-    """ISO date or date-time (UTC unless it says otherwise) -> ms since the epoch."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO date or time, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp() * 1000
 
 
 def _count(text: str) -> int:
@@ -79,7 +82,8 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         "report",
         help="where prompt-cache money goes, from Claude Code transcripts and other logs",
         description="Read traffic already on disk and report tokens and dollars by token "
-        "class per session, stream, agent, model, project and day, with every cache miss "
+        "class per session, stream, agent, model, project and day, week or month, with "
+        "every cache miss "
         "that cost money priced, its cause named and one thing to do.",
         epilog=_EXAMPLES,
         formatter_class=formatter,
@@ -97,11 +101,14 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         metavar="PATH|URL",
         help="also read a run ledger (without a value: RACS_LEDGER or ~/.racs/ledger.db)",
     )
-    p.add_argument("--since", type=_moment, metavar="WHEN", help="from this ISO date/time")
-    p.add_argument("--until", type=_moment, metavar="WHEN", help="before this ISO date/time")
-    p.add_argument("--project", metavar="TEXT", help="projects containing TEXT")
-    p.add_argument("--session", metavar="ID", help="sessions whose id starts with ID")
-    p.add_argument("--model", metavar="TEXT", help="models containing TEXT")
+    add_filters(p)
+    p.add_argument(
+        "--period",
+        choices=PERIODS,
+        default="day",
+        help="the calendar table: day, week or month (default day)",
+    )
+    p.add_argument("--wide", action="store_true", help=WIDTH_HELP)
     p.add_argument("--pricing", metavar="FILE", help="pricing table (JSON): model -> prices")
     p.add_argument("--top", type=_count, default=50, metavar="N", help="findings kept (default 50)")
     p.add_argument(
@@ -122,9 +129,9 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
 def run(ns: argparse.Namespace) -> int:
     """Read, build, print (and write the page)."""
     sources = traffic_sources(ns.paths, ns.ledger)
-    pricing = load_pricing(ns.pricing)
-    prices = PriceBook(pricing)
-    filters = Filters(ns.since, ns.until, ns.project, ns.session, ns.model)
+    prices = price_book(ns.pricing)
+    zone = zone_of(ns)
+    filters = filters_of(ns, zone)
     problems = Problems()
     meter = ByteProgress(total_bytes(discover_files(sources)), "reading")
     requests = Counted(read(sources, problems, meter))
@@ -137,11 +144,15 @@ def run(ns: argparse.Namespace) -> int:
             top=ns.top,
             sources=[shown_source(s) for s in sources],
             hindsight=not ns.no_hindsight,
+            zone=zone,
+            step=Step("racs report"),
         )
     finally:
         meter.close()
     if requests.count == 0:
         raise nothing_read(sources, problems)
+    if report.total.requests == 0:
+        raise excluded(requests.count, ns)
     if ns.html:
         from racs.report.html import render_html
 
@@ -149,7 +160,7 @@ def run(ns: argparse.Namespace) -> int:
     if ns.json:
         sys.stdout.write(json.dumps(to_json(report), indent=2, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(render(report, limit=ns.rows))
+        sys.stdout.write(render(report, limit=ns.rows, width=width_of(ns), period=ns.period))
         if ns.html:
             sys.stdout.write(f"\nWrote {ns.html}\n")
     return EXIT_OK

@@ -9,10 +9,10 @@ from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
 from racs.cli.ledgers import demo_ledger_path, open_ledger
-from racs.cli.render import Progress
+from racs.cli.render import WIDTH_HELP, Progress, width_of
 from racs.core.accounting import hit_ratio
 from racs.core.facts import PROVIDERS
-from racs.core.text import percent, table, tokens, usd
+from racs.core.text import fit_lines, percent, table, tokens, usd
 from racs.simulate.simulation import (
     DEMO_PRICING_NOTE,
     DEMO_PROVIDERS,
@@ -29,8 +29,11 @@ examples:
   racs simulate --calls 400 --interval 60 --provider anthropic
   racs simulate --calls 50 --seed 42 --ledger /tmp/demo-ledger.db
 
-Output is byte-identical for identical flags. Progress goes to stderr (a bar on
-a terminal, plain lines otherwise). Every simulated call is written to a run
+Output is byte-identical for identical flags and width. Progress goes to stderr
+(a bar on a terminal, plain lines otherwise). Lines fit the terminal (120 columns
+when stdout is not one; COLUMNS wins): the lint messages wrap, the summary table
+drops uncached, write, read, hits and calls in that order, long lines wrap;
+--wide prints everything. Every simulated call is written to a run
 ledger as a completed run (workspace "simulate", agent "structured" or "naive")
 plus its cache usage. Without --ledger that is the demo ledger
 ~/.racs/demo-ledger.db, replaced on every run and never your own ledger; stderr
@@ -106,6 +109,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         "replaced on every run)",
     )
     target.add_argument("--no-ledger", action="store_true", help="do not write to a ledger")
+    p.add_argument("--wide", action="store_true", help=WIDTH_HELP)
     p.set_defaults(handler=run)
 
 
@@ -147,7 +151,7 @@ class _LedgerSink:
         )
 
 
-def _provider_section(r: ProviderResult) -> str:
+def _provider_section(r: ProviderResult, width: int | None) -> str:
     d = r.demo
     lines = [f"== {d.provider} ({d.family} family, model {d.model}) =="]
     lines.append(f"structured directives: {'; '.join(r.structured_directives)}")
@@ -155,7 +159,8 @@ def _provider_section(r: ProviderResult) -> str:
     lines.append("naive prompt lint findings:")
     if r.naive_findings:
         rows = [[f.severity, f.code, f.segment_id, f.message] for f in r.naive_findings]
-        lines.append(table(["severity", "code", "segment", "message"], rows, indent="  "))
+        headers = ["severity", "code", "segment", "message"]
+        lines.append(table(headers, rows, "  ", width=width, fit=[("message", -1)]))
     else:
         lines.append("  none")
     s_codes = ", ".join(f.code for f in r.structured_findings) or "none"
@@ -171,8 +176,9 @@ def _provider_section(r: ProviderResult) -> str:
     return "\n".join(lines)
 
 
-def render(sim: Simulation) -> str:
-    """The whole report: settings, per-provider findings and drift, the summary table."""
+def render(sim: Simulation, width: int | None = None) -> str:
+    """The whole report: settings, per-provider findings and drift, the summary table;
+    every line at most ``width`` wide (``None``: as wide as it takes)."""
     out = [
         f"racs simulate: {sim.calls} calls per prompt, one every {sim.interval_seconds:g}s "
         f"(simulated clock), seed {sim.seed}",
@@ -182,7 +188,7 @@ def render(sim: Simulation) -> str:
         "",
     ]
     for r in sim.results:
-        out.append(_provider_section(r))
+        out.append(_provider_section(r, width))
         out.append("")
     rows = []
     for r in sim.results:
@@ -214,7 +220,8 @@ def render(sim: Simulation) -> str:
         "input USD",
         "net USD",
     ]
-    out.append(table(headers, rows, indent="  "))
+    fit = [(name, 0) for name in ("uncached", "write", "read", "hits", "calls")]
+    out.append(table(headers, rows, "  ", width=width, fit=fit))
     out.append("")
     for r in sim.results:
         diff = r.usd_difference
@@ -227,7 +234,7 @@ def render(sim: Simulation) -> str:
         )
     out.append("")
     out.extend(summary_lines(sim))
-    return "\n".join(out) + "\n"
+    return fit_lines("\n".join(out), width) + "\n"
 
 
 def summary_lines(sim: Simulation) -> list[str]:
@@ -277,7 +284,7 @@ def run(ns: argparse.Namespace) -> int:
             ledger.close()
     if not sim.results:
         raise CliError("nothing simulated")
-    sys.stdout.write(render(sim))
+    sys.stdout.write(render(sim, width_of(ns)))
     if sink is not None:  # stderr: stdout stays byte-identical whatever the ledger
         sys.stderr.write(
             f"racs simulate: wrote {sink.runs} runs to {target} "

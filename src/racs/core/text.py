@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -33,25 +34,138 @@ def cell(value: Cell) -> str:
     return str(value)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], indent: str = "") -> str:
-    """An aligned text table; numeric columns are right-aligned."""
+Fit = Sequence[tuple[str, int]]
+"""How a table narrows to a width, step by step until it fits: ``(column, 0)`` drops the
+column, ``(column, n)`` with n > 0 abbreviates its cells to n characters (the middle gives
+way to an ellipsis), ``(column, -1)`` wraps the last column's text onto more lines as soon
+as ``MIN_WRAP`` characters are left for it (later steps make that room)."""
+MIN_WRAP = 16
+
+ELLIPSIS = "\u2026"
+
+
+def abbreviate(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: its start and end around an ellipsis."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    head = width // 2
+    tail = width - 1 - head
+    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    indent: str = "",
+    *,
+    width: int | None = None,
+    fit: Fit = (),
+) -> str:
+    """An aligned text table; numeric columns are right-aligned.
+
+    With ``width``, the ``fit`` steps apply in order until every line is at most that wide
+    (a table that still does not fit is as narrow as its steps make it).
+    """
     text_rows = [[cell(v) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in text_rows:
-        for i, value in enumerate(row):
-            widths[i] = max(widths[i], len(value))
+    # Blank cells (a row that spans the table, such as an idle gap) leave the alignment.
     numeric = [
-        bool(rows) and all(_NUMERIC.match(r[i]) for r in text_rows) for i in range(len(headers))
+        any(r[i] for r in text_rows) and all(_NUMERIC.match(r[i]) for r in text_rows if r[i])
+        for i in range(len(headers))
     ]
+    columns = list(range(len(headers)))
+    limits: dict[int, int] = {}
+    wrap: int | None = None
+
+    def widths() -> dict[int, int]:
+        out = {}
+        for i in columns:
+            w = max([len(headers[i]), *(len(r[i]) for r in text_rows)])
+            out[i] = min(w, max(limits[i], len(headers[i]))) if i in limits else w
+        return out
+
+    def total(ws: dict[int, int]) -> int:
+        return len(indent) + sum(ws.values()) + 2 * (len(ws) - 1)
+
+    pending: int | None = None  # a column to wrap once enough room is left for it
+
+    def try_wrap(i: int, width: int) -> bool:
+        nonlocal wrap
+        ws = widths()
+        room = width - total(ws) + ws[i]
+        if room < max(len(headers[i]), MIN_WRAP):
+            return False
+        wrap = i
+        limits[i] = room
+        return True
+
+    steps = iter(fit)
+    while width is not None and total(widths()) > width:
+        if pending is not None and pending in columns and try_wrap(pending, width):
+            pending = None
+            continue
+        step = next(steps, None)
+        if step is None:
+            break
+        name, n = step
+        if name not in headers:
+            continue
+        i = list(headers).index(name)
+        if i not in columns:
+            continue
+        if n == 0:
+            columns.remove(i)
+            wrap = None if wrap == i else wrap
+        elif n > 0:
+            limits[i] = n
+        elif i == columns[-1] and not try_wrap(i, width):
+            pending = i
+    ws = widths()
 
     def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(values)
-        ]
+        parts = []
+        for i in columns:
+            v = values[i]
+            if len(v) > ws[i]:
+                v = abbreviate(v, ws[i])
+            parts.append(v.rjust(ws[i]) if numeric[i] else v.ljust(ws[i]))
         return (indent + "  ".join(parts)).rstrip()
 
-    out = [line(headers), line(["-" * w for w in widths])]
-    out.extend(line(r) for r in text_rows)
+    out = [line(headers), line(["-" * ws.get(i, 0) for i in range(len(headers))])]
+    for r in text_rows:
+        if wrap is None or len(r[wrap]) <= ws[wrap]:
+            out.append(line(r))
+            continue
+        pieces = textwrap.wrap(r[wrap], ws[wrap], break_on_hyphens=False) or [""]
+        out.append(line([*r[:wrap], pieces[0], *r[wrap + 1 :]]))
+        blank = [""] * len(r)
+        out.extend(line([*blank[:wrap], p, *blank[wrap + 1 :]]) for p in pieces[1:])
+    return "\n".join(out)
+
+
+def fit_lines(text: str, width: int | None) -> str:
+    """Every line of ``text`` at most ``width`` wide: a longer one wraps, its continuation
+    indented two more spaces than the line (``None``: unchanged)."""
+    if width is None:
+        return text
+    out = []
+    for raw in text.split("\n"):
+        if len(raw) <= width:
+            out.append(raw)
+            continue
+        lead = raw[: len(raw) - len(raw.lstrip(" "))]
+        if len(lead) + 10 > width:
+            lead = ""
+        out.extend(
+            textwrap.wrap(
+                raw.strip(" "),
+                width,
+                initial_indent=lead,
+                subsequent_indent=lead + "  ",
+                break_on_hyphens=False,
+            )
+        )
     return "\n".join(out)
 
 

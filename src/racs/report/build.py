@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 from typing import Any, Final
 
 from racs.core.accounting import Rates, cost_of
 from racs.core.prices import PriceBook
 from racs.report.buckets import Bucket, as_row
 from racs.report.findings import Finding
+from racs.report.periods import PERIODS, Calendar, Period
 from racs.report.walk import Gaps, Walker
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
@@ -77,35 +77,24 @@ class Report:
     unpriced_models: list[str]
     filters: Filters
     sources: list[str] = field(default_factory=list)
-
-
-@functools.lru_cache(maxsize=4096)
-def _day_of_hour(hour: int) -> str:
-    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d")
-
-
-def day_of(ms: float) -> str:
-    """The UTC date of a timestamp, ``YYYY-MM-DD``."""
-    return _day_of_hour(int(ms // HOUR_MS))
-
-
-def _keys(r: Request) -> tuple[str, ...]:
-    """The request's value in each of ``DIMENSIONS``, in that order."""
-    return (
-        r.session,
-        r.stream,
-        r.agent or MAIN_AGENT,
-        r.model,
-        r.project or NO_VALUE,
-        day_of(r.timestamp_ms),
-    )
+    periods: dict[str, list[Period]] = field(default_factory=dict)
+    """``day``, ``week``, ``month`` -> the periods with requests, in time order."""
+    zone: tzinfo = UTC
+    """The zone of every period, day and printed time."""
 
 
 class ReportBuilder:
     """Add requests one by one (each stream in time order), then ``finish``."""
 
-    def __init__(self, prices: PriceBook, filters: Filters | None = None, top: int = 50) -> None:
+    def __init__(
+        self,
+        prices: PriceBook,
+        filters: Filters | None = None,
+        top: int = 50,
+        zone: tzinfo = UTC,
+    ) -> None:
         self.prices = prices
+        self.calendar = Calendar(zone)
         self.filters = filters or Filters()
         self.top = top
         # One bucket per (dimension values, hour): a request adds to one bucket, and the
@@ -122,7 +111,16 @@ class ReportBuilder:
         )
 
     def _cell(self, r: Request) -> Bucket:
-        key = (*_keys(r), int(r.timestamp_ms // HOUR_MS * HOUR_MS))
+        # DIMENSIONS in order, then the week, the month and the UTC hour.
+        key = (
+            r.session,
+            r.stream,
+            r.agent or MAIN_AGENT,
+            r.model,
+            r.project or NO_VALUE,
+            *self.calendar.keys(r.timestamp_ms),
+            int(r.timestamp_ms // HOUR_MS * HOUR_MS),
+        )
         cell = self._cells.get(key)
         if cell is None:
             cell = self._cells[key] = Bucket()
@@ -190,7 +188,24 @@ class ReportBuilder:
             unpriced_models=self.prices.unpriced(),
             filters=self.filters,
             sources=list(sources),
+            periods=self._periods(),
+            zone=self.calendar.zone,
         )
+
+    def _periods(self) -> dict[str, list[Period]]:
+        periods: dict[str, dict[str, Period]] = {kind: {} for kind in PERIODS}
+        model = DIMENSIONS.index("model")
+        first = DIMENSIONS.index("day")
+        for key, cell in self._cells.items():
+            for i, kind in enumerate(PERIODS):
+                value = key[first + i]
+                period = periods[kind].get(value)
+                if period is None:
+                    start, end = self.calendar.bounds(kind, value)
+                    period = periods[kind][value] = Period(value, start, end)
+                period.total.merge(cell)
+                period.models.setdefault(key[model], Bucket()).merge(cell)
+        return {kind: [p for _, p in sorted(ps.items())] for kind, ps in periods.items()}
 
 
 def build_report(
@@ -201,14 +216,19 @@ def build_report(
     top: int = 50,
     sources: Iterable[str] = (),
     hindsight: bool = False,
+    zone: tzinfo = UTC,
+    step: Callable[[str], None] | None = None,
 ) -> Report:
     """One pass over ``requests``: totals, breakdowns, findings (with ``hindsight``, the
-    top findings quote what replaying their stream says the best choice would have saved)."""
-    builder = ReportBuilder(prices, filters, top)
+    top findings quote what replaying their stream says the best choice would have saved;
+    days, weeks and months in ``zone``; ``step`` is told when a slow step starts)."""
+    builder = ReportBuilder(prices, filters, top, zone)
     builder.add_all(requests)
     report = builder.finish(problems, sources)
     if hindsight and report.findings:
         from racs.report.hindsight import with_hindsight
 
+        if step is not None:
+            step(f"hindsight: replaying the streams of {len(report.findings)} findings")
         report.findings = with_hindsight(report.findings, prices, builder.filters.admits)
     return report

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from html import escape
 from typing import Final
 
-from racs.core.text import duration, iso, percent, tokens, usd
+from racs.core.text import duration, percent, tokens, usd
 from racs.report.buckets import Bucket
 from racs.report.build import HOUR_MS, Report
+from racs.report.periods import clock
 from racs.report.walk import GAP_EDGES_S
 from racs.report.wire import SCHEMA, ranked
 
@@ -38,10 +40,13 @@ width:10px;height:10px;margin-right:4px} svg{background:#fafafa;border:1px solid
 
 
 def _series(report: Report) -> tuple[list[tuple[int, Bucket]], int]:
-    """Hourly buckets, merged into days when the span is longer than three days."""
+    """Hourly buckets, or the report's days (in its zone) when the span is longer than
+    three days."""
     hours = list(report.hourly.items())
     if not hours or hours[-1][0] - hours[0][0] <= 3 * DAY_MS:
         return hours, HOUR_MS
+    if report.periods.get("day"):
+        return [(int(p.start_ms), p.total) for p in report.periods["day"]], DAY_MS
     days: dict[int, Bucket] = {}
     for hour, b in hours:
         day = hour // DAY_MS * DAY_MS
@@ -67,9 +72,9 @@ def _axis(label_left: str, labels: Sequence[str]) -> str:
     return "".join(parts)
 
 
-def _label(ms: int, step: int) -> str:
-    text = iso(ms)
-    return text[5:10] if step >= DAY_MS else text[5:13].replace("T", " ") + "h"
+def _label(ms: int, step: int, zone: tzinfo) -> str:
+    text = clock(ms, zone, seconds=False)
+    return text[5:10] if step >= DAY_MS else text[5:13] + "h"
 
 
 def spend_chart(report: Report) -> str:
@@ -89,10 +94,10 @@ def spend_chart(report: Report) -> str:
             bars.append(
                 f'<rect class="bar" data-class="{field}" data-usd="{value:.6f}" '
                 f'x="{PAD + slot * i + 1:.1f}" y="{y:.1f}" width="{max(1.0, slot - 2):.1f}" '
-                f'height="{h:.1f}" fill="{colour}"><title>{_label(ms, step)} {name} '
+                f'height="{h:.1f}" fill="{colour}"><title>{_label(ms, step, report.zone)} {name} '
                 f"{usd(value)}</title></rect>"
             )
-    labels = [_label(ms, step) for ms, _ in series]
+    labels = [_label(ms, step, report.zone) for ms, _ in series]
     return _svg("spend", _axis(f"max {usd(top)}", labels) + "".join(bars))
 
 
@@ -106,14 +111,15 @@ def hit_chart(report: Report) -> str:
         if ratio is None:
             continue
         points.append((PAD + slot * (i + 0.5), H - PAD - ratio * (H - PAD - 20), ratio, ms))
-    body = [_axis("hit ratio (0-100%)", [_label(ms, step) for ms, _ in series])]
+    zone = report.zone
+    body = [_axis("hit ratio (0-100%)", [_label(ms, step, zone) for ms, _ in series])]
     if len(points) > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points)
         body.append(f'<polyline points="{path}" fill="none" stroke="#2ca02c" stroke-width="2"/>')
     for x, y, ratio, ms in points:
         body.append(
             f'<circle class="point" data-ratio="{ratio:.4f}" cx="{x:.1f}" cy="{y:.1f}" r="3" '
-            f'fill="#2ca02c"><title>{_label(ms, step)} {percent(ratio)}</title></circle>'
+            f'fill="#2ca02c"><title>{_label(ms, step, zone)} {percent(ratio)}</title></circle>'
         )
     return _svg("hit", "".join(body))
 
@@ -229,7 +235,8 @@ def render_html(report: Report, limit: int = 15) -> str:
     )
     summary = (
         f"{t.requests:,} requests in {len(report.by['session']):,} sessions, "
-        f"{iso(t.first_ms)} .. {iso(t.last_ms)}. Spend <b>{usd(c.total)}</b>; hit ratio "
+        f"{clock(t.first_ms, report.zone)} .. {clock(t.last_ms, report.zone)}. "
+        f"Spend <b>{usd(c.total)}</b>; hit ratio "
         f"{percent(t.hit_ratio or 0.0)}; prefix efficiency {percent(t.prefix_efficiency or 0.0)}; "
         f"misses priced at {usd(sum(s.usd for s in report.causes.values()))}."
     )

@@ -1,11 +1,20 @@
-"""The report as terminal tables."""
+"""The report as terminal tables, each fitted to a width.
+
+A table wider than the width narrows in this order until it fits (``FIT``): the name
+column (session, project, ...) is abbreviated to 36 characters, then the columns
+efficiency, fresh, write 30m and output are dropped, the name shrinks to 20 characters,
+then requests, write 5m, write 1h, read and hit go. Prose lines wrap.
+"""
 
 from __future__ import annotations
 
-from racs.core.text import duration, iso, percent, table, tokens, usd
+from typing import Final
+
+from racs.core.text import Fit, duration, fit_lines, percent, table, tokens, usd
 from racs.report.buckets import Bucket
 from racs.report.build import Report
 from racs.report.findings import CAUSES
+from racs.report.periods import clock, zone_name
 from racs.report.walk import GAP_EDGES_S
 from racs.report.wire import ranked
 
@@ -16,7 +25,25 @@ _TITLES = {
     "stream": "By stream",
     "agent": "By agent",
     "day": "By day",
+    "week": "By week (from Monday)",
+    "month": "By month",
 }
+KEY: Final = "name"
+"""The first column's fit name (its header is the dimension)."""
+FIT: Final[Fit] = (
+    (KEY, 36),
+    ("efficiency", 0),
+    ("fresh", 0),
+    ("write 30m", 0),
+    ("output", 0),
+    (KEY, 20),
+    ("requests", 0),
+    ("write 5m", 0),
+    ("write 1h", 0),
+    ("read", 0),
+    ("hit", 0),
+)
+"""The order in which a breakdown table narrows (see the module's docstring)."""
 
 
 def _ratio(x: float | None) -> str:
@@ -44,9 +71,16 @@ def _row(key: str, b: Bucket, writes_30m: bool) -> list[object]:
     return cells
 
 
-def render(report: Report, limit: int = 10) -> str:
-    """Totals, breakdowns (``limit`` rows each), causes, top findings, problems."""
+def _fit(dim: str) -> Fit:
+    return [(dim if name == KEY else name, n) for name, n in FIT]
+
+
+def render(report: Report, limit: int = 10, width: int | None = None, period: str = "day") -> str:
+    """Totals, breakdowns (``limit`` rows each; the ``period`` table, latest periods
+    first, each with its models), causes, top findings, problems; every line at most
+    ``width`` wide (``None``: as wide as it takes)."""
     total = report.total
+    zone = report.zone
     out: list[str] = []
     if report.sources:
         out.append("Read: " + ", ".join(report.sources))
@@ -54,7 +88,7 @@ def render(report: Report, limit: int = 10) -> str:
         out.append("No requests found.")
     else:
         c = total.cost
-        span = f"{iso(total.first_ms)} .. {iso(total.last_ms)}"
+        span = f"{clock(total.first_ms, zone)} .. {clock(total.last_ms, zone)}"
         out.append(f"{total.requests:,} requests in {len(report.by['session'])} sessions, {span}")
         out.append(
             f"Spend {usd(c.total)}: fresh {usd(c.fresh)}, cache read {usd(c.read)}, "
@@ -71,7 +105,7 @@ def render(report: Report, limit: int = 10) -> str:
     if writes_30m:
         headers.append("write 30m")
     headers += ["write 1h", "output", "usd", "hit", "efficiency"]
-    for dim in ("model", "project", "session", "stream", "agent", "day"):
+    for dim in ("model", "project", "session", "stream", "agent"):
         buckets = report.by[dim]
         if not buckets or (dim in ("project", "agent") and len(buckets) < 2):
             continue
@@ -80,9 +114,20 @@ def render(report: Report, limit: int = 10) -> str:
         out.append("")
         more = f" (top {limit} of {len(rows)})" if len(rows) > limit else ""
         out.append(f"{_TITLES[dim]}{more}:")
-        out.append(
-            table([dim, *headers[1:]], [_row(k, b, writes_30m) for k, b in shown], indent="  ")
-        )
+        cells = [_row(k, b, writes_30m) for k, b in shown]
+        out.append(table([dim, *headers[1:]], cells, "  ", width=width, fit=_fit(dim)))
+    periods = report.periods.get(period, [])
+    if periods:
+        shown_periods = periods[-limit:]
+        out.append("")
+        more = f" (latest {limit} of {len(periods)})" if len(periods) > limit else ""
+        out.append(f"{_TITLES[period]}, {zone_name(zone)}{more}, each with its models:")
+        cells = []
+        for item in shown_periods:
+            cells.append(_row(item.key, item.total, writes_30m))
+            models = sorted(item.models.items(), key=lambda kv: (-kv[1].cost.total, kv[0]))
+            cells.extend(_row(f"  {m}", b, writes_30m) for m, b in models)
+        out.append(table([period, *headers[1:]], cells, "  ", width=width, fit=_fit(period)))
     if report.causes:
         out.append("")
         out.append("What the misses cost, by cause:")
@@ -94,11 +139,13 @@ def render(report: Report, limit: int = 10) -> str:
                     for cause, s in report.causes.items()
                 ],
                 indent="  ",
+                width=width,
+                fit=[("meaning", -1), ("excess tokens", 0), ("meaning", 0)],
             )
         )
     if report.findings:
         out.append("")
-        out.append(f"Top findings ({len(report.findings)}), most dollars first:")
+        out.append(_findings_heading(report, limit))
         for i, f in enumerate(report.findings[:limit], 1):
             out.append(f"  {i}. {usd(f.usd)}  {f.cause}  {f.request.source}")
             out.append(f"     {f.detail}")
@@ -134,4 +181,19 @@ def render(report: Report, limit: int = 10) -> str:
             out.append(f"  {n:>6,}  {reason}")
         for e in p.examples[:limit]:
             out.append(f"  e.g. {e.where}: {e.reason}")
-    return "\n".join(out) + "\n"
+    return fit_lines("\n".join(out), width) + "\n"
+
+
+def _findings_heading(report: Report, limit: int) -> str:
+    """How many findings there are, and why fewer may show."""
+    kept = len(report.findings)
+    found = sum(s.count for s in report.causes.values())
+    shown = min(kept, limit)
+    if shown == kept == found:
+        return f"Top findings ({found}), most dollars first:"
+    hints = []
+    if shown < kept:
+        hints.append("--rows N shows more")
+    if kept < found:
+        hints.append(f"--top N keeps more than {kept}")
+    return f"Top findings ({shown} of {found}; {', '.join(hints)}), most dollars first:"

@@ -7,6 +7,7 @@ from typing import Any, Final
 from racs.report.buckets import Bucket
 from racs.report.build import DIMENSIONS, Report
 from racs.report.findings import ACTIONS, CAUSES
+from racs.report.periods import zone_name
 from racs.report.walk import GAP_EDGES_S
 
 SCHEMA: Final = "racs.report/1"
@@ -26,10 +27,14 @@ def to_json(report: Report) -> dict[str, Any]:
             "session": f.session,
             "model": f.model,
         },
+        "timezone": zone_name(report.zone),
         "total": report.total.to_dict(),
         "by": {
             dim: [{"key": k, **b.to_dict()} for k, b in ranked(report.by[dim], dim)]
             for dim in DIMENSIONS
+        },
+        "periods": {
+            kind: [p.to_dict() for p in periods] for kind, periods in report.periods.items()
         },
         "hourly": [{"hourMs": h, **b.to_dict()} for h, b in report.hourly.items()],
         "causes": [
