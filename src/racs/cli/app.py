@@ -85,6 +85,7 @@ COMMANDS: Final = (
     "report",
     "ingest",
     "replay",
+    "statusline",
 )
 """The subcommands, each a module of ``racs.cli`` with ``register``, in help order."""
 
