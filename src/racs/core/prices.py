@@ -11,6 +11,7 @@ model neither knows stays token-only and is listed by ``unpriced()``.
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -182,6 +183,26 @@ class PriceBook:
                 self._unpriced.add(model)
             return None
         return found[1]
+
+    def band(
+        self,
+        provider: str,
+        model: str,
+        *,
+        timestamp_ms: float | None = None,
+        input_tokens: float = 0,
+    ) -> tuple[float, float]:
+        """``(low, high]``: the input sizes priced as ``input_tokens`` is (long-context
+        tiers), at that time; ask after ``rates`` (before, or for a card: every size)."""
+        if self._card_of(model) is not None:
+            return -math.inf, math.inf
+        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
+        looked = self._db_cache.get((provider, model, bucket))
+        if looked is None:
+            return -math.inf, math.inf
+        starts = looked[1]
+        i = bisect.bisect_left(starts, input_tokens)
+        return (starts[i - 1] if i > 0 else -math.inf), (starts[i] if i < len(starts) else math.inf)
 
     def _card_of(self, model: str) -> Pricing | None:
         """The user's card for ``model``: its own, else the card of its undated name (a

@@ -21,12 +21,13 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from racs.core.accounting import Rates
     from racs.core.prices import PriceBook
     from racs.traffic.claude_lines import Context, Response
 
@@ -161,12 +162,15 @@ def projects_of(transcript: Path | None) -> Path:
 class ReadCache:
     """What earlier runs read, per file, and the session summaries derived from it."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, prices: PriceBook | None = None) -> None:
         self.path = path
         self.files: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.changed = False
-        self._prices: PriceBook | None = None
+        self._prices = prices
+        self.rates_memo: dict[str, list[dict[str, Any]]] = {}
+        """Model -> the rates it was priced at, per UTC day and long-context band: a
+        grown file is priced without loading the price database."""
         if path is None:
             return
         try:
@@ -175,8 +179,10 @@ class ReadCache:
             return
         if isinstance(data, dict) and data.get("version") == VERSION:
             files, sessions = data.get("files"), data.get("sessions")
+            memo = data.get("rates")
             self.files = files if isinstance(files, dict) else {}
             self.sessions = sessions if isinstance(sessions, dict) else {}
+            self.rates_memo = memo if isinstance(memo, dict) else {}
 
     @property
     def prices(self) -> PriceBook:
@@ -186,6 +192,28 @@ class ReadCache:
 
             self._prices = PriceBook()
         return self._prices
+
+    def rates(self, model: str, timestamp_ms: float, input_tokens: float) -> Rates | None:
+        """The model's rates for one request (``None``: unpriced), from the memo when the
+        same day and band were priced before."""
+        from racs.core.accounting import Rates
+
+        day = int(timestamp_ms // 86_400_000)
+        known = self.rates_memo.setdefault(model, [])
+        for e in known:
+            if e["day"] == day and e["low"] < input_tokens <= e["high"]:
+                return None if e["rates"] is None else Rates(**e["rates"])
+        rates = self.prices.rates(
+            PROVIDER, model, timestamp_ms=timestamp_ms, input_tokens=input_tokens
+        )
+        low, high = self.prices.band(
+            PROVIDER, model, timestamp_ms=timestamp_ms, input_tokens=input_tokens
+        )
+        known.append(
+            {"day": day, "low": low, "high": high, "rates": asdict(rates) if rates else None}
+        )
+        self.changed = True
+        return rates
 
     def rows(self, path: Path, st: os.stat_result, main: bool) -> list[Row]:
         """The responses of ``path`` (stat ``st``), reading only what the cache lacks."""
@@ -244,9 +272,7 @@ class ReadCache:
 
         t = r.tokens
         tokens = Tokens(t.fresh, t.read, t.write_5m, t.write_30m, t.write_1h, r.output)
-        rates = self.prices.rates(
-            PROVIDER, r.model, timestamp_ms=r.timestamp_ms, input_tokens=tokens.input
-        )
+        rates = self.rates(r.model, r.timestamp_ms, tokens.input)
         usd = cost_of(tokens, rates).total if rates is not None else None
         ids = list(r.key) if len(r.key) == 2 else [r.key[0], None]
         on_main = int(main and r.agent is None)
@@ -313,9 +339,7 @@ class ReadCache:
         t = _tokens(last)
         expires, dies = lifetime(rule, last_use_ms=last[_TS], written_ms=wrote[_TS])
         cached = float(cached_after(t.read, t.writes, t.input, rules))
-        rates = self.prices.rates(
-            PROVIDER, last[_MODEL], timestamp_ms=last[_TS], input_tokens=t.input
-        )
+        rates = self.rates(last[_MODEL], last[_TS], t.input)
         billed = rule.billed_as or tier
         rewrite = read = None
         if rates is not None:
@@ -343,7 +367,12 @@ class ReadCache:
         """Write the cache back if it changed (atomically; a failure only costs speed)."""
         if self.path is None or not self.changed:
             return
-        data = {"version": VERSION, "files": self.files, "sessions": self.sessions}
+        data = {
+            "version": VERSION,
+            "files": self.files,
+            "sessions": self.sessions,
+            "rates": self.rates_memo,
+        }
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -462,11 +491,12 @@ def status(
     cache_file: Path | None = None,
     projects: Path | None = None,
     tz: tzinfo | None = None,
+    prices: PriceBook | None = None,
 ) -> Status:
     """Everything the status line says for ``given`` at ``now_ms`` (``cache_file``: where
     the read cache lives, ``None`` for none; ``projects``: the folder of every session,
-    default the transcript's)."""
-    cache = ReadCache(cache_file)
+    default the transcript's; ``prices``: default the bundled database)."""
+    cache = ReadCache(cache_file, prices)
     out = Status(model=given.model)
     seen: set[tuple[Any, ...]] = set()
     recent: list[Row] = []
