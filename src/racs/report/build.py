@@ -147,7 +147,7 @@ class ReportBuilder:
         for r in requests:
             self.add(r)
 
-    def _keep(self, f: Finding) -> None:
+    def _keep(self, f: Finding, rank: float | None = None) -> None:
         s = self.causes.get(f.cause)
         if s is None:
             s = self.causes[f.cause] = CauseSum()
@@ -158,7 +158,8 @@ class ReportBuilder:
         else:
             s.usd += f.usd
         # Bounded: the top findings by dollars (unpriced ones rank by tokens, last).
-        rank = f.usd if f.usd is not None else -1.0 / (1 + f.excess_tokens)
+        if rank is None:
+            rank = f.usd if f.usd is not None else -1.0 / (1 + f.excess_tokens)
         item = (rank, next(self._tie), f)
         if len(self._heap) < self.top:
             heapq.heappush(self._heap, item)
@@ -169,6 +170,8 @@ class ReportBuilder:
         """The report over everything added."""
         for f in self._walker.tier_findings():
             self._keep(f)
+        for f, rank in self._walker.uncached_findings():
+            self._keep(f, rank)
         ranked = [f for _, _, f in sorted(self._heap, key=lambda x: (-x[0], x[1]))]
         causes = dict(sorted(self.causes.items(), key=lambda kv: -kv[1].usd))
         total = Bucket()

@@ -4,7 +4,8 @@ The report streams, so it keeps no stream whole; for the few findings it shows, 
 files they came from are read again and each finding's stream (same stream, same model)
 is handed to ``racs.replay.quote.quotes``, which replays it with one decision changed. An
 expiry is quoted at the request whose entry expired (the write that could have lived
-longer), every other cause at the request itself. Ledger sources are not re-read.
+longer), every other cause at the request itself; stream-wide findings compare whole
+streams (``racs.replay.quote.stream_hindsight``). Ledger sources are read again too.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Final
 
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
-from racs.core.text import usd
-from racs.replay.quote import quotes
-from racs.report.findings import EXPIRY, TIER_CHOICE, Finding
+from racs.core.text import duration, usd
+from racs.replay.quote import Hindsight, quotes, stream_hindsight
+from racs.report.findings import ACTIONS, EXPIRY, MIXED_TIER, TIER_CHOICE, UNCACHED, Finding
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
 from racs.traffic.sources import read
@@ -27,10 +29,13 @@ Admits = Callable[[Request], bool]
 
 
 def _file_of(source: str) -> Path | None:
-    """The file a ``file:line`` source names (its session file for a Claude Code subagent)."""
+    """The file a ``file:line`` (or ledger ``file#id``) source names (its session file for
+    a Claude Code subagent)."""
     path_text, sep, line = source.rpartition(":")
     if not sep or not line.isdigit():
-        return None
+        path_text, sep, line = source.rpartition("#")
+        if not sep or not line.isdigit():
+            return None
     path = Path(path_text)
     if path.parent.name == "subagents":
         main = path.parent.parent.with_suffix(".jsonl")
@@ -39,14 +44,23 @@ def _file_of(source: str) -> Path | None:
     return path if path.is_file() else None
 
 
+STREAM_WIDE: Final = (TIER_CHOICE, UNCACHED)
+"""Causes that compare a whole stream's choices, not one request's."""
+
+
 def with_hindsight(
     findings: Sequence[Finding], prices: PriceBook, admits: Admits = lambda r: True
 ) -> list[Finding]:
-    """``findings`` with ``quote`` filled in where a stream could be replayed."""
+    """``findings`` with what a different choice would have saved, ranked by it.
+
+    Each finding's stream is replayed: a request's finding is quoted (one decision
+    changed), a stream-wide one compared whole; a stream whose longest pauses a 1h write
+    would have bridged while 5m serves the rest gets a ``mixed_tier`` finding. Where a
+    stream's findings would save more together than its gap to the optimum, their savings
+    are scaled down to that gap. A finding nothing would have saved is ``unavoidable``.
+    """
     wanted: dict[Path, set[tuple[str, str]]] = defaultdict(set)
     for f in findings:
-        if f.cause == TIER_CHOICE:
-            continue  # already a whole-stream comparison
         path = _file_of(f.request.source)
         if path is not None:
             wanted[path].add((f.request.stream, f.request.model))
@@ -55,15 +69,96 @@ def with_hindsight(
         for r in read([path], Problems()):
             if (r.stream, r.model) in keys and admits(r):
                 streams[(r.stream, r.model)].append(r)
-    out = []
+    by_stream: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    alone: list[Finding] = []
     for f in findings:
-        stream = streams.get((f.request.stream, f.request.model))
-        quote = _quote(f, stream, prices) if stream and f.cause != TIER_CHOICE else None
-        out.append(replace(f, quote=quote) if quote else f)
-    return out
+        key = (f.request.stream, f.request.model)
+        (by_stream[key] if streams.get(key) else alone).append(f)
+    out = list(alone)
+    for key, found in by_stream.items():
+        out.extend(_stream(found, streams[key], prices))
+    return sorted(out, key=_rank)
 
 
-def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> str | None:
+def _rank(f: Finding) -> tuple[float, float]:
+    """Most savable first; findings never replayed by what they lost, after them."""
+    if f.saved_usd is None:
+        return (1.0, -(f.usd or 0.0))
+    return (0.0, -f.saved_usd)
+
+
+def _stream(found: list[Finding], stream: list[Request], prices: PriceBook) -> list[Finding]:
+    """One stream's findings with their savings, capped at the stream's gap."""
+    uncached = any(f.cause == UNCACHED for f in found)
+    prefix = int(min(r.tokens.input for r in stream)) if uncached else None
+    try:
+        h = stream_hindsight(stream, prices, prefix=prefix)
+    except (RacsError, ValueError):
+        return found  # no cache model for this provider: no hindsight to offer
+    out: list[Finding] = []
+    for f in found:
+        if f.cause == TIER_CHOICE:
+            saved = h.recorded_usd - h.five_usd if h.five_usd is not None else None
+            out.append(replace(f, saved_usd=saved))
+        elif f.cause == UNCACHED:
+            out.append(replace(f, saved_usd=h.gap_usd))
+        else:
+            out.append(_quoted(f, stream, prices))
+    mixed = _mixed(found[0].request, stream, h)
+    if mixed is not None:
+        # The mixed choice supersedes an all-5m tier finding it beats.
+        beaten = [
+            f for f in out if f.cause == TIER_CHOICE and (f.saved_usd or 0.0) < (mixed.usd or 0.0)
+        ]
+        out = [f for f in out if f not in beaten] + [mixed]
+    total = sum(max(0.0, f.saved_usd or 0.0) for f in out)
+    scale = h.gap_usd / total if total > h.gap_usd and total > 0 else 1.0
+    return [
+        replace(
+            f,
+            saved_usd=max(0.0, f.saved_usd) * scale,
+            unavoidable=max(0.0, f.saved_usd) * scale <= _CENT_HUNDREDTH,
+        )
+        if f.saved_usd is not None
+        else f
+        for f in out
+    ]
+
+
+_CENT_HUNDREDTH: Final = 1e-4
+"""Savings under 1/100 cent (the report's precision) count as none."""
+
+
+def _mixed(first: Request, stream: list[Request], h: Hindsight) -> Finding | None:
+    """The mixed-tier finding of a stream, when it saves anything."""
+    if h.mixed_usd is None or h.recorded_usd - h.mixed_usd <= _CENT_HUNDREDTH:
+        return None
+    saved = h.recorded_usd - h.mixed_usd
+    n = len(h.pauses)
+    longest = ", ".join(duration(p) for p in h.pauses)
+    pauses = f"the stream's {n} longest pauses" if n > 1 else "the stream's longest pause"
+    writes = sum(r.tokens.writes for r in stream)
+    return Finding(
+        cause=MIXED_TIER,
+        usd=saved,
+        excess_tokens=int(writes),
+        request=first,
+        detail=f"writing 1h only before {pauses} ({longest}) and 5m elsewhere would have "
+        f"saved {usd(saved)}",
+        action=ACTIONS[MIXED_TIER],
+        saved_usd=saved,
+    )
+
+
+def _quoted(f: Finding, stream: list[Request], prices: PriceBook) -> Finding:
+    q = _quote(f, stream, prices)
+    if q is None:
+        return f
+    sentence, saved = q
+    return replace(f, quote=sentence, saved_usd=saved)
+
+
+def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> tuple[str, float] | None:
     target = f.request
     index = next(
         (
@@ -82,6 +177,6 @@ def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> str | None:
         return None  # no cache model for this provider: no hindsight to offer
     where = "at the previous request" if at != index else "here"
     if q.saved_usd <= 0:
-        return f"hindsight: the recorded choice {where} was already the cheapest"
+        return f"hindsight: the recorded choice {where} was already the cheapest", 0.0
     what = "no write" if q.tier is None else f"a {q.tier} write"
-    return f"hindsight: {what} {where} would have saved {usd(q.saved_usd)}"
+    return f"hindsight: {what} {where} would have saved {usd(q.saved_usd)}", q.saved_usd

@@ -100,7 +100,9 @@ def render(report: Report, limit: int = 10) -> str:
         out.append("")
         out.append(f"Top findings ({len(report.findings)}), most dollars first:")
         for i, f in enumerate(report.findings[:limit], 1):
-            out.append(f"  {i}. {usd(f.usd)}  {f.cause}  {f.request.source}")
+            saves = "" if f.saved_usd is None else f"  saves {usd(f.saved_usd)}"
+            saves += "  (unavoidable)" if f.unavoidable else ""
+            out.append(f"  {i}. {usd(f.usd)}  {f.cause}  {f.request.source}{saves}")
             out.append(f"     {f.detail}")
             out.append(f"     do: {f.action}")
             if f.quote:

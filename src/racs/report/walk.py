@@ -36,6 +36,7 @@ from racs.report.findings import (
     EXPIRY,
     MODEL_SWITCH,
     TIER_CHOICE,
+    UNCACHED,
     UNEXPLAINED,
     Finding,
     action_of,
@@ -79,6 +80,22 @@ class _TierLedger:
 
 
 @dataclass(slots=True)
+class _Plain:
+    """What a stream that may never read its cache paid for the prefix it repeats."""
+
+    request: Request
+    requests: int = 0
+    read: float = 0.0
+    min_input: float = float("inf")
+    lost_usd: float = 0.0
+    """Its prompts' shared part (up to the smallest prompt) at what was paid over reading."""
+    found_usd: float = 0.0
+    """What the stream's own findings already priced (not counted twice)."""
+    excess: float = 0.0
+    priced: bool = True
+
+
+@dataclass(slots=True)
 class Gaps:
     """Histogram of gaps between a stream's consecutive requests (same model)."""
 
@@ -109,6 +126,7 @@ class Walker:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._last_model: dict[str, str] = {}
         self._tiers: dict[tuple[str, str], _TierLedger] = {}
+        self._plain: dict[tuple[str, str], _Plain] = {}
         self.gaps = Gaps()
 
     def rules(self, provider: str, model: str) -> CacheRules | None:
@@ -143,6 +161,7 @@ class Walker:
                 back = min(max(0.0, r.tokens.read - start), e.pending.tokens.writes)
                 out.read_back = (e.pending, back)
         out.finding = self._classify(r, e, before, gap_s, rates, entry, rules)
+        self._plain_step(key, r, rates, out.finding)
         if follower is not None:
             follower.step(r, None)
         t = r.tokens
@@ -172,6 +191,49 @@ class Walker:
         )
         self._last_model[r.stream] = r.model
         return out
+
+    def _plain_step(
+        self, key: tuple[str, str], r: Request, rates: Rates | None, found: Finding | None
+    ) -> None:
+        p = self._plain.get(key)
+        if p is None:
+            p = self._plain[key] = _Plain(r)
+        t = r.tokens
+        p.requests += 1
+        p.read += t.read
+        if p.requests > 1:
+            shared = min(p.min_input, t.input)
+            lost = excess_usd(t, shared, rates)
+            if lost is None:
+                p.priced = False
+            else:
+                p.lost_usd += lost
+            p.excess += shared
+        p.min_input = min(p.min_input, t.input)
+        if found is not None and found.usd is not None:
+            p.found_usd += found.usd
+
+    def uncached_findings(self) -> list[tuple[Finding, float]]:
+        """Streams of two or more requests that never read: their repeated prefix (up to
+        the smallest prompt) paid at write or fresh prices each time; each with the whole
+        of that amount (its rank among findings: the stream's own findings may hold part)."""
+        found = []
+        for (_, model), p in self._plain.items():
+            if p.read > 0 or p.requests < 2 or p.excess < 1:
+                continue
+            rules = self.rules(p.request.provider, model)
+            if rules is not None and p.min_input < rules.min_tokens:
+                continue  # too small to cache at all: below_minimum says so
+            usd_ = max(0.0, p.lost_usd - p.found_usd) if p.priced else None
+            detail = (
+                f"{p.requests} requests never read the cache; if their first "
+                f"{int(p.min_input):,} tokens (the smallest prompt) repeat, reading them "
+                f"would have cost {usd(usd_)} less than was paid"
+                + (f" ({usd(p.found_usd)} of it in other findings)" if p.found_usd else "")
+            )
+            f = Finding(UNCACHED, usd_, int(p.excess), p.request, detail, ACTIONS[UNCACHED])
+            found.append((f, p.lost_usd))
+        return found
 
     def _tier_gap(self, key: tuple[str, str], e: _Entry, gap_s: float, rates: Rates | None) -> None:
         ledger = self._tiers.get(key)
