@@ -47,7 +47,8 @@ ACTIONS: Final[dict[str, str]] = {
     UNEXPLAINED: "diff the prompt prefix between these two requests (tools, system, dates)",
     TIER_CHOICE: "write at the 5m tier: the stream's gaps stay under five minutes",
     MIXED_TIER: "write at the 5m tier, and at 1h only on the request before a long pause",
-    UNCACHED: "put the stable part first (system prompt, tools) and mark it for caching",
+    UNCACHED: "put the stable part first (system prompt, tools) and, where the provider "
+    "asks for it, mark it for caching",
 }
 """One concrete thing to do per cause (each finding refines it with its numbers)."""
 

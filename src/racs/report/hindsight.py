@@ -44,10 +44,6 @@ def _file_of(source: str) -> Path | None:
     return path if path.is_file() else None
 
 
-STREAM_WIDE: Final = (TIER_CHOICE, UNCACHED)
-"""Causes that compare a whole stream's choices, not one request's."""
-
-
 def with_hindsight(
     findings: Sequence[Finding], prices: PriceBook, admits: Admits = lambda r: True
 ) -> list[Finding]:
@@ -57,7 +53,8 @@ def with_hindsight(
     changed), a stream-wide one compared whole; a stream whose longest pauses a 1h write
     would have bridged while 5m serves the rest gets a ``mixed_tier`` finding. Where a
     stream's findings would save more together than its gap to the optimum, their savings
-    are scaled down to that gap. A finding nothing would have saved is ``unavoidable``.
+    are allotted largest first up to that gap. A finding nothing would have saved (or an
+    expiry no tier would have outlived) is ``unavoidable``.
     """
     wanted: dict[Path, set[tuple[str, str]]] = defaultdict(set)
     for f in findings:
@@ -76,7 +73,7 @@ def with_hindsight(
         (by_stream[key] if streams.get(key) else alone).append(f)
     out = list(alone)
     for key, found in by_stream.items():
-        out.extend(_stream(found, streams[key], prices))
+        out.extend(savings_of(found, streams[key], prices))
     return sorted(out, key=_rank)
 
 
@@ -87,8 +84,10 @@ def _rank(f: Finding) -> tuple[float, float]:
     return (0.0, -f.saved_usd)
 
 
-def _stream(found: list[Finding], stream: list[Request], prices: PriceBook) -> list[Finding]:
-    """One stream's findings with their savings, capped at the stream's gap."""
+def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -> list[Finding]:
+    """One stream's findings with what each would have saved (plus its mixed-tier finding):
+    the largest savings first, each at most what the stream's gap to its optimum leaves,
+    so together they never claim more than that gap."""
     uncached = any(f.cause == UNCACHED for f in found)
     prefix = int(min(r.tokens.input for r in stream)) if uncached else None
     try:
@@ -107,24 +106,35 @@ def _stream(found: list[Finding], stream: list[Request], prices: PriceBook) -> l
     mixed = _mixed(found[0].request, stream, h)
     if mixed is not None:
         # The mixed choice supersedes an all-5m tier finding it beats.
-        beaten = [
-            f for f in out if f.cause == TIER_CHOICE and (f.saved_usd or 0.0) < (mixed.usd or 0.0)
-        ]
-        out = [f for f in out if f not in beaten] + [mixed]
-    total = sum(max(0.0, f.saved_usd or 0.0) for f in out)
-    scale = h.gap_usd / total if total > h.gap_usd and total > 0 else 1.0
-    return [
-        replace(
-            f,
-            saved_usd=max(0.0, f.saved_usd) * scale,
-            unavoidable=max(0.0, f.saved_usd) * scale <= _CENT_HUNDREDTH,
+        beats = mixed.saved_usd or 0.0
+        out = [f for f in out if f.cause != TIER_CHOICE or (f.saved_usd or 0.0) >= beats]
+        out.append(mixed)
+    left = h.gap_usd
+    capped: list[Finding] = []
+    # Stream-wide findings first on a tie: they name the whole choice.
+    for f in sorted(out, key=lambda x: (-(x.saved_usd or 0.0), x.cause not in _WIDE)):
+        if f.saved_usd is None:
+            capped.append(f)
+            continue
+        # What nothing would have kept saves nothing (its write premium is the write's own
+        # finding).
+        raw = 0.0 if f.unavoidable else max(0.0, f.saved_usd)
+        share = min(raw, left)
+        left -= share
+        quote = f.quote
+        if share < raw - _CENT_HUNDREDTH:
+            counted = f"{usd(raw - share)} of it counted in this stream's larger findings"
+            quote = f"{quote or 'hindsight'} ({counted})"
+        capped.append(
+            replace(
+                f, saved_usd=share, unavoidable=f.unavoidable or raw <= _CENT_HUNDREDTH, quote=quote
+            )
         )
-        if f.saved_usd is not None
-        else f
-        for f in out
-    ]
+    return capped
 
 
+_WIDE: Final = (MIXED_TIER, TIER_CHOICE, UNCACHED)
+"""Causes that compare a whole stream's choices, not one request's."""
 _CENT_HUNDREDTH: Final = 1e-4
 """Savings under 1/100 cent (the report's precision) count as none."""
 

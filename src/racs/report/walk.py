@@ -12,7 +12,7 @@ changed inside the prefix) or an unexplained miss. Memory: a few numbers per str
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from racs.core.accounting import Rates, Tokens, cost_of
@@ -85,6 +85,7 @@ class _Plain:
 
     request: Request
     requests: int = 0
+    last_ms: float = 0.0
     read: float = 0.0
     min_input: float = float("inf")
     lost_usd: float = 0.0
@@ -92,6 +93,8 @@ class _Plain:
     found_usd: float = 0.0
     """What the stream's own findings already priced (not counted twice)."""
     excess: float = 0.0
+    """Tokens of the repeated prefix paid again by requests within reach of a cache (the
+    longest TTL after the previous request)."""
     priced: bool = True
 
 
@@ -201,7 +204,8 @@ class Walker:
         t = r.tokens
         p.requests += 1
         p.read += t.read
-        if p.requests > 1:
+        reach = _longest_ttl_ms(self.rules(r.provider, r.model))
+        if p.requests > 1 and r.timestamp_ms - p.last_ms <= reach:
             shared = min(p.min_input, t.input)
             lost = excess_usd(t, shared, rates)
             if lost is None:
@@ -210,6 +214,7 @@ class Walker:
                 p.lost_usd += lost
             p.excess += shared
         p.min_input = min(p.min_input, t.input)
+        p.last_ms = r.timestamp_ms
         if found is not None and found.usd is not None:
             p.found_usd += found.usd
 
@@ -226,10 +231,10 @@ class Walker:
                 continue  # too small to cache at all: below_minimum says so
             usd_ = max(0.0, p.lost_usd - p.found_usd) if p.priced else None
             detail = (
-                f"{p.requests} requests never read the cache; if their first "
-                f"{int(p.min_input):,} tokens (the smallest prompt) repeat, reading them "
-                f"would have cost {usd(usd_)} less than was paid"
-                + (f" ({usd(p.found_usd)} of it in other findings)" if p.found_usd else "")
+                f"{p.requests} requests never read the cache: if their first "
+                f"{int(p.min_input):,} tokens (the smallest prompt) repeat, paying for them "
+                f"cost {usd(p.lost_usd)} more than reading them"
+                + (f", {usd(p.found_usd)} of it in other findings" if p.found_usd else "")
             )
             f = Finding(UNCACHED, usd_, int(p.excess), p.request, detail, ACTIONS[UNCACHED])
             found.append((f, p.lost_usd))
@@ -320,7 +325,7 @@ class Walker:
         )
         retention = _retention(rules, e.ttl)
         if cause == EXPIRY:
-            return self._finding(
+            found = self._finding(
                 EXPIRY,
                 r,
                 excess,
@@ -332,6 +337,10 @@ class Walker:
                 longer=_longer_tier(rules, e.ttl, gap_s),
                 extended="24h" in rules.options if rules is not None else False,
             )
+            if found is not None and gap_s is not None and gap_s * 1000 > _longest_ttl_ms(rules):
+                # No tier the provider offers outlives this pause: nothing would have kept it.
+                return replace(found, unavoidable=True)
+            return found
         if cause == COMPACTION:
             return self._finding(COMPACTION, r, excess, rates, gap_s, before=e.input, after=t.input)
         if cause == DRIFT:
@@ -372,6 +381,13 @@ class Walker:
 def _difference(paid: Tokens, instead: Tokens, rates: Rates) -> float:
     """What ``paid`` cost over ``instead`` at ``rates`` (a difference of two ``cost_of``)."""
     return cost_of(paid, rates).total - cost_of(instead, rates).total
+
+
+def _longest_ttl_ms(rules: CacheRules | None) -> float:
+    """The longest an entry of this model can live idle (an hour where racs has no rules)."""
+    if rules is None or not rules.tiers:
+        return TIER["1h"].seconds * 1000.0
+    return max(rule.ttl_ms for rule in rules.tiers.values())
 
 
 def _retention(rules: CacheRules | None, ttl: str) -> str:
