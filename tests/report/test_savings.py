@@ -81,13 +81,15 @@ class TestMixedTier:
         assert not top.unavoidable
 
     def test_a_saving_is_counted_once(self, tmp_path: Path) -> None:
-        """The expiry's own quote (a 1h write at m1) is the mixed finding's saving: it keeps
-        only what the stream's gap leaves, and says so."""
+        """The expiry's own quote (a 1h write at m1) is the mixed finding's choice: it
+        saves nothing more, and says so."""
         findings = _report(tmp_path, *PAUSED)
         [expiry] = [f for f in findings if f.cause == "expiry"]
-        assert expiry.quote.startswith("hindsight: a 1h write at the previous request would")
-        assert "counted in this stream's larger findings" in expiry.quote
-        assert expiry.saved_usd < 0.3462
+        assert expiry.quote == (
+            "hindsight: a 1h write at the previous request would have saved $0.3462 "
+            "(the same choice as a larger finding of this stream)"
+        )
+        assert expiry.saved_usd == 0 and not expiry.unavoidable
 
 
 class TestUnavoidable:

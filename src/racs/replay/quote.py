@@ -152,6 +152,8 @@ class Hindsight:
     offers no such pair of tiers, or the stream has no pause to cover)."""
     pauses: tuple[float, ...]
     """The pauses (seconds) the mixed choice writes 1h before, longest first."""
+    pause_at: tuple[int, ...] = ()
+    """The requests the mixed choice writes at 1h (each the last before a pause)."""
 
     @property
     def gap_usd(self) -> float:
@@ -219,4 +221,7 @@ def stream_hindsight(
         if over:
             longest = tuple(sorted((g for g, _ in over), reverse=True))
             mixed = cost(chosen)
+            return Hindsight(
+                recorded, best, five, mixed, longest, tuple(sorted(i for _, i in over))
+            )
     return Hindsight(recorded, best, five, mixed, longest)

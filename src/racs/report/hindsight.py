@@ -94,42 +94,50 @@ def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -
         h = stream_hindsight(stream, prices, prefix=prefix)
     except (RacsError, ValueError):
         return found  # no cache model for this provider: no hindsight to offer
-    out: list[Finding] = []
+    n = len(stream)
+    every = {(i, "5m") for i in range(n)}
+    # What each finding's saving is made of, as (request index, tier) choices: two
+    # findings resting on the same choice save it once.
+    out: list[tuple[Finding, frozenset[tuple[int, str | None]]]] = []
     for f in found:
         if f.cause == TIER_CHOICE:
             saved = h.recorded_usd - h.five_usd if h.five_usd is not None else None
-            out.append(replace(f, saved_usd=saved))
+            out.append((replace(f, saved_usd=saved), frozenset(every)))
         elif f.cause == UNCACHED:
-            out.append(replace(f, saved_usd=h.gap_usd))
+            out.append((replace(f, saved_usd=h.gap_usd), frozenset()))
         else:
             out.append(_quoted(f, stream, prices))
     mixed = _mixed(found[0].request, stream, h)
     if mixed is not None:
         # The mixed choice supersedes an all-5m tier finding it beats.
         beats = mixed.saved_usd or 0.0
-        out = [f for f in out if f.cause != TIER_CHOICE or (f.saved_usd or 0.0) >= beats]
-        out.append(mixed)
+        out = [(f, c) for f, c in out if f.cause != TIER_CHOICE or (f.saved_usd or 0.0) >= beats]
+        pause = set(h.pause_at)
+        out.append((mixed, frozenset((i, "1h" if i in pause else "5m") for i in range(n))))
     left = h.gap_usd
+    taken: set[tuple[int, str | None]] = set()
     capped: list[Finding] = []
     # Stream-wide findings first on a tie: they name the whole choice.
-    for f in sorted(out, key=lambda x: (-(x.saved_usd or 0.0), x.cause not in _WIDE)):
+    for f, claim in sorted(out, key=lambda x: (-(x[0].saved_usd or 0.0), x[0].cause not in _WIDE)):
         if f.saved_usd is None:
             capped.append(f)
             continue
         # What nothing would have kept saves nothing (its write premium is the write's own
         # finding).
-        raw = 0.0 if f.unavoidable else max(0.0, f.saved_usd)
+        own = 0.0 if f.unavoidable else max(0.0, f.saved_usd)
+        same = bool(claim & taken) and own > _CENT_HUNDREDTH
+        raw = 0.0 if same else own
+        taken |= claim if own > _CENT_HUNDREDTH else set()
         share = min(raw, left)
         left -= share
         quote = f.quote
-        if share < raw - _CENT_HUNDREDTH:
+        if same:
+            quote = f"{quote or 'hindsight'} (the same choice as a larger finding of this stream)"
+        elif share < raw - _CENT_HUNDREDTH:
             counted = f"{usd(raw - share)} of it counted in this stream's larger findings"
             quote = f"{quote or 'hindsight'} ({counted})"
-        capped.append(
-            replace(
-                f, saved_usd=share, unavoidable=f.unavoidable or raw <= _CENT_HUNDREDTH, quote=quote
-            )
-        )
+        unavoidable = f.unavoidable or own <= _CENT_HUNDREDTH
+        capped.append(replace(f, saved_usd=share, unavoidable=unavoidable, quote=quote))
     return capped
 
 
@@ -160,15 +168,19 @@ def _mixed(first: Request, stream: list[Request], h: Hindsight) -> Finding | Non
     )
 
 
-def _quoted(f: Finding, stream: list[Request], prices: PriceBook) -> Finding:
+def _quoted(
+    f: Finding, stream: list[Request], prices: PriceBook
+) -> tuple[Finding, frozenset[tuple[int, str | None]]]:
     q = _quote(f, stream, prices)
     if q is None:
-        return f
-    sentence, saved = q
-    return replace(f, quote=sentence, saved_usd=saved)
+        return f, frozenset()
+    sentence, saved, choice = q
+    return replace(f, quote=sentence, saved_usd=saved), frozenset([choice])
 
 
-def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> tuple[str, float] | None:
+def _quote(
+    f: Finding, stream: list[Request], prices: PriceBook
+) -> tuple[str, float, tuple[int, str | None]] | None:
     target = f.request
     index = next(
         (
@@ -187,6 +199,7 @@ def _quote(f: Finding, stream: list[Request], prices: PriceBook) -> tuple[str, f
         return None  # no cache model for this provider: no hindsight to offer
     where = "at the previous request" if at != index else "here"
     if q.saved_usd <= 0:
-        return f"hindsight: the recorded choice {where} was already the cheapest", 0.0
+        return f"hindsight: the recorded choice {where} was already the cheapest", 0.0, (at, None)
     what = "no write" if q.tier is None else f"a {q.tier} write"
-    return f"hindsight: {what} {where} would have saved {usd(q.saved_usd)}", q.saved_usd
+    sentence = f"hindsight: {what} {where} would have saved {usd(q.saved_usd)}"
+    return sentence, q.saved_usd, (at, q.tier)

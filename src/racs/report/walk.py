@@ -86,6 +86,9 @@ class _Plain:
     request: Request
     requests: int = 0
     last_ms: float = 0.0
+    near: bool = False
+    """A request came within the shortest TTL of the previous one: a cache would have
+    been warm, whatever the tier."""
     read: float = 0.0
     min_input: float = float("inf")
     lost_usd: float = 0.0
@@ -204,8 +207,11 @@ class Walker:
         t = r.tokens
         p.requests += 1
         p.read += t.read
-        reach = _longest_ttl_ms(self.rules(r.provider, r.model))
-        if p.requests > 1 and r.timestamp_ms - p.last_ms <= reach:
+        rules = self.rules(r.provider, r.model)
+        since = r.timestamp_ms - p.last_ms
+        if p.requests > 1 and since <= _ttl_ms(rules, min):
+            p.near = True
+        if p.requests > 1 and since <= _ttl_ms(rules, max):
             shared = min(p.min_input, t.input)
             lost = excess_usd(t, shared, rates)
             if lost is None:
@@ -224,7 +230,7 @@ class Walker:
         of that amount (its rank among findings: the stream's own findings may hold part)."""
         found = []
         for (_, model), p in self._plain.items():
-            if p.read > 0 or p.requests < 2 or p.excess < 1:
+            if p.read > 0 or not p.near or p.excess < 1:
                 continue
             rules = self.rules(p.request.provider, model)
             if rules is not None and p.min_input < rules.min_tokens:
@@ -337,7 +343,7 @@ class Walker:
                 longer=_longer_tier(rules, e.ttl, gap_s),
                 extended="24h" in rules.options if rules is not None else False,
             )
-            if found is not None and gap_s is not None and gap_s * 1000 > _longest_ttl_ms(rules):
+            if found is not None and gap_s is not None and gap_s * 1000 > _ttl_ms(rules, max):
                 # No tier the provider offers outlives this pause: nothing would have kept it.
                 return replace(found, unavoidable=True)
             return found
@@ -383,11 +389,12 @@ def _difference(paid: Tokens, instead: Tokens, rates: Rates) -> float:
     return cost_of(paid, rates).total - cost_of(instead, rates).total
 
 
-def _longest_ttl_ms(rules: CacheRules | None) -> float:
-    """The longest an entry of this model can live idle (an hour where racs has no rules)."""
+def _ttl_ms(rules: CacheRules | None, pick: Callable[[list[float]], float]) -> float:
+    """The shortest (``min``) or longest (``max``) an entry of this model lives idle (5m
+    or 1h where racs has no rules for it)."""
     if rules is None or not rules.tiers:
-        return TIER["1h"].seconds * 1000.0
-    return max(rule.ttl_ms for rule in rules.tiers.values())
+        return TIER["5m" if pick is min else "1h"].seconds * 1000.0
+    return pick([rule.ttl_ms for rule in rules.tiers.values()])
 
 
 def _retention(rules: CacheRules | None, ttl: str) -> str:
