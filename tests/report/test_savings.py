@@ -187,3 +187,29 @@ class TestGapBound:
         saved = [f.saved_usd for f in savings_of(found, stream, prices)]
         assert all(s is not None and s >= 0 for s in saved)
         assert sum(s or 0.0 for s in saved) <= gap + 1e-9
+
+
+class TestDemo:
+    def test_the_naive_prompts_are_the_top_findings(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The README's demo (`racs simulate`, then `racs report --ledger`): each provider's
+        naive stream, which never reads, is an uncached finding, ranked first; together
+        they save about what the naive streams paid over the structured ones (the optimum
+        may do a little better than the structured prompt), never more than they paid."""
+        from racs.cli.app import main
+
+        ledger = tmp_path / "demo.db"
+        assert main(["simulate", "--calls", "40", "--ledger", str(ledger)]) == 0
+        capsys.readouterr()
+        problems = Problems()
+        report = build_report(read([ledger], problems), PriceBook(), problems, hindsight=True)
+        top = report.findings[:4]
+        assert {f.cause for f in top} == {UNCACHED}
+        assert sorted(f.request.stream for f in top) == [
+            f"simulate/naive@{p}" for p in ("anthropic", "deepseek", "google", "openai")
+        ]
+        naive = sum(b.cost.total for s, b in report.by["stream"].items() if "naive" in s)
+        structured = sum(b.cost.total for s, b in report.by["stream"].items() if "structured" in s)
+        saved = sum(f.saved_usd or 0.0 for f in top)
+        assert 0.9 * (naive - structured) < saved < naive

@@ -33,7 +33,7 @@ CAUSES: Final[dict[str, str]] = {
     TIER_CHOICE: "writes at the 1h tier where the 5m tier would have stayed warm",
     MIXED_TIER: "one tier for every write where 1h before the longest pauses and 5m elsewhere "
     "costs less",
-    UNCACHED: "a stream of repeated prompts that never read the cache",
+    UNCACHED: "repeated prompts that never read the cache (totals: beyond other causes)",
 }
 """Each cause and what it means (the JSON schema's ``cause`` values)."""
 

@@ -225,9 +225,10 @@ class Walker:
             p.found_usd += found.usd
 
     def uncached_findings(self) -> list[tuple[Finding, float]]:
-        """Streams of two or more requests that never read: their repeated prefix (up to
-        the smallest prompt) paid at write or fresh prices each time; each with the whole
-        of that amount (its rank among findings: the stream's own findings may hold part)."""
+        """Streams that never read although a request came within a cache's lifetime of the
+        previous one: their repeated prefix (up to the smallest prompt) paid at write or
+        fresh prices each time. Each with the part of its dollars no other finding of the
+        stream holds (what the causes' totals count)."""
         found = []
         for (_, model), p in self._plain.items():
             if p.read > 0 or not p.near or p.excess < 1:
@@ -235,15 +236,15 @@ class Walker:
             rules = self.rules(p.request.provider, model)
             if rules is not None and p.min_input < rules.min_tokens:
                 continue  # too small to cache at all: below_minimum says so
-            usd_ = max(0.0, p.lost_usd - p.found_usd) if p.priced else None
+            lost = p.lost_usd if p.priced else None
             detail = (
                 f"{p.requests} requests never read the cache: if their first "
                 f"{int(p.min_input):,} tokens (the smallest prompt) repeat, paying for them "
-                f"cost {usd(p.lost_usd)} more than reading them"
-                + (f", {usd(p.found_usd)} of it in other findings" if p.found_usd else "")
+                f"cost {usd(lost)} more than reading them"
+                + (f" ({usd(p.found_usd)} in the stream's other findings)" if p.found_usd else "")
             )
-            f = Finding(UNCACHED, usd_, int(p.excess), p.request, detail, ACTIONS[UNCACHED])
-            found.append((f, p.lost_usd))
+            f = Finding(UNCACHED, lost, int(p.excess), p.request, detail, ACTIONS[UNCACHED])
+            found.append((f, max(0.0, p.lost_usd - p.found_usd)))
         return found
 
     def _tier_gap(self, key: tuple[str, str], e: _Entry, gap_s: float, rates: Rates | None) -> None:
