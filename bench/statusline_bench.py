@@ -15,7 +15,8 @@ Claude Code runs it, in a child process, with the status JSON on stdin:
 - growth: one response appended before each run (the line after each turn).
 
 Wall and CPU time (the child's) are printed per case with the median, then the same three
-cases in process (``status()`` only, without the interpreter's start). Target (issue 24):
+cases in process (``status()`` only, without the interpreter's start). The children run
+with bytecode caching on (in a temporary prefix), as an installed racs runs. Target (issue 24):
 under 100 ms on a 10 MB session. Nothing here asserts.
 """
 
@@ -113,8 +114,12 @@ def main() -> None:
                 "model": {"id": "claude-opus-4-6", "display_name": "Opus 4.6"},
             }
         ).encode()
-        env = {**os.environ, "PYTHONPATH": str(SRC)}
+        # Bytecode as an installed racs has it (compiled once, into a prefix of the
+        # temporary folder: nothing is written into the checkout), whatever this shell says.
+        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONPYCACHEPREFIX": str(root / "pyc")}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         cmd = [sys.executable, "-m", "racs.cli", "statusline", "--cache", str(cache), "--now", now]
+        subprocess.run(cmd, input=stdin, capture_output=True, env=env, check=True)  # compiles
         print(f"session {session.stat().st_size / 1e6:.1f} MB, {args.repeat} runs per case")
         results: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": [], "growth": []}
         line = ""

@@ -21,10 +21,9 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 if TYPE_CHECKING:
     from racs.core.accounting import Rates
@@ -46,8 +45,10 @@ Row = list[Any]
 _TS, _MODEL, _MAIN, _FRESH, _READ, _W5, _W30, _W1H, _OUT, _USD = range(2, 12)
 
 
-@dataclass(frozen=True, slots=True)
-class StatusInput:
+# Named tuples, not dataclasses: the warm answer must not pay for importing dataclasses.
+
+
+class StatusInput(NamedTuple):
     """What racs uses of the JSON Claude Code pipes to a status line command."""
 
     session_id: str | None = None
@@ -73,15 +74,15 @@ def parse_input(text: str) -> StatusInput | None:
         name = model.get("display_name") or model.get("id")
     elif isinstance(model, str):
         name = model
+    transcript = Path(path) if isinstance(path, str) and "\0" not in path else None
     return StatusInput(
         session_id=session if isinstance(session, str) and session else None,
-        transcript=Path(path) if isinstance(path, str) and path and "\0" not in path else None,
+        transcript=transcript if transcript is not None and transcript.name else None,
         model=name if isinstance(name, str) and name else None,
     )
 
 
-@dataclass(slots=True)
-class Warmth:
+class Warmth(NamedTuple):
     """The session's newest cache entry: when it goes cold, and what comes after."""
 
     expires_ms: float
@@ -94,8 +95,7 @@ class Warmth:
     """What it pays to read the prefix while the entry lives."""
 
 
-@dataclass(slots=True)
-class Status:
+class Status(NamedTuple):
     """Everything the line says (``None``: not known)."""
 
     model: str | None = None
@@ -209,6 +209,8 @@ class ReadCache:
         low, high = self.prices.band(
             PROVIDER, model, timestamp_ms=timestamp_ms, input_tokens=input_tokens
         )
+        from dataclasses import asdict
+
         known.append(
             {"day": day, "low": low, "high": high, "rates": asdict(rates) if rates else None}
         )
@@ -455,14 +457,12 @@ def day_start_ms(now_ms: float, tz: tzinfo | None = None) -> float:
     return midnight.timestamp() * 1000
 
 
-@dataclass(slots=True)
-class Block:
+class Block(NamedTuple):
     """One 5-hour billing block."""
 
     start_ms: float
     last_ms: float
-    usd: float = 0.0
-    rows: list[Row] = field(default_factory=list)
+    usd: float
 
 
 def active_block(rows: Iterable[Row], now_ms: float) -> Block | None:
@@ -476,9 +476,8 @@ def active_block(rows: Iterable[Row], now_ms: float) -> Block | None:
         if ts > now_ms:
             break
         if block is None or ts >= block.start_ms + BLOCK_MS or ts - block.last_ms >= BLOCK_MS:
-            block = Block(ts // HOUR_MS * HOUR_MS, ts)
-        block.last_ms = ts
-        block.usd += row[_USD] or 0.0
+            block = Block(ts // HOUR_MS * HOUR_MS, ts, 0.0)
+        block = Block(block.start_ms, ts, block.usd + (row[_USD] or 0.0))
     if block is None or now_ms >= block.start_ms + BLOCK_MS or now_ms - block.last_ms >= BLOCK_MS:
         return None
     return block
@@ -497,33 +496,18 @@ def status(
     the read cache lives, ``None`` for none; ``projects``: the folder of every session,
     default the transcript's; ``prices``: default the bundled database)."""
     cache = ReadCache(cache_file, prices)
-    out = Status(model=given.model)
     seen: set[tuple[Any, ...]] = set()
     recent: list[Row] = []
     kept: list[str] = []
     day = day_start_ms(now_ms, tz)
     since = min(day, now_ms - LOOKBACK_MS)
     mine: set[Path] = set()
+    data: dict[str, Any] = {}
     if given.transcript is not None:
         files = session_files(given.transcript)
         if files:
             mine = {p for p, _ in files}
             data = cache.session(files)
-            out.session_usd = data.get("usd")
-            out.unpriced = bool(data.get("unpriced"))
-            out.hit = data.get("hit")
-            w = data.get("warmth")
-            if isinstance(w, dict):
-                out.warmth = Warmth(
-                    expires_ms=w["expires_ms"],
-                    dies_ms=w["dies_ms"] if w["dies_ms"] is not None else float("inf"),
-                    cached=w["cached"],
-                    rewrite_usd=w["rewrite_usd"],
-                    read_usd=w["read_usd"],
-                )
-                # Cold past the entry's expiry or its hard limit, as ``cache.entry_liveness``.
-                end = min(out.warmth.expires_ms, out.warmth.dies_ms)
-                out.warm_left_s = (end - now_ms) / 1000
             for p, st in files:
                 kept.append(str(p))
                 _collect(cache.rows(p, st, p == files[-1][0]), since, seen, recent)
@@ -534,14 +518,27 @@ def status(
         kept.append(str(path))
         main = path.parent.name != "subagents"
         _collect(cache.rows(path, st, main), since, seen, recent)
-    out.today_usd = sum(r[_USD] or 0.0 for r in recent if day <= r[_TS] <= now_ms)
-    block = active_block(recent, now_ms)
-    if block is not None:
-        out.block_usd = block.usd
-        out.block_left_s = (block.start_ms + BLOCK_MS - now_ms) / 1000
     cache.keep_only(kept)
     cache.save()
-    return out
+    warmth = warm_left = None
+    w = data.get("warmth")
+    if isinstance(w, dict):
+        dies = w["dies_ms"] if w["dies_ms"] is not None else float("inf")
+        warmth = Warmth(w["expires_ms"], dies, w["cached"], w["rewrite_usd"], w["read_usd"])
+        # Cold past the entry's expiry or its hard limit, as ``cache.entry_liveness``.
+        warm_left = (min(warmth.expires_ms, warmth.dies_ms) - now_ms) / 1000
+    block = active_block(recent, now_ms)
+    return Status(
+        model=given.model,
+        session_usd=data.get("usd"),
+        hit=data.get("hit"),
+        today_usd=sum(r[_USD] or 0.0 for r in recent if day <= r[_TS] <= now_ms),
+        block_usd=block.usd if block is not None else None,
+        block_left_s=(block.start_ms + BLOCK_MS - now_ms) / 1000 if block is not None else None,
+        warm_left_s=warm_left,
+        warmth=warmth,
+        unpriced=bool(data.get("unpriced")),
+    )
 
 
 def _collect(rows: list[Row], since: float, seen: set[tuple[Any, ...]], out: list[Row]) -> None:
