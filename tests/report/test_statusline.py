@@ -226,6 +226,21 @@ class TestReadCache:
         assert _status(projects, cache).session_usd == pytest.approx(0.525024, abs=1e-12)
         assert json.loads(cache.read_text())["version"] == 1
 
+    def test_cache_of_another_shape_is_replaced(self, projects: Path, tmp_path: Path) -> None:
+        """A cache file of this version whose entries have other shapes is started again."""
+        cache = tmp_path / "c.json"
+        _status(projects, cache)
+        data = json.loads(cache.read_text())
+        for rec in data["files"].values():
+            rec["rows"] = [["x"]]
+            rec["offset"] = "nowhere"
+        data["sessions"] = {
+            k: {"sig": v["sig"], "data": {"warmth": 3}} for k, v in data["sessions"].items()
+        }
+        cache.write_text(json.dumps(data))
+        assert _status(projects, cache).session_usd == pytest.approx(0.525024, abs=1e-12)
+        assert _status(projects, cache).line() == _status(projects, None).line()
+
 
 @pytest.fixture
 def stdin_of() -> Iterator[Any]:

@@ -495,7 +495,22 @@ def status(
     """Everything the status line says for ``given`` at ``now_ms`` (``cache_file``: where
     the read cache lives, ``None`` for none; ``projects``: the folder of every session,
     default the transcript's; ``prices``: default the bundled database)."""
-    cache = ReadCache(cache_file, prices)
+    root = projects if projects is not None else projects_of(given.transcript)
+    try:
+        return _status(given, ReadCache(cache_file, prices), now_ms, root, tz)
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError):
+        if cache_file is None:
+            raise
+    # A cache file of another shape (an older racs, a hand edit): start again from none.
+    cache = ReadCache(None, prices)
+    cache.path = cache_file
+    cache.changed = True
+    return _status(given, cache, now_ms, root, tz)
+
+
+def _status(
+    given: StatusInput, cache: ReadCache, now_ms: float, root: Path, tz: tzinfo | None
+) -> Status:
     seen: set[tuple[Any, ...]] = set()
     recent: list[Row] = []
     kept: list[str] = []
@@ -511,7 +526,6 @@ def status(
             for p, st in files:
                 kept.append(str(p))
                 _collect(cache.rows(p, st, p == files[-1][0]), since, seen, recent)
-    root = projects if projects is not None else projects_of(given.transcript)
     for path, st in _transcripts(root, since):
         if path in mine:
             continue
