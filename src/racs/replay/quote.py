@@ -105,9 +105,10 @@ def quotes(
         return total.total
 
     out = []
+    # Every request as recorded: the same cost whichever index is "changed" to its record.
+    base = cost(0, steps[0].recorded) if indices else 0.0
     for index in indices:
         recorded = steps[index].recorded
-        base = cost(index, recorded)
         best_tier, best = recorded.tier, base
         for tier in actions(rules):
             c = cost(index, Decision(tier))

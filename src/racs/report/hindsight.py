@@ -99,6 +99,7 @@ def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -
     # What each finding's saving is made of, as (request index, tier) choices: two
     # findings resting on the same choice save it once.
     out: list[tuple[Finding, frozenset[tuple[int, str | None]]]] = []
+    quoted = _quoted(found, stream, prices)
     for f in found:
         if f.cause == TIER_CHOICE:
             saved = h.recorded_usd - h.five_usd if h.five_usd is not None else None
@@ -106,7 +107,7 @@ def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -
         elif f.cause == UNCACHED:
             out.append((replace(f, saved_usd=h.gap_usd), frozenset()))
         else:
-            out.append(_quoted(f, stream, prices))
+            out.append(quoted.get(id(f), (f, frozenset())))
     mixed = _mixed(found[0].request, stream, h)
     if mixed is not None:
         # The mixed choice supersedes an all-5m tier finding it beats.
@@ -169,37 +170,34 @@ def _mixed(first: Request, stream: list[Request], h: Hindsight) -> Finding | Non
 
 
 def _quoted(
-    f: Finding, stream: list[Request], prices: PriceBook
-) -> tuple[Finding, frozenset[tuple[int, str | None]]]:
-    q = _quote(f, stream, prices)
-    if q is None:
-        return f, frozenset()
-    sentence, saved, choice = q
-    return replace(f, quote=sentence, saved_usd=saved), frozenset([choice])
-
-
-def _quote(
-    f: Finding, stream: list[Request], prices: PriceBook
-) -> tuple[str, float, tuple[int, str | None]] | None:
-    target = f.request
-    index = next(
-        (
-            i
-            for i, r in enumerate(stream)
-            if r.timestamp_ms == target.timestamp_ms and r.request_id == target.request_id
-        ),
-        None,
-    )
-    if index is None:
-        return None
-    at = index - 1 if f.cause == EXPIRY and index > 0 else index
+    found: list[Finding], stream: list[Request], prices: PriceBook
+) -> dict[int, tuple[Finding, frozenset[tuple[int, str | None]]]]:
+    """Each request finding (by ``id``) quoted, with the choice its saving rests on; the
+    stream is replayed once for all of them."""
+    position = {(r.timestamp_ms, r.request_id): i for i, r in enumerate(stream)}
+    asked: list[tuple[Finding, int, int]] = []
+    for f in found:
+        if f.cause in _WIDE:
+            continue
+        index = position.get((f.request.timestamp_ms, f.request.request_id))
+        if index is not None:
+            # An expiry is quoted at the write that expired, the rest at the request.
+            at = index - 1 if f.cause == EXPIRY and index > 0 else index
+            asked.append((f, index, at))
+    if not asked:
+        return {}
     try:
-        [q] = quotes(stream, [at], prices)
+        got = quotes(stream, [at for _, _, at in asked], prices)
     except (RacsError, ValueError):
-        return None  # no cache model for this provider: no hindsight to offer
-    where = "at the previous request" if at != index else "here"
-    if q.saved_usd <= 0:
-        return f"hindsight: the recorded choice {where} was already the cheapest", 0.0, (at, None)
-    what = "no write" if q.tier is None else f"a {q.tier} write"
-    sentence = f"hindsight: {what} {where} would have saved {usd(q.saved_usd)}"
-    return sentence, q.saved_usd, (at, q.tier)
+        return {}  # no cache model for this provider: no hindsight to offer
+    out: dict[int, tuple[Finding, frozenset[tuple[int, str | None]]]] = {}
+    for (f, index, at), q in zip(asked, got, strict=True):
+        where = "at the previous request" if at != index else "here"
+        if q.saved_usd <= 0:
+            sentence = f"hindsight: the recorded choice {where} was already the cheapest"
+            out[id(f)] = (replace(f, quote=sentence, saved_usd=0.0), frozenset())
+            continue
+        what = "no write" if q.tier is None else f"a {q.tier} write"
+        sentence = f"hindsight: {what} {where} would have saved {usd(q.saved_usd)}"
+        out[id(f)] = (replace(f, quote=sentence, saved_usd=q.saved_usd), frozenset([(at, q.tier)]))
+    return out
