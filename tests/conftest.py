@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from racs.testing import StubServer, count_markers
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("ANTHROPIC_API_KEY", "test")
 os.environ.setdefault("OPENAI_API_KEY", "test")
+# The price database's disk cache goes to a folder of this run, never the user's ~/.cache.
+os.environ.setdefault("RACS_CACHE_DIR", tempfile.mkdtemp(prefix="racs-test-cache-"))
 
 
 @pytest.fixture

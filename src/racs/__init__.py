@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         TelemetryEvent,
         UsageRecorded,
     )
+    from racs.core.reference import PROVIDER_PROFILES, estimate_tokens, resolve_profile
     from racs.engine import Racs, create_racs, create_racs_async
     from racs.state import file_state, kv_state, memory_state, redis_state
 
@@ -62,6 +63,7 @@ _HOME: Final[dict[str, str]] = {
     "LimitReached": "racs.core.model",
     "LintFinding": "racs.core.model",
     "NoneDirective": "racs.core.model",
+    "PROVIDER_PROFILES": "racs.core.reference",
     "PlanCreated": "racs.core.model",
     "PlanInput": "racs.core.model",
     "PrefixDrifted": "racs.core.model",
@@ -84,14 +86,17 @@ _HOME: Final[dict[str, str]] = {
     "combine": "racs.core.keys",
     "create_racs": "racs.engine",
     "create_racs_async": "racs.engine",
+    "estimate_tokens": "racs.core.reference",
     "file_state": "racs.state",
     "fnv1a64": "racs.core.keys",
     "kv_state": "racs.state",
     "memory_state": "racs.state",
     "redis_state": "racs.state",
+    "resolve_profile": "racs.core.reference",
 }
 
 __all__ = [
+    "PROVIDER_PROFILES",
     "BreakEven",
     "BreakpointDirective",
     "CacheDirective",
@@ -127,11 +132,13 @@ __all__ = [
     "combine",
     "create_racs",
     "create_racs_async",
+    "estimate_tokens",
     "file_state",
     "fnv1a64",
     "kv_state",
     "memory_state",
     "redis_state",
+    "resolve_profile",
 ]
 
 

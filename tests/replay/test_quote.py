@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from racs.core.accounting import Tokens
 from racs.core.model import Pricing
 from racs.core.prices import PriceBook
-from racs.replay.quote import best_choice_savings
+from racs.replay.optimum import actions
+from racs.replay.quote import Quoter, best_choice_savings
+from racs.replay.simulate import run
+from racs.replay.steps import Step
+from racs.replay.strategies import Decision
 from racs.traffic.model import Request
 
 CARD = {
@@ -52,3 +58,74 @@ def test_several_quotes_at_once_and_a_bad_index() -> None:
     assert second.tier is None
     with pytest.raises(RacsError):
         quotes(stream, [2], book)
+
+
+class _OneChanged:
+    """Every request as recorded but one: the whole-stream replay a quote must equal."""
+
+    name = "one-changed"
+
+    def __init__(self, index: int, decision: Decision) -> None:
+        self.index, self.decision, self.i = index, decision, 0
+
+    def shortcut(self, step: Step, options: object) -> Decision:
+        i, self.i = self.i, self.i + 1
+        return self.decision if i == self.index else step.recorded
+
+    def decide(self, situation: object) -> Decision:
+        raise AssertionError("replayed through shortcut")
+
+    def end_stream(self, stream: str) -> None:
+        self.i = 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 30, 200, 299, 301, 900, 3_000, 3_599, 3_601, 8_000]),
+            st.integers(0, 3),
+            st.integers(500, 20_000),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_a_local_quote_equals_replaying_the_whole_stream(
+    shape: list[tuple[int, int, int]],
+) -> None:
+    """Replaying only until the states meet again gives the whole stream's difference."""
+    t, stream = 0.0, []
+    for gap, kind, size in shape:
+        t += gap
+        read = size // 2 if kind == 1 else 0
+        w5 = size - read if kind in (1, 2) else 0
+        w1h = size if kind == 3 else 0
+        stream.append(
+            Request(
+                t * 1000, "anthropic", "claude-sonnet-4-5", Tokens(7, read, w5, 0, w1h), "s", "s"
+            )
+        )
+    book = PriceBook(CARD, database=False)
+    quoter = Quoter(stream, book)
+    base, _ = run(
+        "q",
+        quoter.rules.family,
+        quoter.steps,
+        quoter.rules,
+        _OneChanged(-1, Decision(None)),
+        quoter.horizon,
+    )
+    for index in range(len(stream)):
+        for tier in actions(quoter.rules):
+            whole, _ = run(
+                "q",
+                quoter.rules.family,
+                quoter.steps,
+                quoter.rules,
+                _OneChanged(index, Decision(tier)),
+                quoter.horizon,
+            )
+            assert quoter.delta(index, Decision(tier)) == pytest.approx(
+                whole.total - base.total, abs=1e-9
+            )

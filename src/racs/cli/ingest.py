@@ -72,12 +72,13 @@ def run(ns: argparse.Namespace) -> int:
     meter = ByteProgress(total_bytes(discover_files(ns.sources)), "ingesting")
     try:
         prices = PriceBook(load_pricing(ns.pricing))
-        done = ingest(read(ns.sources, problems, meter), open_ledger, prices)
+        done = ingest(read(ns.sources, problems, meter), open_ledger, prices, problems)
     finally:
         meter.close()
-    if done.added + done.already == 0:
+    if done.added + done.already + done.refused == 0:
         raise nothing_read([str(s) for s in ns.sources], problems)
-    print(f"Ingested {done.added:,} requests ({done.already:,} already in the ledger).")
+    refused = f", {done.refused:,} refused by the ledger" if done.refused else ""
+    print(f"Ingested {done.added:,} requests ({done.already:,} already in the ledger{refused}).")
     for line in problems.lines():
         print(line, file=sys.stderr)
     return EXIT_OK

@@ -13,6 +13,7 @@ from racs.cli.app import EXIT_GATE, EXIT_OK, CliError, Parser
 from racs.cli.files import load_pricing
 from racs.cli.ledgers import open_ledger
 from racs.core.text import cell, iso, percent, table, tokens, usd
+from racs.ledger.payloads import iter_events
 
 PAGE: Final = 500
 """Events fetched per query while exporting or listing."""
@@ -288,24 +289,16 @@ def _query_events(
     limit: int | None,
 ) -> Iterator[Any]:
     """Events in position order, paging through the ledger (all of them without a limit)."""
-    position = after
-    remaining = limit
-    while remaining is None or remaining > 0:
-        size = PAGE if remaining is None else min(PAGE, remaining)
-        page = ledger.query_events(
-            type=type_,
-            run_id=run_id,
-            after_position=position,
-            since=since,
-            until=until,
-            limit=size,
-        )
-        yield from page
-        if len(page) < size:
-            return
-        position = page[-1].position
-        if remaining is not None:
-            remaining -= len(page)
+    return iter_events(
+        ledger,
+        type=type_,
+        run_id=run_id,
+        after_position=after,
+        since=since,
+        until=until,
+        limit=limit,
+        page=PAGE,
+    )
 
 
 def cmd_stats(ns: argparse.Namespace) -> int:

@@ -27,8 +27,9 @@ In Claude Code's settings.json:
 The line: model | session cost | today's cost (every session, local day) | the active
 5-hour block and its time left | the session's hit ratio | how long the session's cache
 stays warm, and what the next request pays after that (re-write vs read the prefix).
-What was read is cached in $XDG_CACHE_HOME/racs/statusline.json (~/.cache/racs/...),
-keyed by each file's size and mtime; a bad input prints a short line and exits 0.
+What was read is cached in statusline.json in $RACS_CACHE_DIR (default
+$XDG_CACHE_HOME/racs or ~/.cache/racs), keyed by each file's size and mtime; a bad input
+prints a short line and exits 0.
 """
 
 

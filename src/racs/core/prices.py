@@ -11,8 +11,8 @@ model neither knows stays token-only and is listed by ``unpriced()``.
 from __future__ import annotations
 
 import bisect
-import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ from racs.core.accounting import Rates, parse_pricing_table, rates_of
 from racs.core.catalog import default_profile_of, normalize_model
 from racs.core.facts import PROVIDER
 from racs.core.model import Pricing, ProviderProfile
+from racs.core.pricecache import Fields, PriceCache, database_file, open_cache
 
 ProfileOf = Callable[[str, str], ProviderProfile | None]
 
@@ -33,25 +34,19 @@ _BUCKET_MS: Final = 60_000
 
 
 def database_available() -> bool:
-    """True when the ``prices`` extra (``genai-prices``) is installed."""
-    try:
-        import genai_prices  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when the ``prices`` extra (``genai-prices``) is installed (found, not imported)."""
+    return database_file() is not None
 
 
 def _tiered(price: Any, input_tokens: float) -> float | None:
-    """A database price at a request's size (tiers apply above their start)."""
+    """A database price (``[base, [[start, price], ...]]``) at a request's size: a tier
+    applies above its start."""
     if price is None:
         return None
-    if isinstance(price, Decimal | int | float):
-        return float(price)
-    chosen = price.base
-    for tier in reversed(price.tiers):
-        if input_tokens > tier.start:
-            chosen = tier.price
-            break
+    chosen, tiers = price
+    for start, tiered in reversed(tiers):
+        if input_tokens > start:
+            return float(tiered)
     return float(chosen)
 
 
@@ -64,15 +59,76 @@ _PRICE_FIELDS: Final = (
 )
 
 
-def _tier_starts(prices: Any) -> tuple[float, ...]:
+def _tier_starts(fields: Fields) -> tuple[float, ...]:
     """Every long-context threshold of a model's prices, sorted: between two of them every
     price is the same, so a request's band names its prices."""
-    starts: set[float] = set()
+    starts = {float(start) for price in fields.values() if price for start, _ in price[1]}
+    return tuple(sorted(starts))
+
+
+def _plain(prices: Any) -> Fields:
+    """The database's prices of one moment as plain JSON values (what the cache keeps)."""
+    fields: Fields = {}
     for name in _PRICE_FIELDS:
         price = getattr(prices, name, None)
-        for tier in getattr(price, "tiers", ()) or ():
-            starts.add(float(tier.start))
-    return tuple(sorted(starts))
+        if price is None:
+            fields[name] = None
+        elif isinstance(price, Decimal | int | float):
+            fields[name] = [float(price), []]
+        else:
+            tiers = [[float(t.start), float(t.price)] for t in price.tiers]
+            fields[name] = [float(price.base), tiers]
+    return fields
+
+
+def _span_kind(prices: Any) -> str:
+    """How long one answer of the database holds: for ever (``const``), a UTC day
+    (dated prices) or a minute (time-of-day prices)."""
+    if not isinstance(prices, list):
+        return "const"
+    kinds = {type(c.constraint).__name__ for c in prices if c.constraint is not None}
+    return "day" if kinds <= {"StartDateConstraint"} else "minute"
+
+
+def _span(kind: str, timestamp_ms: float) -> str:
+    if kind == "const":
+        return "*"
+    if kind == "day":
+        return str(int(timestamp_ms // 86_400_000))
+    return str(int(timestamp_ms // _BUCKET_MS))
+
+
+def _card(fields: Fields, input_tokens: float) -> Pricing | None:
+    """The card of one request from the database's prices (None without an input price)."""
+    input_price = _tiered(fields.get("input_mtok"), input_tokens)
+    if input_price is None:
+        return None
+    card = Pricing(
+        input_per_mtok=input_price,
+        cache_read_per_mtok=_tiered(fields.get("cache_read_mtok"), input_tokens),
+        cache_write_5m_per_mtok=_tiered(fields.get("cache_write_mtok"), input_tokens),
+        cache_write_1h_per_mtok=_tiered(fields.get("cache_write_1h_mtok"), input_tokens),
+        output_per_mtok=_tiered(fields.get("output_mtok"), input_tokens),
+    )
+    if card.cache_write_5m_per_mtok is not None:
+        # The database has one short-tier write price; OpenAI's 30-minute explicit
+        # breakpoints (GPT-5.6+) are billed at it, as their price pages say.
+        card = replace(card, cache_write_30m_per_mtok=card.cache_write_5m_per_mtok)
+    return card
+
+
+_STORE: PriceCache | None = None
+_STORE_LOCK = threading.Lock()
+
+
+def _store() -> PriceCache:
+    """The process's one disk cache of database answers (shared by every PriceBook)."""
+    global _STORE
+    if _STORE is None:
+        with _STORE_LOCK:
+            if _STORE is None:
+                _STORE = open_cache()
+    return _STORE
 
 
 class _Database:
@@ -128,7 +184,7 @@ class PriceBook:
         self._db: _Database | None = None
         self._card_rates: dict[tuple[str, str], Rates] = {}
         self._by_name: dict[str, Pricing] | None = None
-        self._db_cache: dict[tuple[str, str, int], tuple[Any, tuple[float, ...]]] = {}
+        self._db_cache: dict[tuple[str, str, int], tuple[Fields, tuple[float, ...]] | None] = {}
         self._db_memo: dict[tuple[str, str, int, int], tuple[Pricing, Rates]] = {}
         self._unpriced: set[str] = set()
         self._lock = threading.Lock()
@@ -184,26 +240,6 @@ class PriceBook:
             return None
         return found[1]
 
-    def band(
-        self,
-        provider: str,
-        model: str,
-        *,
-        timestamp_ms: float | None = None,
-        input_tokens: float = 0,
-    ) -> tuple[float, float]:
-        """``(low, high]``: the input sizes priced as ``input_tokens`` is (long-context
-        tiers), at that time; ask after ``rates`` (before, or for a card: every size)."""
-        if self._card_of(model) is not None:
-            return -math.inf, math.inf
-        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
-        looked = self._db_cache.get((provider, model, bucket))
-        if looked is None:
-            return -math.inf, math.inf
-        starts = looked[1]
-        i = bisect.bisect_left(starts, input_tokens)
-        return (starts[i - 1] if i > 0 else -math.inf), (starts[i] if i < len(starts) else math.inf)
-
     def _card_of(self, model: str) -> Pricing | None:
         """The user's card for ``model``: its own, else the card of its undated name (a
         card for ``claude-sonnet-4-5`` prices ``claude-sonnet-4-5-20250929``)."""
@@ -242,72 +278,70 @@ class PriceBook:
     ) -> tuple[Pricing, Rates] | None:
         """The database's card and rates of one request, memoised per minute and per
         long-context band (a report asks for the same few thousands of times)."""
+        looked = self._database_span(provider, model, timestamp_ms)
+        if looked is None:
+            return None
         bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
-        looked = self._db_cache.get((provider, model, bucket))
-        if looked is not None:
-            band = bisect.bisect_left(looked[1], input_tokens)
-            memo = self._db_memo.get((provider, model, bucket, band))
-            if memo is not None:
-                return memo
-        card = self._database_prices(provider, model, timestamp_ms, input_tokens)
+        memo_key = (provider, model, bucket, bisect.bisect_left(looked[1], input_tokens))
+        memo = self._db_memo.get(memo_key)
+        if memo is not None:
+            return memo
+        card = _card(looked[0], input_tokens)
         if card is None:
             return None
-        prices_starts = self._db_cache[(provider, model, bucket)][1]
-        band = bisect.bisect_left(prices_starts, input_tokens)
         entry = (card, rates_of(card, self.profile(provider, model), source="genai-prices"))
         with self._lock:
             if len(self._db_memo) > 100_000:
                 self._db_memo.clear()
-            self._db_memo[(provider, model, bucket, band)] = entry
+            self._db_memo[memo_key] = entry
         return entry
 
-    def _database_prices(
-        self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
-    ) -> Pricing | None:
+    def _database_span(
+        self, provider: str, model: str, timestamp_ms: float | None
+    ) -> tuple[Fields, tuple[float, ...]] | None:
+        """The database's prices of the request's minute with their tier starts; asked of
+        the disk cache first, of the database only when the cache has no answer."""
+        if not self._use_db:
+            return None
+        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
+        key = (provider, model, bucket)
+        if key in self._db_cache:
+            return self._db_cache[key]
+        at = time.time() * 1000 if timestamp_ms is None else bucket * _BUCKET_MS
+        fields = self._stored_or_asked(provider, model, at)
+        looked = None if fields is None else (fields, _tier_starts(fields))
+        with self._lock:
+            if len(self._db_cache) > 100_000:  # bounded: a long report spans many minutes
+                self._db_cache.clear()
+            self._db_cache[key] = looked
+        return looked
+
+    def _stored_or_asked(self, provider: str, model: str, at_ms: float) -> Fields | None:
+        store = _store()
+        model_key = f"{provider}\x1f{model}"
+        known, kind = store.get(model_key)
+        if known and kind is None:
+            return None  # the database does not price this model
+        if known and kind is not None:
+            span_key = f"{model_key}\x1f{_span(str(kind.get('kind')), at_ms)}"
+            known, fields = store.get(span_key)
+            if known:
+                return fields
         db = self._database()
         if db is None:
             return None
         info = db.model(provider, model)
         if info is None:
+            store.put(model_key, None)
             return None
-        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
-        key = (provider, model, bucket)
-        prices = self._db_cache.get(key)
-        if prices is None:
-            when = (
-                datetime.now(tz=UTC)
-                if bucket < 0
-                else datetime.fromtimestamp(bucket * _BUCKET_MS / 1000, tz=UTC)
-            )
-            try:
-                got = info.get_prices(when)
-            except (LookupError, ValueError):
-                return None
-            prices = (got, _tier_starts(got))
-            with self._lock:
-                if len(self._db_cache) > 100_000:  # bounded: a long report spans many minutes
-                    self._db_cache.clear()
-                self._db_cache[key] = prices
-        prices = prices[0]
-        input_price = _tiered(getattr(prices, "input_mtok", None), input_tokens)
-        if input_price is None:
-            return None
-        card = Pricing(
-            input_per_mtok=input_price,
-            cache_read_per_mtok=_tiered(getattr(prices, "cache_read_mtok", None), input_tokens),
-            cache_write_5m_per_mtok=_tiered(
-                getattr(prices, "cache_write_mtok", None), input_tokens
-            ),
-            cache_write_1h_per_mtok=_tiered(
-                getattr(prices, "cache_write_1h_mtok", None), input_tokens
-            ),
-            output_per_mtok=_tiered(getattr(prices, "output_mtok", None), input_tokens),
-        )
-        if card.cache_write_5m_per_mtok is not None:
-            # The database has one short-tier write price; OpenAI's 30-minute explicit
-            # breakpoints (GPT-5.6+) are billed at it, as their price pages say.
-            card = replace(card, cache_write_30m_per_mtok=card.cache_write_5m_per_mtok)
-        return card
+        span_kind = _span_kind(info.prices)
+        store.put(model_key, {"kind": span_kind})
+        try:
+            got: Fields | None = _plain(info.get_prices(datetime.fromtimestamp(at_ms / 1000, UTC)))
+        except (LookupError, ValueError):
+            got = None
+        store.put(f"{model_key}\x1f{_span(span_kind, at_ms)}", got)
+        return got
 
 
 def price_book(pricing: PriceBook | Mapping[str, Any] | None) -> PriceBook:

@@ -37,7 +37,8 @@ from racs.core.model import (
 from racs.core.prices import PriceBook
 from racs.core.profiles import SHIPPED_PROFILES, merge_profile, profile_overrides
 from racs.engine.filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
-from racs.learning.live import LearnedReuse, ledger_usages
+from racs.learning.live import LearnedReuse
+from racs.ledger.payloads import iter_usages
 from racs.planning import planner as _planner
 from racs.planning.drift import DriftTracker, Fingerprint, SegPrint
 from racs.planning.inputs import Prompt, parse_prompt, parse_usage
@@ -933,7 +934,7 @@ def _learned_reuse(policy: str, ledger: Any, prices: PriceBook) -> LearnedReuse 
         return None
     learned = LearnedReuse(prices)
     if ledger is not None:
-        learned.rebuild(ledger_usages(ledger))
+        learned.rebuild(iter_usages(ledger))
     return learned
 
 

@@ -301,28 +301,6 @@ class LearnedReuse:
         self._lineages = restored
 
 
-def ledger_usages(ledger: Any, page: int = 1000) -> Iterable[CacheUsage]:
-    """Every ``cache.usage`` record of a ledger as usage, in ledger order."""
-    after: int | None = None
-    while True:
-        events = ledger.query_events(type="cache.usage", after_position=after, limit=page)
-        for event in events:
-            p = event.payload
-            ts = p.get("timestamp", event.timestamp)
-            yield CacheUsage(
-                provider=str(p["provider"]),
-                model=str(p["model"]),
-                input_tokens=float(p.get("input_tokens", 0)),
-                cache_read_tokens=float(p.get("cache_read_tokens", 0)),
-                prefix_key=p.get("prefix_key"),
-                timestamp=float(ts) if isinstance(ts, int | float) else float(event.timestamp),
-                agent_id=p.get("agent_id"),
-            )
-        if len(events) < page:
-            return
-        after = events[-1].position
-
-
 def _hedge_reference(
     stream: Cadence, table: BreakpointTable, gap: float | None, stable: float, now: float
 ) -> None:

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +43,7 @@ from racs.ledger.model import (
     UsageStats,
     VerifyResult,
 )
+from racs.ledger.payloads import iter_events
 from racs.ledger.seed import COMPLETE_DEFAULTS, START_DEFAULTS, seed_options
 from racs.ledger.stats import UsageFilter, cache_usage_totals, usage_stats
 
@@ -516,6 +517,29 @@ class Ledger(_Recorder[int]):
             lambda tx: store.query_events(
                 tx, type_=type_, run_id=rid, after_position=after, since=lo, until=hi, limit=size
             )
+        )
+
+    def iter_events(
+        self,
+        *,
+        type: str | None = None,
+        run_id: str | None = None,
+        after_position: int | None = None,
+        since: Instant | None = None,
+        until: Instant | None = None,
+        limit: int | None = None,
+        page: int = 1000,
+    ) -> Iterator[Event]:
+        """Matching events in position order, read page by page (every one without a limit)."""
+        return iter_events(
+            self,
+            type=type,
+            run_id=run_id,
+            after_position=after_position,
+            since=since,
+            until=until,
+            limit=limit,
+            page=page,
         )
 
     def get_usage_stats(

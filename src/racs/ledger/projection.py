@@ -28,6 +28,7 @@ from racs.ledger.model import (
     Run,
     RunError,
 )
+from racs.ledger.payloads import decode_usage
 
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 86_400_000
@@ -511,28 +512,21 @@ def usage_row(
     position: int, timestamp: int, run_id: str | None, p: Mapping[str, Any]
 ) -> tuple[Any, ...]:
     """The cache_usage row of a ``cache.usage`` event (see USAGE_COLUMNS)."""
-    provider = p.get("provider", "")
-    model = p.get("model", "")
-    prefix_key = p.get("prefix_key")
-    inp = p.get("input_tokens", 0)
-    read = p.get("cache_read_tokens", 0)
-    w5m = p.get("cache_write_tokens_5m", 0)
-    w30m = p.get("cache_write_tokens_30m", 0)
-    w1h = p.get("cache_write_tokens_1h", 0)
+    u = decode_usage(p)
     return (
         position,
-        p.get("timestamp", timestamp),
-        prefix_key if prefix_key else f"{provider}:{model}",
-        provider,
-        model,
-        prefix_key,
-        p.get("agent_id"),
-        p.get("workspace_id"),
+        u.at(timestamp),
+        u.group_key,
+        u.provider,
+        u.model,
+        u.prefix_key,
+        u.agent_id,
+        u.workspace_id,
         run_id,
-        inp,
-        read,
-        w5m,
-        w30m,
-        w1h,
-        uncached(inp, read, w5m, w30m, w1h),
+        u.input_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens_5m,
+        u.cache_write_tokens_30m,
+        u.cache_write_tokens_1h,
+        u.uncached_tokens,
     )

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from racs.core.accounting import cost_of
-from racs.core.cache import rules_for
+from racs.core.accounting import Tokens, cost_of
+from racs.core.cache import EMPTY, State, prune, rules_for, serve, warm
 from racs.core.catalog import default_profile_of
 from racs.core.errors import invalid
 from racs.core.prices import PriceBook
 from racs.core.tiers import TIER
+from racs.replay.costs import storage_of, tokens_of
 from racs.replay.optimum import actions, optimum
 from racs.replay.reconstruct import reconstruct
-from racs.replay.simulate import run
+from racs.replay.simulate import SLACK_MS, priced, run
 from racs.replay.steps import Horizon, Step
 from racs.replay.strategies import Decision, Situation
 from racs.traffic.model import Request
@@ -39,36 +40,114 @@ class Quote:
         return f"{what} here would have saved ${self.saved_usd:.2f}"
 
 
-class _OneChanged:
-    name = "one-changed"
+class Quoter:
+    """Quotes for the requests of one stream, reconstructing and replaying it once.
 
-    def __init__(self, index: int, decision: Decision) -> None:
-        self.index = index
-        self.decision = decision
-        self.i = 0
+    Changing one request's decision changes the cache only until its state meets the
+    recorded one again (a later write replaces the entry, or it expires unread), so a quote
+    replays from that request to where the two states meet, not to the stream's end: the
+    cost of all the quotes of a stream grows with the stream, not with its square.
+    """
 
-    def shortcut(self, step: Step, options: object) -> Decision:
-        i = self.i
-        self.i += 1
-        return self.decision if i == self.index else step.recorded
+    def __init__(self, stream: Sequence[Request], prices: PriceBook | None = None) -> None:
+        if not stream:
+            raise invalid("an empty stream has nothing to quote")
+        first = stream[0]
+        profile = default_profile_of(first.provider, first.model)
+        if profile is None:
+            raise invalid(f"no cache profile for provider {first.provider!r}")
+        self.rules = rules_for(profile)
+        book = prices if prices is not None else PriceBook()
+        self.steps, _ = reconstruct(
+            stream,
+            self.rules,
+            lambda r: book.rates(
+                r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
+            ),
+        )
+        self.horizon = Horizon(self.steps)
+        self._offered = actions(self.rules)
+        self._optimum: tuple[Decision, ...] | None = None
+        # The recorded replay: the state before each step, the state after it and its cost.
+        self._before: list[State] = []
+        self._after: list[State] = []
+        self._cost: list[float] = []
+        state: State = EMPTY
+        last: Decision | None = None
+        prev_t = 0.0
+        for i, step in enumerate(self.steps):
+            self._before.append(state)
+            state, cost = self._step(i, step, step.recorded, state, last, prev_t)
+            self._after.append(state)
+            self._cost.append(cost)
+            last, prev_t = step.recorded, step.t_ms
+        self._tail = self._trailing(last, prev_t)
 
-    def decide(self, situation: Situation) -> Decision:
-        raise AssertionError("replayed through shortcut")
+    def quote(self, index: int, *, with_optimum: bool = False) -> Quote:
+        """The cheapest decision for request ``index``, every other one as recorded."""
+        if not 0 <= index < len(self.steps):
+            raise invalid(f"request index {index} outside a stream of {len(self.steps)}")
+        best_tier, best = self.steps[index].recorded.tier, 0.0
+        for tier in self._offered:
+            delta = self.delta(index, Decision(tier))
+            if delta < best - 1e-12:
+                best_tier, best = tier, delta
+        optimum_tier = None
+        if with_optimum:
+            if self._optimum is None:
+                self._optimum = tuple(optimum(self.steps, self.rules).decisions)
+            optimum_tier = self._optimum[index].tier
+        return Quote(best_tier, -best, optimum_tier)
 
-    def end_stream(self, stream: str) -> None:
-        self.i = 0
+    def delta(self, index: int, decision: Decision) -> float:
+        """Dollars the stream would cost more (negative: less) with ``decision`` at ``index``."""
+        steps, rules = self.steps, self.rules
+        if decision.tier not in self._offered and not (decision.tier is None and rules.auto):
+            raise invalid(f"tier {decision.tier!r}; this provider offers {self._offered}")
+        state = self._before[index]
+        last = steps[index - 1].recorded if index else None
+        prev_t = steps[index - 1].t_ms if index else 0.0
+        delta = 0.0
+        for i in range(index, len(steps)):
+            step = steps[i]
+            chosen = decision if i == index else step.recorded
+            state, cost = self._step(i, step, chosen, state, last, prev_t)
+            delta += cost - self._cost[i]
+            last, prev_t = chosen, step.t_ms
+            if state == self._after[i] and chosen == step.recorded:
+                return delta  # from here on both replays are the same
+        return delta + self._trailing(last, prev_t) - self._tail
 
+    def _step(
+        self,
+        i: int,
+        step: Step,
+        decision: Decision,
+        state: State,
+        last: Decision | None,
+        prev_t: float,
+    ) -> tuple[State, float]:
+        """One request as ``run`` replays it: keep-warm touches, the decision, pruning."""
+        rules = self.rules
+        touches = touch_tokens = 0
+        if last is not None and last.keep_warm_s > 0:
+            limit = prev_t + last.keep_warm_s * 1000 + SLACK_MS
+            state, touches, touch_tokens = warm(state, rules, step.t_ms, limit)
+        state, served = serve(state, step, decision.tier, rules)
+        state = prune(state, i, self.horizon)
+        tokens = tokens_of(step, served, touches * touch_tokens)
+        return state, priced(tokens, step.rates, storage_of(served)).total
 
-def best_choice_savings(
-    stream: Sequence[Request],
-    index: int,
-    prices: PriceBook | None = None,
-    *,
-    with_optimum: bool = True,
-) -> Quote:
-    """For ``stream[index]`` (requests of one stream and model, in time order): the tier
-    that would have cost least with every other request as recorded, and the saving."""
-    return quotes(stream, [index], prices, with_optimum=with_optimum)[0]
+    def _trailing(self, last: Decision | None, prev_t: float) -> float:
+        """Touches sent after the stream's last request (billed, buying nothing)."""
+        if last is None or last.keep_warm_s <= 0 or not self.steps:
+            return 0.0
+        end = prev_t + last.keep_warm_s * 1000 + SLACK_MS
+        state = self._after[-1]
+        _, touches, touch_tokens = warm(state, self.rules, end + 1, end)
+        if not touches:
+            return 0.0
+        return priced(Tokens(read=touches * touch_tokens), self.steps[-1].rates, 0.0).total
 
 
 def quotes(
@@ -80,43 +159,20 @@ def quotes(
 ) -> list[Quote]:
     """``best_choice_savings`` for several requests of one stream, reconstructing it once
     (``with_optimum`` also runs the stream's DP for ``Quote.optimum_tier``)."""
-    for index in indices:
-        if not 0 <= index < len(stream):
-            raise invalid(f"request index {index} outside a stream of {len(stream)}")
-    first = stream[0]
-    profile = default_profile_of(first.provider, first.model)
-    if profile is None:
-        raise invalid(f"no cache profile for provider {first.provider!r}")
-    rules = rules_for(profile)
-    book = prices if prices is not None else PriceBook()
-    steps, _ = reconstruct(
-        stream,
-        rules,
-        lambda r: book.rates(
-            r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
-        ),
-    )
-    horizon = Horizon(steps)
-    best_decisions = optimum(steps, rules).decisions if with_optimum else ()
+    quoter = Quoter(stream, prices)
+    return [quoter.quote(index, with_optimum=with_optimum) for index in indices]
 
-    def cost(index: int, decision: Decision) -> float:
-        strategy = _OneChanged(index, decision)
-        total, _ = run("quote", rules.family, steps, rules, strategy, horizon)
-        return total.total
 
-    out = []
-    # Every request as recorded: the same cost whichever index is "changed" to its record.
-    base = cost(0, steps[0].recorded) if indices else 0.0
-    for index in indices:
-        recorded = steps[index].recorded
-        best_tier, best = recorded.tier, base
-        for tier in actions(rules):
-            c = cost(index, Decision(tier))
-            if c < best - 1e-12:
-                best_tier, best = tier, c
-        optimum_tier = best_decisions[index].tier if best_decisions else None
-        out.append(Quote(best_tier, base - best, optimum_tier))
-    return out
+def best_choice_savings(
+    stream: Sequence[Request],
+    index: int,
+    prices: PriceBook | None = None,
+    *,
+    with_optimum: bool = True,
+) -> Quote:
+    """For ``stream[index]`` (requests of one stream and model, in time order): the tier
+    that would have cost least with every other request as recorded, and the saving."""
+    return Quoter(stream, prices).quote(index, with_optimum=with_optimum)
 
 
 class _Chosen:

@@ -13,7 +13,7 @@ from racs.replay.optimum import actions
 from racs.replay.steps import Horizon, Step
 from racs.replay.strategies import Decision, Live, Situation, Strategy
 
-_SLACK_MS = 1e-3
+SLACK_MS = 1e-3
 """Keep-warm limits are given in seconds; this absorbs the float round trip."""
 
 
@@ -97,7 +97,7 @@ def run(
     for i, step in enumerate(steps):
         touches = touch_tokens = 0
         if last is not None and last.keep_warm_s > 0:
-            limit = prev_t + last.keep_warm_s * 1000 + _SLACK_MS
+            limit = prev_t + last.keep_warm_s * 1000 + SLACK_MS
             state, touches, touch_tokens = warm(state, rules, step.t_ms, limit)
         if callable(fast):
             decision = fast(step, offered)
@@ -115,7 +115,7 @@ def run(
         hours = storage_of(served)
         tally.add(step.rates, tokens, hours)
         if detail:
-            cost = _priced(tokens, step.rates, hours)
+            cost = priced(tokens, step.rates, hours)
             tier = served.rule.name if served.rule is not None else None
             outcomes.append(
                 StepOutcome(decision, served.read, served.written, tier, touches, tokens, cost)
@@ -124,7 +124,7 @@ def run(
         prev_t = step.t_ms
     if last is not None and last.keep_warm_s > 0 and steps:
         # Touches after the stream's last request buy nothing but are still billed.
-        end = prev_t + last.keep_warm_s * 1000 + _SLACK_MS
+        end = prev_t + last.keep_warm_s * 1000 + SLACK_MS
         state, touches, touch_tokens = warm(state, rules, end + 1, end)
         if touches:
             extra = Tokens(read=touches * touch_tokens)
@@ -132,7 +132,7 @@ def run(
             if detail and outcomes:
                 o = outcomes[-1]
                 tokens = o.tokens + extra
-                cost = _priced(tokens, steps[-1].rates, 0.0) + Cost(storage=o.cost.storage)
+                cost = priced(tokens, steps[-1].rates, 0.0) + Cost(storage=o.cost.storage)
                 outcomes[-1] = StepOutcome(
                     o.decision, o.read, o.written, o.tier, o.touches + touches, tokens, cost
                 )
@@ -140,7 +140,8 @@ def run(
     return tally.cost(), outcomes
 
 
-def _priced(tokens: Tokens, rates: Rates | None, token_hours: float) -> Cost:
+def priced(tokens: Tokens, rates: Rates | None, token_hours: float) -> Cost:
+    """One step's dollars: its tokens at its rates, plus storage (nothing when unpriced)."""
     if rates is None:
         return Cost()
     return cost_of(tokens, rates, storage_usd(token_hours * 1e6, 3600, rates.storage_per_mtok_hour))

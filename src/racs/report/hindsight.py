@@ -19,7 +19,7 @@ from typing import Final
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
 from racs.core.text import duration, usd
-from racs.replay.quote import Hindsight, quotes, stream_hindsight
+from racs.replay.quote import Hindsight, Quoter, stream_hindsight
 from racs.report.findings import ACTIONS, EXPIRY, MIXED_TIER, TIER_CHOICE, UNCACHED, Finding
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
@@ -172,8 +172,8 @@ def _mixed(first: Request, stream: list[Request], h: Hindsight) -> Finding | Non
 def _quoted(
     found: list[Finding], stream: list[Request], prices: PriceBook
 ) -> dict[int, tuple[Finding, frozenset[tuple[int, str | None]]]]:
-    """Each request finding (by ``id``) quoted, with the choice its saving rests on; the
-    stream is replayed once for all of them."""
+    """Each request finding (by ``id``) quoted, with the choice its saving rests on; one
+    ``Quoter`` replays the stream once for all of them."""
     position = {(r.timestamp_ms, r.request_id): i for i, r in enumerate(stream)}
     asked: list[tuple[Finding, int, int]] = []
     for f in found:
@@ -187,7 +187,8 @@ def _quoted(
     if not asked:
         return {}
     try:
-        got = quotes(stream, [at for _, _, at in asked], prices)
+        quoter = Quoter(stream, prices)
+        got = [quoter.quote(at) for _, _, at in asked]
     except (RacsError, ValueError):
         return {}  # no cache model for this provider: no hindsight to offer
     out: dict[int, tuple[Finding, frozenset[tuple[int, str | None]]]] = {}

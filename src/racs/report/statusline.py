@@ -143,10 +143,11 @@ def _span(seconds: float) -> str:
 
 
 def default_cache_file() -> Path:
-    """``$XDG_CACHE_HOME/racs/statusline.json``, else ``~/.cache/racs/statusline.json``."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
-    return root / "racs" / "statusline.json"
+    """``statusline.json`` in racs's cache folder (``$RACS_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/racs``, else ``~/.cache/racs``)."""
+    from racs.core.files import cache_folder
+
+    return cache_folder() / "statusline.json"
 
 
 def projects_of(transcript: Path | None) -> Path:
@@ -168,9 +169,6 @@ class ReadCache:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.changed = False
         self._prices = prices
-        self.rates_memo: dict[str, list[dict[str, Any]]] = {}
-        """Model -> the rates it was priced at, per UTC day and long-context band: a
-        grown file is priced without loading the price database."""
         if path is None:
             return
         try:
@@ -179,10 +177,8 @@ class ReadCache:
             return
         if isinstance(data, dict) and data.get("version") == VERSION:
             files, sessions = data.get("files"), data.get("sessions")
-            memo = data.get("rates")
             self.files = files if isinstance(files, dict) else {}
             self.sessions = sessions if isinstance(sessions, dict) else {}
-            self.rates_memo = memo if isinstance(memo, dict) else {}
 
     @property
     def prices(self) -> PriceBook:
@@ -194,28 +190,10 @@ class ReadCache:
         return self._prices
 
     def rates(self, model: str, timestamp_ms: float, input_tokens: float) -> Rates | None:
-        """The model's rates for one request (``None``: unpriced), from the memo when the
-        same day and band were priced before."""
-        from racs.core.accounting import Rates
-
-        day = int(timestamp_ms // 86_400_000)
-        known = self.rates_memo.setdefault(model, [])
-        for e in known:
-            if e["day"] == day and e["low"] < input_tokens <= e["high"]:
-                return None if e["rates"] is None else Rates(**e["rates"])
-        rates = self.prices.rates(
+        """The model's rates for one request (``None``: unpriced)."""
+        return self.prices.rates(
             PROVIDER, model, timestamp_ms=timestamp_ms, input_tokens=input_tokens
         )
-        low, high = self.prices.band(
-            PROVIDER, model, timestamp_ms=timestamp_ms, input_tokens=input_tokens
-        )
-        from dataclasses import asdict
-
-        known.append(
-            {"day": day, "low": low, "high": high, "rates": asdict(rates) if rates else None}
-        )
-        self.changed = True
-        return rates
 
     def rows(self, path: Path, st: os.stat_result, main: bool) -> list[Row]:
         """The responses of ``path`` (stat ``st``), reading only what the cache lacks."""
@@ -373,11 +351,12 @@ class ReadCache:
             "version": VERSION,
             "files": self.files,
             "sessions": self.sessions,
-            "rates": self.rates_memo,
         }
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            from racs.core.files import make_private_dirs
+
+            make_private_dirs(self.path.parent)
             tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError:

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from racs.core.accounting import cost_of
+from racs.core.errors import ERR_CONFLICT, ERR_INVALID_INPUT, RacsError
 from racs.core.prices import PriceBook
 from racs.traffic.model import Request
+from racs.traffic.problems import Problems
 
 BATCH: Final = 500
 MAX_ID: Final = 200  # the ledger's identifier limit
@@ -28,13 +30,31 @@ class Ingested:
 
     added: int
     already: int
-    """Requests whose run was already in the ledger (an earlier ingest)."""
+    """Requests whose run was already in the ledger (an earlier or a concurrent ingest)."""
+    refused: int = 0
+    """Requests the ledger refused (out of its bounds), each named in the problems."""
 
 
-def run_id_of(r: Request) -> str:
-    """A deterministic run id: the same request always maps to the same run."""
-    ident = r.request_id or r.source
-    digest = hashlib.sha256(f"{r.provider}\0{r.session}\0{r.stream}\0{ident}".encode()).hexdigest()
+def run_id_of(r: Request, occurrence: int = 0) -> str:
+    """A deterministic run id: the same request always maps to the same run.
+
+    A request with an id is known by it; one without is known by its content (time,
+    model, tokens, session, stream, ...) and ``occurrence``, its rank among identical
+    records of one ingest, never by the spelling of the path it was read from, so the same
+    folder given as ``dir``, ``./dir`` or through a symlink adds nothing the second time.
+    """
+    if r.request_id:
+        ident = r.request_id
+    else:
+        t = r.tokens
+        counts = (t.fresh, t.read, t.write_5m, t.write_30m, t.write_1h, t.output)
+        ident = "\0".join(
+            map(str, (r.timestamp_ms, r.model, counts, r.kind, r.agent, r.project, occurrence))
+        )
+    key = f"{r.provider}\0{r.session}\0{r.stream}\0{ident}"
+    # surrogatepass: a file name that is not UTF-8 still has an identity (the ledger then
+    # refuses the record by name instead of the ingest stopping here).
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return f"traffic-{digest[:32]}"
 
 
@@ -43,7 +63,7 @@ def _short(value: str) -> str:
 
 
 def _digest8(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:8]
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 class _Clock:
@@ -58,26 +78,59 @@ class _Clock:
 
 
 def ingest(
-    requests: Iterable[Request], open_ledger: Any, prices: PriceBook | None = None
+    requests: Iterable[Request],
+    open_ledger: Any,
+    prices: PriceBook | None = None,
+    problems: Problems | None = None,
 ) -> Ingested:
     """Write ``requests`` through ``open_ledger(clock)`` (which returns a ``Ledger``);
-    with ``prices``, each run records its dollars (``cost_usd``) as the report prices it."""
+    with ``prices``, each run records its dollars (``cost_usd``) as the report prices it.
+
+    A request the ledger refuses is named in ``problems`` (its ``file:line`` and the
+    reason) and the rest are written; a run another ingest wrote meanwhile counts as
+    already there.
+    """
     clock = _Clock()
-    added = already = 0
+    added = already = refused = 0
+    occurrences: dict[str, int] = {}
     with open_ledger(clock) as ledger:
         pending: list[tuple[str, Request]] = []
 
         def flush() -> None:
-            nonlocal added
-            with ledger.batch() as batch:
-                for rid, r in pending:
-                    _write(batch, clock, rid, r, _cost(r, prices))
-            added += len(pending)
-            pending.clear()
+            nonlocal added, already, refused
+            while pending:
+                try:
+                    with ledger.batch() as batch:
+                        _gather(batch, clock, pending, prices)
+                except _Refused as refusal:
+                    _, bad = pending.pop(refusal.at)
+                    refused += 1
+                    if problems is not None:
+                        reason = f"refused by the ledger: {refusal.error.message}"
+                        problems.add(bad.source or "(request)", reason)
+                    continue
+                except RacsError as exc:
+                    if exc.code != ERR_CONFLICT:
+                        raise
+                    # Another ingest committed some of these runs since they were looked up.
+                    before = len(pending)
+                    pending[:] = [(rid, r) for rid, r in pending if ledger.get_run(rid) is None]
+                    already += before - len(pending)
+                    if len(pending) == before:
+                        raise
+                    continue
+                added += len(pending)
+                pending.clear()
 
         seen: set[str] = set()
         for r in requests:
-            rid = run_id_of(r)
+            base = run_id_of(r)
+            if not r.request_id:
+                n = occurrences.get(base, 0)
+                occurrences[base] = n + 1
+                rid = run_id_of(r, n) if n else base
+            else:
+                rid = base
             if rid in seen or ledger.get_run(rid) is not None:
                 already += 1
                 continue
@@ -88,7 +141,27 @@ def ingest(
                 seen.clear()
         if pending:
             flush()
-    return Ingested(added, already)
+    return Ingested(added, already, refused)
+
+
+class _Refused(Exception):
+    """The ledger refused the request at ``at`` of a batch (input out of its bounds)."""
+
+    def __init__(self, at: int, error: RacsError) -> None:
+        super().__init__(error.message)
+        self.at = at
+        self.error = error
+
+
+def _gather(batch: Any, clock: _Clock, pending: list[tuple[str, Request]], prices: Any) -> None:
+    """Add every pending request to the batch; the ledger validates each call."""
+    for at, (rid, r) in enumerate(pending):
+        try:
+            _write(batch, clock, rid, r, _cost(r, prices))
+        except RacsError as exc:
+            if exc.code != ERR_INVALID_INPUT:
+                raise
+            raise _Refused(at, exc) from exc
 
 
 def _cost(r: Request, prices: PriceBook | None) -> float | None:

@@ -23,16 +23,12 @@ from typing import Any, Final
 
 from racs.core.accounting import Tokens
 from racs.core.errors import RacsError
+from racs.ledger.payloads import COUNT_FIELDS, decode_usage, iter_events
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
 
 PAGE: Final = 5000
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
-_WRITES: Final = (
-    ("5m", "cache_write_tokens_5m"),
-    ("30m", "cache_write_tokens_30m"),
-    ("1h", "cache_write_tokens_1h"),
-)
 
 
 def is_ledger(target: str | Path) -> bool:
@@ -99,20 +95,13 @@ def _key(payload: Mapping[str, Any], started: Mapping[str, Any] | None = None) -
 
 
 def _same_usage(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    names = ("input_tokens", "cache_read_tokens", *(name for _, name in _WRITES))
-    return all((a.get(n) or 0) == (b.get(n) or 0) for n in names)
+    return all((a.get(n) or 0) == (b.get(n) or 0) for n in COUNT_FIELDS)
 
 
 def _events(ledger: Any, where: str, problems: Problems) -> Iterator[Request]:
     tail = Tail(where, problems)
-    after: int | None = None
-    while True:
-        page = ledger.query_events(after_position=after, limit=PAGE)
-        if not page:
-            break
-        for e in page:
-            after = e.position
-            yield from tail.feed(e)
+    for e in iter_events(ledger, page=PAGE):
+        yield from tail.feed(e)
     yield from tail.flush()
 
 
@@ -224,15 +213,6 @@ def _ended(
             yield found
 
 
-def _count(payload: Mapping[str, Any], name: str) -> int:
-    value = payload.get(name, 0)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} is not a token count")
-    return value
-
-
 def _request(
     usage: Mapping[str, Any],
     started: Mapping[str, Any],
@@ -245,27 +225,22 @@ def _request(
     meta = started.get("metadata") if run is not None else None
     meta = meta if isinstance(meta, Mapping) else {}
     try:
+        usage_of = decode_usage(usage, started)
+        output = usage.get("output_tokens")
+        if output is not None and (type(output) is not int or output < 0):
+            raise ValueError("output_tokens is not a token count")
         tokens = Tokens.all_in(
-            _count(usage, "input_tokens"),
-            _count(usage, "cache_read_tokens"),
-            {tier: _count(usage, name) for tier, name in _WRITES},
-            _count(usage, "output_tokens"),
+            usage_of.input_tokens, usage_of.cache_read_tokens, usage_of.writes, output or 0
         )
     except ValueError as exc:
         problems.add(at, str(exc))
         return None
-    provider = usage.get("provider") or started.get("provider")
-    model = usage.get("model") or started.get("model")
-    if not isinstance(provider, str) or not isinstance(model, str):
-        problems.add(at, "provider or model missing")
-        return None
+    provider, model = usage_of.provider, usage_of.model
     when = usage.get("timestamp", timestamp)
     simulated = meta.get("simulatedAt")  # racs simulate: the simulation's own clock
     if isinstance(simulated, int | float) and not isinstance(simulated, bool):
         when = simulated
-    workspace = usage.get("workspace_id") or started.get("workspace_id")
-    agent = usage.get("agent_id") or started.get("agent_id")
-    prefix = usage.get("prefix_key") or started.get("prefix_key")
+    workspace, agent, prefix = usage_of.workspace_id, usage_of.agent_id, usage_of.prefix_key
     session = _text(meta.get("session")) or _text(workspace) or "(ledger)"
     # An agent's calls to one provider form a stream (its prefix key changes when its
     # prompt drifts, which is what the report must see); else the prefix key.
