@@ -6,8 +6,8 @@ Claude Code runs the status line command after every turn, so the answer must co
 What was read is kept in a small JSON file keyed by each transcript's path, size and mtime:
 an unchanged file is not opened again, a grown one is read from where the last read
 stopped, and a file that shrank or changed in place is read again from the start. A
-warm answer imports nothing beyond the standard library; prices and the cache model load
-only when a file changed.
+warm answer imports only this module and the standard library; the reader, prices and
+the cache model load only when a file changed.
 
 A row of the read cache is one response: ``[message id, request id, timestamp ms, model,
 main stream (0/1), fresh, read, write 5m, write 30m, write 1h, output, usd]`` (``usd`` is

@@ -133,6 +133,7 @@ class Walker:
         self._last_model: dict[str, str] = {}
         self._tiers: dict[tuple[str, str], _TierLedger] = {}
         self._plain: dict[tuple[str, str], _Plain] = {}
+        self._ttl_bounds: dict[tuple[str, str], tuple[float, float]] = {}
         self.gaps = Gaps()
 
     def rules(self, provider: str, model: str) -> CacheRules | None:
@@ -204,14 +205,18 @@ class Walker:
         p = self._plain.get(key)
         if p is None:
             p = self._plain[key] = _Plain(r)
+        elif p.read > 0:
+            return  # the stream reads its cache: nothing more to follow here
         t = r.tokens
         p.requests += 1
         p.read += t.read
-        rules = self.rules(r.provider, r.model)
+        if p.read > 0:
+            return
+        shortest, longest = self._ttls(r.provider, r.model)
         since = r.timestamp_ms - p.last_ms
-        if p.requests > 1 and since <= _ttl_ms(rules, min):
+        if p.requests > 1 and since <= shortest:
             p.near = True
-        if p.requests > 1 and since <= _ttl_ms(rules, max):
+        if p.requests > 1 and since <= longest:
             shared = min(p.min_input, t.input)
             lost = excess_usd(t, shared, rates)
             if lost is None:
@@ -223,6 +228,21 @@ class Walker:
         p.last_ms = r.timestamp_ms
         if found is not None and found.usd is not None:
             p.found_usd += found.usd
+
+    def _ttls(self, provider: str, model: str) -> tuple[float, float]:
+        """The shortest and longest an entry of this model lives idle, in ms (5m and 1h
+        where racs has no rules for it)."""
+        key = (provider, model)
+        got = self._ttl_bounds.get(key)
+        if got is None:
+            rules = self.rules(provider, model)
+            if rules is None or not rules.tiers:
+                got = (TIER["5m"].seconds * 1000.0, TIER["1h"].seconds * 1000.0)
+            else:
+                lives = [rule.ttl_ms for rule in rules.tiers.values()]
+                got = (min(lives), max(lives))
+            self._ttl_bounds[key] = got
+        return got
 
     def uncached_findings(self) -> list[tuple[Finding, float]]:
         """Streams that never read although a request came within a cache's lifetime of the
@@ -344,7 +364,8 @@ class Walker:
                 longer=_longer_tier(rules, e.ttl, gap_s),
                 extended="24h" in rules.options if rules is not None else False,
             )
-            if found is not None and gap_s is not None and gap_s * 1000 > _ttl_ms(rules, max):
+            longest = self._ttls(r.provider, r.model)[1]
+            if found is not None and gap_s is not None and gap_s * 1000 > longest:
                 # No tier the provider offers outlives this pause: nothing would have kept it.
                 return replace(found, unavoidable=True)
             return found
@@ -388,14 +409,6 @@ class Walker:
 def _difference(paid: Tokens, instead: Tokens, rates: Rates) -> float:
     """What ``paid`` cost over ``instead`` at ``rates`` (a difference of two ``cost_of``)."""
     return cost_of(paid, rates).total - cost_of(instead, rates).total
-
-
-def _ttl_ms(rules: CacheRules | None, pick: Callable[[list[float]], float]) -> float:
-    """The shortest (``min``) or longest (``max``) an entry of this model lives idle (5m
-    or 1h where racs has no rules for it)."""
-    if rules is None or not rules.tiers:
-        return TIER["5m" if pick is min else "1h"].seconds * 1000.0
-    return pick([rule.ttl_ms for rule in rules.tiers.values()])
 
 
 def _retention(rules: CacheRules | None, ttl: str) -> str:
