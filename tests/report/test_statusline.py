@@ -241,6 +241,27 @@ class TestReadCache:
         assert _status(projects, cache).session_usd == pytest.approx(0.525024, abs=1e-12)
         assert _status(projects, cache).line() == _status(projects, None).line()
 
+    @settings(max_examples=30, deadline=None)
+    @given(cuts=st.lists(st.integers(0, 2_000), max_size=5))
+    def test_reading_in_pieces_equals_reading_once(self, cuts: list[int]) -> None:
+        """However a transcript grows (cut anywhere, mid-line too), reading it piece by
+        piece through the cache gives what one read without a cache gives."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "projects"
+            (root / "p").mkdir(parents=True)
+            path = root / "p" / "s.jsonl"
+            more = _line("r2", "2026-03-01T12:00:00", fresh=5, read=100_000, w5=20_000, out=3_000)
+            data = f"{R1}\n{R2}\n{more}\n{O2}\n".encode()
+            cache = Path(tmp) / "c.json"
+            path.write_bytes(b"")
+            for cut in sorted(c % len(data) for c in cuts):
+                path.write_bytes(data[:cut])
+                _status(root, cache)
+            path.write_bytes(data)
+            assert _status(root, cache).line() == _status(root, None).line()
+
 
 @pytest.fixture
 def stdin_of() -> Iterator[Any]:
