@@ -38,7 +38,7 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
     p = commands.add_parser(
         "statusline",
         help="one status line for Claude Code (reads its JSON on stdin)",
-        description="Read the JSON Claude Code pipes to a status line command and print "
+        description="Read the JSON Claude Code pipes to a status line command and print\n"
         "one line: costs, the active block, the hit ratio and the cache's warmth.",
         epilog=_EXAMPLES,
         formatter_class=formatter,
