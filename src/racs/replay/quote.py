@@ -201,7 +201,8 @@ class Hindsight:
     """What one stream paid and what replay's hindsight says it could have paid."""
 
     recorded_usd: float
-    optimum_usd: float
+    optimum_usd: float | None
+    """``None``: not asked for (``exact=False``)."""
     five_usd: float | None
     """Every write at 5m (``None``: the provider offers no such pair of tiers)."""
     mixed_usd: float | None
@@ -213,8 +214,10 @@ class Hindsight:
     """The requests the mixed choice writes at 1h (each the last before a pause)."""
 
     @property
-    def gap_usd(self) -> float:
-        """The most any choice could have saved on this stream."""
+    def gap_usd(self) -> float | None:
+        """The most any choice could have saved on this stream (``None``: not computed)."""
+        if self.optimum_usd is None:
+            return None
         return max(0.0, self.recorded_usd - self.optimum_usd)
 
 
@@ -224,11 +227,13 @@ def stream_hindsight(
     *,
     pauses: int = 3,
     prefix: int | None = None,
+    exact: bool = True,
 ) -> Hindsight:
-    """The recorded cost of a stream (one stream and model, time order), its optimum and
-    the mixed-tier choice over its ``pauses`` longest pauses. ``prefix``: assume every
-    request's first ``prefix`` tokens repeat (a stream whose usage shows no cache at all,
-    so reconstruction cannot see what was shared)."""
+    """The recorded cost of a stream (one stream and model, time order), its optimum (the
+    dynamic program, skipped without ``exact``) and the mixed-tier choice over its
+    ``pauses`` longest pauses. ``prefix``: assume every request's first ``prefix`` tokens
+    repeat (a stream whose usage shows no cache at all, so reconstruction cannot see what
+    was shared)."""
     first = stream[0]
     profile = default_profile_of(first.provider, first.model)
     if profile is None:
@@ -253,7 +258,7 @@ def stream_hindsight(
         total, _ = run("hindsight", rules.family, steps, rules, _Chosen(chosen), horizon)
         return total.total
 
-    best = optimum(steps, rules, trace=False).cost
+    best = optimum(steps, rules, trace=False).cost if exact or prefix is not None else None
     mixed = five = None
     longest: tuple[float, ...] = ()
     if prefix is not None:

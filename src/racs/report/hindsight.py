@@ -84,6 +84,10 @@ def _rank(f: Finding) -> tuple[float, float]:
     return (0.0, -f.saved_usd)
 
 
+Claimed = list[tuple[Finding, frozenset[tuple[int, str | None]]]]
+"""Findings with the (request index, tier) choices their savings rest on."""
+
+
 def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -> list[Finding]:
     """One stream's findings with what each would have saved (plus its mixed-tier finding):
     the largest savings first, each at most what the stream's gap to its optimum leaves,
@@ -91,21 +95,24 @@ def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -
     uncached = any(f.cause == UNCACHED for f in found)
     prefix = int(min(r.tokens.input for r in stream)) if uncached else None
     try:
-        h = stream_hindsight(stream, prices, prefix=prefix)
+        # The optimum's dynamic program only when the savings may need its bound.
+        h = stream_hindsight(stream, prices, prefix=prefix, exact=False)
     except (RacsError, ValueError):
         return found  # no cache model for this provider: no hindsight to offer
     n = len(stream)
     every = {(i, "5m") for i in range(n)}
     # What each finding's saving is made of, as (request index, tier) choices: two
     # findings resting on the same choice save it once.
-    out: list[tuple[Finding, frozenset[tuple[int, str | None]]]] = []
+    out: Claimed = []
     quoted = _quoted(found, stream, prices)
     for f in found:
         if f.cause == TIER_CHOICE:
-            saved = h.recorded_usd - h.five_usd if h.five_usd is not None else None
+            # Replayed whole where the record was; under an assumed prefix (uncached),
+            # the walk's own difference of 5m and 1h writes, capped below like the rest.
+            saved = h.recorded_usd - h.five_usd if h.five_usd is not None else f.usd
             out.append((replace(f, saved_usd=saved), frozenset(every)))
         elif f.cause == UNCACHED:
-            out.append((replace(f, saved_usd=h.gap_usd), frozenset()))
+            out.append((replace(f, saved_usd=h.gap_usd or 0.0), frozenset()))
         else:
             out.append(quoted.get(id(f), (f, frozenset())))
     mixed = _mixed(found[0].request, stream, h)
@@ -115,7 +122,24 @@ def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -
         out = [(f, c) for f, c in out if f.cause != TIER_CHOICE or (f.saved_usd or 0.0) >= beats]
         pause = set(h.pause_at)
         out.append((mixed, frozenset((i, "1h" if i in pause else "5m") for i in range(n))))
-    left = h.gap_usd
+    gap = h.gap_usd
+    if gap is None:
+        # Each saving alone is one the optimum also makes (a choice against the record):
+        # the largest is a bound below the gap; the exact gap only if it cuts anything.
+        gap = max((max(0.0, f.saved_usd or 0.0) for f, _ in out), default=0.0)
+        capped, cut = _allot(out, gap)
+        if not cut:
+            return capped
+        exact = stream_hindsight(stream, prices).gap_usd
+        gap = exact if exact is not None else gap
+    return _allot(out, gap)[0]
+
+
+def _allot(out: Claimed, gap: float) -> tuple[list[Finding], bool]:
+    """The findings' savings allotted largest first up to ``gap``, a choice saved once;
+    and whether ``gap`` cut any of them short."""
+    left = gap
+    cut = False
     taken: set[tuple[int, str | None]] = set()
     capped: list[Finding] = []
     # Stream-wide findings first on a tie: they name the whole choice.
@@ -135,11 +159,12 @@ def savings_of(found: list[Finding], stream: list[Request], prices: PriceBook) -
         if same:
             quote = f"{quote or 'hindsight'} (the same choice as a larger finding of this stream)"
         elif share < raw - _CENT_HUNDREDTH:
+            cut = True
             counted = f"{usd(raw - share)} of it counted in this stream's larger findings"
             quote = f"{quote or 'hindsight'} ({counted})"
         unavoidable = f.unavoidable or own <= _CENT_HUNDREDTH
         capped.append(replace(f, saved_usd=share, unavoidable=unavoidable, quote=quote))
-    return capped
+    return capped, cut
 
 
 _WIDE: Final = (MIXED_TIER, TIER_CHOICE, UNCACHED)
