@@ -33,6 +33,19 @@ class TestLedgerReads:
         failed = racs("ledger", "runs", "--ledger", ledger_path, "--status", "failed")
         assert failed.returncode == 0 and "no runs match" in failed.stdout
 
+    def test_every_run_filter_is_a_flag(self, racs: Runner, ledger_path: str) -> None:
+        """`runs` takes each of RunFilter's fields: the simulation's runs are API-key runs
+        in the background, so none is an auth risk."""
+        args = ("ledger", "runs", "--ledger", ledger_path, "--json")
+        safe = racs(*args, "--auth-risk", "no", "--execution-mode", "background")
+        assert len(json.loads(safe.stdout)["runs"]) == 6
+        live = racs(*args, "--execution-mode", "interactive")
+        assert json.loads(live.stdout)["runs"] == []
+        risky = racs(*args, "--auth-risk", "yes", "--auth-type", "api")
+        assert json.loads(risky.stdout)["runs"] == []
+        bad = racs(*args, "--auth-risk", "maybe")
+        assert bad.returncode == 2 and "expected yes or no" in bad.stderr
+
     def test_show_run(self, racs: Runner, ledger_path: str) -> None:
         """`show RUN_ID` prints the run and its events; --json too."""
         runs = json.loads(racs("ledger", "runs", "--ledger", ledger_path, "--json").stdout)

@@ -14,7 +14,7 @@ from ledger.helpers import Store, projections
 from racs.core.errors import ERR_CONFLICT, ERR_NOT_FOUND, RacsError
 from racs.ledger import Ledger
 from racs.ledger.hashing import canonical_json, event_json
-from racs.ledger.projection import value_bucket
+from racs.ledger.row import value_bucket
 
 json_values = st.recursive(
     st.none()

@@ -14,6 +14,7 @@ from racs.cli.app import CliError
 from racs.cli.ledgers import default_read_target
 from racs.core.accounting import parse_pricing_table
 from racs.core.errors import RacsError
+from racs.core.targets import parse_target
 from racs.traffic import claude_code, codex
 from racs.traffic.problems import Problems
 
@@ -58,7 +59,7 @@ def traffic_sources(paths: list[str], ledger: str | None) -> list[str]:
     CLI's sessions (those that exist), else the default ledger."""
     sources = [str(Path(p).expanduser()) for p in paths]
     for source in sources:
-        if not source.startswith(("postgresql://", "postgres://")) and not Path(source).exists():
+        if not parse_target(source).exists():
             raise CliError(f"no such file or folder: {source}")
     if ledger is not None:
         sources.append(ledger or default_read_target())
@@ -69,7 +70,7 @@ def traffic_sources(paths: list[str], ledger: str | None) -> list[str]:
     if found:
         return found
     fallback = default_read_target()
-    if fallback.startswith(("postgresql://", "postgres://")) or Path(fallback).exists():
+    if parse_target(fallback).exists():
         return [fallback]
     raise CliError(
         f"nothing to read: no Claude Code transcripts at {claude} and no ledger at "
@@ -103,10 +104,10 @@ def nothing_read(sources: list[str], problems: Problems) -> CliError:
 
 def shown_source(source: str) -> str:
     """A source as it may be printed (a URL loses its password)."""
-    if "://" in source and "@" in source:
-        scheme, rest = source.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return source
+    try:
+        return parse_target(source).shown
+    except RacsError:  # not a target racs opens: printed as given
+        return source
 
 
 def write_atomically(path: Path, text: str) -> None:

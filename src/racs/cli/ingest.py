@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from racs.cli.app import EXIT_OK, CliError
 from racs.cli.files import load_pricing, nothing_read
 from racs.cli.render import ByteProgress
 from racs.core.prices import PriceBook
+from racs.core.targets import parse_target
 from racs.traffic.ingest import ingest
 from racs.traffic.lines import total_bytes
 from racs.traffic.problems import Problems
@@ -56,18 +56,13 @@ def run(ns: argparse.Namespace) -> int:
     target: str | None = ns.ledger
 
     def open_ledger(clock: Callable[[], int]) -> Any:
-        if target is None:
-            return create_ledger(clock=clock)
-        if target.startswith(("postgresql://", "postgres://")):
-            return create_ledger(url=target, clock=clock)
         return create_ledger(target, clock=clock)
 
     if target is not None and any(str(s) == target for s in ns.sources):
         raise CliError("the ledger to write cannot also be a source")
     for source in ns.sources:
-        text = str(source)
-        if not text.startswith(("postgresql://", "postgres://")) and not Path(text).exists():
-            raise CliError(f"no such file or folder: {text}")
+        if not parse_target(source).exists():
+            raise CliError(f"no such file or folder: {source}")
     problems = Problems()
     meter = ByteProgress(total_bytes(discover_files(ns.sources)), "ingesting")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -13,7 +14,27 @@ from racs.cli.app import EXIT_GATE, EXIT_OK, CliError, Parser
 from racs.cli.files import load_pricing
 from racs.cli.ledgers import open_ledger
 from racs.core.text import cell, iso, percent, table, tokens, usd
+from racs.ledger.filters import RunFilter
+from racs.ledger.model import AUTH_TYPES, EXECUTION_MODES, RUN_STATUSES
 from racs.ledger.payloads import iter_events
+
+
+def _yes_no_flag(text: str) -> bool:
+    if text.lower() not in ("yes", "no", "true", "false"):
+        raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+    return text.lower() in ("yes", "true")
+
+
+_RUN_FILTERS: Final = tuple(f.name for f in dataclasses.fields(RunFilter))
+"""`racs ledger runs` takes a flag per run filter (the window's from ``window``)."""
+_SHORT_FLAGS: Final = {"workspace_id": "workspace", "agent_id": "agent"}
+_FLAG_FORMS: Final[dict[str, dict[str, Any]]] = {
+    "status": {"choices": RUN_STATUSES},
+    "auth_type": {"choices": AUTH_TYPES},
+    "execution_mode": {"choices": EXECUTION_MODES},
+    "auth_risk": {"type": _yes_no_flag, "metavar": "yes|no"},
+}
+"""How a filter's flag reads its value when it is not an id."""
 
 PAGE: Final = 500
 """Events fetched per query while exporting or listing."""
@@ -80,11 +101,10 @@ def register(commands: Any, formatter: Callable[[str], argparse.HelpFormatter]) 
         )
 
     runs = action("runs", "list runs, newest first, with filters")
-    runs.add_argument("--workspace", metavar="ID")
-    runs.add_argument("--agent", metavar="ID")
-    runs.add_argument("--provider", metavar="P")
-    runs.add_argument("--model", metavar="M")
-    runs.add_argument("--status", choices=("started", "completed", "failed", "cancelled"))
+    for name in _RUN_FILTERS:
+        if name not in ("since", "until"):
+            flag = "--" + _SHORT_FLAGS.get(name, name).replace("_", "-")
+            runs.add_argument(flag, dest=name, **_FLAG_FORMS.get(name, {"metavar": "ID"}))
     window(runs)
     runs.add_argument("--limit", type=_limit, default=50, metavar="N", help="default 50")
     runs.set_defaults(handler=cmd_runs)
@@ -209,14 +229,7 @@ def cmd_runs(ns: argparse.Namespace) -> int:
     """`racs ledger runs`."""
     with _ledger(ns) as ledger:
         page = ledger.query_runs(
-            workspace_id=ns.workspace,
-            agent_id=ns.agent,
-            provider=ns.provider,
-            model=ns.model,
-            status=ns.status,
-            since=ns.since,
-            until=ns.until,
-            limit=ns.limit,
+            **{name: getattr(ns, name) for name in _RUN_FILTERS}, limit=ns.limit
         )
     items = list(page.items)
     if ns.json:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from racs.cli.app import CliError
+from racs.core.targets import ledger_target
 
 
 def demo_ledger_path() -> Path:
@@ -19,7 +20,7 @@ def default_read_target() -> str:
     """The ledger a read command uses when none is named: ``RACS_LEDGER``, else the default
     file; when that file does not exist yet but a demonstration was run, its demo ledger
     (said on stderr), so ``racs simulate && racs ledger stats`` shows the demonstration."""
-    from racs.ledger.api import ENV_VAR, default_ledger_path
+    from racs.ledger.factory import ENV_VAR, default_ledger_path
 
     named = os.environ.get(ENV_VAR)
     if named:
@@ -40,19 +41,16 @@ def open_ledger(target: str | None, *, must_exist: bool = False) -> Any:
     """
     try:
         from racs.ledger import create_ledger
-        from racs.ledger.api import ENV_VAR, default_ledger_path
+        from racs.ledger.factory import ENV_VAR, default_ledger_path
     except ImportError as exc:
         raise CliError(f"the run ledger is not available in this racs ({exc})") from None
-    if target is not None and target.startswith(("postgresql://", "postgres://")):
-        return create_ledger(url=target)
     if target:
         path = target
     elif must_exist:
         path = default_read_target()
     else:
         path = os.environ.get(ENV_VAR) or str(default_ledger_path())
-    if path.startswith(("postgresql://", "postgres://")):
-        return create_ledger(url=path)
-    if must_exist and not os.path.isfile(os.path.expanduser(path)):
+    where = ledger_target(path)
+    if must_exist and where.kind == "sqlite" and not os.path.isfile(where.path):
         raise CliError(f"ledger {path}: no such file (nothing to read)")
-    return create_ledger(path)
+    return create_ledger(where.text)

@@ -18,7 +18,7 @@ from racs.core.prices import PriceBook
 from racs.core.text import iso, table, usd
 from racs.replay.html import render_html
 from racs.replay.run import OPTIMUM, Replay, replay
-from racs.replay.strategies import DEFAULT_STRATEGIES, available
+from racs.replay.strategies import DEFAULT_STRATEGIES
 from racs.replay.wire import to_json
 from racs.traffic.lines import total_bytes
 from racs.traffic.problems import Problems
@@ -195,8 +195,3 @@ def _requests_table(result: Replay) -> str:
             cells.append(step.anomaly or "")
             rows.append(cells)
     return table(["time", "stream", "prefix", *names, "anomaly"], rows)
-
-
-def strategy_names() -> tuple[str, ...]:
-    """The strategies this installation offers (for help and tests)."""
-    return available()

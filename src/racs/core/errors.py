@@ -19,18 +19,6 @@ ERR_STORAGE: Final = "ERR_STORAGE"
 ERR_CLOSED: Final = "ERR_CLOSED"
 """The object was used after close()."""
 
-CODES: Final = frozenset(
-    {
-        ERR_INVALID_INPUT,
-        ERR_STATE_VERSION,
-        ERR_STATE_IO,
-        ERR_NOT_FOUND,
-        ERR_CONFLICT,
-        ERR_STORAGE,
-        ERR_CLOSED,
-    }
-)
-
 
 class RacsError(Exception):
     """An error with a stable machine-readable ``code`` and a human message."""

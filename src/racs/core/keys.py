@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from hashlib import blake2b
-from typing import Final, Literal
+from typing import Final
 
-KeyScheme = Literal["blake2b", "fnv1a64"]
 KEY_SCHEMES: Final = ("blake2b", "fnv1a64")
 
 _FNV_OFFSET: Final = 0xCBF29CE484222325

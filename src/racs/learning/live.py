@@ -134,10 +134,6 @@ class LearnedReuse:
         own.last = seen
         return own
 
-    def peek(self, key: str) -> Cadence | None:
-        """The lineage's cadence if it exists (no LRU effect)."""
-        return self._lineages.get(key)
-
     def _model(self, profile: ProviderProfile, model: str) -> _Model:
         """Rates are resolved once per model (the price card, else the price database)."""
         key = (profile.id, model)

@@ -2,17 +2,14 @@
 
 from racs.ledger.aio import AsyncBatch, AsyncLedger, create_async_ledger
 from racs.ledger.anchor import Anchor, parse_anchor
-from racs.ledger.api import (
-    Batch,
-    Instant,
-    Ledger,
-    create_ledger,
-    default_ledger_path,
-    get_default_ledger_path,
-)
+from racs.ledger.api import Ledger
+from racs.ledger.batch import Batch
+from racs.ledger.factory import create_ledger, default_ledger_path, get_default_ledger_path
+from racs.ledger.filters import RunFilter
 from racs.ledger.model import (
     CacheUsageTotal,
     Event,
+    Instant,
     Percentiles,
     Run,
     RunError,
@@ -36,6 +33,7 @@ __all__ = [
     "Percentiles",
     "Run",
     "RunError",
+    "RunFilter",
     "RunPage",
     "StatusCounts",
     "UsageBreakdown",

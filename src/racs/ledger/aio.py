@@ -13,7 +13,9 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from racs.ledger.api import Batch, Ledger, create_ledger
+from racs.ledger.api import Ledger
+from racs.ledger.batch import Batch
+from racs.ledger.factory import create_ledger
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -1,24 +1,20 @@
 """The public ledger: lifecycle calls, batches, queries, statistics, verification.
 
-``create_ledger()`` opens (creating and migrating) a ledger; ``Ledger`` is thread-safe and
-a context manager. Every call validates its input completely before anything is written;
-rules that depend on stored state are checked inside the write transaction, so a refused
-call leaves the ledger untouched.
+``create_ledger()`` (``racs.ledger.factory``) opens a ledger; ``Ledger`` is thread-safe
+and a context manager. Every call validates its input completely before anything is
+written; rules that depend on stored state are checked inside the write transaction, so a
+refused call leaves the ledger untouched.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
-from racs.core.errors import ERR_CLOSED, ERR_CONFLICT, ERR_STORAGE, RacsError, invalid
+from racs.core.errors import ERR_CONFLICT, ERR_STORAGE, RacsError, invalid
 from racs.core.prices import PriceBook, price_book
 from racs.ledger import events as ev
 from racs.ledger import store
@@ -26,335 +22,32 @@ from racs.ledger import validate as v
 from racs.ledger.anchor import Anchor, make_anchor
 from racs.ledger.audit import verify_evidence
 from racs.ledger.backend import Backend, Tx
+from racs.ledger.batch import Batch
+from racs.ledger.filters import RunFilter, with_run_filters
 from racs.ledger.ids import UlidFactory
 from racs.ledger.migrations import migrate
 from racs.ledger.model import (
-    AUTH_TYPES,
-    EXECUTION_MODES,
-    RUN_AUTH_VALIDATED,
-    RUN_PROVIDER_CALLED,
-    RUN_RETRIED,
-    RUN_ROUTED,
-    RUN_STATUSES,
     CacheUsageTotal,
     Event,
+    Instant,
     Run,
     RunPage,
     UsageStats,
     VerifyResult,
 )
 from racs.ledger.payloads import iter_events
-from racs.ledger.seed import COMPLETE_DEFAULTS, START_DEFAULTS, seed_options
+from racs.ledger.recorder import Recorder
 from racs.ledger.stats import UsageFilter, cache_usage_totals, usage_stats
 
-Instant = int | datetime | date | str
-"""A moment: ms since the epoch, a datetime (naive = UTC), a date or an ISO string."""
-
-ENV_VAR: Final = "RACS_LEDGER"
 MAX_PAGE: Final = 1000
 MAX_EVENTS: Final = 10_000
-
-R = TypeVar("R", int, None)
-
-
-def default_ledger_path() -> Path:
-    """``~/.racs/ledger.db``, the ledger used when no path, URL or RACS_LEDGER is given."""
-    return Path.home() / ".racs" / "ledger.db"
-
-
-def get_default_ledger_path() -> str:
-    """``default_ledger_path()`` as a string, under the @relayplane/ledger seed's name."""
-    return str(default_ledger_path())
 
 
 def _wall_clock() -> int:
     return time.time_ns() // 1_000_000
 
 
-class _Recorder(Generic[R]):
-    """The lifecycle and record calls, shared by ``Ledger`` (returns positions) and ``Batch``."""
-
-    _clock: Callable[[], int]
-    _ids: UlidFactory
-
-    def _submit(self, event: ev.PendingEvent) -> R:
-        raise NotImplementedError
-
-    def _start(self, event: ev.PendingEvent, *, chosen_id: bool) -> None:
-        # A generated run id cannot collide, so its start has nothing to report back.
-        self._submit(event)
-
-    def _now(self) -> int:
-        now = self._clock()
-        if type(now) is int:
-            return now
-        if isinstance(now, bool) or not isinstance(now, int | float):
-            raise invalid(f"the ledger clock must return ms since the epoch, got {now!r}")
-        return int(now)
-
-    def start_run(
-        self,
-        options: Mapping[str, Any] | None = None,
-        /,
-        *,
-        workspace_id: str | None = None,
-        agent_id: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        auth_type: str = "api",
-        execution_mode: str = "interactive",
-        compliance_mode: str = "recommended",
-        policy_override: bool = False,
-        metadata: Mapping[str, Any] | None = None,
-        prefix_key: str | None = None,
-        plan_id: str | None = None,
-        run_id: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> str:
-        """Start a run and return its id (a ULID unless ``run_id`` is given).
-
-        The fields come as keywords or, in the @relayplane/ledger seed's style, as one
-        mapping ``start_run({"workspace_id": ..., ...})`` (snake_case or camelCase keys);
-        ``workspace_id``, ``agent_id``, ``provider`` and ``model`` are required either way.
-
-        With ``idempotency_key`` (unique per workspace) a retried call returns the run the
-        first call started instead of starting another; the run id is then derived from
-        the workspace and the key (see ``idempotent_run_id``). Reusing a key for a run with
-        different fields is ERR_CONFLICT. In a batch, a key already used fails the commit.
-        """
-        if options is not None:
-            given = {
-                "workspace_id": workspace_id,
-                "agent_id": agent_id,
-                "provider": provider,
-                "model": model,
-                "auth_type": auth_type,
-                "execution_mode": execution_mode,
-                "compliance_mode": compliance_mode,
-                "policy_override": policy_override,
-                "metadata": metadata,
-                "prefix_key": prefix_key,
-                "plan_id": plan_id,
-                "run_id": run_id,
-                "idempotency_key": idempotency_key,
-            }
-            return self.start_run(**seed_options("start_run", options, given, START_DEFAULTS))
-        required = {"workspace_id": workspace_id, "agent_id": agent_id}
-        required.update(provider=provider, model=model)
-        missing = [name for name, value in required.items() if value is None]
-        if missing:
-            raise invalid(f"start_run: missing required field(s): {', '.join(missing)}")
-        now = self._now()
-        if idempotency_key is not None:
-            if run_id is not None:
-                raise invalid("give run_id or idempotency_key, not both")
-            rid = idempotent_run_id(
-                v.identifier("workspace_id", workspace_id),
-                v.identifier("idempotency_key", idempotency_key),
-            )
-        else:
-            rid = self._ids.new(now) if run_id is None else v.identifier("run_id", run_id)
-        event = ev.run_started(
-            rid,
-            now,
-            workspace_id=workspace_id,
-            agent_id=agent_id,
-            provider=provider,
-            model=model,
-            auth_type=auth_type,
-            execution_mode=execution_mode,
-            compliance_mode=compliance_mode,
-            policy_override=policy_override,
-            metadata=metadata,
-            prefix_key=prefix_key,
-            plan_id=plan_id,
-            idempotency_key=idempotency_key,
-        )
-        try:
-            self._start(event, chosen_id=run_id is not None or idempotency_key is not None)
-        except RacsError as exc:
-            if idempotency_key is None or exc.code != ERR_CONFLICT:
-                raise
-            self._replayed(rid, event)
-        return rid
-
-    def _replayed(self, run_id: str, event: ev.PendingEvent) -> None:
-        """Accept a start whose idempotency key already started ``run_id``, or raise."""
-        raise RacsError(ERR_CONFLICT, f"run {run_id!r} already exists")
-
-    def complete_run(
-        self,
-        run_id: str,
-        options: Mapping[str, Any] | None = None,
-        /,
-        *,
-        status: str = "completed",
-        latency_ms: float | None = None,
-        ttft_ms: float | None = None,
-        input_tokens: int | None = None,
-        output_tokens: int | None = None,
-        total_tokens: int | None = None,
-        cost_usd: float | None = None,
-        cache_read_tokens: int | None = None,
-        cache_write_tokens_5m: int | None = None,
-        cache_write_tokens_30m: int | None = None,
-        cache_write_tokens_1h: int | None = None,
-        error: Mapping[str, str] | BaseException | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> R:
-        """End a run as ``completed`` or ``failed`` (with ``error`` code and message).
-
-        ``cache_write_tokens_30m`` counts cache writes billed on the 30-minute tier (OpenAI).
-        The fields may also come as one mapping, ``complete_run(run_id, {...})`` (the seed's
-        style).
-        """
-        metrics = {
-            "latency_ms": latency_ms,
-            "ttft_ms": ttft_ms,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "total_tokens": total_tokens,
-            "cost_usd": cost_usd,
-            "cache_read_tokens": cache_read_tokens,
-            "cache_write_tokens_5m": cache_write_tokens_5m,
-            "cache_write_tokens_30m": cache_write_tokens_30m,
-            "cache_write_tokens_1h": cache_write_tokens_1h,
-        }
-        if options is not None:
-            given = {"status": status, **metrics, "error": error, "metadata": metadata}
-            fields = seed_options("complete_run", options, given, COMPLETE_DEFAULTS)
-            return self.complete_run(run_id, **fields)
-        return self._submit(
-            ev.run_ended(
-                run_id, self._now(), status=status, metrics=metrics, error=error, metadata=metadata
-            )
-        )
-
-    def cancel_run(self, run_id: str, reason: str | None = None) -> R:
-        """End a run as ``cancelled``."""
-        return self._submit(ev.run_cancelled(run_id, self._now(), reason))
-
-    def record_auth_validation(self, run_id: str, payload: Mapping[str, Any]) -> R:
-        """Record the result of the run's auth check."""
-        return self._submit(ev.run_record(RUN_AUTH_VALIDATED, run_id, self._now(), payload))
-
-    def record_policy_evaluation(
-        self, run_id: str, decisions: Sequence[Any], policy_override: bool | None = None
-    ) -> R:
-        """Record policy decisions; ``policy_override=True`` marks the run as overridden."""
-        return self._submit(ev.policy_evaluated(run_id, self._now(), decisions, policy_override))
-
-    def record_routing(self, run_id: str, decision: Mapping[str, Any]) -> R:
-        """Record the routing decision (the run keeps the provider and model it started with)."""
-        return self._submit(ev.run_record(RUN_ROUTED, run_id, self._now(), decision))
-
-    def record_provider_call(self, run_id: str, payload: Mapping[str, Any]) -> R:
-        """Record a request sent to the provider (timing, status, ...)."""
-        return self._submit(ev.run_record(RUN_PROVIDER_CALLED, run_id, self._now(), payload))
-
-    def record_retry(self, run_id: str, payload: Mapping[str, Any]) -> R:
-        """Record a retry attempt; the run's ``retries`` counts them."""
-        return self._submit(ev.run_record(RUN_RETRIED, run_id, self._now(), payload))
-
-    def record_cache_usage(
-        self,
-        *,
-        provider: str,
-        model: str,
-        input_tokens: int,
-        cache_read_tokens: int,
-        cache_write_tokens_5m: int = 0,
-        cache_write_tokens_30m: int = 0,
-        cache_write_tokens_1h: int = 0,
-        timestamp: Instant | float | None = None,
-        prefix_key: str | None = None,
-        agent_id: str | None = None,
-        workspace_id: str | None = None,
-        run_id: str | None = None,
-    ) -> R:
-        """Append a ``cache.usage`` record (the planning engine's usage accounting).
-
-        ``input_tokens`` is all-in (cached tokens included). ``timestamp`` is when the usage
-        happened (default: now) and is what ``cache_usage_totals`` windows filter on. A
-        ``run_id`` must name an existing run, which may already have ended. Cache writes are
-        split by billing tier: 5 minutes, 30 minutes (OpenAI) and 1 hour.
-        """
-        return self._submit(
-            ev.cache_usage(
-                self._now(),
-                provider=provider,
-                model=model,
-                input_tokens=input_tokens,
-                cache_read_tokens=cache_read_tokens,
-                cache_write_tokens_5m=cache_write_tokens_5m,
-                cache_write_tokens_30m=cache_write_tokens_30m,
-                cache_write_tokens_1h=cache_write_tokens_1h,
-                usage_timestamp=timestamp,
-                prefix_key=prefix_key,
-                agent_id=agent_id,
-                workspace_id=workspace_id,
-                run_id=run_id,
-            )
-        )
-
-
-class Batch(_Recorder[None]):
-    """Calls gathered and appended as one transaction: all of them or none.
-
-    Input is validated at each call; run rules (unknown or ended runs) are checked at
-    commit, where any violation raises and nothing of the batch is written. Use it as a
-    context manager (committed on a clean exit, dropped on an exception). Not meant to be
-    shared between threads.
-    """
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._clock = ledger._clock
-        self._ids = ledger._ids
-        self._events: list[ev.PendingEvent] = []
-        self._done = False
-        self.positions: tuple[int, ...] = ()
-        """The positions of the appended events, once committed."""
-
-    def _submit(self, event: ev.PendingEvent) -> None:
-        if self._done:
-            raise RacsError(ERR_CLOSED, "this batch was already committed or discarded")
-        self._events.append(event)
-
-    def __len__(self) -> int:
-        return len(self._events)
-
-    def commit(self) -> tuple[int, ...]:
-        """Append every gathered event in one transaction; returns their positions."""
-        if self._done:
-            raise RacsError(ERR_CLOSED, "this batch was already committed or discarded")
-        self._done = True
-        pending, self._events = self._events, []
-        if pending:
-            self.positions = tuple(self._ledger._append(pending))
-        return self.positions
-
-    def discard(self) -> None:
-        """Drop the gathered events without writing anything."""
-        self._done = True
-        self._events = []
-
-    def __enter__(self) -> Batch:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.discard()
-
-
-class Ledger(_Recorder[int]):
+class Ledger(Recorder[int]):
     """An append-only event store of agent runs with its run projection.
 
     Each lifecycle or record call appends one event (returning its global position) in
@@ -417,7 +110,7 @@ class Ledger(_Recorder[int]):
 
     def batch(self) -> Batch:
         """A batch of calls appended as one transaction (use ``with ledger.batch() as b:``)."""
-        return Batch(self)
+        return Batch(self._append, self._clock, self._ids)
 
     # Queries -------------------------------------------------------------------------
 
@@ -426,71 +119,24 @@ class Ledger(_Recorder[int]):
         rid = v.identifier("run_id", run_id)
         return self._backend.read(lambda tx: store.get_run(tx, rid))
 
+    @with_run_filters
     def query_runs(
-        self,
-        *,
-        workspace_id: str | None = None,
-        agent_id: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        status: str | None = None,
-        auth_type: str | None = None,
-        execution_mode: str | None = None,
-        auth_risk: bool | None = None,
-        since: Instant | None = None,
-        until: Instant | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
+        self, where: RunFilter, /, *, limit: int = 100, cursor: str | None = None
     ) -> RunPage:
-        """Runs matching every filter, newest first; ``since``/``until`` bound the start time.
+        """Runs matching every filter (``RunFilter``'s fields, as keywords), newest first;
+        ``since``/``until`` bound the start time.
 
         Pass the page's ``next_cursor`` back as ``cursor`` for the next page (None at the end).
         """
-        filters = _run_filter(
-            workspace_id,
-            agent_id,
-            provider,
-            model,
-            status,
-            auth_type,
-            execution_mode,
-            auth_risk,
-            since,
-            until,
-        )
         size = v.limit("limit", limit, MAX_PAGE)
         if cursor is not None:
             store.decode_cursor(v.text("cursor", cursor))
-        return self._backend.read(lambda tx: store.query_runs(tx, filters, size, cursor))
+        return self._backend.read(lambda tx: store.query_runs(tx, where, size, cursor))
 
-    def count_runs(
-        self,
-        *,
-        workspace_id: str | None = None,
-        agent_id: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        status: str | None = None,
-        auth_type: str | None = None,
-        execution_mode: str | None = None,
-        auth_risk: bool | None = None,
-        since: Instant | None = None,
-        until: Instant | None = None,
-    ) -> int:
+    @with_run_filters
+    def count_runs(self, where: RunFilter, /) -> int:
         """How many runs match the filters of ``query_runs``."""
-        filters = _run_filter(
-            workspace_id,
-            agent_id,
-            provider,
-            model,
-            status,
-            auth_type,
-            execution_mode,
-            auth_risk,
-            since,
-            until,
-        )
-        return self._backend.read(lambda tx: store.count_runs(tx, filters))
+        return self._backend.read(lambda tx: store.count_runs(tx, where))
 
     def get_run_events(self, run_id: str) -> tuple[Event, ...]:
         """The run's events in order (empty when there is no such run)."""
@@ -678,97 +324,3 @@ class Ledger(_Recorder[int]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def idempotent_run_id(workspace_id: str, key: str) -> str:
-    """The run id a start with idempotency ``key`` gets in ``workspace_id``.
-
-    A digest, so every process and host derives the same id and the runs primary key
-    itself refuses the duplicate, with no lookup table to keep in step.
-    """
-    digest = hashlib.sha256(f"{workspace_id}\n{key}".encode()).hexdigest()
-    return "idem-" + digest[:32]
-
-
-def _optional_id(field: str, value: object) -> str | None:
-    return None if value is None else v.identifier(field, value)
-
-
-def _run_filter(
-    workspace_id: object,
-    agent_id: object,
-    provider: object,
-    model: object,
-    status: object,
-    auth_type: object,
-    execution_mode: object,
-    auth_risk: object,
-    since: object,
-    until: object,
-) -> store.RunFilter:
-    lo, hi = v.window(since, until)
-    return store.RunFilter(
-        workspace_id=_optional_id("workspace_id", workspace_id),
-        agent_id=_optional_id("agent_id", agent_id),
-        provider=_optional_id("provider", provider),
-        model=_optional_id("model", model),
-        status=None if status is None else v.choice("status", status, RUN_STATUSES),
-        auth_type=None if auth_type is None else v.choice("auth_type", auth_type, AUTH_TYPES),
-        execution_mode=None
-        if execution_mode is None
-        else v.choice("execution_mode", execution_mode, EXECUTION_MODES),
-        auth_risk=None if auth_risk is None else v.flag("auth_risk", auth_risk),
-        since=lo,
-        until=hi,
-    )
-
-
-def is_postgres_url(target: str) -> bool:
-    """Whether ``target`` names a PostgreSQL database rather than a SQLite file."""
-    return target.startswith(("postgresql://", "postgres://"))
-
-
-def open_backend(target: str) -> Backend:
-    """The backend for a SQLite path or a PostgreSQL URL."""
-    if is_postgres_url(target):
-        try:
-            from racs.ledger.postgres import PostgresBackend
-        except ImportError as exc:
-            raise RacsError(
-                ERR_STORAGE,
-                f"a PostgreSQL ledger needs psycopg: pip install 'racs[postgres]' ({exc})",
-            ) from exc
-        return PostgresBackend(target)
-    from racs.ledger.sqlite import SqliteBackend
-
-    return SqliteBackend(os.path.expanduser(target))
-
-
-def create_ledger(
-    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
-    *,
-    url: str | None = None,
-    clock: Callable[[], int] | None = None,
-    db_path: str | os.PathLike[str] | None = None,
-) -> Ledger:
-    """Open a ledger, creating and migrating its schema (and parent directories) as needed.
-
-    Where: ``url``, else ``path`` (a ``postgresql://`` string selects PostgreSQL), else the
-    ``RACS_LEDGER`` environment variable, else ``~/.racs/ledger.db``. ``clock`` returns ms
-    since the epoch and stamps every event (default: the wall clock). The seed's spellings
-    work too: ``create_ledger(db_path=...)`` and ``create_ledger({"dbPath": ...})``.
-    """
-    if isinstance(path, Mapping):
-        seed = seed_options("create_ledger", path, {}, {"db_path": None, "url": None})
-        path, url = seed.get("db_path"), seed.get("url", url)
-    if db_path is not None:
-        if path is not None:
-            raise invalid("create_ledger: give either path or db_path, not both")
-        path = db_path
-    if url is not None:
-        target = v.text("url", url)
-    elif path is not None:
-        target = os.fspath(path)
-    else:
-        target = os.environ.get(ENV_VAR) or str(default_ledger_path())
-    return Ledger(open_backend(target), clock)

@@ -23,14 +23,12 @@ from racs.ledger.projection import (
     HISTOGRAM_KEY,
     HISTOGRAM_VALUES,
     ROLLUP_KEY,
-    ROLLUP_VALUES,
-    RUN_COLUMNS,
     USAGE_COLUMNS,
     USAGE_ROLLUP_KEY,
     USAGE_ROLLUP_VALUES,
     Projector,
-    RunState,
 )
+from racs.ledger.row import ROLLUP_VALUES, RUN_COLUMNS, RunState
 
 # Package-private helpers shared with rebuild(): the same paging and payload reading.
 from racs.ledger.store import CHUNK, event_pages, payload_of

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from racs.core.errors import ERR_STATE_VERSION, RacsError
 from racs.ledger.backend import Tx
+from racs.ledger.row import run_column_ddl
 from racs.ledger.store import count_events, rebuild
 from racs.ledger.views import create_tables as _traffic_views
 
@@ -45,6 +46,16 @@ def _key_text(tx: Tx) -> str:
     # Byte order for ids, whatever the database's locale, so paging and sorting agree
     # across backends.
     return "TEXT" if tx.dialect == "sqlite" else 'TEXT COLLATE "C"'
+
+
+def add_run_columns(tx: Tx, *names: str) -> None:
+    """Add columns declared on ``racs.ledger.row.RunState`` to ``runs``, as declared there.
+
+    The step of a future migration that adds a column: give that migration
+    ``rebuilds_projections=True`` so every stored run gets the column's value.
+    """
+    for name in names:
+        tx.run(f"ALTER TABLE runs ADD COLUMN {run_column_ddl(name, _key_text(tx), added=True)}")
 
 
 def _event_log(tx: Tx) -> None:

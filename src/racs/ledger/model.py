@@ -10,7 +10,11 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Final
+
+Instant = int | datetime | date | str
+"""A moment: ms since the epoch, a datetime (naive = UTC), a date or an ISO string."""
 
 RUN_STARTED: Final = "run.started"
 RUN_AUTH_VALIDATED: Final = "run.auth_validated"
@@ -22,19 +26,6 @@ RUN_FAILED: Final = "run.failed"
 RUN_RETRIED: Final = "run.retried"
 RUN_CANCELLED: Final = "run.cancelled"
 CACHE_USAGE: Final = "cache.usage"
-
-EVENT_TYPES: Final = (
-    RUN_STARTED,
-    RUN_AUTH_VALIDATED,
-    RUN_POLICY_EVALUATED,
-    RUN_ROUTED,
-    RUN_PROVIDER_CALLED,
-    RUN_COMPLETED,
-    RUN_FAILED,
-    RUN_RETRIED,
-    RUN_CANCELLED,
-    CACHE_USAGE,
-)
 
 AUTH_TYPES: Final = ("api", "consumer")
 EXECUTION_MODES: Final = ("interactive", "background", "scheduled")

@@ -23,7 +23,8 @@ from racs.core.errors import RacsError
 from racs.ledger.backend import Row, Tx
 from racs.ledger.events import PendingEvent
 from racs.ledger.hashing import GENESIS, seal
-from racs.ledger.projection import RUN_COLUMNS, Projector, RunState
+from racs.ledger.projection import Projector
+from racs.ledger.row import RUN_COLUMNS, RunState
 from racs.ledger.store import EventRow, place, write_events
 
 # Submissions sealed per transaction: enough that a batch amortises its commit over many

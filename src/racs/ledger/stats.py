@@ -18,61 +18,26 @@ from racs.core.prices import PriceBook
 from racs.core.tiers import TIER, TIER_NAMES
 from racs.ledger.backend import Tx
 from racs.ledger.model import (
+    RUN_STATUSES,
     CacheUsageTotal,
     Percentiles,
     StatusCounts,
     UsageBreakdown,
     UsageStats,
 )
-from racs.ledger.projection import DAY_MS, HOUR_MS, ROLLUP_VALUES, USAGE_ROLLUP_VALUES
+from racs.ledger.projection import USAGE_ROLLUP_VALUES, USAGE_SUMS
+from racs.ledger.row import DAY_MS, HOUR_MS, ROLLUP_VALUES, RUN_SUMS
 from racs.ledger.store import conditions
 
 # Integer division (both backends): psycopg reserves '%' for placeholders.
 _DAY_OF: Final = "({0} / " + str(DAY_MS) + " * " + str(DAY_MS) + ")"
 """SQL of the UTC day start of a millisecond column (both backends)."""
 _ROLLUP_SUMS: Final = ", ".join(f"SUM({c})" for c in ROLLUP_VALUES)
-# accounting.uncached in SQL, for the partial hours summed straight from the runs table.
-_UNCACHED: Final = (
-    "COALESCE(input_tokens, 0) - COALESCE(cache_read_tokens, 0)"
-    " - COALESCE(cache_write_tokens_5m, 0) - COALESCE(cache_write_tokens_30m, 0)"
-    " - COALESCE(cache_write_tokens_1h, 0)"
-)
-# The same sums as the roll-up, computed from runs (must mirror RunState.contribution).
-_RAW_SUMS: Final = ", ".join(
-    [
-        *(
-            f"SUM(CASE WHEN status = '{s}' THEN 1 ELSE 0 END)"
-            for s in ("started", "completed", "failed", "cancelled")
-        ),
-        *(
-            f"SUM(COALESCE({c}, 0))"
-            for c in ("input_tokens", "output_tokens", "total_tokens", "cost_usd")
-        ),
-        "SUM(auth_risk)",
-        "SUM(policy_override)",
-        *(
-            f"SUM(COALESCE({c}, 0))"
-            for c in (
-                "cache_read_tokens",
-                "cache_write_tokens_5m",
-                "cache_write_tokens_30m",
-                "cache_write_tokens_1h",
-            )
-        ),
-        f"SUM(CASE WHEN {_UNCACHED} > 0 THEN {_UNCACHED} ELSE 0 END)",
-    ]
-)
+# The same sums computed from the rows themselves, for the partial hours at the edges.
+_RAW_SUMS: Final = ", ".join(f"SUM({s.sql})" for s in RUN_SUMS)
 _USAGE_ROLLUP_SUMS: Final = ", ".join(f"SUM({c})" for c in USAGE_ROLLUP_VALUES)
-# The same sums from the usage records (must mirror Projector.usage_rollup_deltas).
-_USAGE_RAW_SUMS: Final = (
-    "COUNT(*), SUM(CASE WHEN cache_read_tokens > 0 THEN 1 ELSE 0 END), SUM(input_tokens), "
-    "SUM(cache_read_tokens), SUM(cache_write_tokens_5m), SUM(cache_write_tokens_30m), "
-    "SUM(cache_write_tokens_1h), "
-    "SUM(uncached_tokens)"
-)
-_PLAIN_TOTALS: Final = tuple(
-    name for name in ROLLUP_VALUES if name not in ("started", "completed", "failed", "cancelled")
-)
+_USAGE_RAW_SUMS: Final = ", ".join(f"SUM({s.sql})" for s in USAGE_SUMS)
+_PLAIN_TOTALS: Final = tuple(name for name in ROLLUP_VALUES if name not in RUN_STATUSES)
 
 
 Sums = dict[str, Any]
@@ -130,7 +95,7 @@ def _usd(prices: PriceBook | None, per_day: PerDay) -> dict[str, Any]:
 
 def _totals(sums: Sums, prices: PriceBook | None, per_day: PerDay) -> dict[str, Any]:
     """The UsageTotals fields of ``sums``."""
-    status = StatusCounts(sums["started"], sums["completed"], sums["failed"], sums["cancelled"])
+    status = StatusCounts(**{name: sums[name] for name in RUN_STATUSES})
     writes = sum(sums[TIER[t].usage_field] for t in TIER_NAMES)
     return {
         "runs": status.started + status.completed + status.failed + status.cancelled,

@@ -13,9 +13,8 @@ import base64
 import binascii
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from racs.core.errors import ERR_CONFLICT, ERR_NOT_FOUND, ERR_STORAGE, RacsError, invalid
 from racs.core.limits import MAX_INSTANT_MS
@@ -26,16 +25,16 @@ from racs.ledger.model import CACHE_USAGE, RUN_STARTED, Event, Run, RunPage, Ver
 from racs.ledger.projection import (
     HISTOGRAM_KEY,
     HISTOGRAM_VALUES,
-    MUTABLE_RUN_COLUMNS,
     ROLLUP_KEY,
-    ROLLUP_VALUES,
-    RUN_COLUMNS,
     USAGE_COLUMNS,
     USAGE_ROLLUP_KEY,
     USAGE_ROLLUP_VALUES,
     Projector,
-    RunState,
 )
+from racs.ledger.row import MUTABLE_RUN_COLUMNS, ROLLUP_VALUES, RUN_COLUMNS, RunState
+
+if TYPE_CHECKING:  # filters.py builds its SQL with ``conditions`` from here
+    from racs.ledger.filters import RunFilter
 
 EVENT_COLUMNS: Final = ("position", "run_id", "seq", "type", "ts", "payload", "hash")
 # ``run_prev`` links each event of a run to the run's previous one (NULL for the first):
@@ -381,38 +380,6 @@ def get_run(tx: Tx, run_id: str) -> Run | None:
     """The projected run, or None when there is no such run."""
     rows = tx.rows(f"{_RUN_SELECT} WHERE run_id = ?", (run_id,))
     return RunState.from_row(rows[0]).to_run() if rows else None
-
-
-@dataclass(frozen=True, slots=True)
-class RunFilter:
-    """Validated ``query_runs`` / ``count_runs`` filters (None means any)."""
-
-    workspace_id: str | None = None
-    agent_id: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    status: str | None = None
-    auth_type: str | None = None
-    execution_mode: str | None = None
-    auth_risk: bool | None = None
-    since: int | None = None
-    until: int | None = None
-
-    def where(self, *extra: tuple[str, Any]) -> tuple[str, list[Any]]:
-        """The SQL condition and parameters (column names fixed here, values as parameters)."""
-        return conditions(
-            ("workspace_id = ?", self.workspace_id),
-            ("agent_id = ?", self.agent_id),
-            ("provider = ?", self.provider),
-            ("model = ?", self.model),
-            ("status = ?", self.status),
-            ("auth_type = ?", self.auth_type),
-            ("execution_mode = ?", self.execution_mode),
-            ("auth_risk = ?", None if self.auth_risk is None else int(self.auth_risk)),
-            ("started_at >= ?", self.since),
-            ("started_at <= ?", self.until),
-            *extra,
-        )
 
 
 def encode_cursor(started_at: int, run_id: str) -> str:

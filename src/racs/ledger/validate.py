@@ -96,16 +96,6 @@ def amount(field: str, value: object) -> float:
     return result
 
 
-def optional_count(field: str, value: object) -> int | None:
-    """None or a count."""
-    return None if value is None else count(field, value)
-
-
-def optional_amount(field: str, value: object) -> float | None:
-    """None or an amount."""
-    return None if value is None else amount(field, value)
-
-
 def mapping(field: str, value: object) -> Mapping[str, Any]:
     """A mapping (the JSON object a payload must be)."""
     if type(value) is dict:

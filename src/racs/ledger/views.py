@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from racs.core.errors import ERR_STORAGE, RacsError
+from racs.core.targets import ledger_target
 from racs.ledger.backend import Row, Tx
 
 T = TypeVar("T")
@@ -483,9 +484,7 @@ class ViewStore:
 
     def __init__(self, target: str) -> None:
         self.target = target
-        self.dialect = (
-            "postgres" if target.startswith(("postgresql://", "postgres://")) else ("sqlite")
-        )
+        self.dialect = ledger_target(target).kind
         self._lock = threading.Lock()
         self._conn: Any = None
         self._connect()

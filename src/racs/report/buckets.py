@@ -37,6 +37,16 @@ class Bucket:
         """Dollars of the priced requests only (see ``unpriced``)."""
         return Cost(*self._cost)
 
+    @property
+    def token_sums(self) -> Sequence[float]:
+        """The summed token classes in ``Tokens`` field order (no value object built)."""
+        return self._tokens
+
+    @property
+    def cost_sums(self) -> Sequence[float]:
+        """The summed dollars in ``Cost`` field order (no value object built)."""
+        return self._cost
+
     def add(
         self, tokens: Sequence[float], cost: Sequence[float] | None, timestamp_ms: float
     ) -> None:
@@ -61,9 +71,9 @@ class Bucket:
         self.requests += other.requests
         self.unpriced += other.unpriced
         self.read_back += other.read_back
-        for i, v in enumerate(other._tokens):
+        for i, v in enumerate(other.token_sums):
             self._tokens[i] += v
-        for i, v in enumerate(other._cost):
+        for i, v in enumerate(other.cost_sums):
             self._cost[i] += v
         for ms in (other.first_ms, other.last_ms):
             if ms is not None:

@@ -16,6 +16,7 @@ import uvicorn
 
 from racs.core.errors import RacsError
 from racs.core.keys import KEY_SCHEMES
+from racs.core.targets import parse_target
 from racs.server.guard import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
@@ -30,7 +31,6 @@ from racs.state.shared import shared_backend
 
 DEFAULT_PORT = 4378
 DEFAULT_HOST = "127.0.0.1"
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "valkey://", "valkeys://")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -224,11 +224,10 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     if args.ledger:
         from racs.ledger import create_ledger
 
-        target: str = args.ledger
-        ledger = create_ledger(url=target) if "://" in target else create_ledger(target)
+        ledger = create_ledger(args.ledger)
     try:
         state: Any = None
-        if args.state and args.state.startswith(REDIS_SCHEMES):
+        if args.state and parse_target(args.state, "state").kind == "redis":
             state = redis_state(args.state, prefix=args.state_prefix)
         elif args.state:
             state = file_state(args.state)

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from racs.core.accounting import Tokens
 from racs.core.errors import RacsError
+from racs.core.targets import ledger_target, parse_target
 from racs.ledger.payloads import COUNT_FIELDS, decode_usage, iter_events
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
@@ -34,8 +35,11 @@ _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 def is_ledger(target: str | Path) -> bool:
     """A PostgreSQL URL or a SQLite file (the ledger's two backends)."""
     text = str(target)
-    if text.startswith(("postgresql://", "postgres://")):
-        return True
+    try:
+        if parse_target(text).kind == "postgres":
+            return True
+    except RacsError:
+        return False
     try:
         with open(text, "rb") as f:
             if f.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
@@ -72,13 +76,13 @@ def read(target: str | Path, problems: Problems) -> Iterator[Request]:
     from racs.ledger import create_ledger
 
     text = str(target)
-    where = text.split("@")[-1] if "://" in text else text  # never echo a password
     try:
-        ledger = (
-            create_ledger(url=text)
-            if text.startswith(("postgresql://", "postgres://"))
-            else create_ledger(text)
-        )
+        where = ledger_target(text).shown  # never echo a password
+    except RacsError as exc:  # the message names the target without its password
+        problems.add("ledger", exc.message)
+        return
+    try:
+        ledger = create_ledger(text)
     except RacsError as exc:
         problems.add(where, f"ledger unreadable: {exc.message}")
         return

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from racs.core.errors import RacsError
+from racs.core.targets import parse_target
 from racs.traffic import claude_code, codex, exchanges, ledger, litellm, otlp
 from racs.traffic.files import regular_files
 from racs.traffic.lines import Meter, is_binary
@@ -76,7 +78,12 @@ def _plan(targets: Iterable[str | Path], problems: Problems) -> list[tuple[str, 
     claude: list[Path] = []
     for target in targets:
         text = str(target)
-        if text.startswith(("postgresql://", "postgres://")):
+        try:
+            where = parse_target(text)
+        except RacsError as exc:
+            problems.add(text, exc.message)
+            continue
+        if where.kind == "postgres":
             plan.append(("ledger", text))
             continue
         p = Path(text).expanduser()
