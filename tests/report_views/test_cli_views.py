@@ -204,3 +204,7 @@ class TestFindingsHeading:
         code, out, _ = run("report", sample, "--utc", "--top", "5", "--no-hindsight")
         heading = f"Top findings (5 of {found}; --top N keeps more than 5), most dollars first:"
         assert heading in out
+        code, out, _ = run("report", sample, "--utc", "--rows", "3")
+        assert (
+            f"Top findings (3 of {found}; --rows N shows more), most savable dollars first:" in out
+        )

@@ -58,6 +58,13 @@ def test_an_expiry_quotes_the_write_that_expired(tmp_path: Path) -> None:
     report = build_report(read([f], problems), prices, problems, hindsight=True)
     [expiry] = [x for x in report.findings if x.cause == "expiry"]
     assert expiry.usd == pytest.approx(0.345)
-    assert expiry.quote == "hindsight: a 1h write at the previous request would have saved $0.1200"
+    assert expiry.quote.startswith(
+        "hindsight: a 1h write at the previous request would have saved $0.1200"
+    )
+    # The same $0.12 (the same choice) is the stream's mixed-tier finding, 1h before its
+    # one pause: the expiry keeps none of it, so the stream's findings save it once.
+    [mixed] = [x for x in report.findings if x.cause == "mixed_tier"]
+    assert mixed.saved_usd == pytest.approx(0.12)
+    assert expiry.saved_usd == 0
     plain = build_report(read([f], Problems()), prices, Problems())
     assert all(x.quote is None for x in plain.findings)

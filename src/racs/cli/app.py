@@ -86,6 +86,7 @@ COMMANDS: Final = (
     "ingest",
     "replay",
     "blocks",
+    "statusline",
 )
 """The subcommands, each a module of ``racs.cli`` with ``register``, in help order."""
 

@@ -1,4 +1,5 @@
-"""Directories racs creates for its state and ledgers: the owner's alone, whatever the umask."""
+"""Directories racs creates for its state, ledgers and caches: the owner's alone, whatever
+the umask."""
 
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ def make_private_dirs(directory: str | os.PathLike[str]) -> None:
         except FileExistsError:  # made meanwhile by another process: theirs to keep
             continue
         os.chmod(created, 0o700)
+
+
+def cache_folder() -> Path:
+    """Where racs keeps what only saves time (price answers, the status line's reads):
+    ``$RACS_CACHE_DIR``, else ``$XDG_CACHE_HOME/racs``, else ``~/.cache/racs``."""
+    explicit = os.environ.get("RACS_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "racs"

@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
+from racs.core.files import cache_folder
+
 Fields = dict[str, Any]
 """A model's prices at one moment: field -> [base, [[start, price], ...]] or None."""
 
@@ -41,14 +43,6 @@ def database_file() -> Path | None:
         return None
     data = Path(next(iter(spec.submodule_search_locations))) / "data.py"
     return data if data.is_file() else None
-
-
-def _folder() -> Path:
-    explicit = os.environ.get("RACS_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "racs"
 
 
 class PriceCache:
@@ -120,4 +114,4 @@ def open_cache() -> PriceCache:
     except OSError:
         return PriceCache(None)
     stamp = hashlib.sha256(f"{data}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
-    return PriceCache(_folder() / f"prices-{stamp[:16]}.json")
+    return PriceCache(cache_folder() / f"prices-{stamp[:16]}.json")

@@ -145,7 +145,9 @@ class ReportBuilder:
         for r in requests:
             self.add(r)
 
-    def _keep(self, f: Finding) -> None:
+    def _keep(self, f: Finding, counted: float | None = None) -> None:
+        """Keep a finding among the top ones and add it to its cause's totals (``counted``:
+        the dollars of it no other finding holds, when some do)."""
         s = self.causes.get(f.cause)
         if s is None:
             s = self.causes[f.cause] = CauseSum()
@@ -154,7 +156,7 @@ class ReportBuilder:
         if f.usd is None:
             s.unpriced += 1
         else:
-            s.usd += f.usd
+            s.usd += f.usd if counted is None else counted
         # Bounded: the top findings by dollars (unpriced ones rank by tokens, last).
         rank = f.usd if f.usd is not None else -1.0 / (1 + f.excess_tokens)
         item = (rank, next(self._tie), f)
@@ -167,6 +169,8 @@ class ReportBuilder:
         """The report over everything added."""
         for f in self._walker.tier_findings():
             self._keep(f)
+        for f, net in self._walker.uncached_findings():
+            self._keep(f, counted=net)
         ranked = [f for _, _, f in sorted(self._heap, key=lambda x: (-x[0], x[1]))]
         causes = dict(sorted(self.causes.items(), key=lambda kv: -kv[1].usd))
         total = Bucket()

@@ -19,6 +19,8 @@ DRIFT: Final = "drift"
 BELOW_MINIMUM: Final = "below_minimum"
 UNEXPLAINED: Final = "unexplained_miss"
 TIER_CHOICE: Final = "tier_choice"
+MIXED_TIER: Final = "mixed_tier"
+UNCACHED: Final = "uncached"
 
 CAUSES: Final[dict[str, str]] = {
     EXPIRY: "the gap since the entry's last use outlived its TTL",
@@ -29,6 +31,9 @@ CAUSES: Final[dict[str, str]] = {
     COLD_START: "the stream's first request wrote its prefix",
     UNEXPLAINED: "the cache missed within its TTL without a visible reason",
     TIER_CHOICE: "writes at the 1h tier where the 5m tier would have stayed warm",
+    MIXED_TIER: "one tier for every write where 1h before the longest pauses and 5m elsewhere "
+    "costs less",
+    UNCACHED: "repeated prompts that never read the cache (totals: beyond other causes)",
 }
 """Each cause and what it means (the JSON schema's ``cause`` values)."""
 
@@ -41,6 +46,9 @@ ACTIONS: Final[dict[str, str]] = {
     COLD_START: "start streams from one shared prefix (same system prompt and tools first)",
     UNEXPLAINED: "diff the prompt prefix between these two requests (tools, system, dates)",
     TIER_CHOICE: "write at the 5m tier: the stream's gaps stay under five minutes",
+    MIXED_TIER: "write at the 5m tier, and at 1h only on the request before a long pause",
+    UNCACHED: "put the stable part first (system prompt, tools) and, where the provider "
+    "asks for it, mark it for caching",
 }
 """One concrete thing to do per cause (each finding refines it with its numbers)."""
 
@@ -59,6 +67,12 @@ class Finding:
     action: str
     quote: str | None = None
     """Hindsight from replay: what the best choice would have saved (top findings only)."""
+    saved_usd: float | None = None
+    """What a different choice would have saved, from replay's hindsight (top findings
+    only; ``None``: not replayed). A stream's findings never save more together than the
+    stream's gap to its optimum."""
+    unavoidable: bool = False
+    """Replay's hindsight finds no choice that would have saved anything here."""
 
     def to_dict(self) -> dict[str, Any]:
         """Wire form (see the report schema in the README)."""
@@ -77,6 +91,8 @@ class Finding:
             "detail": self.detail,
             "action": self.action,
             "quote": self.quote,
+            "savedUsd": self.saved_usd,
+            "unavoidable": self.unavoidable,
         }
 
 

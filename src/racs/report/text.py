@@ -147,7 +147,9 @@ def render(report: Report, limit: int = 10, width: int | None = None, period: st
         out.append("")
         out.append(_findings_heading(report, limit))
         for i, f in enumerate(report.findings[:limit], 1):
-            out.append(f"  {i}. {usd(f.usd)}  {f.cause}  {f.request.source}")
+            saves = "" if f.saved_usd is None else f"  saves {usd(f.saved_usd)}"
+            saves += "  (unavoidable)" if f.unavoidable else ""
+            out.append(f"  {i}. {usd(f.usd)}  {f.cause}  {f.request.source}{saves}")
             out.append(f"     {f.detail}")
             out.append(f"     do: {f.action}")
             if f.quote:
@@ -189,11 +191,14 @@ def _findings_heading(report: Report, limit: int) -> str:
     kept = len(report.findings)
     found = sum(s.count for s in report.causes.values())
     shown = min(kept, limit)
+    # With hindsight the findings are ranked by what a different choice would have saved.
+    hindsight = any(f.saved_usd is not None for f in report.findings)
+    order = "most savable dollars first" if hindsight else "most dollars first"
     if shown == kept == found:
-        return f"Top findings ({found}), most dollars first:"
+        return f"Top findings ({found}), {order}:"
     hints = []
     if shown < kept:
         hints.append("--rows N shows more")
     if kept < found:
         hints.append(f"--top N keeps more than {kept}")
-    return f"Top findings ({shown} of {found}; {', '.join(hints)}), most dollars first:"
+    return f"Top findings ({shown} of {found}; {', '.join(hints)}), {order}:"

@@ -12,7 +12,7 @@ changed inside the prefix) or an unexplained miss. Memory: a few numbers per str
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from racs.core.accounting import Rates, Tokens, cost_of
@@ -36,6 +36,7 @@ from racs.report.findings import (
     EXPIRY,
     MODEL_SWITCH,
     TIER_CHOICE,
+    UNCACHED,
     UNEXPLAINED,
     Finding,
     action_of,
@@ -79,6 +80,28 @@ class _TierLedger:
 
 
 @dataclass(slots=True)
+class _Plain:
+    """What a stream that may never read its cache paid for the prefix it repeats."""
+
+    request: Request
+    requests: int = 0
+    last_ms: float = 0.0
+    near: bool = False
+    """A request came within the shortest TTL of the previous one: a cache would have
+    been warm, whatever the tier."""
+    read: float = 0.0
+    min_input: float = float("inf")
+    lost_usd: float = 0.0
+    """Its prompts' shared part (up to the smallest prompt) at what was paid over reading."""
+    found_usd: float = 0.0
+    """What the stream's own findings already priced (not counted twice)."""
+    excess: float = 0.0
+    """Tokens of the repeated prefix paid again by requests within reach of a cache (the
+    longest TTL after the previous request)."""
+    priced: bool = True
+
+
+@dataclass(slots=True)
 class Gaps:
     """Histogram of gaps between a stream's consecutive requests (same model)."""
 
@@ -109,6 +132,8 @@ class Walker:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._last_model: dict[str, str] = {}
         self._tiers: dict[tuple[str, str], _TierLedger] = {}
+        self._plain: dict[tuple[str, str], _Plain] = {}
+        self._ttl_bounds: dict[tuple[str, str], tuple[float, float]] = {}
         self.gaps = Gaps()
 
     def rules(self, provider: str, model: str) -> CacheRules | None:
@@ -143,6 +168,7 @@ class Walker:
                 back = min(max(0.0, r.tokens.read - start), e.pending.tokens.writes)
                 out.read_back = (e.pending, back)
         out.finding = self._classify(r, e, before, gap_s, rates, entry, rules)
+        self._plain_step(key, r, rates, out.finding)
         if follower is not None:
             follower.step(r, None)
         t = r.tokens
@@ -172,6 +198,74 @@ class Walker:
         )
         self._last_model[r.stream] = r.model
         return out
+
+    def _plain_step(
+        self, key: tuple[str, str], r: Request, rates: Rates | None, found: Finding | None
+    ) -> None:
+        p = self._plain.get(key)
+        if p is None:
+            p = self._plain[key] = _Plain(r)
+        elif p.read > 0:
+            return  # the stream reads its cache: nothing more to follow here
+        t = r.tokens
+        p.requests += 1
+        p.read += t.read
+        if p.read > 0:
+            return
+        shortest, longest = self._ttls(r.provider, r.model)
+        since = r.timestamp_ms - p.last_ms
+        if p.requests > 1 and since <= shortest:
+            p.near = True
+        if p.requests > 1 and since <= longest:
+            shared = min(p.min_input, t.input)
+            lost = excess_usd(t, shared, rates)
+            if lost is None:
+                p.priced = False
+            else:
+                p.lost_usd += lost
+            p.excess += shared
+        p.min_input = min(p.min_input, t.input)
+        p.last_ms = r.timestamp_ms
+        if found is not None and found.usd is not None:
+            p.found_usd += found.usd
+
+    def _ttls(self, provider: str, model: str) -> tuple[float, float]:
+        """The shortest and longest an entry of this model lives idle, in ms (5m and 1h
+        where racs has no rules for it)."""
+        key = (provider, model)
+        got = self._ttl_bounds.get(key)
+        if got is None:
+            rules = self.rules(provider, model)
+            if rules is None or not rules.tiers:
+                got = (TIER["5m"].seconds * 1000.0, TIER["1h"].seconds * 1000.0)
+            else:
+                lives = [rule.ttl_ms for rule in rules.tiers.values()]
+                got = (min(lives), max(lives))
+            self._ttl_bounds[key] = got
+        return got
+
+    def uncached_findings(self) -> list[tuple[Finding, float]]:
+        """Streams that never read although a request came within a cache's lifetime of the
+        previous one: their repeated prefix (up to the smallest prompt) paid at write or
+        fresh prices each time. Each with the part of its dollars no other finding of the
+        stream holds (what the causes' totals count)."""
+        found = []
+        for (_, model), p in self._plain.items():
+            if p.read > 0 or not p.near or p.excess < 1:
+                continue
+            rules = self.rules(p.request.provider, model)
+            if rules is not None and p.min_input < rules.min_tokens:
+                continue  # too small to cache at all: below_minimum says so
+            lost = p.lost_usd if p.priced else None
+            detail = (
+                f"{p.requests} requests never read the cache: if their first "
+                f"{int(p.min_input):,} tokens (the smallest prompt) repeat, paying for them "
+                f"cost {usd(lost)} more than reading them"
+                + (f" ({usd(p.found_usd)} in the stream's other findings)" if p.found_usd else "")
+            )
+            f = Finding(UNCACHED, lost, int(p.excess), p.request, detail, ACTIONS[UNCACHED])
+            found.append((f, max(0.0, p.lost_usd - p.found_usd)))
+        return found
 
     def _tier_gap(self, key: tuple[str, str], e: _Entry, gap_s: float, rates: Rates | None) -> None:
         ledger = self._tiers.get(key)
@@ -258,7 +352,7 @@ class Walker:
         )
         retention = _retention(rules, e.ttl)
         if cause == EXPIRY:
-            return self._finding(
+            found = self._finding(
                 EXPIRY,
                 r,
                 excess,
@@ -270,6 +364,11 @@ class Walker:
                 longer=_longer_tier(rules, e.ttl, gap_s),
                 extended="24h" in rules.options if rules is not None else False,
             )
+            longest = self._ttls(r.provider, r.model)[1]
+            if found is not None and gap_s is not None and gap_s * 1000 > longest:
+                # No tier the provider offers outlives this pause: nothing would have kept it.
+                return replace(found, unavoidable=True)
+            return found
         if cause == COMPACTION:
             return self._finding(COMPACTION, r, excess, rates, gap_s, before=e.input, after=t.input)
         if cause == DRIFT:

@@ -101,18 +101,30 @@ def scan(job: tuple[str, Context]) -> FileScan:
         out.size += n
 
     for lineno, raw in lines_containing(path, NEEDLE, sink, meter):
-        where = f"{path_text}:{lineno}"
-        try:
-            line = loads(raw)
-        except UNPARSABLE as exc:
-            sink.add(where, f"unreadable line ({type(exc).__name__})")
-            continue
-        try:
-            _line(line, where, ctx, sink, seen, out.responses)
-        except (TypeError, KeyError, AttributeError, ValueError) as exc:
-            sink.add(where, f"unreadable line ({type(exc).__name__})")
+        parse_line(raw, f"{path_text}:{lineno}", ctx, sink, seen, out.responses)
     out.problems = sink.found
     return out
+
+
+def parse_line(
+    raw: bytes,
+    where: str,
+    ctx: Context,
+    problems: Problems,
+    seen: dict[Key, Response],
+    responses: list[Response],
+) -> None:
+    """Read one raw line: a new response goes to ``responses`` and ``seen``, a later line
+    of a response in ``seen`` raises its output, anything unreadable goes to ``problems``."""
+    try:
+        line = loads(raw)
+    except UNPARSABLE as exc:
+        problems.add(where, f"unreadable line ({type(exc).__name__})")
+        return
+    try:
+        _line(line, where, ctx, problems, seen, responses)
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:
+        problems.add(where, f"unreadable line ({type(exc).__name__})")
 
 
 def _line(

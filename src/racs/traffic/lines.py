@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -135,6 +136,40 @@ def _scan(
         found.append((lineno, block[start:stop]))
         i = block.find(needle, stop, stop_at)
     return found, counted, lineno
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The whole lines a file gained after a byte offset that hold a needle."""
+
+    found: list[tuple[int, bytes]]
+    """``(line number, raw line)``, numbered from the caller's line number."""
+    offset: int
+    """Byte offset after the last whole line (a line still being written waits)."""
+    lineno: int
+    """Number of the line starting at ``offset``."""
+
+
+def appended_lines(
+    path: Path, needle: bytes, offset: int = 0, lineno: int = 1, chunk_size: int = CHUNK
+) -> Appended:
+    """The lines holding ``needle`` among the whole lines after ``offset`` (line ``lineno``
+    starts there), for readers that follow a growing file; ``OSError`` propagates."""
+    found: list[tuple[int, bytes]] = []
+    with path.open("rb") as f:
+        f.seek(offset)
+        buf = b""
+        while chunk := f.read(chunk_size):
+            buf = buf + chunk if buf else chunk
+            end = buf.rfind(b"\n")
+            if end < 0:
+                continue
+            hits, counted, at = _scan(buf, needle, lineno, end + 1)
+            found.extend(hits)
+            lineno = at + buf.count(b"\n", counted, end + 1)
+            offset += end + 1
+            buf = buf[end + 1 :]
+    return Appended(found, offset, lineno)
 
 
 def total_bytes(paths: Iterable[Path]) -> int:
