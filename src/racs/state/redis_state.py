@@ -448,8 +448,8 @@ class RedisState:
         ns = self.prefix
         members = sorted(self.client.smembers(ns + "useidx"))
         pipe = self.client.pipeline(transaction=False)
-        for m in members:
-            pipe.hgetall(ns.encode() + m if isinstance(m, bytes) else ns + m)
+        for m in members:  # a member that is not UTF-8 still names its hash
+            pipe.hgetall((ns + "use:").encode() + m if isinstance(m, bytes) else ns + "use:" + m)
         rows = []
         unpriced: dict[str, set[str]] = {}
         for member, raw in zip(members, pipe.execute(raise_on_error=False), strict=True):
