@@ -161,6 +161,23 @@ def corrupt(client: Any, prefix: str, kind: str, value: bytes) -> int:
     return touched
 
 
+def retype(client: Any, prefix: str, kind: str) -> int:
+    """Replace every key of ``kind`` by a key of another type; the number replaced."""
+    touched = 0
+    for raw in list(client.scan_iter(match=prefix + "*", count=1000)):
+        name = raw.decode()[len(prefix) :]
+        if not (name.startswith(kind) if kind.endswith(":") else name == kind):
+            continue
+        touched += 1
+        was = client.type(raw).decode()
+        client.delete(raw)
+        if was == "string":
+            client.hset(raw, "a", "b")
+        else:
+            client.set(raw, "x")
+    return touched
+
+
 def exercise(prefix: str) -> tuple[RedisState, list[TelemetryEvent]]:
     """Every engine call on the shared state, from a fresh host, after the garbage."""
     clock = FakeClock(T0 + 1000)
@@ -195,6 +212,17 @@ class TestGarbageIsAbsent:
         state, events = exercise(prefix)
         assert not state.degraded
         assert all("unreachable" not in getattr(e, "detail", "") for e in events)
+
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_a_key_of_another_type_is_absent(self, client: Any, prefix: str, kind: str) -> None:
+        """A string where racs keeps a hash (or the reverse): every call answers, Redis is
+        not taken for down, and a second round after the scripts' writes still answers."""
+        populate(prefix)
+        assert retype(client, prefix, kind) >= 1
+        for _ in range(2):
+            state, events = exercise(prefix)
+            assert not state.degraded
+            assert all("unreachable" not in getattr(e, "detail", "") for e in events)
 
     def test_a_garbage_count_reads_as_zero_and_the_next_record_restarts_it(
         self, client: Any, prefix: str

@@ -14,7 +14,7 @@ touch lease, ``use:<key>`` usage aggregate, ``useidx`` aggregate keys, ``drifts`
 A stored number the scripts read goes through ``num`` (the ``NUM`` prelude of every
 script): a value that is not a plain finite decimal reads as absent, so a garbage entry
 is replaced by the next write instead of failing the script (and every later call) for
-good.
+good; so is a key of another type than racs writes there (``typed`` deletes it).
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ local function num(v)
   if x == nil or x ~= x or math.abs(x) > 1e300 then return nil end
   return x
 end
+-- a key holding another type than racs writes there is unreadable too: absent
+local function typed(key, t)
+  local have = redis.call('TYPE', key)['ok']
+  if have ~= 'none' and have ~= t then redis.call('DEL', key) end
+end
 """
 
 PLAN: Final = (
@@ -49,6 +54,10 @@ PLAN: Final = (
 --       11 keep-warm ttl s, 12 create claim ms (0 = a create never lapses unnamed),
 --       13 request id (a client's retry of this very request gets the same action back)
 local now = tonumber(ARGV[1])
+-- the counter and the generation are never deleted: they are repaired where written
+for i, t in ipairs({'string', 'hash', 'hash', 'zset', 'hash', 'zset', 'zset'}) do
+  typed(KEYS[i + 2], t)
+end
 local n = redis.pcall('INCR', KEYS[1])
 if type(n) ~= 'number' then
   -- an unreadable counter restarts at the clock in ms, above any count it could have
@@ -119,6 +128,7 @@ SCHEDULE: Final = (
 -- KEYS: 1 kwdue; ARGV: 1 now, 2 ns, 3 host id, 4 lease ms
 -- Returns the due entries this host holds the touch lease for (won now or held already).
 local now = tonumber(ARGV[1])
+typed(KEYS[1], 'zset')
 local out = {}
 for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   local key = ARGV[2] .. 'kw:' .. k
@@ -134,7 +144,7 @@ for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
     elseif w + 0.9 * s * 1000 <= now then
       local lease = ARGV[2] .. 'lease:' .. k .. ':' .. e[5]
       local won = redis.call('SET', lease, ARGV[3], 'NX', 'PX', ARGV[4])
-      if won or redis.call('GET', lease) == ARGV[3] then
+      if won or redis.pcall('GET', lease) == ARGV[3] then
         table.insert(out, {k, e[1], e[2], e[3], e[4], e[5]})
       end
     end
@@ -149,6 +159,7 @@ SLIDE: Final = (
     + r"""
 -- KEYS: 1 kw:<key>, 2 kwdue, 3 res:<key>, 4 residx; ARGV: 1 at, 2 prefix key, 3 now
 local at, now = tonumber(ARGV[1]), tonumber(ARGV[3])
+for i, t in ipairs({'hash', 'zset', 'hash', 'zset'}) do typed(KEYS[i], t) end
 local slid = 0
 local s = num(redis.pcall('HGET', KEYS[1], 's'))
 if s then
@@ -174,10 +185,13 @@ INVALIDATE: Final = (
 -- KEYS: 1 kwdue, 2 residx, 3 linidx, 4 gen, 5 inv; ARGV: 1 prefix key ('' any),
 --       2 provider ('' any), 3 ns, 4 log length
 local pk, prov, ns = ARGV[1], ARGV[2], ARGV[3]
+for i, t in ipairs({'zset', 'zset', 'hash'}) do typed(KEYS[i], t) end
+typed(KEYS[5], 'list')  -- the generation (KEYS[4]) is repaired below, after the log's head
 local function hit(k, p) return (pk == '' or k == pk) and (prov == '' or p == prov) end
 local matched, deleted = {}, {}
 for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local p = redis.call('HGET', ns .. 'kw:' .. k, 'p')
+  local p = redis.pcall('HGET', ns .. 'kw:' .. k, 'p')
+  if type(p) ~= 'string' then p = false end
   if not p or hit(k, p) then
     if p then matched[k] = true end
     redis.call('DEL', ns .. 'kw:' .. k)
@@ -185,7 +199,7 @@ for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   end
 end
 for _, k in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  local r = redis.call('HMGET', ns .. 'res:' .. k, 'p', 's')
+  local r = redis.pcall('HMGET', ns .. 'res:' .. k, 'p', 's')
   if not r[1] or hit(k, r[1]) then
     if r[1] then
       matched[k] = true
@@ -210,12 +224,13 @@ for i = 1, #lins, 2 do
   end
 end
 local gen = redis.pcall('INCR', KEYS[4])
-if type(gen) ~= 'number' then
-  -- an unreadable generation restarts after the newest logged one: hosts still catch up
-  local head = redis.pcall('LINDEX', KEYS[5], 0)
-  local last = type(head) == 'string' and num(string.match(head, '^[^\31]*')) or 0
-  redis.call('SET', KEYS[4], string.format('%d', math.floor(last) + 1))
-  gen = math.floor(last) + 1
+local head = redis.call('LINDEX', KEYS[5], 0)
+local last = math.floor(head and num(string.match(head, '^[^\31]*')) or 0)
+if type(gen) ~= 'number' or gen <= last then
+  -- an unreadable (or lost) generation restarts after the newest logged one: every host
+  -- still sees it move past the last generation it applied
+  gen = last + 1
+  redis.call('SET', KEYS[4], string.format('%d', gen))
 end
 redis.call('LPUSH', KEYS[5], gen .. '\31' .. pk .. '\31' .. prov)
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
@@ -235,6 +250,9 @@ APPLY: Final = (
 -- F = number of fields, F field names, then rows of (key, provider, model, agent id,
 -- priced, unpriced models joined by US, F values).
 if tonumber(ARGV[2]) <= (num(redis.pcall('GET', KEYS[1])) or 0) then return 0 end
+typed(KEYS[1], 'string')
+typed(KEYS[2], 'set')
+typed(KEYS[3], 'list')
 redis.call('SET', KEYS[1], ARGV[2], 'EX', 604800)
 local ns = ARGV[1]
 local r = tonumber(ARGV[4])
@@ -245,6 +263,7 @@ local first = 6 + r
 local i = first + f
 while i <= #ARGV do
   local k = ns .. 'use:' .. ARGV[i]
+  typed(k, 'hash')
   redis.call('HSETNX', k, 'provider', ARGV[i + 1])
   redis.call('HSETNX', k, 'model', ARGV[i + 2])
   if ARGV[i + 3] ~= '' then redis.call('HSETNX', k, 'agentId', ARGV[i + 3]) end
@@ -283,6 +302,8 @@ PUBLISH: Final = (
 -- A resource this host created while the fleet was away: publish it unless another host's
 -- record is there already. KEYS: 1 res:<key>, 2 residx; ARGV: 1 now, 2 key, 3 provider,
 -- 4 model, 5 ttl s, 6 last write, 7 tokens
+typed(KEYS[1], 'hash')
+typed(KEYS[2], 'zset')
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local expires = tonumber(ARGV[6]) + tonumber(ARGV[5]) * 1000
 local left = math.floor(expires - tonumber(ARGV[1]))

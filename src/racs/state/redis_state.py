@@ -373,7 +373,7 @@ class RedisState:
 
     def _attempt(self, call: Callable[[], T], events: list[TelemetryEvent]) -> T | None:
         """Run ``call`` against Redis; None (and degraded mode) when it fails."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError, ResponseError
 
         if self._loose and events is not self._loose:
             with self._lock:
@@ -385,6 +385,12 @@ class RedisState:
                     return None
                 self._recover(events)  # replay the outbox first: the fleet is whole again
             return call()
+        except ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                self._degrade(exc, events)
+            else:  # a read met a key of another type: absent (the scripts' next write fixes it)
+                self._unreadable("entry of another type than racs writes", "WRONGTYPE", events)
+            return None
         except RedisError as exc:
             self._degrade(exc, events)
             return None
