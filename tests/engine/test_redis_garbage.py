@@ -8,6 +8,7 @@ backend), the next write of the entry replaces it, and Redis is never taken for 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -57,6 +58,9 @@ GARBAGE = (
     b'{"prefixKey": 5}',  # JSON of the wrong shape
     b"\x1f\x1f\x1f",
     b"0x10",
+    b'["k", "p", "m", null, 0, [["s", "h", "stable", 1e999]], []]',  # a fingerprint's inf
+    b'{"prefixKey": "a", "previousKey": "b", "changedSegmentIds": [],'
+    b' "invalidatedTokens": 1e999, "timestamp": 0}',  # a drift report's inf
 )
 
 
@@ -192,7 +196,8 @@ def exercise(prefix: str) -> tuple[RedisState, list[TelemetryEvent]]:
     engine.mark_refreshed("no-such-key", T0 + 2000)
     engine.invalidate(provider="google")
     engine.flush()
-    engine.stats()
+    answers = [engine.stats().to_dict(), [r.to_dict() for r in engine.drifts()]]
+    json.dumps(answers, allow_nan=False)  # no NaN or Infinity comes out of garbage
     state.lineage_fields("agent-1")
     state.resource_name("no-such-key")
     engine.close()

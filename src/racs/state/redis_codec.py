@@ -38,15 +38,25 @@ def decode_fingerprint(value: Any) -> Fingerprint | None:
             str(provider),
             str(model),
             None if agent is None else str(agent),
-            int(boundary),
+            int(_finite(boundary)),
             tuple(
-                SegPrint(str(s[0]), None if s[1] is None else str(s[1]), str(s[2]), float(s[3]))
+                SegPrint(str(s[0]), None if s[1] is None else str(s[1]), str(s[2]), _finite(s[3]))
                 for s in segs
             ),
             tuple(str(m) for m in marked),
         )
-    except (ValueError, TypeError, IndexError, OverflowError):
+    except (ValueError, TypeError, IndexError, KeyError):
         return None
+
+
+def _finite(value: Any) -> float:
+    """A JSON number of a fingerprint (``ValueError`` for anything else: unreadable)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("not a number")
+    x = number_or_none(value)
+    if x is None:
+        raise ValueError("not a finite number")
+    return float(x)
 
 
 _ACTIONS: dict[str, ResourceAction] = {"create": "create", "reuse": "reuse", "refresh": "refresh"}
@@ -55,14 +65,6 @@ _ACTIONS: dict[str, ResourceAction] = {"create": "create", "reuse": "reuse", "re
 def action(value: Any) -> ResourceAction | None:
     """The resource action a script answered, None for none (or an unreadable one)."""
     return _ACTIONS.get(text_or_none(value) or "")
-
-
-def text(value: Any) -> str:
-    """A reply value as text, whether the client decodes responses or not.
-
-    Only for values the scripts produce themselves; stored values go through
-    ``text_or_none``."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def text_or_none(value: Any) -> str | None:
@@ -201,10 +203,3 @@ def num(x: float) -> str:
     if isinstance(x, int) or float(x).is_integer():
         return str(int(x))
     return repr(float(x))
-
-
-def number(value: Any) -> float:
-    """A number a script computed from checked values: an int when integral, as the local
-    memories keep it."""
-    x = float(text(value))
-    return int(x) if x.is_integer() and abs(x) < 2**53 else x
