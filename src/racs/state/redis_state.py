@@ -15,6 +15,10 @@ When Redis is unreachable every call falls back to the engine's local memories, 
 warning and emits ``state.degraded``; it retries with a doubling back-off (at most 30 s)
 and on success replays the outbox (usage, drift reports, resources created meanwhile) and
 emits ``state.restored``. Nothing here raises into the host's call path.
+
+An entry that cannot be decoded (bytes that are not UTF-8, a non-number in a count, JSON
+of the wrong shape) is treated as absent and the next write of it replaces it; the first
+time a key is found so, one warning is logged and ``state.degraded`` is emitted.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ from racs.core.model import (
 )
 from racs.core.prices import PriceBook
 from racs.planning.drift import DriftTracker
-from racs.planning.keepwarm import WarmEntry
 from racs.planning.usage import FIELDS, Aggregate, UsageBook
 from racs.state import redis_codec as codec
 from racs.state import redis_scripts
@@ -56,6 +59,8 @@ T = TypeVar("T")
 DEFAULT_PREFIX: Final = "racs:"
 INVALIDATION_LOG: Final = 1000
 MAX_BACKOFF: Final = 30.0
+MAX_UNREADABLE_NAMED: Final = 1000
+"""Keys remembered as reported unreadable (past it, each is still counted, not logged)."""
 
 
 class RedisState:
@@ -115,6 +120,9 @@ class RedisState:
         self._requests = itertools.count(1)
         self._clock: Callable[[], float] = lambda: time.time_ns() // 1_000_000
         self._prices: PriceBook | None = None  # the engine's, once it binds
+        self.unreadable_entries = 0
+        """Entries found undecodable and treated as absent, since this backend started."""
+        self._unreadable_keys: set[str] = set()
 
     # --- binding to an engine -------------------------------------------------------
     def usage_book(
@@ -160,14 +168,19 @@ class RedisState:
         reply = self._attempt(lambda: self._eval("plan", keys, args), events)
         if reply is None:
             return self._offline_round(request, seed)
-        n, gen, prev, action, write = (codec.text(x) for x in reply)
-        forget = self._catch_up(int(gen), events)
+        n, gen, prev, action, write = reply
+        previous = codec.decode_fingerprint(prev) if prev else None
+        if prev and previous is None:
+            self._unreadable("lineage fingerprint", ns + "lin:" + lineage, events)
+        resource_action = codec.action(action)
+        if resource_action is None and codec.text_or_none(action):
+            self._unreadable("resource record", ns + "res:" + key, events)
         return PlanReply(
             plan_id=plan_id(seed, int(n)),
-            previous=codec.decode_fingerprint(prev) if prev else None,
-            resource_action=codec.action(action),
-            resource_last_write=codec.number(write) if action else None,
-            forget=forget,
+            previous=previous,
+            resource_action=resource_action,
+            resource_last_write=codec.number_or_none(write) if resource_action else None,
+            forget=self._catch_up(int(gen), events),
             fleet=True,
         )
 
@@ -190,12 +203,12 @@ class RedisState:
         events: list[TelemetryEvent],
     ) -> CacheStats | None:
         """Fleet-wide stats from the per-key aggregates (2 round trips)."""
-        book = self._attempt(self._fleet_book, events)
+        book = self._attempt(lambda: self._fleet_book(events), events)
         return None if book is None else book.stats(prefix_key, provider, model, agent_id)
 
     def storage_spend(self) -> dict[str, float] | None:
         """Fleet-wide resource storage spend by aggregate key."""
-        book = self._attempt(self._fleet_book, self._loose)
+        book = self._attempt(lambda: self._fleet_book(self._loose), self._loose)
         if book is None:
             return None
         return {k: a.storage_spend_usd for k, a in book.aggregates.items()}
@@ -208,11 +221,11 @@ class RedisState:
             return None
         entries = []
         for row in rows:
-            key, provider, model, ttl, seconds, write = (codec.text(x) for x in row)
-            label = json.loads(ttl)
-            warm = WarmEntry(
-                key, provider, model, label, codec.number(seconds), codec.number(write)
-            )
+            warm = codec.decode_due(row)
+            if warm is None:
+                name = codec.text_or_none(row[0] if row else None) or "?"
+                self._unreadable("keep-warm entry", self.prefix + "kw:" + name, events)
+                continue
             entries.append(warm.public())
         entries.sort(key=lambda e: (e.refresh_at, e.prefix_key))
         return entries
@@ -231,7 +244,10 @@ class RedisState:
         if raw is None:
             return None
         tracker = DriftTracker(ring=self._ring)
-        tracker.load_reports([json.loads(codec.text(x)) for x in reversed(raw)])
+        reports = [codec.decode_report(x) for x in reversed(raw)]
+        if None in reports:
+            self._unreadable("drift report", self.prefix + "drifts", events)
+        tracker.reports.extend(r for r in reports if r is not None)
         return list(tracker.latest(limit))
 
     def invalidate(
@@ -244,10 +260,12 @@ class RedisState:
                 self._outbox.add_invalidation(prefix_key, provider)
             return None
         _gen, matched, deleted = reply
-        return (
-            {codec.text(k) for k in matched},
-            [(codec.text(k), float(codec.text(ttl))) for k, ttl in deleted],
-        )
+        keys = {codec.text_or_none(k) for k in matched}
+        gone = [(codec.text_or_none(k), codec.number_or_none(ttl)) for k, ttl in deleted]
+        readable = [(k, float(ttl)) for k, ttl in gone if k is not None and ttl is not None]
+        if None in keys or len(readable) < len(gone):
+            self._unreadable("resource or keep-warm entry", self.prefix + "residx", events)
+        return {k for k in keys if k is not None}, readable
 
     # --- per-lineage fields and resource names ---------------------------------------
     def lineage_fields(self, lineage: str) -> dict[str, str] | None:
@@ -257,7 +275,10 @@ class RedisState:
         )
         if raw is None:
             return None
-        return {codec.text(k): codec.text(v) for k, v in raw.items()}
+        fields = codec.decode_hash(raw)
+        if len(fields) < len(raw):
+            self._unreadable("lineage field", self.prefix + "cad:" + lineage, self._loose)
+        return fields
 
     def update_lineage_fields(self, lineage: str, fields: Mapping[str, str | float]) -> bool:
         """Set fields of the lineage's hash (it expires with the lineage); False if away."""
@@ -297,7 +318,7 @@ class RedisState:
         raw = self._attempt(
             lambda: self.client.hget(self.prefix + "res:" + key, "name"), self._loose
         )
-        return None if raw is None else codec.text(raw)
+        return codec.text_or_none(raw)
 
     # --- the snapshot backend contract ---------------------------------------------
     def load(self) -> dict[str, Any] | None:
@@ -352,7 +373,7 @@ class RedisState:
 
     def _attempt(self, call: Callable[[], T], events: list[TelemetryEvent]) -> T | None:
         """Run ``call`` against Redis; None (and degraded mode) when it fails."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError, ResponseError
 
         if self._loose and events is not self._loose:
             with self._lock:
@@ -364,6 +385,12 @@ class RedisState:
                     return None
                 self._recover(events)  # replay the outbox first: the fleet is whole again
             return call()
+        except ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                self._degrade(exc, events)
+            else:  # a read met a key of another type: absent (the scripts' next write fixes it)
+                self._unreadable("entry of another type than racs writes", "WRONGTYPE", events)
+            return None
         except RedisError as exc:
             self._degrade(exc, events)
             return None
@@ -423,29 +450,26 @@ class RedisState:
                 del outbox.slides[key]
         return batches, reports, published
 
-    def _fleet_book(self) -> UsageBook:
+    def _fleet_book(self, events: list[TelemetryEvent]) -> UsageBook:
         ns = self.prefix
-        members = sorted(codec.text(m) for m in self.client.smembers(ns + "useidx"))
+        members = sorted(self.client.smembers(ns + "useidx"))
         pipe = self.client.pipeline(transaction=False)
-        for m in members:
-            pipe.hgetall(ns + "use:" + m)
+        for m in members:  # a member that is not UTF-8 still names its hash
+            pipe.hgetall((ns + "use:").encode() + m if isinstance(m, bytes) else ns + "use:" + m)
         rows = []
         unpriced: dict[str, set[str]] = {}
-        for key, raw in zip(members, pipe.execute(), strict=True):
-            h = {codec.text(k): codec.text(v) for k, v in raw.items()}
-            if not h:
+        for member, raw in zip(members, pipe.execute(raise_on_error=False), strict=True):
+            if not raw:
                 continue
-            row: dict[str, Any] = {
-                "key": key,
-                "provider": h.get("provider", ""),
-                "model": h.get("model", ""),
-                "agentId": h.get("agentId"),
-                "priced": h.get("priced") == "1",
-            }
-            for f in FIELDS:
-                row[f] = codec.number(h.get(f, "0"))
+            row = None if isinstance(raw, Exception) else codec.decode_usage(member, raw, FIELDS)
+            if row is None or not _whole(raw):
+                name = codec.text_or_none(member) or repr(member)
+                self._unreadable("usage aggregate", ns + "use:" + name, events)
+            if row is None:
+                continue
             rows.append(row)
-            unpriced[key] = {f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)}
+            h = codec.decode_hash(raw)
+            unpriced[row["key"]] = {f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)}
         book = UsageBook(self._prices or PriceBook(), max(1, len(rows)))
         book.load(rows)
         for key, agg in book.aggregates.items():
@@ -459,11 +483,24 @@ class RedisState:
             return ()
         count = gen - last
         raw = self._attempt(lambda: self.client.lrange(self.prefix + "inv", 0, count - 1), events)
-        entries = [codec.text(x).split("\x1f") for x in raw or ()]
-        fresh = [(pk or None, prov or None) for g, pk, prov in entries if int(g) > last]
+        entries = [codec.decode_invalidation(x) for x in raw or ()]
+        if None in entries:
+            self._unreadable("invalidation log entry", self.prefix + "inv", events)
+        fresh = [(pk, prov) for g, pk, prov in filter(None, entries) if g > last]
         if len(fresh) < count:  # the log was trimmed (or unreadable): forget everything
             return ((None, None),)
         return tuple(fresh)
+
+    def _unreadable(self, what: str, key: str, events: list[TelemetryEvent]) -> None:
+        """Count an entry treated as absent; the first time per key, warn and emit."""
+        with self._lock:
+            self.unreadable_entries += 1
+            if key in self._unreadable_keys or len(self._unreadable_keys) >= MAX_UNREADABLE_NAMED:
+                return
+            self._unreadable_keys.add(key)
+        detail = f"unreadable {what} in Redis at {key!r}; treated as absent until rewritten"
+        log.warning("racs: %s", detail)
+        events.append(StateDegraded("redis", detail, self._clock()))
 
     def _offline_round(self, request: PlanRound, seed: int) -> PlanReply:
         """The local decision stands; a resource it creates is published later."""
@@ -490,6 +527,16 @@ class RedisState:
         """Queue one record's (or storage charge's) exact increments for the fleet."""
         with self._lock:
             self._outbox.add_usage(delta)
+
+
+def _whole(raw: Any) -> bool:
+    """Whether every field and count of an aggregate's hash was readable."""
+    if isinstance(raw, Exception):
+        return False
+    h = codec.decode_hash(raw)
+    return len(h) == len(raw) and all(
+        codec.number_or_none(h[f]) is not None for f in FIELDS if f in h
+    )
 
 
 def redis_state(
