@@ -226,46 +226,85 @@ def measure(target: str, samples: int) -> None:
             proc.kill()
 
 
+CACHE = Path(tempfile.gettempdir()) / "racs-bench-ledgers"
+"""Where built ledgers are kept between runs (PostgreSQL: a schema, named in a marker)."""
+
+
+def _pg_target(pg_url: str, schema: str) -> str:
+    sep = "&" if "?" in pg_url else "?"
+    return f"{pg_url}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(pg_url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def cached(backend: str, runs: int, pg_url: str) -> str:
+    """The ledger of ``runs`` bench runs on ``backend``: built and verified once, then kept
+    (SQLite under ``CACHE``; PostgreSQL in schema ``racs_bench_<runs>``, marked done in
+    ``CACHE``). A build that did not finish is thrown away and started again."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    done = CACHE / f"{backend}-{runs}.done"
+    if backend == "sqlite":
+        target = str(CACHE / f"sqlite-{runs}.db")
+    else:
+        schema = f"racs_bench_{runs}"
+        target = _pg_target(pg_url, schema)
+    if done.exists():
+        print(f"reusing the ledger built before: {target}")
+        return target
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(target + suffix).unlink(missing_ok=True)
+    else:
+        _drop_schema(pg_url, schema)
+    print(f"building {runs:,} runs into {backend} ...", flush=True)
+    seconds = build(target, runs)
+    rate = runs / seconds
+    print(f"built in {seconds:.0f} s ({rate:,.0f} runs/s, {3 * rate:,.0f} events/s)")
+    started = time.perf_counter()
+    with create_ledger(target) as ledger:
+        result = ledger.verify()
+    print(f"verify: ok={result.ok}, {result.checked:,} events checked in "
+          f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    if not result.ok:
+        raise SystemExit(f"the built ledger does not verify: {result}")
+    if backend == "sqlite":
+        print(f"ledger file {Path(target).stat().st_size / 1e6:,.0f} MB")
+    done.write_text(target + "\n")
+    return target
+
+
+def forget(backend: str, runs: int, pg_url: str) -> None:
+    """Drop a cached ledger (``--drop``)."""
+    (CACHE / f"{backend}-{runs}.done").unlink(missing_ok=True)
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(CACHE / f"sqlite-{runs}.db") + suffix).unlink(missing_ok=True)
+    else:
+        _drop_schema(pg_url, f"racs_bench_{runs}")
+
+
 def main() -> int:
-    """Build (unless ``--ledger`` names an existing one) and measure."""
+    """Build (unless ``--ledger`` names an existing one, or one is cached) and measure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--ledger", help="an existing ledger to measure (skips the build)")
     parser.add_argument("--pg-url", default=os.environ.get("RACS_BENCH_POSTGRES_URL", PG_DEFAULT))
     parser.add_argument("--samples", type=int, default=15)
-    parser.add_argument("--keep", action="store_true", help="keep the ledger built")
+    parser.add_argument("--build-only", action="store_true", help="build (or reuse), no server")
+    parser.add_argument("--drop", action="store_true", help="drop the cached ledger and stop")
     ns = parser.parse_args()
-    if ns.ledger:
-        measure(ns.ledger, ns.samples)
+    if ns.drop:
+        forget(ns.backend, ns.runs, ns.pg_url)
         return 0
-    workdir = tempfile.mkdtemp(prefix="racs-dashboard-bench-")
-    schema = f"racs_dash_bench_{os.getpid()}"
-    if ns.backend == "sqlite":
-        target = str(Path(workdir) / "ledger.db")
-    else:
-        sep = "&" if "?" in ns.pg_url else "?"
-        target = f"{ns.pg_url}{sep}options=-csearch_path%3D{schema}"
-    print(f"building {ns.runs:,} runs into {ns.backend} ...", flush=True)
-    seconds = build(target, ns.runs)
-    rate = ns.runs / seconds
-    print(f"built in {seconds:.0f} s ({rate:,.0f} runs/s, {3 * rate:,.0f} events/s)")
-    if ns.backend == "sqlite":
-        print(f"ledger file {Path(target).stat().st_size / 1e6:,.0f} MB")
-    try:
+    target = ns.ledger or cached(ns.backend, ns.runs, ns.pg_url)
+    if not ns.build_only:
         measure(target, ns.samples)
-    finally:
-        if not ns.keep:
-            if ns.backend == "sqlite":
-                for suffix in ("", "-wal", "-shm"):
-                    Path(target + suffix).unlink(missing_ok=True)
-            else:
-                import psycopg
-
-                with psycopg.connect(ns.pg_url, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        else:
-            print(f"kept: {target}")
     return 0
 
 

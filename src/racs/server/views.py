@@ -322,13 +322,7 @@ class TrafficViews:
         ]
 
     def _scope_models(self, store: ViewStore, scope: Scope) -> list[tuple[str, str]]:
-        def read(tx: Tx) -> list[tuple[str, str]]:
-            where, params = scope.where(tx.dialect)
-            table = views.rollup(scope)
-            rows = tx.rows(f"SELECT DISTINCT provider, model FROM {table} WHERE {where}", params)
-            return [(str(p), str(m)) for p, m in rows[:50]]
-
-        return store.read(read)
+        return store.read(lambda tx: views.models(tx, scope, 50))
 
     def session(self, request: Request) -> dict[str, Any]:
         """One session: its requests on a timeline, its streams, its findings."""
