@@ -179,12 +179,19 @@ def measure(target: str, samples: int) -> None:
         routes = {
             "overview all": "/traffic/overview",
             "overview 24h": "/traffic/overview?range=24h",
+            "overview 7d": "/traffic/overview?range=7d",
+            "overview 30d": "/traffic/overview?range=30d",
             "overview 7d model": f"/traffic/overview?range=7d&model={model}",
             "overview 30d session": f"/traffic/overview?range=30d&session={one[:11]}",
+            "overview all project": "/traffic/overview?project=p07",
             "sessions all": "/traffic/breakdown?dim=session&limit=12",
             "streams all": "/traffic/breakdown?dim=stream&limit=10",
             "models all": "/traffic/breakdown?dim=model&limit=10",
+            "sessions 30d": "/traffic/breakdown?range=30d&dim=session&limit=12",
+            "streams 30d": "/traffic/breakdown?range=30d&dim=stream&limit=10",
+            "sessions 7d model": f"/traffic/breakdown?range=7d&dim=session&limit=12&model={model}",
             "options all": "/traffic/options",
+            "options 30d": "/traffic/options?range=30d",
             "report 24h": "/traffic/report?range=24h",
             "whatif 24h": "/traffic/whatif?range=24h",
             "report all": "/traffic/report",
@@ -192,19 +199,32 @@ def measure(target: str, samples: int) -> None:
             "session page": f"/traffic/session?id={one}",
             "ledger runs": "/ledger/runs?limit=8",
             "stats": "/stats",
+            "stats history": "/stats/history",
+            "schedule": "/schedule",
+            "drifts": "/drifts?limit=50",
+            "healthz": "/healthz",
         }
         print(f"newest request {time.strftime('%Y-%m-%d %H:%M', time.gmtime(last / 1000))} UTC")
-        print(f"{'route':<22} {'median ms':>10} {'p95 ms':>8}  status")
+        print(
+            f"{samples} calls per route. fresh: each call a new query string, so the answer is "
+            "computed (the aggregate SQL runs); repeat: the same query at an unchanged head "
+            "(answered from the per-head cache)"
+        )
+        print(f"{'route':<24} {'fresh median':>12} {'p95':>8} {'repeat median':>14}  status")
         for name, path in routes.items():
-            times = []
+            # Only the /traffic routes keep answers (and take unknown query parameters).
+            sep = ("&" if "?" in path else "?") if path.startswith("/traffic/") else None
+            fresh = []
             status = ""
-            for _ in range(samples):
-                seconds, body = _get(base + path)
-                times.append(seconds * 1000)
+            for i in range(samples):
+                seconds, body = _get(base + path + ("" if sep is None else f"{sep}bench={i}"))
+                fresh.append(seconds * 1000)
                 status = body.get("status", "") if isinstance(body, dict) else ""
-            times.sort()
-            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            print(f"{name:<22} {statistics.median(times):>10.1f} {p95:>8.1f}  {status}")
+            repeat = [_get(base + path)[0] * 1000 for _ in range(samples)]
+            fresh.sort()
+            p95 = fresh[min(len(fresh) - 1, int(len(fresh) * 0.95))]
+            print(f"{name:<24} {statistics.median(fresh):>12.1f} {p95:>8.1f} "
+                  f"{statistics.median(repeat):>14.1f}  {status}")  # fmt: skip
         rss, hwm = _rss(proc.pid)
         print(f"server rss {rss:.0f} MB, peak {hwm:.0f} MB")
         # The whole-range report: answered at once ("computing"), walked in the background.
@@ -295,7 +315,7 @@ def main() -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--ledger", help="an existing ledger to measure (skips the build)")
     parser.add_argument("--pg-url", default=os.environ.get("RACS_BENCH_POSTGRES_URL", PG_DEFAULT))
-    parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--build-only", action="store_true", help="build (or reuse), no server")
     parser.add_argument("--drop", action="store_true", help="drop the cached ledger and stop")
     ns = parser.parse_args()

@@ -41,8 +41,10 @@ MAX_POINTS: Final = 120
 MAX_TEXT: Final = 200
 ANSWERS: Final = 256
 """Answers kept per server, for the same query at the same folded head."""
-SESSION_LIMIT: Final = 20_000
-"""Requests of one session drawn and walked before its page answers."""
+SESSION_LIMIT: Final = 2_000
+"""Requests of one session drawn and walked before its page answers: the report's walk
+costs Python time per request, so a longer session shows its first requests (and says
+so); its page gives the ``racs report --session`` command for the whole of it."""
 
 
 def bucket(sums: Sequence[float]) -> dict[str, Any]:
