@@ -163,6 +163,7 @@ def measure(target: str, samples: int, walks: tuple[str, ...] = ("24h", "7d", "a
         print(f"first /traffic/overview answered in {seconds * 1000:.0f} ms "
               f"(fold {ov['fold']['position']:,} of {ov['fold']['head']:,} events)")  # fmt: skip
         peak_fold = 0.0
+        folded_before = ov["fold"]["behind"] == 0 and not ov["fold"]["folding"]
         while ov["fold"]["behind"] > 0 or ov["fold"]["folding"]:
             time.sleep(2)
             _, ov = _get(base + "/traffic/overview")
@@ -170,8 +171,11 @@ def measure(target: str, samples: int, walks: tuple[str, ...] = ("24h", "7d", "a
         fold_s = time.perf_counter() - started
         events = ov["fold"]["head"]
         rate = events / fold_s
-        print(f"fold: {events:,} events, {ov['fold']['requests']:,} requests in {fold_s:.0f} s "
-              f"({rate:,.0f} events/s); rss peak while folding {peak_fold:.0f} MB")  # fmt: skip
+        if folded_before:
+            print(f"folded before: {events:,} events, {ov['fold']['requests']:,} requests")
+        else:
+            print(f"fold: {events:,} events, {ov['fold']['requests']:,} requests in {fold_s:.0f} s "
+                  f"({rate:,.0f} events/s); rss peak while folding {peak_fold:.0f} MB")  # fmt: skip
         last = ov["extent"]["lastMs"]
         sessions = _get(base + "/traffic/breakdown?dim=session&limit=3")[1]["rows"]
         one = sessions[0]["key"]
