@@ -136,7 +136,7 @@ def _rss(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def measure(target: str, samples: int) -> None:
+def measure(target: str, samples: int, walks: tuple[str, ...] = ("24h", "7d", "all")) -> None:
     """Serve ``target``, fold it, and time the page's routes."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
@@ -163,6 +163,7 @@ def measure(target: str, samples: int) -> None:
         print(f"first /traffic/overview answered in {seconds * 1000:.0f} ms "
               f"(fold {ov['fold']['position']:,} of {ov['fold']['head']:,} events)")  # fmt: skip
         peak_fold = 0.0
+        folded_before = ov["fold"]["behind"] == 0 and not ov["fold"]["folding"]
         while ov["fold"]["behind"] > 0 or ov["fold"]["folding"]:
             time.sleep(2)
             _, ov = _get(base + "/traffic/overview")
@@ -170,8 +171,11 @@ def measure(target: str, samples: int) -> None:
         fold_s = time.perf_counter() - started
         events = ov["fold"]["head"]
         rate = events / fold_s
-        print(f"fold: {events:,} events, {ov['fold']['requests']:,} requests in {fold_s:.0f} s "
-              f"({rate:,.0f} events/s); rss peak while folding {peak_fold:.0f} MB")  # fmt: skip
+        if folded_before:
+            print(f"folded before: {events:,} events, {ov['fold']['requests']:,} requests")
+        else:
+            print(f"fold: {events:,} events, {ov['fold']['requests']:,} requests in {fold_s:.0f} s "
+                  f"({rate:,.0f} events/s); rss peak while folding {peak_fold:.0f} MB")  # fmt: skip
         last = ov["extent"]["lastMs"]
         sessions = _get(base + "/traffic/breakdown?dim=session&limit=3")[1]["rows"]
         one = sessions[0]["key"]
@@ -179,12 +183,19 @@ def measure(target: str, samples: int) -> None:
         routes = {
             "overview all": "/traffic/overview",
             "overview 24h": "/traffic/overview?range=24h",
+            "overview 7d": "/traffic/overview?range=7d",
+            "overview 30d": "/traffic/overview?range=30d",
             "overview 7d model": f"/traffic/overview?range=7d&model={model}",
             "overview 30d session": f"/traffic/overview?range=30d&session={one[:11]}",
+            "overview all project": "/traffic/overview?project=p07",
             "sessions all": "/traffic/breakdown?dim=session&limit=12",
             "streams all": "/traffic/breakdown?dim=stream&limit=10",
             "models all": "/traffic/breakdown?dim=model&limit=10",
+            "sessions 30d": "/traffic/breakdown?range=30d&dim=session&limit=12",
+            "streams 30d": "/traffic/breakdown?range=30d&dim=stream&limit=10",
+            "sessions 7d model": f"/traffic/breakdown?range=7d&dim=session&limit=12&model={model}",
             "options all": "/traffic/options",
+            "options 30d": "/traffic/options?range=30d",
             "report 24h": "/traffic/report?range=24h",
             "whatif 24h": "/traffic/whatif?range=24h",
             "report all": "/traffic/report",
@@ -192,32 +203,51 @@ def measure(target: str, samples: int) -> None:
             "session page": f"/traffic/session?id={one}",
             "ledger runs": "/ledger/runs?limit=8",
             "stats": "/stats",
+            "stats history": "/stats/history",
+            "schedule": "/schedule",
+            "drifts": "/drifts?limit=50",
+            "healthz": "/healthz",
         }
         print(f"newest request {time.strftime('%Y-%m-%d %H:%M', time.gmtime(last / 1000))} UTC")
-        print(f"{'route':<22} {'median ms':>10} {'p95 ms':>8}  status")
+        print(
+            f"{samples} calls per route. fresh: each call a new query string, so the answer is "
+            "computed (the aggregate SQL runs); repeat: the same query at an unchanged head "
+            "(answered from the per-head cache)"
+        )
+        print(f"{'route':<24} {'fresh median':>12} {'p95':>8} {'repeat median':>14}  status")
         for name, path in routes.items():
-            times = []
+            # Only the /traffic routes keep answers (and take unknown query parameters).
+            sep = ("&" if "?" in path else "?") if path.startswith("/traffic/") else None
+            fresh = []
             status = ""
-            for _ in range(samples):
-                seconds, body = _get(base + path)
-                times.append(seconds * 1000)
+            for i in range(samples):
+                seconds, body = _get(base + path + ("" if sep is None else f"{sep}bench={i}"))
+                fresh.append(seconds * 1000)
                 status = body.get("status", "") if isinstance(body, dict) else ""
-            times.sort()
-            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            print(f"{name:<22} {statistics.median(times):>10.1f} {p95:>8.1f}  {status}")
+            repeat = [_get(base + path)[0] * 1000 for _ in range(samples)]
+            fresh.sort()
+            p95 = fresh[min(len(fresh) - 1, int(len(fresh) * 0.95))]
+            print(f"{name:<24} {statistics.median(fresh):>12.1f} {p95:>8.1f} "
+                  f"{statistics.median(repeat):>14.1f}  {status}")  # fmt: skip
         rss, hwm = _rss(proc.pid)
         print(f"server rss {rss:.0f} MB, peak {hwm:.0f} MB")
-        # The whole-range report: answered at once ("computing"), walked in the background.
-        started = time.perf_counter()
-        while True:
-            _, body = _get(base + "/traffic/report")
-            if body["status"] in ("ready", "too_large", "failed"):
-                break
-            time.sleep(2)
-        rss, hwm = _rss(proc.pid)
-        took = time.perf_counter() - started
-        print(f"whole-range report walk: {body['status']} after {took:.0f} s (computeSeconds "
-              f"{body.get('computeSeconds')}); rss {rss:.0f} MB, peak {hwm:.0f} MB")  # fmt: skip
+        # The report of a range walks its requests in the background (the route answers
+        # "computing" meanwhile): how long that takes and what it costs in memory.
+        for preset in walks:
+            started = time.perf_counter()
+            while True:
+                _, body = _get(f"{base}/traffic/report?range={preset}")
+                if body["status"] in ("ready", "too_large", "failed"):
+                    break
+                if time.perf_counter() - started > 900:
+                    break
+                time.sleep(2)
+            rss, hwm = _rss(proc.pid)
+            took = time.perf_counter() - started
+            n = body.get("requests", body.get("total", {}).get("requests"))
+            print(f"report walk of {preset}: {body['status']} ({n} "
+                  f"requests) after {took:.0f} s (computeSeconds {body.get('computeSeconds')}); "
+                  f"rss {rss:.0f} MB, peak {hwm:.0f} MB")  # fmt: skip
     finally:
         proc.terminate()
         try:
@@ -226,46 +256,88 @@ def measure(target: str, samples: int) -> None:
             proc.kill()
 
 
+CACHE = Path(tempfile.gettempdir()) / "racs-bench-ledgers"
+"""Where built ledgers are kept between runs (PostgreSQL: a schema, named in a marker)."""
+
+
+def _pg_target(pg_url: str, schema: str) -> str:
+    sep = "&" if "?" in pg_url else "?"
+    return f"{pg_url}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(pg_url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def cached(backend: str, runs: int, pg_url: str) -> str:
+    """The ledger of ``runs`` bench runs on ``backend``: built and verified once, then kept
+    (SQLite under ``CACHE``; PostgreSQL in schema ``racs_bench_<runs>``, marked done in
+    ``CACHE``). A build that did not finish is thrown away and started again."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    done = CACHE / f"{backend}-{runs}.done"
+    if backend == "sqlite":
+        target = str(CACHE / f"sqlite-{runs}.db")
+    else:
+        schema = f"racs_bench_{runs}"
+        target = _pg_target(pg_url, schema)
+    if done.exists():
+        print(f"reusing the ledger built before: {target}")
+        return target
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(target + suffix).unlink(missing_ok=True)
+    else:
+        _drop_schema(pg_url, schema)
+    print(f"building {runs:,} runs into {backend} ...", flush=True)
+    seconds = build(target, runs)
+    rate = runs / seconds
+    print(f"built in {seconds:.0f} s ({rate:,.0f} runs/s, {3 * rate:,.0f} events/s)")
+    started = time.perf_counter()
+    with create_ledger(target) as ledger:
+        result = ledger.verify()
+    print(f"verify: ok={result.ok}, {result.checked:,} events checked in "
+          f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    if not result.ok:
+        raise SystemExit(f"the built ledger does not verify: {result}")
+    if backend == "sqlite":
+        print(f"ledger file {Path(target).stat().st_size / 1e6:,.0f} MB")
+    done.write_text(target + "\n")
+    return target
+
+
+def forget(backend: str, runs: int, pg_url: str) -> None:
+    """Drop a cached ledger (``--drop``)."""
+    (CACHE / f"{backend}-{runs}.done").unlink(missing_ok=True)
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(CACHE / f"sqlite-{runs}.db") + suffix).unlink(missing_ok=True)
+    else:
+        _drop_schema(pg_url, f"racs_bench_{runs}")
+
+
 def main() -> int:
-    """Build (unless ``--ledger`` names an existing one) and measure."""
+    """Build (unless ``--ledger`` names an existing one, or one is cached) and measure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--ledger", help="an existing ledger to measure (skips the build)")
     parser.add_argument("--pg-url", default=os.environ.get("RACS_BENCH_POSTGRES_URL", PG_DEFAULT))
-    parser.add_argument("--samples", type=int, default=15)
-    parser.add_argument("--keep", action="store_true", help="keep the ledger built")
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument(
+        "--walks", default="24h,7d,all", help="ranges whose report walk is timed at the end"
+    )
+    parser.add_argument("--build-only", action="store_true", help="build (or reuse), no server")
+    parser.add_argument("--drop", action="store_true", help="drop the cached ledger and stop")
     ns = parser.parse_args()
-    if ns.ledger:
-        measure(ns.ledger, ns.samples)
+    if ns.drop:
+        forget(ns.backend, ns.runs, ns.pg_url)
         return 0
-    workdir = tempfile.mkdtemp(prefix="racs-dashboard-bench-")
-    schema = f"racs_dash_bench_{os.getpid()}"
-    if ns.backend == "sqlite":
-        target = str(Path(workdir) / "ledger.db")
-    else:
-        sep = "&" if "?" in ns.pg_url else "?"
-        target = f"{ns.pg_url}{sep}options=-csearch_path%3D{schema}"
-    print(f"building {ns.runs:,} runs into {ns.backend} ...", flush=True)
-    seconds = build(target, ns.runs)
-    rate = ns.runs / seconds
-    print(f"built in {seconds:.0f} s ({rate:,.0f} runs/s, {3 * rate:,.0f} events/s)")
-    if ns.backend == "sqlite":
-        print(f"ledger file {Path(target).stat().st_size / 1e6:,.0f} MB")
-    try:
-        measure(target, ns.samples)
-    finally:
-        if not ns.keep:
-            if ns.backend == "sqlite":
-                for suffix in ("", "-wal", "-shm"):
-                    Path(target + suffix).unlink(missing_ok=True)
-            else:
-                import psycopg
-
-                with psycopg.connect(ns.pg_url, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        else:
-            print(f"kept: {target}")
+    target = ns.ledger or cached(ns.backend, ns.runs, ns.pg_url)
+    if not ns.build_only:
+        measure(target, ns.samples, tuple(w for w in ns.walks.split(",") if w))
     return 0
 
 

@@ -10,8 +10,10 @@ two servers taking turns setup by setup so both see the same machine: "before" i
 other checkout, "after" this one.
 
     python bench/serve_bench.py [--seconds 10] [--clients 32] [--ref ../ref-03631ad]
-    python bench/serve_bench.py --dashboard [--runs 1000000] [--backend sqlite|postgres]
-        (the dashboard's routes over a large ledger: see bench/dashboard_bench.py)
+    python bench/serve_bench.py --runs 1000000 [--backend sqlite|postgres] [--samples 20]
+        (every JSON route behind the dashboard over a ledger of that many runs, built once
+        and cached under /tmp, and the server's peak memory: see bench/dashboard_bench.py;
+        --dashboard alone means --runs 1000000)
 """
 
 from __future__ import annotations
@@ -314,6 +316,6 @@ def dashboard(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    if "--dashboard" in sys.argv:
+    if "--dashboard" in sys.argv or any(a.startswith("--runs") for a in sys.argv):
         sys.exit(dashboard([a for a in sys.argv[1:] if a != "--dashboard"]))
     sys.exit(main())

@@ -15,6 +15,7 @@ from racs.core.errors import ERR_STATE_VERSION, RacsError
 from racs.ledger.backend import Tx
 from racs.ledger.row import run_column_ddl
 from racs.ledger.store import count_events, rebuild
+from racs.ledger.views import create_days as _traffic_days
 from racs.ledger.views import create_tables as _traffic_views
 
 
@@ -295,6 +296,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "intake", _intake),
     # The dashboard's roll-ups (racs/ledger/views.py), filled by their reader, not by appends.
     Migration(6, "traffic_views", _traffic_views),
+    # The dashboard's sums per day: a range of days reads a tenth of the rows.
+    Migration(7, "traffic_days", _traffic_days),
 )
 LATEST = MIGRATIONS[-1].version
 

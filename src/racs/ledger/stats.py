@@ -297,12 +297,20 @@ class UsageFilter:
     """Split each group by UTC day."""
 
 
+def _day_of(ms: int) -> int:
+    """``_DAY_OF`` in Python: SQL's integer division truncates toward zero."""
+    day = abs(ms) // DAY_MS * DAY_MS
+    return day if ms >= 0 else -day
+
+
 def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
     """Per group key (prefix key, else provider:model) the sums of matching usage records.
 
     Whole hours come from the hourly usage roll-up, partial hours from the records.
     """
-    day_hours = _DAY_OF.format("hour_start") if f.by_day else "0"
+    # Hours, not days, from the roll-up: grouped in its key's order (no sort), added up
+    # into days below.
+    day_hours = "hour_start" if f.by_day else "0"
     day_ts = _DAY_OF.format("ts") if f.by_day else "0"
     filters = (
         # The group key is the prefix key whenever there is one; saying both keeps a
@@ -320,7 +328,9 @@ def cache_usage_totals(tx: Tx, f: UsageFilter) -> list[CacheUsageTotal]:
 
     def gather(sql: str, params: list[Any]) -> None:
         for key, provider, model, day, *values in tx.rows(sql, params):
-            acc = sums.setdefault((key, provider, model, int(day)), [0] * len(USAGE_ROLLUP_VALUES))
+            acc = sums.setdefault(
+                (key, provider, model, _day_of(int(day))), [0] * len(USAGE_ROLLUP_VALUES)
+            )
             for i, value in enumerate(values):
                 acc[i] += int(value)
 

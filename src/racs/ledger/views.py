@@ -9,6 +9,9 @@ that a reader folds from the events, never from the append path:
 - ``traffic_hours``: their sums per UTC hour, provider, model and project;
 - ``traffic_sessions``: the same per hour and session (sessions, the session filter);
 - ``traffic_streams``: the same per hour, stream and agent (streams, the agent filter);
+- ``traffic_days``: ``traffic_streams`` per UTC day (a tenth of its rows: sessions last
+  hours, not days), so a range of many days reads whole days here and only the hours at
+  its edges from the hourly tables;
 - ``traffic_fold``: how far the fold has read (event position), the reader's state there
   and the prices it used.
 
@@ -22,6 +25,7 @@ of the ledger. Token counts are stored as doubles: exact up to 2**53, like the r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -37,6 +41,7 @@ from racs.ledger.backend import Row, Tx
 T = TypeVar("T")
 
 HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 24 * HOUR_MS
 TOKEN_COLUMNS: Final = ("fresh", "read", "write_5m", "write_30m", "write_1h", "output")
 USD_COLUMNS: Final = (
     "usd_fresh",
@@ -78,6 +83,10 @@ TABLES: Final = (
 ROLLUPS: Final = {"traffic_hours": HOURS_KEY, "traffic_sessions": SESSIONS_KEY,
                   "traffic_streams": STREAMS_KEY}  # fmt: skip
 """Each roll-up and its key, smallest first: a query reads the first with its columns."""
+DAYS: Final = "traffic_days"
+DAYS_KEY: Final = ("day_start", *STREAMS_KEY[1:])
+_SUMMED: Final = {**ROLLUPS, DAYS: DAYS_KEY}
+"""Every table of sums the fold adds to."""
 DIMENSIONS: Final = ("session", "stream", "model", "project", "agent", "provider")
 """Breakdowns the dashboard lists; every one is a column of ``traffic_streams``."""
 
@@ -136,6 +145,35 @@ def create_tables(tx: Tx) -> None:
         )
 
 
+def create_days(tx: Tx) -> None:
+    """The migration that adds ``traffic_days``, filled from ``traffic_streams``."""
+    text = "TEXT" if tx.dialect == "sqlite" else 'TEXT COLLATE "C"'
+    clustered = " WITHOUT ROWID" if tx.dialect == "sqlite" else ""
+    sums = ", ".join(
+        [f"{c} BIGINT NOT NULL" for c in ("requests", "unpriced")]
+        + [f"{c} DOUBLE PRECISION NOT NULL" for c in (*TOKEN_COLUMNS, *USD_COLUMNS)]
+    )
+    columns = ", ".join(f"{c} {text} NOT NULL" for c in DAYS_KEY[1:])
+    tx.run(f"DROP TABLE IF EXISTS {DAYS}")
+    tx.run(
+        f"""CREATE TABLE {DAYS} (
+            day_start BIGINT NOT NULL, {columns}, {sums},
+            PRIMARY KEY ({", ".join(DAYS_KEY)})
+        ){clustered}"""
+    )
+    # Floor division (SQL's truncates toward zero): hours before 1970 have a day too.
+    day = (
+        f"CASE WHEN hour_start >= 0 THEN hour_start / {DAY_MS} * {DAY_MS} "
+        f"ELSE -((-hour_start + {DAY_MS - 1}) / {DAY_MS}) * {DAY_MS} END"
+    )
+    groups = ", ".join(str(i) for i in range(1, len(DAYS_KEY) + 1))
+    tx.run(
+        f"INSERT INTO {DAYS} ({', '.join((*DAYS_KEY, *SUM_COLUMNS))}) "
+        f"SELECT {day}, {', '.join(DAYS_KEY[1:])}, {_SUMS_SELECT} "
+        f"FROM traffic_streams GROUP BY {groups}"
+    )
+
+
 # --- the fold's bookkeeping ---------------------------------------------------------------
 
 
@@ -174,7 +212,7 @@ def head_position(tx: Tx) -> int:
 
 def reset(tx: Tx) -> None:
     """Forget everything folded (the prices changed, or the ledger is not what was read)."""
-    for table in TABLES:
+    for table in (*TABLES, DAYS):
         tx.run(f"DELETE FROM {table}")
 
 
@@ -197,7 +235,7 @@ def _upsert(table: str, key: tuple[str, ...]) -> str:
     )
 
 
-_UPSERTS: Final = {table: _upsert(table, key) for table, key in ROLLUPS.items()}
+_UPSERTS: Final = {table: _upsert(table, key) for table, key in _SUMMED.items()}
 _REQUEST_INSERT: Final = (
     f"INSERT INTO traffic_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
@@ -222,13 +260,15 @@ def _add_sums(
 ) -> None:
     col = {name: i for i, name in enumerate(REQUEST_COLUMNS)}
     i_tok = col[TOKEN_COLUMNS[0]]
-    sums: dict[str, dict[tuple[Any, ...], list[float]]] = {t: {} for t in ROLLUPS}
+    sums: dict[str, dict[tuple[Any, ...], list[float]]] = {t: {} for t in _SUMMED}
     for row, usd in zip(rows, usd_classes, strict=True):
         values: list[float] = [float(sign), float(sign if row[col["usd"]] is None else 0)]
         values += [sign * row[i_tok + k] for k in range(len(TOKEN_COLUMNS))]
         values += [sign * v for v in usd]
+        hour = int(row[col["ts"]] // HOUR_MS * HOUR_MS)
         fields = {
-            "hour_start": int(row[col["ts"]] // HOUR_MS * HOUR_MS),
+            "hour_start": hour,
+            "day_start": hour // DAY_MS * DAY_MS,
             "provider": row[col["provider"]],
             "model": row[col["model"]],
             "project": row[col["project"]] or "",
@@ -236,7 +276,7 @@ def _add_sums(
             "session": row[col["session"]],
             "stream": row[col["stream"]],
         }
-        for table, key in ROLLUPS.items():
+        for table, key in _SUMMED.items():
             k = tuple(fields[c] for c in key)
             acc = sums[table].get(k)
             if acc is None:
@@ -259,7 +299,7 @@ def take_provisional(tx: Tx, usd_of: Callable[[Row], Sequence[float]]) -> None:
     _add_sums(tx, rows, [usd_of(r) for r in rows], -1)
     tx.run("DELETE FROM traffic_requests WHERE provisional = 1")
     # Sums that fell back to no request at all are dropped, not kept as zeros.
-    for table in ROLLUPS:
+    for table in _SUMMED:
         tx.run(f"DELETE FROM {table} WHERE requests = 0")
 
 
@@ -331,10 +371,43 @@ def rollup(scope: Scope, *more: str) -> str:
     return _table(scope, *more)
 
 
+def _pieces(scope: Scope, *more: str) -> list[tuple[str, Scope, str]]:
+    """(table, scope, time column) whose union is the scope, each request in one piece:
+    the whole UTC days from ``traffic_days``, the hours at either edge from a roll-up."""
+    lo = None if scope.since is None else -(-scope.since // DAY_MS) * DAY_MS
+    hi = None if scope.until is None else scope.until // DAY_MS * DAY_MS
+    hourly = _table(scope, *more)
+    if lo is not None and hi is not None and lo >= hi:
+        return [(hourly, scope, "hour_start")]
+    out = [(DAYS, dataclasses.replace(scope, since=lo, until=hi), "day_start")]
+    if scope.since is not None and lo is not None and scope.since < lo:
+        out.append((hourly, dataclasses.replace(scope, until=lo), "hour_start"))
+    if scope.until is not None and hi is not None and hi < scope.until:
+        out.append((hourly, dataclasses.replace(scope, since=hi), "hour_start"))
+    return out
+
+
+def _source(tx: Tx, scope: Scope, *columns: str) -> tuple[str, str, list[Any]]:
+    """FROM and WHERE (with parameters) reading the scope's sums with ``columns``."""
+    pieces = _pieces(scope, *columns)
+    if len(pieces) == 1:
+        table, part, time = pieces[0]
+        where, params = part.where(tx.dialect, time)
+        return table, where, params
+    wanted = ", ".join((*dict.fromkeys(columns), *SUM_COLUMNS))
+    selects: list[str] = []
+    params = []
+    for table, part, time in pieces:
+        where, more = part.where(tx.dialect, time)
+        selects.append(f"SELECT {wanted} FROM {table} WHERE {where}")
+        params += more
+    return f"({' UNION ALL '.join(selects)}) AS pieces", "1 = 1", params
+
+
 def totals(tx: Tx, scope: Scope) -> tuple[float, ...]:
     """Sums of ``SUM_COLUMNS`` over the scope (zeros when it is empty)."""
-    where, params = scope.where(tx.dialect)
-    row = tx.rows(f"SELECT {_SUMS_SELECT} FROM {_table(scope)} WHERE {where}", params)[0]
+    source, where, params = _source(tx, scope)
+    row = tx.rows(f"SELECT {_SUMS_SELECT} FROM {source} WHERE {where}", params)[0]
     return tuple(float(v or 0) for v in row)
 
 
@@ -361,10 +434,9 @@ def breakdown(
     """The ``limit`` values of ``dim`` with the most dollars: (value, project, sums)."""
     if dim not in DIMENSIONS:
         raise RacsError(ERR_STORAGE, f"no breakdown by {dim!r}")
-    where, params = scope.where(tx.dialect)
-    table = _table(scope, dim)
+    source, where, params = _source(tx, scope, dim, "project")
     rows = tx.rows(
-        f"SELECT {dim}, MIN(project), {_SUMS_SELECT} FROM {table} WHERE {where} "
+        f"SELECT {dim}, MIN(project), {_SUMS_SELECT} FROM {source} WHERE {where} "
         f"GROUP BY {dim} ORDER BY {_spend_order()}, {dim} LIMIT ?",
         [*params, limit],
     )
@@ -375,12 +447,22 @@ def distinct(tx: Tx, scope: Scope, dim: str, limit: int) -> list[str]:
     """The values of ``dim`` in the scope, sorted, at most ``limit`` (no sums: cheap)."""
     if dim not in DIMENSIONS:
         raise RacsError(ERR_STORAGE, f"no breakdown by {dim!r}")
-    where, params = scope.where(tx.dialect)
+    source, where, params = _source(tx, scope, dim)
     rows = tx.rows(
-        f"SELECT DISTINCT {dim} FROM {_table(scope, dim)} WHERE {where} ORDER BY 1 LIMIT ?",
+        f"SELECT DISTINCT {dim} FROM {source} WHERE {where} ORDER BY 1 LIMIT ?",
         [*params, limit],
     )
     return [str(r[0]) for r in rows]
+
+
+def models(tx: Tx, scope: Scope, limit: int) -> list[tuple[str, str]]:
+    """The (provider, model) pairs of the scope, sorted, at most ``limit``."""
+    source, where, params = _source(tx, scope, "provider", "model")
+    rows = tx.rows(
+        f"SELECT DISTINCT provider, model FROM {source} WHERE {where} ORDER BY 1, 2 LIMIT ?",
+        [*params, limit],
+    )
+    return [(str(p), str(m)) for p, m in rows]
 
 
 def span(tx: Tx, sessions: Sequence[str], scope: Scope) -> dict[str, tuple[float, float]]:
@@ -400,8 +482,8 @@ def span(tx: Tx, sessions: Sequence[str], scope: Scope) -> dict[str, tuple[float
 
 def count(tx: Tx, scope: Scope) -> int:
     """Requests in the scope."""
-    where, params = scope.where(tx.dialect)
-    rows = tx.rows(f"SELECT SUM(requests) FROM {_table(scope)} WHERE {where}", params)
+    source, where, params = _source(tx, scope)
+    rows = tx.rows(f"SELECT SUM(requests) FROM {source} WHERE {where}", params)
     return int(rows[0][0] or 0)
 
 

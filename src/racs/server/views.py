@@ -41,8 +41,10 @@ MAX_POINTS: Final = 120
 MAX_TEXT: Final = 200
 ANSWERS: Final = 256
 """Answers kept per server, for the same query at the same folded head."""
-SESSION_LIMIT: Final = 20_000
-"""Requests of one session drawn and walked before its page answers."""
+SESSION_LIMIT: Final = 2_000
+"""Requests of one session drawn and walked before its page answers: the report's walk
+costs Python time per request, so a longer session shows its first requests (and says
+so); its page gives the ``racs report --session`` command for the whole of it."""
 
 
 def bucket(sums: Sequence[float]) -> dict[str, Any]:
@@ -322,13 +324,7 @@ class TrafficViews:
         ]
 
     def _scope_models(self, store: ViewStore, scope: Scope) -> list[tuple[str, str]]:
-        def read(tx: Tx) -> list[tuple[str, str]]:
-            where, params = scope.where(tx.dialect)
-            table = views.rollup(scope)
-            rows = tx.rows(f"SELECT DISTINCT provider, model FROM {table} WHERE {where}", params)
-            return [(str(p), str(m)) for p, m in rows[:50]]
-
-        return store.read(read)
+        return store.read(lambda tx: views.models(tx, scope, 50))
 
     def session(self, request: Request) -> dict[str, Any]:
         """One session: its requests on a timeline, its streams, its findings."""
