@@ -151,3 +151,19 @@ def test_every_request_is_in_one_period_of_each_kind(
             assert p.start_ms <= (p.total.first_ms or 0) <= (p.total.last_ms or 0) < p.end_ms
         keys = [p.key for p in periods]
         assert keys == sorted(set(keys))
+
+
+class TestTheEndOfTime:
+    """The last moment racs accepts (9999-12-31T23:59:59.999Z) in any zone: no overflow."""
+
+    def test_the_last_periods_end_at_the_last_moment(self) -> None:
+        from datetime import timedelta, timezone
+
+        from racs.report.periods import Calendar
+
+        last = 253_402_300_799_999
+        east = Calendar(timezone(timedelta(hours=14)))
+        assert east.keys(last) == ("9999-12-31", "9999-12-27", "9999-12")
+        for kind, key in (("day", "9999-12-31"), ("week", "9999-12-27"), ("month", "9999-12")):
+            start, end = Calendar(timezone(timedelta(hours=-5))).bounds(kind, key)
+            assert start < last < end == last + 1

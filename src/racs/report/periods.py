@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from racs.core.limits import MAX_INSTANT_MS
 from racs.report.buckets import Bucket
 
 PERIODS: Final = ("day", "week", "month")
@@ -67,11 +68,20 @@ def clock(ms: float | None, zone: tzinfo, *, seconds: bool = True) -> str:
     ``2026-02-10 09:12`` without seconds."""
     if ms is None:
         return "-"
-    moment = datetime.fromtimestamp(ms / 1000, zone)
+    moment = local_time(ms, zone)
     if not seconds:
         return moment.strftime("%Y-%m-%d %H:%M")
     text = moment.isoformat(timespec="seconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def local_time(ms: float, zone: tzinfo) -> datetime:
+    """``ms`` in ``zone``; in UTC where the local date would leave years 1 to 9999 (the
+    last hours of 9999-12-31 east of Greenwich)."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, zone)
+    except (OverflowError, ValueError):
+        return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _keys_of(d: date) -> tuple[str, str, str]:
@@ -93,22 +103,26 @@ class Calendar:
         hit = self._cache.get(quarter)
         if hit is not None:
             return hit
-        start = datetime.fromtimestamp(quarter * 900, self.zone)
+        start = local_time(quarter * _QUARTER_MS, self.zone)
         if start.minute % 15 == 0 and start.second == 0:
             # The quarter starts on a local quarter hour, so it lies within one local day.
             keys = self._cache[quarter] = _keys_of(start.date())
             return keys
-        return _keys_of(datetime.fromtimestamp(ms / 1000, self.zone).date())
+        return _keys_of(local_time(ms, self.zone).date())
 
     def bounds(self, kind: str, key: str) -> tuple[float, float]:
         """Start and end (ms, end excluded) of the period ``key`` of ``kind``."""
         first = date.fromisoformat(key + "-01" if kind == "month" else key)
-        if kind == "day":
-            after = first + timedelta(days=1)
-        elif kind == "week":
-            after = first + timedelta(days=7)
-        else:
-            after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        try:
+            if kind == "day":
+                after = first + timedelta(days=1)
+            elif kind == "week":
+                after = first + timedelta(days=7)
+            else:
+                after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        except (OverflowError, ValueError):
+            # The last period of year 9999 ends with the last moment racs accepts.
+            return self._midnight(first), float(MAX_INSTANT_MS + 1)
         return self._midnight(first), self._midnight(after)
 
     def _midnight(self, d: date) -> float:
