@@ -8,7 +8,7 @@ planner read. Every problem raises ``RacsError(ERR_INVALID_INPUT)`` naming the f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from racs.core.errors import invalid
 from racs.core.facts import PROVIDERS
@@ -102,6 +102,37 @@ class Prompt:
         self.boundary = boundary
         self.stable_tokens: float = 0
         self.total_tokens: float = 0
+
+
+class ResolvedSeg(NamedTuple):
+    """A segment with its token count and (unless volatile) its digest settled."""
+
+    id: str
+    role: str
+    stability: str
+    content: str | None
+    content_hash: str | None
+    tokens: float
+    blocks: int | None
+    digest: str | None
+
+
+class ResolvedPrompt(NamedTuple):
+    """A validated prompt with every count settled: what the analyzer and planner read.
+
+    Built whole by the engine's ``resolve`` and never changed afterwards.
+    """
+
+    provider: str
+    model: str
+    agent_id: str | None
+    segments: tuple[ResolvedSeg, ...]
+    interval: float | None
+    calls_per_hour: float | None
+    reuse_declared: bool
+    boundary: int
+    stable_tokens: float
+    total_tokens: float
 
 
 def _field(obj: Any, snake: str, camel_name: str | None = None) -> Any:

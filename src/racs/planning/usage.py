@@ -187,6 +187,10 @@ class UsageBook:
         selected = sorted((a.public() for a in chosen), key=lambda p: p.prefix_key)
         return totals(selected, (m for a in chosen for m in a.unpriced))
 
+    def storage_spend(self) -> dict[str, float]:
+        """Resource storage USD per aggregation key."""
+        return {k: a.storage_spend_usd for k, a in self.aggregates.items()}
+
     def state(self) -> list[dict[str, Any]]:
         """JSON-ready aggregates."""
         out = []
