@@ -49,8 +49,10 @@ from racs.planning import planner
 from racs.planning.inputs import ResolvedPrompt, parse_prompt, parse_usage
 from racs.planning.lint import FactsCache, analyze
 from racs.planning.usage import UsageBook
+from racs.state import takk
 from racs.state.base import StateBackend, is_async_backend
 from racs.state.shared import shared_backend
+from racs.state.takk import TAKK_FORMAT
 
 T = TypeVar("T")
 
@@ -58,6 +60,8 @@ DEFAULT_SEED: Final = 7
 DEFAULT_MAX_PREFIXES: Final = 1000
 REUSE_POLICIES: Final = ("reference", "learned")
 """``reference``: the spec's decision from the declared reuse; ``learned``: racs.learning."""
+SNAPSHOT_FORMATS: Final = ("racs", TAKK_FORMAT)
+"""``racs``: every memory; ``takk-v1``: the layout @takk/racs 1.0.0 reads (README)."""
 
 
 def _wall_clock() -> float:
@@ -87,10 +91,12 @@ class Racs:
         catalog: Any = None,
         facts_max_chars: int = 64_000_000,
         reuse_policy: str = "reference",
+        snapshot_format: str = "racs",
         _snapshot: Mapping[str, Any] | None = None,
     ) -> None:
         _check_options(seed, key_scheme, max_prefixes, max_usage_keys, clock, tokenizer)
-        _check_policy(reuse_policy)
+        _check_choices(reuse_policy, snapshot_format)
+        self.snapshot_format = snapshot_format
         self.seed = seed
         self.key_scheme = key_scheme
         self.max_prefixes = max_prefixes
@@ -372,6 +378,8 @@ class Racs:
         """The engine state as a version-1 snapshot: hashes and counts, never content."""
         with self._lock:
             sections = {"planCounter": self._counter, **self._memories.state()}
+            if self.snapshot_format == TAKK_FORMAT:  # the reference's layout: what it can hold
+                return codec.encode(self._clock(), takk.layout(sections, self.max_prefixes))
             if self._learned is not None:
                 sections["learning"] = self._learned.state()
             return codec.encode(self._clock(), sections)
@@ -541,10 +549,14 @@ def _to_ledger(ledger: Any, u: CacheUsage, now: float) -> None:
     )
 
 
-def _check_policy(reuse_policy: Any) -> None:
+def _check_choices(reuse_policy: Any, snapshot_format: Any) -> None:
     if reuse_policy not in REUSE_POLICIES:
         raise invalid(
             f"reuse_policy must be one of {', '.join(REUSE_POLICIES)}, got {reuse_policy!r}"
+        )
+    if snapshot_format not in SNAPSHOT_FORMATS:
+        raise invalid(
+            f"snapshot_format must be one of {', '.join(SNAPSHOT_FORMATS)}, got {snapshot_format!r}"
         )
 
 
