@@ -163,11 +163,24 @@ class Memories:
         if report is not None:
             events.append(PrefixDrifted(report))
         if evicted is not None:
-            events.append(
-                LimitReached(
-                    "prefixes", "drift lineage cap reached; the oldest lineage was forgotten", now
-                )
+            self._name_eviction(evicted, now, events)
+
+    def _name_eviction(
+        self, evicted: Fingerprint, now: float, events: list[TelemetryEvent]
+    ) -> None:
+        """One ``limit.reached`` per overflow, naming the evicted prefix: the registry's
+        event of this plan when there is one (lineages share its cap), else a new one."""
+        owner = evicted.agent_id or f"{evicted.provider}:{evicted.model}"
+        named = f"evicted prefix {evicted.prefix_key} (the oldest drift lineage, {owner!r})"
+        for i, event in enumerate(events):
+            if isinstance(event, LimitReached) and event.scope == "prefixes":
+                events[i] = LimitReached("prefixes", f"{event.detail}; {named}", event.timestamp)
+                return
+        events.append(
+            LimitReached(
+                "prefixes", f"drift lineage cap reached ({self.max_prefixes}); {named}", now
             )
+        )
 
     def note_resource(
         self,
@@ -201,8 +214,11 @@ class Memories:
         if rates is None or rates.storage_per_mtok_hour is None:
             return
         usd = storage_usd(plan.stable_tokens, ttl_s, rates.storage_per_mtok_hour)
-        if self._usage.add_storage(plan.prefix_key, plan.provider, plan.model, plan.agent_id, usd):
-            events.append(ledger_limit(now))
+        evicted = self._usage.add_storage(
+            plan.prefix_key, plan.provider, plan.model, plan.agent_id, usd
+        )
+        if evicted is not None:
+            events.append(ledger_limit(evicted, now))
 
     def keep_warm(self, plan: CachePlan, now: float, touches: int | None) -> None:
         """Track the plan's shortest-lived cache, from its resource's last write if any."""
@@ -246,8 +262,9 @@ class Memories:
     # --- usage -----------------------------------------------------------------------
     def record(self, usage: CacheUsage, key: str, events: list[TelemetryEvent], now: float) -> None:
         """Account one usage under ``key``."""
-        if self._usage.add(usage, key):
-            events.append(ledger_limit(now))
+        evicted = self._usage.add(usage, key)
+        if evicted is not None:
+            events.append(ledger_limit(evicted, now))
 
     def storage_spend(self) -> dict[str, float]:
         """Resource storage USD per aggregation key."""
@@ -325,8 +342,10 @@ def fingerprint(prompt: ResolvedPrompt, key: str, directives: tuple[Any, ...]) -
     )
 
 
-def ledger_limit(now: float) -> LimitReached:
+def ledger_limit(evicted: str, now: float) -> LimitReached:
     """The event of the usage aggregates' cap evicting its least recently used key."""
     return LimitReached(
-        "ledger", "usage aggregate cap reached; the least recently used prefix was evicted", now
+        "ledger",
+        f"usage aggregate cap reached; evicted the least recently used prefix {evicted}",
+        now,
     )
