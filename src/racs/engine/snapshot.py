@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -56,7 +57,7 @@ def decode(snapshot: Any, loaders: Mapping[str, Loader], price: takk.Pricer) -> 
         if name not in raw:
             continue
         try:
-            load(raw[name]())
+            load(_finite(raw[name]()))
         except Exception as exc:  # a corrupt section degrades to empty, never raises
             # The kind of fault only: the message may quote the damaged file's text.
             log.warning(
@@ -64,6 +65,25 @@ def decode(snapshot: Any, loaders: Mapping[str, Loader], price: takk.Pricer) -> 
                 name,
                 type(exc).__name__,
             )
+
+
+def _finite(section: Any) -> Any:
+    """The section unchanged, or ValueError when a number in it is NaN or infinite.
+
+    Python's json module reads ``NaN`` and ``Infinity``; such a count would poison every
+    sum and comparison after it, and could never be written back as strict JSON.
+    """
+    stack = [section]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError("a number is not finite")
+        elif isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return section
 
 
 def load_counter(value: Any) -> int:
