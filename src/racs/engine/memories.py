@@ -156,10 +156,10 @@ class Memories:
             self.keep_warm(plan, now, touches)
 
     def observe_drift(
-        self, lineage: str, print_: Fingerprint, now: float, events: list[TelemetryEvent]
+        self, lineage: str, latest: Fingerprint, now: float, events: list[TelemetryEvent]
     ) -> None:
         """Compare with the lineage's last fingerprint; report drift and evictions."""
-        report, evicted = self._drift.observe(lineage, print_, now)
+        report, evicted = self._drift.observe(lineage, latest, now)
         if report is not None:
             events.append(PrefixDrifted(report))
         if evicted is not None:

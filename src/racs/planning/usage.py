@@ -217,6 +217,7 @@ class UsageBook:
                 None if d.get("agentId") is None else str(d["agentId"]),
             )
             agg.priced = bool(d.get("priced", False))
+            agg.unpriced = {str(m) for m in d.get("unpriced", ())}
             for f in FIELDS:
                 value = d[f]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -198,7 +198,7 @@ class RedisState:
         book = self._attempt(self._fleet_book, self._loose)
         if book is None:
             return None
-        return {k: a.storage_spend_usd for k, a in book.aggregates.items()}
+        return book.storage_spend()
 
     def due(self, now: float, events: list[TelemetryEvent]) -> list[RefreshEntry] | None:
         """Due entries whose touch lease this host holds: one host per touch."""
@@ -430,7 +430,6 @@ class RedisState:
         for m in members:
             pipe.hgetall(ns + "use:" + m)
         rows = []
-        unpriced: dict[str, set[str]] = {}
         for key, raw in zip(members, pipe.execute(), strict=True):
             h = {codec.text(k): codec.text(v) for k, v in raw.items()}
             if not h:
@@ -444,12 +443,10 @@ class RedisState:
             }
             for f in FIELDS:
                 row[f] = codec.number(h.get(f, "0"))
+            row["unpriced"] = [f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)]
             rows.append(row)
-            unpriced[key] = {f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)}
         book = UsageBook(self._prices or PriceBook(), max(1, len(rows)))
         book.load(rows)
-        for key, agg in book.aggregates.items():
-            agg.unpriced = unpriced[key]
         return book
 
     def _catch_up(self, gen: int, events: list[TelemetryEvent]) -> tuple[Any, ...]:
