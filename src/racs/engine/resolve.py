@@ -37,7 +37,7 @@ class Resolver:
             content = seg.content
             facts: Facts | None = None
             tokens = seg.tokens
-            if tokens < 0:
+            if tokens is None:
                 if content is None:
                     tokens = 0
                 elif tokenizer is None:

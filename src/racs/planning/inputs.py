@@ -28,7 +28,8 @@ _MISSING: Final = object()
 
 
 class Seg:
-    """One validated segment; ``digest`` is filled in by the engine when needed."""
+    """One validated segment as given; the engine's ``resolve`` settles its tokens and
+    digest into a ``ResolvedSeg`` (this one is never changed)."""
 
     __slots__ = ("blocks", "content", "content_hash", "digest", "id", "role", "stability", "tokens")
 
@@ -47,14 +48,15 @@ class Seg:
         self.stability = stability
         self.content = content
         self.content_hash = content_hash
-        # None until the engine resolves it (explicit, tokenizer or estimate).
-        self.tokens: float = tokens if tokens is not None else -1
+        # None: not given (the engine resolves it by tokenizer or estimate).
+        self.tokens = tokens
         self.blocks = blocks
         self.digest: str | None = content_hash
 
 
 class Prompt:
-    """A validated plan input in the form the analyzer and planner read."""
+    """A validated plan input; ``resolve`` turns it into the ``ResolvedPrompt`` the
+    analyzer and planner read."""
 
     __slots__ = (
         "agent_id",
@@ -65,8 +67,6 @@ class Prompt:
         "provider",
         "reuse_declared",
         "segments",
-        "stable_tokens",
-        "total_tokens",
     )
 
     def __init__(
@@ -100,8 +100,6 @@ class Prompt:
                 boundary = i
                 break
         self.boundary = boundary
-        self.stable_tokens: float = 0
-        self.total_tokens: float = 0
 
 
 class ResolvedSeg(NamedTuple):
