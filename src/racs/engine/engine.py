@@ -213,8 +213,8 @@ class Racs:
             self._counter += 1
             plan_ref = fleet_id or plan_id(self.seed, self._counter)
             plan = _cache_plan(plan_ref, prompt, profile, prefix_key, outcome, findings)
-            memories.observe(plan, prompt, tracked, now, events, touches)
-            listening = self._telemetry.listening
+            memories.observe(plan, prompt, lineage, tracked, now, events, touches)
+            listening = bool(self._telemetry.listeners)
             if listening:  # after drift and resource events, in @takk/racs's order
                 events.append(PlanCreated(plan, now))
         if self._shared is not None:
@@ -242,7 +242,7 @@ class Racs:
             if self._learned is not None:
                 self._learned.record(u)
             self._memories.record(u, u.prefix_key or f"{u.provider}:{u.model}", events, now)
-            if self._telemetry.listening:
+            if self._telemetry.listeners:
                 stamp = u.timestamp if u.timestamp is not None else now
                 events.insert(0, UsageRecorded(u, u.cache_read_tokens > 0, stamp))
         if self._shared is not None:
@@ -297,7 +297,7 @@ class Racs:
             fleet = self._ask_fleet(self._shared.due, at)
             if fleet is not None:
                 due = tuple(fleet)
-        if due and self._telemetry.listening:
+        if due and self._telemetry.listeners:
             self._emit([RefreshDue(entry, at) for entry in due])
         return due
 

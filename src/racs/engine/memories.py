@@ -133,37 +133,31 @@ class Memories:
 
     def anchor(self, lineage: str, segments: tuple[ResolvedSeg, ...]) -> int | None:
         """The lineage's previous deepest marked segment, when still in place."""
-        return self._drift.anchor(lineage, list(segments))
+        return self._drift.anchor(lineage, segments)
 
     # --- what a plan leaves ----------------------------------------------------------
     def observe(
         self,
         plan: CachePlan,
         prompt: ResolvedPrompt,
+        lineage: str,
         tracked: bool,
         now: float,
         events: list[TelemetryEvent],
         touches: int | None = None,
     ) -> None:
         """Remember a plan: its drift, its resources and their storage, its keep-warm."""
-        self.observe_drift(
-            lineage_of(prompt), fingerprint(prompt, plan.prefix_key, plan.directives), now, events
-        )
-        for directive in plan.directives:
-            if isinstance(directive, ResourceDirective):
-                self.note_resource(plan, directive, tracked, now, events)
-        if tracked:
-            self.keep_warm(plan, now, touches)
-
-    def observe_drift(
-        self, lineage: str, latest: Fingerprint, now: float, events: list[TelemetryEvent]
-    ) -> None:
-        """Compare with the lineage's last fingerprint; report drift and evictions."""
+        latest = fingerprint(prompt, plan.prefix_key, plan.directives)
         report, evicted = self._drift.observe(lineage, latest, now)
         if report is not None:
             events.append(PrefixDrifted(report))
         if evicted is not None:
             self._name_eviction(evicted, now, events)
+        for directive in plan.directives:
+            if isinstance(directive, ResourceDirective):
+                self.note_resource(plan, directive, tracked, now, events)
+        if tracked:
+            self.keep_warm(plan, now, touches)
 
     def _name_eviction(
         self, evicted: Fingerprint, now: float, events: list[TelemetryEvent]
@@ -324,6 +318,9 @@ class Memories:
         }
 
 
+_new = tuple.__new__
+
+
 def lineage_of(prompt: ResolvedPrompt) -> str:
     """The drift lineage of a prompt: its agent, else ``provider:model``."""
     return prompt.agent_id or f"{prompt.provider}:{prompt.model}"
@@ -337,7 +334,9 @@ def fingerprint(prompt: ResolvedPrompt, key: str, directives: tuple[Any, ...]) -
         prompt.model,
         prompt.agent_id,
         prompt.boundary,
-        tuple(SegPrint(s.id, s.digest, s.stability, s.tokens) for s in prompt.segments),
+        # tuple.__new__ skips SegPrint's Python-level __new__: per segment of every plan,
+        # half the cost of building the fingerprint (bench/plan_bench.py).
+        tuple([_new(SegPrint, (s.id, s.digest, s.stability, s.tokens)) for s in prompt.segments]),
         tuple(d.segment_id for d in directives if isinstance(d, BreakpointDirective)),
     )
 

@@ -32,7 +32,8 @@ class Resolver:
         boundary = prompt.boundary
         stable: float = 0
         total: float = 0
-        resolved = []
+        resolved: list[ResolvedSeg] = []
+        append = resolved.append
         for i, seg in enumerate(prompt.segments):
             content = seg.content
             facts: Facts | None = None
@@ -61,13 +62,12 @@ class Resolver:
                 if facts.digest is None:
                     facts.digest = digest(content)
                 seg_digest = facts.digest
-            resolved.append(
+            append(
                 ResolvedSeg(
                     seg.id,
                     seg.role,
                     seg.stability,
                     content,
-                    seg.content_hash,
                     tokens,
                     seg.blocks,
                     seg_digest,

@@ -18,13 +18,9 @@ class Telemetry:
     """The subscribed listeners; ``emit`` runs them outside the engine's lock."""
 
     def __init__(self) -> None:
-        self._listeners: tuple[Listener, ...] = ()
+        self.listeners: tuple[Listener, ...] = ()
+        """Subscribed, in order (empty: events nobody reads need not be built)."""
         self._lock = threading.Lock()
-
-    @property
-    def listening(self) -> bool:
-        """Whether anyone listens (events nobody reads need not be built)."""
-        return bool(self._listeners)
 
     def on(self, listener: Listener) -> Callable[[], None]:
         """Subscribe; returns an idempotent unsubscribe function."""
@@ -32,17 +28,17 @@ class Telemetry:
             raise invalid("listener must be callable")
         token = _Subscription(listener)
         with self._lock:
-            self._listeners = (*self._listeners, token)
+            self.listeners = (*self.listeners, token)
 
         def unsubscribe() -> None:
             with self._lock:
-                self._listeners = tuple(x for x in self._listeners if x is not token)
+                self.listeners = tuple(x for x in self.listeners if x is not token)
 
         return unsubscribe
 
     def emit(self, events: list[TelemetryEvent]) -> None:
         """Hand each event to every listener; a raising listener is logged and skipped."""
-        listeners = self._listeners
+        listeners = self.listeners
         for event in events:
             for listener in listeners:
                 try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from racs.core.model import DriftReport
@@ -125,7 +125,7 @@ class DriftTracker:
             items = items[-limit:] if limit > 0 else ()
         return items
 
-    def anchor(self, lineage: str, segments: list[Any]) -> int | None:
+    def anchor(self, lineage: str, segments: Sequence[Any]) -> int | None:
         """Index of the lineage's previous deepest marked segment, when every segment up to
         it is unchanged (same ids and digests, same positions); else None."""
         prev = self.lineages.get(lineage)

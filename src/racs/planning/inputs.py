@@ -8,7 +8,7 @@ planner read. Every problem raises ``RacsError(ERR_INVALID_INPUT)`` naming the f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from racs.core.errors import invalid
 from racs.core.facts import PROVIDERS
@@ -102,35 +102,79 @@ class Prompt:
         self.boundary = boundary
 
 
-class ResolvedSeg(NamedTuple):
-    """A segment with its token count and (unless volatile) its digest settled."""
+class ResolvedSeg:
+    """A segment with its token count and (unless volatile) its digest settled (the
+    digest is the caller's ``contentHash`` when given).
 
-    id: str
-    role: str
-    stability: str
-    content: str | None
-    content_hash: str | None
-    tokens: float
-    blocks: int | None
-    digest: str | None
-
-
-class ResolvedPrompt(NamedTuple):
-    """A validated prompt with every count settled: what the analyzer and planner read.
-
-    Built whole by the engine's ``resolve`` and never changed afterwards.
+    Immutable: every attribute is ``Final`` (``mypy --strict`` refuses an assignment). Not
+    a NamedTuple or frozen dataclass: the planner reads these attributes in its inner
+    loops, and slots read about five times faster than tuple fields (bench/plan_bench.py).
     """
 
-    provider: str
-    model: str
-    agent_id: str | None
-    segments: tuple[ResolvedSeg, ...]
-    interval: float | None
-    calls_per_hour: float | None
-    reuse_declared: bool
-    boundary: int
-    stable_tokens: float
-    total_tokens: float
+    __slots__ = ("blocks", "content", "digest", "id", "role", "stability", "tokens")
+
+    def __init__(
+        self,
+        id: str,
+        role: str,
+        stability: str,
+        content: str | None,
+        tokens: float,
+        blocks: int | None,
+        digest: str | None,
+    ) -> None:
+        self.id: Final = id
+        self.role: Final = role
+        self.stability: Final = stability
+        self.content: Final = content
+        self.tokens: Final = tokens
+        self.blocks: Final = blocks
+        self.digest: Final = digest
+
+
+class ResolvedPrompt:
+    """A validated prompt with every count settled: what the analyzer and planner read.
+
+    Built whole by the engine's ``resolve`` and never changed afterwards (``Final``
+    attributes, as ``ResolvedSeg``).
+    """
+
+    __slots__ = (
+        "agent_id",
+        "boundary",
+        "calls_per_hour",
+        "interval",
+        "model",
+        "provider",
+        "reuse_declared",
+        "segments",
+        "stable_tokens",
+        "total_tokens",
+    )
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        agent_id: str | None,
+        segments: tuple[ResolvedSeg, ...],
+        interval: float | None,
+        calls_per_hour: float | None,
+        reuse_declared: bool,
+        boundary: int,
+        stable_tokens: float,
+        total_tokens: float,
+    ) -> None:
+        self.provider: Final = provider
+        self.model: Final = model
+        self.agent_id: Final = agent_id
+        self.segments: Final = segments
+        self.interval: Final = interval
+        self.calls_per_hour: Final = calls_per_hour
+        self.reuse_declared: Final = reuse_declared
+        self.boundary: Final = boundary
+        self.stable_tokens: Final = stable_tokens
+        self.total_tokens: Final = total_tokens
 
 
 def _field(obj: Any, snake: str, camel_name: str | None = None) -> Any:
