@@ -40,7 +40,7 @@ from racs.core.prices import PriceBook
 from racs.engine import snapshot as codec
 from racs.engine.filters import INVALIDATE_OPTIONS, STATS_OPTIONS, check_filter, filter_options
 from racs.engine.fleet import Fleet
-from racs.engine.memories import Memories, lineage_of
+from racs.engine.memories import Memories
 from racs.engine.profiles import Profiles
 from racs.engine.resolve import Resolver, Tokenizer
 from racs.engine.telemetry import Listener, Telemetry
@@ -193,7 +193,7 @@ class Racs:
             resource_state: planner.ResourceState = "absent"
             if profile.family == "resource":
                 resource_state = memories.resource_state(prefix_key, now)
-            lineage = lineage_of(prompt)
+            lineage = prompt.agent_id or f"{provider}:{model}"  # as memories.lineage_of
             anchor = None
             if profile.lookback_positions and profile.family == "breakpoint":
                 anchor = memories.anchor(lineage, prompt.segments)

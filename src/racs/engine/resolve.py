@@ -42,7 +42,9 @@ class Resolver:
                 if content is None:
                     tokens = 0
                 elif tokenizer is None:
-                    if content.isascii() or seg.stability == "volatile":
+                    if content.isascii():  # one UTF-16 unit per character
+                        tokens = -(-len(content) // 4)
+                    elif seg.stability == "volatile":
                         tokens = -(-utf16_length(content) // 4)
                     else:  # non-ASCII stable text: measure its UTF-16 length once
                         facts = facts_get(content)
