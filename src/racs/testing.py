@@ -307,6 +307,12 @@ class StubServer:
         """Bodies of the received requests whose path contains ``path_part``."""
         return [r.body for r in self.requests if path_part in r.path]
 
+    def receive(self, received: Received) -> tuple[int, Any, str]:
+        """Log one request and answer it: (status, payload, kind), one request at a time."""
+        with self._lock:
+            self.requests.append(received)
+            return self._answer(received)
+
     def _answer(self, received: Received) -> tuple[int, Any, str]:
         """(status, payload, kind) with kind ``json`` or one of the ``_sse`` kinds."""
         body = received.body if isinstance(received.body, Mapping) else {}
@@ -388,9 +394,7 @@ class StubServer:
                 received = Received(
                     self.command, unquote(self.path), body, dict(self.headers.items())
                 )
-                with stub._lock:
-                    stub.requests.append(received)
-                    status, payload, kind = stub._answer(received)
+                status, payload, kind = stub.receive(received)
                 if kind == "json":
                     data = json.dumps(payload).encode()
                     content_type = "application/json"

@@ -6,6 +6,8 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import racs
 from engine.helpers import FakeClock, plan_input, seg
@@ -327,8 +329,9 @@ class TestPrefixCap:
             ).prefix_key
             for i in range(3)
         ]
-        # the registry refuses the third prefix; the drift lineages (same cap) drop the first
-        assert limits == ["prefixes", "prefixes"]
+        # the registry refuses the third prefix and the drift lineages (same cap) drop the
+        # first: one overflow, one event (issue 26)
+        assert limits == ["prefixes"]
         due = {e.prefix_key for e in engine.schedule(clock.now + 280_000)}
         assert due == set(keys[:2])
 
@@ -343,6 +346,77 @@ class TestPrefixCap:
         # only the drift lineage of "a" gives way (lineages share the cap); the registry admits
         assert [e.detail for e in limits if "registry" in e.detail] == []
         assert [e.prefix_key for e in engine.schedule(clock.now + 280_000)] == [key]
+
+
+class TestLimitReached:
+    """One ``limit.reached`` per overflow, naming the evicted key (issue 26; the seed's
+    event carries ``scope``, ``detail`` and ``timestamp``)."""
+
+    def _limits(self, engine: racs.Racs) -> list[Any]:
+        limits: list[Any] = []
+        engine.on(lambda e: limits.append(e) if e.type == "limit.reached" else None)
+        return limits
+
+    def test_a_full_registry_fires_once_naming_the_evicted_lineage(self, clock: FakeClock) -> None:
+        """max_prefixes=1 and a live first prefix: the second plan overflows the registry
+        and the drift lineages at once; one event names both keys."""
+        engine = racs.create_racs(clock=clock, max_prefixes=1)
+        limits = self._limits(engine)
+        first = engine.plan(plan_input([seg("s", tokens=2000, content="a")], agentId="a"))
+        second = engine.plan(plan_input([seg("s", tokens=2000, content="b")], agentId="b"))
+        (event,) = limits
+        assert (event.scope, event.timestamp) == ("prefixes", clock.now)
+        assert event.detail == (
+            f"prefix registry full (1); prefix {second.prefix_key} is planned but gets no "
+            "keep-warm or resource bookkeeping; evicted prefix "
+            f"{first.prefix_key} (the oldest drift lineage, 'a')"
+        )
+
+    def test_a_lineage_eviction_alone_names_its_prefix(self, clock: FakeClock) -> None:
+        """Once the first cache expired the registry admits; only the lineage gives way."""
+        engine = racs.create_racs(clock=clock, max_prefixes=1)
+        limits = self._limits(engine)
+        first = engine.plan(plan_input([seg("s", tokens=2000, content="a")], agentId="a"))
+        clock.advance(301)
+        engine.plan(plan_input([seg("s", tokens=2000, content="b")], agentId="b"))
+        assert [(e.scope, e.detail) for e in limits] == [
+            (
+                "prefixes",
+                f"drift lineage cap reached (1); evicted prefix {first.prefix_key} "
+                "(the oldest drift lineage, 'a')",
+            )
+        ]
+
+    def test_usage_aggregate_eviction_names_the_key(self, clock: FakeClock) -> None:
+        """max_usage_keys=2: the third key evicts the least recently used, k0."""
+        engine = racs.create_racs(clock=clock, max_usage_keys=2)
+        limits = self._limits(engine)
+        for key in ("k0", "k1", "k2"):
+            engine.record(
+                {
+                    "provider": "anthropic",
+                    "model": "m",
+                    "prefixKey": key,
+                    "inputTokens": 10,
+                    "cacheReadTokens": 0,
+                }
+            )
+        assert [(e.scope, e.detail) for e in limits] == [
+            ("ledger", "usage aggregate cap reached; evicted the least recently used prefix k0")
+        ]
+
+    @settings(max_examples=30, deadline=None)
+    @given(st.lists(st.integers(0, 5), min_size=1, max_size=25), st.integers(1, 3))
+    def test_never_more_than_one_per_plan(self, agents: list[int], cap: int) -> None:
+        """Whatever the sequence of lineages, a plan fires at most one limit.reached."""
+        clock = FakeClock()
+        engine = racs.create_racs(clock=clock, max_prefixes=cap)
+        limits = self._limits(engine)
+        for agent in agents:
+            before = len(limits)
+            engine.plan(plan_input([seg("s", tokens=2000, content=str(agent))], agentId=str(agent)))
+            assert len(limits) - before <= 1
+            clock.advance(30)
 
 
 class TestTelemetry:

@@ -37,7 +37,7 @@ from racs.learning.policy import (
     extended_share,
     within,
 )
-from racs.planning.inputs import Prompt
+from racs.planning.inputs import ResolvedPrompt
 from racs.planning.keepwarm import REFRESH_FRACTION
 from racs.planning.planner import Outcome
 
@@ -153,7 +153,7 @@ class LearnedReuse:
     # --- hooks ----------------------------------------------------------------------
     def plan(
         self,
-        prompt: Prompt,
+        prompt: ResolvedPrompt,
         profile: ProviderProfile,
         prefix_key: str,
         outcome: Outcome,
@@ -207,7 +207,7 @@ class LearnedReuse:
 
     def _breakpoint(
         self,
-        prompt: Prompt,
+        prompt: ResolvedPrompt,
         profile: ProviderProfile,
         m: _Model,
         table: BreakpointTable,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from racs.core.model import DriftReport
@@ -79,23 +79,22 @@ class DriftTracker:
 
     def observe(
         self, lineage: str, cur: Fingerprint, now: float
-    ) -> tuple[DriftReport | None, bool]:
-        """Remember the lineage's new fingerprint; return a report on drift, and whether an
-        old lineage had to be evicted to make room."""
+    ) -> tuple[DriftReport | None, Fingerprint | None]:
+        """Remember the lineage's new fingerprint; return a report on drift, and the oldest
+        lineage's last fingerprint when it had to be evicted to make room."""
         lineages = self.lineages
         prev = lineages.get(lineage)
-        evicted = False
         if prev is None:
             lineages[lineage] = cur
+            evicted = None
             if len(lineages) > self.max_lineages:
-                lineages.popitem(last=False)
-                evicted = True
+                evicted = lineages.popitem(last=False)[1]
             return None, evicted
         lineages[lineage] = cur
         lineages.move_to_end(lineage)
         result = compare(prev, cur)
         if result is None:
-            return None, evicted
+            return None, None
         changed, invalidated = result
         report = DriftReport(
             prefix_key=cur.prefix_key,
@@ -107,7 +106,7 @@ class DriftTracker:
             lineage=lineage,
         )
         self.reports.append(report)
-        return report, evicted
+        return report, None
 
     def adopt(self, lineage: str, fp: Fingerprint | None) -> None:
         """Take another host's last fingerprint of the lineage as this one's (None: none)."""
@@ -126,7 +125,7 @@ class DriftTracker:
             items = items[-limit:] if limit > 0 else ()
         return items
 
-    def anchor(self, lineage: str, segments: list[Any]) -> int | None:
+    def anchor(self, lineage: str, segments: Sequence[Any]) -> int | None:
         """Index of the lineage's previous deepest marked segment, when every segment up to
         it is unchanged (same ids and digests, same positions); else None."""
         prev = self.lineages.get(lineage)
@@ -142,6 +141,10 @@ class DriftTracker:
             if old.id == last:
                 return i
         return None
+
+    def owners(self) -> Iterator[tuple[str, str]]:
+        """(current prefix key, provider) of every remembered lineage."""
+        return ((fp.prefix_key, fp.provider) for fp in self.lineages.values())
 
     def forget(self, prefix_keys: Iterable[str]) -> None:
         """Drop the fingerprints whose current prefix is in ``prefix_keys``."""

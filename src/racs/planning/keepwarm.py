@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,18 @@ class KeepWarm:
         self.entries[prefix_key] = WarmEntry(
             prefix_key, provider, model, ttl, ttl_seconds, now, touches
         )
+
+    def get(self, prefix_key: str) -> WarmEntry | None:
+        """The entry of a prefix, if tracked."""
+        return self.entries.get(prefix_key)
+
+    def drop(self, prefix_key: str) -> None:
+        """Stop tracking a prefix (no-op when untracked)."""
+        self.entries.pop(prefix_key, None)
+
+    def owners(self) -> Iterator[tuple[str, str]]:
+        """(prefix key, provider) of every tracked entry."""
+        return ((k, e.provider) for k, e in self.entries.items())
 
     def due(self, now: float) -> list[RefreshEntry]:
         """Due entries, most overdue first (ties by prefix key); expired ones are dropped.
@@ -152,6 +165,30 @@ class Resources:
 
     def __init__(self) -> None:
         self.records: dict[str, ResourceRecord] = {}
+
+    def get(self, resource_key: str) -> ResourceRecord | None:
+        """The record of a resource, if the engine believes it exists."""
+        return self.records.get(resource_key)
+
+    def put(self, record: ResourceRecord) -> None:
+        """Remember (or replace) a resource."""
+        self.records[record.resource_key] = record
+
+    def drop(self, resource_key: str) -> ResourceRecord | None:
+        """Forget a resource; the record it had, if any."""
+        return self.records.pop(resource_key, None)
+
+    def touch(self, resource_key: str, at: float) -> bool:
+        """The host refreshed the resource at ``at``; False when no such record."""
+        record = self.records.get(resource_key)
+        if record is None:
+            return False
+        record.last_write_at = at
+        return True
+
+    def owners(self) -> Iterator[tuple[str, str]]:
+        """(resource key, provider) of every record."""
+        return ((k, r.provider) for k, r in self.records.items())
 
     def state(self) -> list[dict[str, Any]]:
         """JSON-ready records."""

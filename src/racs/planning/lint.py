@@ -13,7 +13,7 @@ from typing import Final
 
 from racs.core.keys import fnv1a64
 from racs.core.model import LintFinding, ProviderProfile
-from racs.planning.inputs import Prompt
+from racs.planning.inputs import ResolvedPrompt
 
 # engine.md section 4; all linear-time (no nested unbounded quantifiers). Every pattern is
 # ASCII like the reference's JavaScript regexes: `\b`, `\d` and `\w` see ASCII only, and
@@ -148,7 +148,7 @@ def _fmt(n: float) -> str:
 
 
 def analyze(
-    prompt: Prompt,
+    prompt: ResolvedPrompt,
     profile: ProviderProfile,
     facts_of: Callable[[str], Facts],
 ) -> list[LintFinding]:

@@ -7,6 +7,7 @@ resource record's liveness) and applies the result to its memories.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Final, Literal, NamedTuple
 
 from racs.core.accounting import MTOK, Tokens, cost_of, rates_of, storage_usd
@@ -28,7 +29,7 @@ from racs.planning.economics import (
     write_economics,
     write_multiplier,
 )
-from racs.planning.inputs import Prompt, Seg
+from racs.planning.inputs import ResolvedPrompt, ResolvedSeg
 
 ROLE_WEIGHT: Final = {"tools": 4, "system": 3, "documents": 2, "history": 1, "dynamic": 0}
 
@@ -62,7 +63,7 @@ def fmt(n: float) -> str:
     return str(int(n)) if n.is_integer() else f"{n:.6g}"
 
 
-def spans_of(segments: list[Seg], boundary: int) -> list[Span]:
+def spans_of(segments: Sequence[ResolvedSeg], boundary: int) -> list[Span]:
     """The stable run split into maximal runs of consecutive same-role segments."""
     spans: list[Span] = []
     role = None
@@ -120,7 +121,7 @@ def choose_tier(
     return max(ttls, key=lambda t: TTL_SECONDS.get(t, 0)), "band"
 
 
-def block_positions(segments: list[Seg]) -> list[int] | None:
+def block_positions(segments: Sequence[ResolvedSeg]) -> list[int] | None:
     """Lookback position at the end of each segment, when the segments carry block counts."""
     if all(seg.blocks is None for seg in segments):
         return None
@@ -133,7 +134,7 @@ def block_positions(segments: list[Seg]) -> list[int] | None:
 
 
 def keep_reachable(
-    prompt: Prompt,
+    prompt: ResolvedPrompt,
     spans: list[Span],
     chosen: list[Span],
     budget: int,
@@ -179,7 +180,10 @@ def keep_reachable(
 
 
 def plan_breakpoint(
-    prompt: Prompt, profile: ProviderProfile, pricing: Pricing | None, anchor: int | None = None
+    prompt: ResolvedPrompt,
+    profile: ProviderProfile,
+    pricing: Pricing | None,
+    anchor: int | None = None,
 ) -> Outcome:
     """Breakpoint family (Anthropic, Bedrock, ...): markers, TTL tier, break-even.
 
@@ -298,7 +302,7 @@ def plan_breakpoint(
     return Outcome(directives, tuple(findings), break_even, _with_notes(reasoning, profile))
 
 
-def plan_routing_key(prompt: Prompt, profile: ProviderProfile, prefix_key: str) -> Outcome:
+def plan_routing_key(prompt: ResolvedPrompt, profile: ProviderProfile, prefix_key: str) -> Outcome:
     """Routing-key family (OpenAI, xAI, ...): one key, extended retention when useful."""
     interval = prompt.interval
     retention = None
@@ -334,7 +338,7 @@ def plan_routing_key(prompt: Prompt, profile: ProviderProfile, prefix_key: str) 
 
 
 def plan_resource(
-    prompt: Prompt,
+    prompt: ResolvedPrompt,
     profile: ProviderProfile,
     pricing: Pricing | None,
     prefix_key: str,
@@ -440,7 +444,7 @@ def _with_routing_key(outcome: Outcome, prefix_key: str) -> Outcome:
 
 
 def plan_family(
-    prompt: Prompt,
+    prompt: ResolvedPrompt,
     profile: ProviderProfile,
     pricing: Pricing | None,
     prefix_key: str,

@@ -119,24 +119,23 @@ class UsageBook:
 
     def _get(
         self, key: str, provider: str, model: str, agent_id: str | None
-    ) -> tuple[Aggregate, bool]:
+    ) -> tuple[Aggregate, str | None]:
         aggs = self.aggregates
         agg = aggs.get(key)
-        evicted = False
+        evicted = None
         if agg is None:
             agg = Aggregate(key, provider, model, agent_id)
             aggs[key] = agg
             if len(aggs) > self.max_keys:
-                aggs.popitem(last=False)
-                evicted = True
+                evicted = aggs.popitem(last=False)[0]
         else:
             aggs.move_to_end(key)
             if agg.agent_id is None and agent_id is not None:
                 agg.agent_id = agent_id
         return agg, evicted
 
-    def add(self, u: CacheUsage, key: str) -> bool:
-        """Account one usage record; True when an old aggregate was evicted for room."""
+    def add(self, u: CacheUsage, key: str) -> str | None:
+        """Account one usage record; the key of the old aggregate evicted for room, if any."""
         agg, evicted = self._get(key, u.provider, u.model, u.agent_id)
         tokens = Tokens.of_usage(u)
         agg.calls += 1
@@ -161,8 +160,8 @@ class UsageBook:
 
     def add_storage(
         self, key: str, provider: str, model: str, agent_id: str | None, usd: float
-    ) -> bool:
-        """Account resource storage spend for a create or refresh."""
+    ) -> str | None:
+        """Account resource storage spend for a create or refresh (evicted key as ``add``)."""
         agg, evicted = self._get(key, provider, model, agent_id)
         agg.priced = True
         agg.storage_spend_usd += usd
@@ -186,6 +185,10 @@ class UsageBook:
         ]
         selected = sorted((a.public() for a in chosen), key=lambda p: p.prefix_key)
         return totals(selected, (m for a in chosen for m in a.unpriced))
+
+    def storage_spend(self) -> dict[str, float]:
+        """Resource storage USD per aggregation key."""
+        return {k: a.storage_spend_usd for k, a in self.aggregates.items()}
 
     def state(self) -> list[dict[str, Any]]:
         """JSON-ready aggregates."""
@@ -214,6 +217,7 @@ class UsageBook:
                 None if d.get("agentId") is None else str(d["agentId"]),
             )
             agg.priced = bool(d.get("priced", False))
+            agg.unpriced = {str(m) for m in d.get("unpriced", ())}
             for f in FIELDS:
                 value = d[f]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -68,10 +68,7 @@ class EngineCalls:
         self.offload = ledger is not None or engine.ledger is not None
         # The engine's reentrant lock: taken here first, the engine's own ``with`` reenters.
         # A shared (Redis) state does network I/O under it: such an engine always offloads.
-        # (Private attributes: tests/server/test_throughput.py fails if they are renamed.)
-        lock = getattr(engine, "_lock", None)
-        shared = getattr(engine, "_shared", None) is not None
-        self._lock = lock if hasattr(lock, "acquire") and not shared else None
+        self._lock = None if engine.shares_state else engine.lock
         self.inline = 0
         self.pooled = 0
         """How many lock-only calls ran on the loop and in the pool (for the tests)."""

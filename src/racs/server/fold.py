@@ -26,7 +26,8 @@ from racs.core.prices import PriceBook
 from racs.ledger import store as ledger_store
 from racs.ledger import views
 from racs.ledger.backend import Row, Tx
-from racs.ledger.views import FoldMark, Scope, ViewStore
+from racs.ledger.views import FoldMark, Scope
+from racs.ledger.viewstore import ViewStore, pages
 from racs.traffic.ledger import Tail
 from racs.traffic.model import Request
 from racs.traffic.problems import Problems
@@ -121,7 +122,7 @@ def requests_in(store: ViewStore, scope: Scope, upto_seq: int | None = None) -> 
     With ``upto_seq``, folded requests after it are left out: a walk that started at one
     fold mark does not pick up half of a later fold.
     """
-    for page in views.pages(store, scope):
+    for page in pages(store, scope):
         for row in page:
             if upto_seq is not None and not row[_COL["provisional"]] and row[0] > upto_seq:
                 return

@@ -29,7 +29,8 @@ from typing import Any, Final
 from racs.core.errors import RacsError
 from racs.core.prices import PriceBook
 from racs.ledger import views
-from racs.ledger.views import Scope, ViewStore
+from racs.ledger.views import Scope
+from racs.ledger.viewstore import ViewStore
 from racs.replay.run import replay
 from racs.replay.wire import to_json as replay_json
 from racs.report.build import Filters, build_report

@@ -74,7 +74,7 @@ class _UsageCollector(Collector):
         self.models = models
         # Reading keep-warm entries from a shared (Redis) state leases their touches to
         # this host: such a server does not report them.
-        self.keepwarm = getattr(engine, "_shared", None) is None
+        self.keepwarm = not engine.shares_state
 
     def describe(self) -> Iterable[Metric]:
         """Nothing up front: the registry must not scrape at registration."""

@@ -26,7 +26,8 @@ from racs.core.prices import PriceBook
 from racs.core.tiers import TTL_SECONDS
 from racs.ledger import views
 from racs.ledger.backend import Tx
-from racs.ledger.views import HOUR_MS, Scope, ViewStore
+from racs.ledger.views import HOUR_MS, Scope
+from racs.ledger.viewstore import ViewStore
 from racs.report.build import MAIN_AGENT, build_report
 from racs.server.errors import ERR_NO_LEDGER, JSONBody
 from racs.server.fold import Fold, FoldStatus, request_of

@@ -153,7 +153,7 @@ class QueueingBook(UsageBook):
         super().__init__(prices, max_keys)
         self._queue = queue
 
-    def add(self, u: CacheUsage, key: str) -> bool:
+    def add(self, u: CacheUsage, key: str) -> str | None:
         """Account locally and queue the same record's increments."""
         evicted = super().add(u, key)
         scratch = UsageBook(self.prices, 1)
@@ -163,7 +163,7 @@ class QueueingBook(UsageBook):
 
     def add_storage(
         self, key: str, provider: str, model: str, agent_id: str | None, usd: float
-    ) -> bool:
+    ) -> str | None:
         """Account storage locally and queue the same charge."""
         evicted = super().add_storage(key, provider, model, agent_id, usd)
         scratch = UsageBook(self.prices, 1)

@@ -211,7 +211,7 @@ class RedisState:
         book = self._attempt(lambda: self._fleet_book(self._loose), self._loose)
         if book is None:
             return None
-        return {k: a.storage_spend_usd for k, a in book.aggregates.items()}
+        return book.storage_spend()
 
     def due(self, now: float, events: list[TelemetryEvent]) -> list[RefreshEntry] | None:
         """Due entries whose touch lease this host holds: one host per touch."""
@@ -457,7 +457,6 @@ class RedisState:
         for m in members:  # a member that is not UTF-8 still names its hash
             pipe.hgetall((ns + "use:").encode() + m if isinstance(m, bytes) else ns + "use:" + m)
         rows = []
-        unpriced: dict[str, set[str]] = {}
         for member, raw in zip(members, pipe.execute(raise_on_error=False), strict=True):
             if not raw:
                 continue
@@ -467,13 +466,11 @@ class RedisState:
                 self._unreadable("usage aggregate", ns + "use:" + name, events)
             if row is None:
                 continue
-            rows.append(row)
             h = codec.decode_hash(raw)
-            unpriced[row["key"]] = {f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)}
+            row["unpriced"] = [f[len(UNPRICED) :] for f in h if f.startswith(UNPRICED)]
+            rows.append(row)
         book = UsageBook(self._prices or PriceBook(), max(1, len(rows)))
         book.load(rows)
-        for key, agg in book.aggregates.items():
-            agg.unpriced = unpriced[key]
         return book
 
     def _catch_up(self, gen: int, events: list[TelemetryEvent]) -> tuple[Any, ...]:

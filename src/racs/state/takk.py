@@ -1,9 +1,10 @@
-"""Snapshots written by @takk/racs 1.0.0, read into racs's own section layout.
+"""Snapshots in the layout of @takk/racs 1.0.0: read into racs's sections, and written.
 
 The reference keeps usage under ``ledger``, keep-warm under ``keeper`` and fingerprints as
-``{capacity, entries}`` with one stable-token total per lineage. Each section converts on
-its own, lazily, so a corrupt one degrades to empty inside the engine's restore loop while
-the others still load.
+``{capacity, entries}`` with one stable-token total per lineage. On the way in each section
+converts on its own, lazily, so a corrupt one degrades to empty inside the engine's restore
+loop while the others still load. On the way out (``snapshot_format="takk-v1"``) ``layout``
+writes what the reference reads; what it has no place for is listed in the README.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from typing import Any
 
 from racs.core.facts import PROVIDERS
 from racs.core.tiers import TTL_SECONDS
+from racs.planning.keepwarm import REFRESH_FRACTION
+
+TAKK_FORMAT = "takk-v1"
+"""The ``snapshot_format`` writing the reference's layout."""
 
 Pricer = Callable[[str, str, float, dict[str, float]], tuple[float, float] | None]
 """(provider, model, read tokens, write tokens per tier) -> (saved USD, write spend USD)."""
@@ -37,7 +42,7 @@ def sections(data: Mapping[str, Any], price: Pricer) -> dict[str, Callable[[], A
     if "keeper" in data:
         out["keepWarm"] = lambda: _keep_warm(data["keeper"])
     if "resources" in data:
-        out["resources"] = lambda: _resources(data["resources"])
+        out["resources"] = lambda: _resources(data["resources"], data)
     if "drifts" in data:
         out["drifts"] = lambda: data["drifts"]  # the same wire form in both
     return out
@@ -164,15 +169,107 @@ def _keep_warm(section: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _resources(section: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "resourceKey": str(e["resourceKey"] if "resourceKey" in e else e["key"]),
-            "provider": str(e["provider"]),
-            "model": str(e["model"]),
-            "ttlSeconds": _ttl_seconds(e.get("ttlSeconds", e.get("ttl"))),
-            "lastWriteAt": _count(e, "lastWriteAt"),
-            "tokens": _count(e, "tokens"),
-        }
-        for e in _entries(section)
-    ]
+def _resources(section: Any, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    # The reference keeps no model on a resource: its keep-warm entry (same prefix key)
+    # names it; without one the model stays unknown ("").
+    owners = _owners(data)
+    out = []
+    for e in _entries(section):
+        key = str(e["resourceKey"] if "resourceKey" in e else e["key"])
+        model = e.get("model")
+        out.append(
+            {
+                "resourceKey": key,
+                "provider": str(e["provider"]),
+                "model": str(model) if model is not None else owners.get(key, ("", ""))[1],
+                "ttlSeconds": _ttl_seconds(e.get("ttlSeconds", e.get("ttl"))),
+                "lastWriteAt": _count(e, "lastWriteAt"),
+                "tokens": _count(e, "tokens"),
+            }
+        )
+    return out
+
+
+def layout(sections: Mapping[str, Any], capacity: int) -> dict[str, Any]:
+    """racs's snapshot sections in the reference's ``data`` layout (integers as integers).
+
+    ``capacity`` is the engine's ``max_prefixes``: the reference writes its caps beside
+    the entries. Sections racs keeps and the reference does not are left out.
+    """
+    return {
+        "ledger": {
+            "maxPrefixes": capacity,
+            "entries": [
+                {
+                    "key": a["key"],
+                    "provider": a["provider"],
+                    "model": a["model"],
+                    "calls": _int(a["calls"]),
+                    "readTokens": _int(a["read"]),
+                    "write5mTokens": _int(a["write_5m"]),
+                    "write1hTokens": _int(a["write_1h"]),
+                    "uncachedTokens": _int(a["uncached"]),
+                }
+                for a in sections.get("usage", ())
+                if a["calls"]  # storage-only aggregates: the reference counts no storage
+            ],
+        },
+        "fingerprints": {
+            "capacity": capacity,
+            "entries": [_takk_fingerprint(fp) for fp in sections.get("fingerprints", ())],
+        },
+        "keeper": {
+            "capacity": capacity,
+            "entries": [
+                {
+                    "prefixKey": e["prefixKey"],
+                    "provider": e["provider"],
+                    "model": e["model"],
+                    "ttl": _int(e["ttl"]) if not isinstance(e["ttl"], str) else e["ttl"],
+                    "lastWriteAt": _int(e["lastWriteAt"]),
+                    "refreshAt": _int(e["lastWriteAt"] + REFRESH_FRACTION * e["ttlSeconds"] * 1000),
+                }
+                for e in sections.get("keepWarm", ())
+            ],
+        },
+        "resources": [
+            {
+                "key": r["resourceKey"],
+                "provider": r["provider"],
+                "ttlSeconds": _int(r["ttlSeconds"]),
+                "lastWriteAt": _int(r["lastWriteAt"]),
+            }
+            for r in sections.get("resources", ())
+        ],
+        "drifts": [
+            {k: _int(v) if k in _DRIFT_NUMBERS else v for k, v in d.items() if k in _DRIFT_KEYS}
+            for d in sections.get("drifts", ())
+        ],
+    }
+
+
+_DRIFT_KEYS = frozenset(
+    {"agentId", "prefixKey", "previousKey", "changedSegmentIds", "invalidatedTokens", "timestamp"}
+)
+_DRIFT_NUMBERS = frozenset({"invalidatedTokens", "timestamp"})
+
+
+def _takk_fingerprint(fp: Mapping[str, Any]) -> dict[str, Any]:
+    segments = fp["segments"]
+    boundary = fp["boundary"]
+    return {
+        "key": fp["lineage"],
+        "prefixKey": fp["prefixKey"],
+        # The reference keeps the stable run's total only.
+        "tokens": _int(sum(s[3] for s in segments[:boundary])),
+        "segments": [
+            {"id": s[0], "hash": "" if s[1] is None else s[1], "stability": s[2]} for s in segments
+        ],
+    }
+
+
+def _int(value: Any) -> Any:
+    """A whole number as an int (JSON integers, as the reference writes them)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
