@@ -11,7 +11,7 @@ import racs
 from racs.core.accounting import Tokens
 from racs.core.prices import PriceBook
 from racs.ledger import create_ledger
-from racs.ledger.views import ViewStore
+from racs.ledger.viewstore import ViewStore
 from racs.report.build import Filters, build_report
 from racs.server.fold import Fold
 from racs.server.views import SESSION_LIMIT

@@ -22,7 +22,8 @@ from racs.core.accounting import Tokens
 from racs.core.prices import PriceBook
 from racs.ledger import create_ledger, views
 from racs.ledger.backend import Tx
-from racs.ledger.views import DAY_MS, HOUR_MS, Scope, ViewStore
+from racs.ledger.views import DAY_MS, HOUR_MS, Scope
+from racs.ledger.viewstore import ViewStore
 from racs.server.fold import request_of, request_row, usd_classes
 from racs.traffic.model import Request
 from traffic.conftest import _postgres_target

@@ -19,7 +19,8 @@ import racs
 from racs.cli.app import main
 from racs.core.prices import PriceBook
 from racs.ledger import create_ledger
-from racs.ledger.views import HOUR_MS, Scope, ViewStore
+from racs.ledger.views import HOUR_MS, Scope
+from racs.ledger.viewstore import ViewStore
 from racs.replay.run import replay
 from racs.report.build import Filters, build_report
 from racs.server.fold import Fold, requests_in
