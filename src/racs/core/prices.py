@@ -90,6 +90,16 @@ def _span_kind(prices: Any) -> str:
     return "day" if kinds <= {"StartDateConstraint"} else "minute"
 
 
+def _span_start(kind: str, timestamp_ms: float) -> float:
+    """The moment the database is asked for a span: its start (a minute's, a day's), so
+    the answer does not depend on which request of the span came first."""
+    if kind == "day":
+        return timestamp_ms // 86_400_000 * 86_400_000
+    if kind == "minute":
+        return timestamp_ms // _BUCKET_MS * _BUCKET_MS
+    return timestamp_ms
+
+
 def _span(kind: str, timestamp_ms: float) -> str:
     if kind == "const":
         return "*"
@@ -116,6 +126,9 @@ def _card(fields: Fields, input_tokens: float) -> Pricing | None:
         card = replace(card, cache_write_30m_per_mtok=card.cache_write_5m_per_mtok)
     return card
 
+
+_Span = tuple[str, Fields, tuple[float, ...]]
+"""A span's id, the database's prices over it and their long-context tier starts."""
 
 _STORE: PriceCache | None = None
 _STORE_LOCK = threading.Lock()
@@ -184,8 +197,11 @@ class PriceBook:
         self._db: _Database | None = None
         self._card_rates: dict[tuple[str, str], Rates] = {}
         self._by_name: dict[str, Pricing] | None = None
-        self._db_cache: dict[tuple[str, str, int], tuple[Fields, tuple[float, ...]] | None] = {}
-        self._db_memo: dict[tuple[str, str, int, int], tuple[Pricing, Rates]] = {}
+        self._db_cache: dict[
+            tuple[str, str, str], tuple[str, Fields, tuple[float, ...]] | None
+        ] = {}
+        self._kinds: dict[tuple[str, str], str | None] = {}
+        self._db_memo: dict[tuple[str, str, str, int], tuple[Pricing, Rates]] = {}
         self._unpriced: set[str] = set()
         self._lock = threading.Lock()
 
@@ -276,17 +292,18 @@ class PriceBook:
     def _database_entry(
         self, provider: str, model: str, timestamp_ms: float | None, input_tokens: float
     ) -> tuple[Pricing, Rates] | None:
-        """The database's card and rates of one request, memoised per minute and per
-        long-context band (a report asks for the same few thousands of times)."""
+        """The database's card and rates of one request, memoised per span of time over
+        which its prices hold and per long-context band (a report asks for the same few
+        thousands of times)."""
         looked = self._database_span(provider, model, timestamp_ms)
         if looked is None:
             return None
-        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
-        memo_key = (provider, model, bucket, bisect.bisect_left(looked[1], input_tokens))
+        span, fields, starts = looked
+        memo_key = (provider, model, span, bisect.bisect_left(starts, input_tokens))
         memo = self._db_memo.get(memo_key)
         if memo is not None:
             return memo
-        card = _card(looked[0], input_tokens)
+        card = _card(fields, input_tokens)
         if card is None:
             return None
         entry = (card, rates_of(card, self.profile(provider, model), source="genai-prices"))
@@ -296,52 +313,66 @@ class PriceBook:
             self._db_memo[memo_key] = entry
         return entry
 
-    def _database_span(
-        self, provider: str, model: str, timestamp_ms: float | None
-    ) -> tuple[Fields, tuple[float, ...]] | None:
-        """The database's prices of the request's minute with their tier starts; asked of
-        the disk cache first, of the database only when the cache has no answer."""
+    def _database_span(self, provider: str, model: str, timestamp_ms: float | None) -> _Span | None:
+        """The span the request's database prices hold over (for ever, its UTC day or its
+        minute), those prices and their tier starts; asked of the disk cache first, of the
+        database only when the cache has no answer."""
         if not self._use_db:
             return None
-        bucket = -1 if timestamp_ms is None else int(timestamp_ms // _BUCKET_MS)
-        key = (provider, model, bucket)
-        if key in self._db_cache:
-            return self._db_cache[key]
-        at = time.time() * 1000 if timestamp_ms is None else bucket * _BUCKET_MS
-        fields = self._stored_or_asked(provider, model, at)
-        looked = None if fields is None else (fields, _tier_starts(fields))
+        at = time.time() * 1000 if timestamp_ms is None else timestamp_ms
+        pair = (provider, model)
+        if pair in self._kinds:
+            kind = self._kinds[pair]
+            if kind is None:
+                return None
+            key = (provider, model, _span(kind, at))
+            if key in self._db_cache:
+                return self._db_cache[key]
+        kind, fields = self._stored_or_asked(provider, model, at)
+        if kind is None:
+            with self._lock:
+                self._kinds[pair] = None
+            return None
+        span = _span(kind, at)
+        looked = None if fields is None else (span, fields, _tier_starts(fields))
         with self._lock:
+            self._kinds[pair] = kind
             if len(self._db_cache) > 100_000:  # bounded: a long report spans many minutes
                 self._db_cache.clear()
-            self._db_cache[key] = looked
+            self._db_cache[(provider, model, span)] = looked
         return looked
 
-    def _stored_or_asked(self, provider: str, model: str, at_ms: float) -> Fields | None:
+    def _stored_or_asked(
+        self, provider: str, model: str, at_ms: float
+    ) -> tuple[str | None, Fields | None]:
+        """(how long its prices hold, the prices) of a model at ``at_ms``; (None, None)
+        when the database does not price the model."""
         store = _store()
         model_key = f"{provider}\x1f{model}"
         known, kind = store.get(model_key)
         if known and kind is None:
-            return None  # the database does not price this model
+            return None, None
         if known and kind is not None:
-            span_key = f"{model_key}\x1f{_span(str(kind.get('kind')), at_ms)}"
-            known, fields = store.get(span_key)
+            span_kind = str(kind.get("kind"))
+            known, fields = store.get(f"{model_key}\x1f{_span(span_kind, at_ms)}")
             if known:
-                return fields
+                return span_kind, fields
         db = self._database()
         if db is None:
-            return None
+            return None, None
         info = db.model(provider, model)
         if info is None:
             store.put(model_key, None)
-            return None
+            return None, None
         span_kind = _span_kind(info.prices)
         store.put(model_key, {"kind": span_kind})
+        when = datetime.fromtimestamp(_span_start(span_kind, at_ms) / 1000, UTC)
         try:
-            got: Fields | None = _plain(info.get_prices(datetime.fromtimestamp(at_ms / 1000, UTC)))
+            got: Fields | None = _plain(info.get_prices(when))
         except (LookupError, ValueError):
             got = None
         store.put(f"{model_key}\x1f{_span(span_kind, at_ms)}", got)
-        return got
+        return span_kind, got
 
 
 def price_book(pricing: PriceBook | Mapping[str, Any] | None) -> PriceBook:
