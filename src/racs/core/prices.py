@@ -201,6 +201,9 @@ class PriceBook:
             tuple[str, str, str], tuple[str, Fields, tuple[float, ...]] | None
         ] = {}
         self._kinds: dict[tuple[str, str], str | None] = {}
+        self._fixed: dict[
+            tuple[str, str], tuple[tuple[float, ...], dict[int, tuple[Pricing, Rates]]]
+        ] = {}
         self._db_memo: dict[tuple[str, str, str, int], tuple[Pricing, Rates]] = {}
         self._unpriced: set[str] = set()
         self._lock = threading.Lock()
@@ -295,11 +298,18 @@ class PriceBook:
         """The database's card and rates of one request, memoised per span of time over
         which its prices hold and per long-context band (a report asks for the same few
         thousands of times)."""
+        fixed = self._fixed.get((provider, model))
+        if fixed is not None:  # prices that never change: no clock, no span to work out
+            starts, by_band = fixed
+            entry = by_band.get(bisect.bisect_left(starts, input_tokens) if starts else 0)
+            if entry is not None:
+                return entry
         looked = self._database_span(provider, model, timestamp_ms)
         if looked is None:
             return None
         span, fields, starts = looked
-        memo_key = (provider, model, span, bisect.bisect_left(starts, input_tokens))
+        band = bisect.bisect_left(starts, input_tokens)
+        memo_key = (provider, model, span, band)
         memo = self._db_memo.get(memo_key)
         if memo is not None:
             return memo
@@ -311,6 +321,8 @@ class PriceBook:
             if len(self._db_memo) > 100_000:
                 self._db_memo.clear()
             self._db_memo[memo_key] = entry
+            if span == "*":
+                self._fixed.setdefault((provider, model), (starts, {}))[1][band] = entry
         return entry
 
     def _database_span(self, provider: str, model: str, timestamp_ms: float | None) -> _Span | None:
