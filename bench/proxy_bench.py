@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -32,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# LiteLLM fetches its model cost map from GitHub unless told to use its bundled copy: a
+# bench never reaches the internet.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import racs
 from racs.core.accounting import Tokens, cost_of

@@ -6,6 +6,7 @@ engine holds the lock around every call and turns what happened into telemetry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,9 @@ class Memories:
         self._drift = DriftTracker(max_lineages=max_prefixes)
         self._usage = usage
         self._prices = prices
+        # No registered prefix can die before this moment: when the registry is full, a
+        # purge before it would scan every prefix and find nothing (each plan, for ever).
+        self._next_death = 0.0
 
     # --- the prefix registry ---------------------------------------------------------
     def admit(
@@ -64,7 +68,7 @@ class Memories:
         if info is not None:
             info.last_seen = now
             return True
-        if len(self._prefixes) >= self.max_prefixes:
+        if len(self._prefixes) >= self.max_prefixes and now >= self._next_death:
             self.purge_dead(now)
         if len(self._prefixes) >= self.max_prefixes:
             events.append(
@@ -81,15 +85,25 @@ class Memories:
 
     def purge_dead(self, now: float) -> None:
         """Forget registered prefixes whose caches are all gone (nothing left to keep)."""
+        soonest = math.inf
         for key in list(self._prefixes):
             entry = self._keepwarm.get(key)
             record = self._resources.get(key)
-            if (entry is None or now >= entry.expires_at) and (
-                record is None or record.state_at(now) == "expired"
-            ):
+            death = max(
+                -math.inf if entry is None else entry.expires_at,
+                -math.inf if record is None else record.expires_at,
+            )
+            if now >= death:
                 del self._prefixes[key]
                 self._keepwarm.drop(key)
                 self._resources.drop(key)
+            else:
+                soonest = min(soonest, death)
+        self._next_death = soonest
+
+    def _may_die_at(self, moment: float) -> None:
+        """A memory changed: some prefix may now die as early as ``moment``."""
+        self._next_death = min(self._next_death, moment)
 
     def agent_of(self, prefix_key: str | None) -> str | None:
         """The agent a registered prefix was planned for, if known."""
@@ -189,11 +203,11 @@ class Memories:
         if directive.action in ("create", "refresh"):
             ttl_s = float(directive.ttl_seconds)
             if tracked:
-                self._resources.put(
-                    ResourceRecord(
-                        plan.prefix_key, plan.provider, plan.model, ttl_s, now, plan.stable_tokens
-                    )
+                record = ResourceRecord(
+                    plan.prefix_key, plan.provider, plan.model, ttl_s, now, plan.stable_tokens
                 )
+                self._resources.put(record)
+                self._may_die_at(record.expires_at)
             self.charge_storage(plan, ttl_s, now, events)
         if tracked:  # past the prefix cap there is no resource bookkeeping to mirror
             events.append(ResourceAction(directive, now))
@@ -230,6 +244,9 @@ class Memories:
             last_write,
             touches,
         )
+        entry = self._keepwarm.get(plan.prefix_key)
+        if entry is not None:
+            self._may_die_at(entry.expires_at)
 
     def adopt(self, lineage: str, previous: Fingerprint | None) -> None:
         """Take the fleet's last fingerprint of a lineage as this host's."""
@@ -238,6 +255,7 @@ class Memories:
     def adopt_resource(self, record: ResourceRecord) -> None:
         """Take a resource another host created as live here too."""
         self._resources.put(record)
+        self._may_die_at(record.expires_at)
 
     # --- keep-warm and drift reads ---------------------------------------------------
     def due(self, at: float) -> list[RefreshEntry]:
@@ -300,13 +318,23 @@ class Memories:
         return {
             "usage": self._usage.load,
             "fingerprints": self._drift.load_fingerprints,
-            "keepWarm": self._keepwarm.load,
-            "resources": self._resources.load,
+            "keepWarm": self._restarting(self._keepwarm.load),
+            "resources": self._restarting(self._resources.load),
             "drifts": self._drift.load_reports,
             "prefixes": self._load_prefixes,
         }
 
+    def _restarting(self, load: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``load``, after which any prefix may be dead: the next full registry purges."""
+
+        def restored(value: Any) -> None:
+            load(value)
+            self._next_death = 0.0
+
+        return restored
+
     def _load_prefixes(self, value: Any) -> None:
+        self._next_death = 0.0
         self._prefixes = {
             str(d["prefixKey"]): PrefixInfo(
                 str(d["provider"]),

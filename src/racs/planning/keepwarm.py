@@ -151,9 +151,14 @@ class ResourceRecord:
     last_write_at: float
     tokens: float
 
+    @property
+    def expires_at(self) -> float:
+        """When the resource expires (ms)."""
+        return self.last_write_at + self.ttl_seconds * 1000
+
     def state_at(self, now: float) -> str:
         """``expired``, ``due`` (last 10 percent of the TTL) or ``live``."""
-        if now >= self.last_write_at + self.ttl_seconds * 1000:
+        if now >= self.expires_at:
             return "expired"
         if now >= self.last_write_at + REFRESH_FRACTION * self.ttl_seconds * 1000:
             return "due"
