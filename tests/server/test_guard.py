@@ -161,12 +161,19 @@ async def _attack(
                 else:
                     tally.health_failed += 1
                 if plans:
-                    try:
-                        r = await client.post("/plan", content=_BODY, headers=_JSON)
-                        ok = r.status_code == 200 and r.json()["family"] == "breakpoint"
-                    except httpx.HTTPError as exc:
-                        tally.failures.append(f"plan: {exc!r}")
-                        ok = False
+                    ok = False
+                    # As for the health check: a fresh connection dropped before the server
+                    # read its request (so nothing was planned) is retried once.
+                    for attempt in range(2):
+                        try:
+                            r = await client.post("/plan", content=_BODY, headers=_JSON)
+                            ok = r.status_code == 200 and r.json()["family"] == "breakpoint"
+                            break
+                        except httpx.RemoteProtocolError as exc:
+                            tally.failures.append(f"plan (attempt {attempt + 1}): {exc!r}")
+                        except httpx.HTTPError as exc:
+                            tally.failures.append(f"plan: {exc!r}")
+                            break
                     if ok:
                         tally.plans_ok += 1
                     else:
