@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -121,6 +121,23 @@ async def _trickler(
         await asyncio.sleep(0.05)
 
 
+async def _retried(
+    label: str, call: Callable[[], Awaitable[httpx.Response]], tally: Attack
+) -> httpx.Response | None:
+    """``call``'s response; a fresh connection the server dropped before reading it (an
+    eviction racing a loaded machine's slow client, so nothing was served) is retried once,
+    as clients do. Every failure is noted in ``tally``."""
+    for attempt in range(2):
+        try:
+            return await call()
+        except httpx.RemoteProtocolError as exc:
+            tally.failures.append(f"{label} (attempt {attempt + 1}): {exc!r}")
+        except httpx.HTTPError as exc:
+            tally.failures.append(f"{label}: {exc!r}")
+            return None
+    return None
+
+
 async def _attack(
     port: int,
     url: str,
@@ -143,37 +160,21 @@ async def _attack(
         limits = httpx.Limits(max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
             for _ in range(checks):
-                ok = False
-                # A fresh connection the server dropped before reading it (an eviction
-                # racing a loaded machine's slow client) is retried once, as clients do.
-                for attempt in range(2):
-                    try:
-                        r = await client.get("/healthz")
-                        ok = r.status_code == 200 and r.json()["ok"] is True
-                        break
-                    except httpx.RemoteProtocolError as exc:
-                        tally.failures.append(f"healthz (attempt {attempt + 1}): {exc!r}")
-                    except httpx.HTTPError as exc:
-                        tally.failures.append(f"healthz: {exc!r}")
-                        break
+                r = await _retried("healthz", lambda: client.get("/healthz"), tally)
+                ok = r is not None and r.status_code == 200 and r.json()["ok"] is True
                 if ok:
                     tally.health_ok += 1
                 else:
                     tally.health_failed += 1
                 if plans:
-                    ok = False
-                    # As for the health check: a fresh connection dropped before the server
-                    # read its request (so nothing was planned) is retried once.
-                    for attempt in range(2):
-                        try:
-                            r = await client.post("/plan", content=_BODY, headers=_JSON)
-                            ok = r.status_code == 200 and r.json()["family"] == "breakpoint"
-                            break
-                        except httpx.RemoteProtocolError as exc:
-                            tally.failures.append(f"plan (attempt {attempt + 1}): {exc!r}")
-                        except httpx.HTTPError as exc:
-                            tally.failures.append(f"plan: {exc!r}")
-                            break
+                    r = await _retried(
+                        "plan", lambda: client.post("/plan", content=_BODY, headers=_JSON), tally
+                    )
+                    ok = (
+                        r is not None
+                        and r.status_code == 200
+                        and r.json()["family"] == "breakpoint"
+                    )
                     if ok:
                         tally.plans_ok += 1
                     else:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from racs.core.accounting import Tokens, cost_of
-from racs.core.cache import EMPTY, State, prune, rules_for, serve, warm
+from racs.core.cache import EMPTY, CacheRules, State, prune, rules_for, serve, warm
 from racs.core.catalog import default_profile_of
 from racs.core.errors import invalid
 from racs.core.prices import PriceBook
@@ -40,6 +40,27 @@ class Quote:
         return f"{what} here would have saved ${self.saved_usd:.2f}"
 
 
+def replayable(
+    stream: Sequence[Request], prices: PriceBook | None = None
+) -> tuple[CacheRules, list[Step]]:
+    """A stream's cache rules (its first request's provider and model) and its steps as
+    reconstructed and priced for replay; ``RacsError`` without a cache profile."""
+    first = stream[0]
+    profile = default_profile_of(first.provider, first.model)
+    if profile is None:
+        raise invalid(f"no cache profile for provider {first.provider!r}")
+    rules = rules_for(profile)
+    book = prices if prices is not None else PriceBook()
+    steps, _ = reconstruct(
+        stream,
+        rules,
+        lambda r: book.rates(
+            r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
+        ),
+    )
+    return rules, steps
+
+
 class Quoter:
     """Quotes for the requests of one stream, reconstructing and replaying it once.
 
@@ -52,19 +73,7 @@ class Quoter:
     def __init__(self, stream: Sequence[Request], prices: PriceBook | None = None) -> None:
         if not stream:
             raise invalid("an empty stream has nothing to quote")
-        first = stream[0]
-        profile = default_profile_of(first.provider, first.model)
-        if profile is None:
-            raise invalid(f"no cache profile for provider {first.provider!r}")
-        self.rules = rules_for(profile)
-        book = prices if prices is not None else PriceBook()
-        self.steps, _ = reconstruct(
-            stream,
-            self.rules,
-            lambda r: book.rates(
-                r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
-            ),
-        )
+        self.rules, self.steps = replayable(stream, prices)
         self.horizon = Horizon(self.steps)
         self._offered = actions(self.rules)
         self._optimum: tuple[Decision, ...] | None = None
@@ -234,19 +243,7 @@ def stream_hindsight(
     ``pauses`` longest pauses. ``prefix``: assume every request's first ``prefix`` tokens
     repeat (a stream whose usage shows no cache at all, so reconstruction cannot see what
     was shared)."""
-    first = stream[0]
-    profile = default_profile_of(first.provider, first.model)
-    if profile is None:
-        raise invalid(f"no cache profile for provider {first.provider!r}")
-    rules = rules_for(profile)
-    book = prices if prices is not None else PriceBook()
-    steps, _ = reconstruct(
-        stream,
-        rules,
-        lambda r: book.rates(
-            r.provider, r.model, timestamp_ms=r.timestamp_ms, input_tokens=r.tokens.input
-        ),
-    )
+    rules, steps = replayable(stream, prices)
     if prefix is not None:
         steps = [
             replace(s, prefix=max(s.prefix, prefix), shared=prefix if i else 0)
